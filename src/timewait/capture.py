@@ -1,0 +1,177 @@
+"""Capture every segment on a namespace's loopback, as Wireshark would see it.
+
+A packet socket (AF_PACKET) bound to ``lo`` receives each frame with the kernel's
+timestamp. Scapy parses the frames and writes pcap files. On loopback each packet passes the
+tap twice (leaving and arriving); like libpcap we keep the arriving copy only.
+"""
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .trace import Segment, Trace, flags_text
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = 35
+SCAPY_FLAGS = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH", "A": "ACK", "U": "URG",
+               "E": "ECE", "C": "CWR"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    t: float  # CLOCK_REALTIME seconds, from the kernel's receive timestamp
+    data: bytes  # Ethernet frame as captured (TCP checksum possibly partial)
+
+    def tcp(self) -> Optional["TcpView"]:
+        return TcpView.parse(self)
+
+
+@dataclass(frozen=True)
+class TcpView:
+    """The fields of one captured TCP/IPv4 segment the course needs."""
+    t: float
+    src: tuple
+    dst: tuple
+    flags: str
+    seq: int
+    ack: int
+    length: int
+    tsval: Optional[int]
+    tsecr: Optional[int]
+    frame: Frame
+
+    @classmethod
+    def parse(cls, frame: Frame) -> Optional["TcpView"]:
+        from scapy.layers.inet import IP, TCP
+        from scapy.layers.l2 import Ether
+
+        pkt = Ether(frame.data)
+        if IP not in pkt or TCP not in pkt:
+            return None
+        ip, tcp = pkt[IP], pkt[TCP]
+        tsval = tsecr = None
+        for name, value in tcp.options:
+            if name == "Timestamp":
+                tsval, tsecr = value
+        payload = ip.len - ip.ihl * 4 - tcp.dataofs * 4
+        flags = flags_text(SCAPY_FLAGS[c] for c in str(tcp.flags) if c in SCAPY_FLAGS)
+        return cls(frame.t, (ip.src, tcp.sport), (ip.dst, tcp.dport), flags, tcp.seq, tcp.ack,
+                   payload, tsval, tsecr, frame)
+
+
+class Capture:
+    """Start with :meth:`start`, stop with :meth:`stop`; frames accumulate in ``frames``."""
+
+    def __init__(self, iface: str = "lo"):
+        self.iface = iface
+        self.frames: list = []
+        self._sock: Optional[socket.socket] = None
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> "Capture":
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind((self.iface, 0))
+        self._sock = sock
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        sock = self._sock
+        while not self._stop.is_set():
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if not ready:
+                continue
+            data, anc, _flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(16))
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            t = time.time()
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    t = sec + nsec / 1e9
+            with self._lock:
+                self.frames.append(Frame(t, data))
+
+    def drain(self, settle: float = 0.05) -> None:
+        """Wait until the capture has read what the kernel queued (``settle`` s of quiet)."""
+        time.sleep(settle)
+
+    def stop(self) -> "Capture":
+        if self._thread:
+            self.drain()
+            self._stop.set()
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._sock:
+            self._sock.close()
+            self._sock = None
+        return self
+
+    def snapshot(self) -> list:
+        with self._lock:
+            return list(self.frames)
+
+    def tcp(self, start: Optional[float] = None, end: Optional[float] = None) -> list:
+        """Captured TCP segments as :class:`TcpView`, optionally within [start, end]."""
+        views = []
+        for f in self.snapshot():
+            if (start is not None and f.t < start) or (end is not None and f.t > end):
+                continue
+            v = f.tcp()
+            if v is not None:
+                views.append(v)
+        return views
+
+
+def write_pcap(path: str, frames: list) -> None:
+    """Write frames to a pcap file (Ethernet link type) that Wireshark and tcpdump open."""
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    packets = []
+    for f in frames:
+        p = Ether(f.data)
+        p.time = f.t
+        packets.append(p)
+    wrpcap(path, packets)
+
+
+def to_trace(views: list, client: tuple, server: tuple,
+             note_for: Optional[Callable] = None) -> Trace:
+    """Segments between ``client`` and ``server`` (each ``(address, port)``) as a :class:`Trace`.
+
+    Sequence numbers are made relative to each side's ISN: the seq of its SYN when the SYN is
+    in ``views``, else its first seq minus one. ``note_for(view)`` may annotate a segment
+    (e.g. "dropped").
+    """
+    names = {client: "client", server: "server"}
+    mine = [v for v in views if {v.src, v.dst} == {client, server}]
+    isn = {}
+    for side in (client, server):
+        sent = [v for v in mine if v.src == side]
+        syn = next((v for v in sent if "SYN" in v.flags), None)
+        if syn is not None:
+            isn[side] = syn.seq
+        elif sent:
+            isn[side] = (sent[0].seq - 1) % 2**32
+    t0 = mine[0].t if mine else 0.0
+    segments = []
+    for v in mine:
+        rel_ack = (v.ack - isn[v.dst]) % 2**32 if "ACK" in v.flags and v.dst in isn else 0
+        segments.append(Segment(
+            t=round(v.t - t0, 6), src=names[v.src], dst=names[v.dst], flags=v.flags,
+            seq=(v.seq - isn[v.src]) % 2**32, ack=rel_ack, length=v.length,
+            seq_abs=v.seq, ack_abs=v.ack, tsval=v.tsval, tsecr=v.tsecr,
+            note=(note_for(v) if note_for else "") or "", sport=v.src[1], dport=v.dst[1]))
+    return Trace(segments, ("client", "server"))

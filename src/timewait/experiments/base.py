@@ -1,0 +1,227 @@
+"""What every named experiment shares: parameters, results, running and recordings."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Optional
+
+from .. import sandbox
+from ..tiers import detect_tier
+from ..trace import Trace
+
+RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One option of an experiment, checked the same way from Python and from the CLI."""
+
+    name: str  # Python name: "time_wait"; the CLI spells it "--time-wait"
+    kind: type  # bool, int, float or str
+    default: Any
+    help: str
+    choices: Optional[tuple] = None
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def valid_range(self) -> str:
+        if self.kind is bool:
+            return "True or False"
+        if self.choices:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        return f"between {self.minimum:g} and {self.maximum:g}"
+
+    def check(self, value):
+        bad = ValueError(f"{self.name}: must be {self.valid_range()}, got {value!r}")
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise bad
+            return value
+        if self.choices is not None:
+            if value not in self.choices:
+                raise bad
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if self.kind is int and int(value) != value:
+            raise bad
+        if not (self.minimum <= value <= self.maximum):
+            raise bad
+        return self.kind(value)
+
+
+@dataclass
+class ExperimentResult:
+    """Common fields; each experiment adds its outcome fields in a subclass."""
+
+    experiment: str = ""
+    params: dict = field(default_factory=dict)
+    tier: str = "full"
+    kernel: str = ""
+    recorded: bool = False
+    recorded_on: Optional[str] = None
+    notice: str = ""
+    trace: Optional[Trace] = None
+    frames: list = field(default_factory=list, repr=False)  # (t, bytes) for pcap export
+
+    # Names of the outcome fields shown by summary(), in order (set by subclasses).
+    SHOWN: ClassVar[tuple] = ()
+
+    def to_json(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "frames":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dicts() if isinstance(value, Trace) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ExperimentResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if kwargs.get("trace") is not None:
+            kwargs["trace"] = Trace.from_dicts(kwargs["trace"])
+        return cls(**kwargs)
+
+    def summary(self) -> str:
+        """Readable, stable text: parameters and outcome, no kernel version or timings."""
+        lines = []
+        if self.notice:
+            lines.append(self.notice)
+        opts = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        lines.append(f"{self.experiment} ({opts})")
+        for name in self.SHOWN:
+            value = getattr(self, name)
+            if isinstance(value, str) and "\n" in value:
+                lines.append(f"  {name}:")
+                lines += ["    " + l for l in value.splitlines()]
+            else:
+                lines.append(f"  {name}: {json.dumps(value) if value is None or isinstance(value, (bool, dict, list)) else value}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(self.summary())
+
+    def write_pcap(self, path: str) -> None:
+        from ..capture import Frame, write_pcap
+
+        if not self.frames:
+            raise ValueError("pcap: this result has no captured frames "
+                             "(recorded results and host-tier runs carry none)")
+        write_pcap(path, [Frame(t, data) for t, data in self.frames])
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    summary: str
+    params: tuple
+    body: str  # "module:function" run inside the namespace
+    result: type
+    sysctls: Callable = lambda p: {}
+    timeout: Callable = lambda p: 30.0
+    host_ok: Callable = lambda p: False  # can it run on the host loopback with these params?
+    variants: tuple = ({},)  # parameter sets kept as recordings
+
+    def check(self, params: dict) -> dict:
+        known = {p.name: p for p in self.params}
+        for key in params:
+            if key not in known:
+                raise ValueError(f"{key}: not an option of {self.name}; options: "
+                                 f"{', '.join(known) or 'none'}")
+        return {p.name: p.check(params.get(p.name, p.default)) for p in self.params}
+
+
+REGISTRY: dict = {}
+
+
+def register(exp: Experiment) -> Experiment:
+    REGISTRY[exp.name] = exp
+    return exp
+
+
+def get(name: str) -> Experiment:
+    if name not in REGISTRY:
+        raise ValueError(f"experiment: must be one of {', '.join(sorted(REGISTRY))}, got {name!r}")
+    return REGISTRY[name]
+
+
+def params_key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def kernel_version() -> str:
+    return f"{platform.system()} {platform.release()}"
+
+
+def run(name: str, *, timeout: Optional[float] = None, capture_frames: bool = False,
+        **params) -> ExperimentResult:
+    """Run experiment ``name`` live if this machine's tier allows it, else show its recording."""
+    exp = get(name)
+    params = exp.check(params)
+    tier = detect_tier()
+    live = tier.name == "full" or (tier.name == "host" and exp.host_ok(params))
+    if not live:
+        return recorded(exp, params, tier)
+    isolated = tier.name == "full"
+    data = sandbox.run_body(exp.body, {**params, "capture_frames": capture_frames},
+                            sysctls=exp.sysctls(params) if isolated else {},
+                            timeout=timeout or exp.timeout(params), isolated=isolated)
+    frames = [(t, bytes.fromhex(h)) for t, h in data.pop("frames", [])]
+    result = exp.result.from_json({**data, "experiment": name, "params": params,
+                                   "tier": tier.name, "kernel": kernel_version()})
+    result.frames = frames
+    return result
+
+
+def recording_path(name: str) -> Path:
+    return RECORDINGS / f"{name}.json"
+
+
+def recorded(exp: Experiment, params: dict, tier) -> ExperimentResult:
+    path = recording_path(exp.name)
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    for entry in runs:
+        if params_key(entry["params"]) == params_key(params):
+            data = dict(entry["result"])
+            result = exp.result.from_json({**data, "tier": tier.name, "recorded": True})
+            result.notice = (f"[recorded on {result.kernel}, {result.recorded_on}: this machine "
+                             f"cannot run it live ({tier.reason})]")
+            return result
+    raise RuntimeError(f"{exp.name}: this machine cannot run it live ({tier.reason}), and no "
+                       f"recording exists for {params_key(params)}; recorded parameter sets: "
+                       + "; ".join(params_key(e["params"]) for e in runs))
+
+
+def record_all(names=None, progress=print) -> None:
+    """Run every experiment's recorded variants live and store them (full tier only)."""
+    tier = detect_tier()
+    if tier.name != "full":
+        raise RuntimeError(f"recordings are made on a full-tier machine; this one is {tier}")
+    today = datetime.date.today().isoformat()
+    RECORDINGS.mkdir(exist_ok=True)
+    for name in names or sorted(REGISTRY):
+        exp = REGISTRY[name]
+        runs = []
+        for variant in exp.variants:
+            params = exp.check(variant)
+            result = run(name, **params)
+            data = result.to_json()
+            data.update(recorded_on=today, recorded=False, notice="")
+            runs.append({"params": params, "result": data})
+            progress(f"recorded {name} {params_key(params)}")
+        recording_path(name).write_text(json.dumps(
+            {"experiment": name, "kernel": kernel_version(), "date": today, "runs": runs},
+            indent=1, sort_keys=True) + "\n")

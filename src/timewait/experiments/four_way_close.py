@@ -1,0 +1,123 @@
+"""four-way-close: open a connection, exchange a little data, close it, watch every segment.
+
+Variants: who closes first (``closer``), the passive side closing at once so that its FIN
+carries the ACK of the first FIN (``merged_fin_ack``: three segments instead of four), and a
+half-close (``half_close``: the closer only shuts down its sending side, and the peer still
+sends data after the first FIN).
+"""
+from __future__ import annotations
+
+import math
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..faults import Match
+from ..observe import ss_text
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+CLIENT_PORT = 40000
+
+
+@dataclass
+class FourWayCloseResult(ExperimentResult):
+    close_segments: int = 0  # segments from the first FIN to the last ACK
+    end_states: dict = field(default_factory=dict)  # endpoint -> RFC 9293 state
+    time_wait_side: Optional[str] = None  # endpoint left in TIME_WAIT
+    time_wait_timer_s: Optional[int] = None  # the kernel's timer, seconds, rounded up
+    data_after_fin: int = 0  # bytes the passive side sent after the first FIN (half-close)
+    socket_table: str = ""  # ss-like view just after the close
+
+    SHOWN = ("close_segments", "end_states", "time_wait_side", "time_wait_timer_s",
+             "data_after_fin", "socket_table")
+
+
+def body(lab, closer: str, merged_fin_ack: bool, half_close: bool) -> dict:
+    cap = lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
+    server, _ = listener.accept()
+    lab.track(server)
+    listener.close()
+    ends = {"client": client, "server": server}
+    ports = {"client": CLIENT_PORT, "server": SERVER_PORT}
+    passive = "server" if closer == "client" else "client"
+    active_sock, passive_sock = ends[closer], ends[passive]
+
+    lab.step("exchanging a request and a reply")
+    client.sendall(b"request\n")
+    assert server.recv(100) == b"request\n"
+    lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="ACK"), "the ACK of the request")
+    server.sendall(b"reply\n")
+    assert client.recv(100) == b"reply\n"
+    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply", nth=1,
+                         after=cap.snapshot()[-1].t)
+
+    first_fin_at = lab.now()
+    data_after_fin = 0
+    if half_close:
+        lab.step(f"{closer} shuts down its sending side")
+        active_sock.shutdown(socket.SHUT_WR)
+    else:
+        lab.step(f"{closer} closes")
+        active_sock.close()
+    passive_sock.settimeout(5)
+    assert passive_sock.recv(100) == b""  # end of file: the FIN arrived
+    if merged_fin_ack:
+        passive_sock.close()  # at once, before the delayed ACK of the FIN leaves
+    else:
+        lab.wait_for_segment(Match(src_port=ports[passive], flags="ACK"),
+                             "the passive side's ACK of the FIN", after=first_fin_at)
+        if half_close:
+            lab.step(f"{passive} sends data after the first FIN")
+            late = b"data after your FIN\n"
+            passive_sock.sendall(late)
+            active_sock.settimeout(5)
+            got = b""
+            while len(got) < len(late):
+                got += active_sock.recv(100)
+            data_after_fin = len(got)
+            lab.wait_for_segment(Match(src_port=ports[closer], flags="ACK"),
+                                 "the ACK of the late data", after=first_fin_at)
+        passive_sock.close()
+    lab.wait_for(lambda: lab.state_of(ports[closer], ports[passive]) == "TIME_WAIT"
+                 and lab.state_of(ports[passive], ports[closer]) == "CLOSED",
+                 "the closer to reach TIME_WAIT and the peer to close")
+    table = lab.sockets([SERVER_PORT])
+    tw = [s for s in table if s.state == "TIME_WAIT"]
+    if half_close:
+        active_sock.close()  # the application lets go; the kernel keeps TIME_WAIT
+    time.sleep(0.05)
+    trace = lab.trace(CLIENT_PORT, SERVER_PORT)
+    first_fin = next(i for i, s in enumerate(trace) if s.has("FIN"))
+    return {
+        "trace": trace.to_dicts(),
+        "close_segments": len(trace) - first_fin,
+        "end_states": {"client": lab.state_of(CLIENT_PORT, SERVER_PORT),
+                       "server": lab.state_of(SERVER_PORT, CLIENT_PORT)},
+        "time_wait_side": closer if tw else None,
+        "time_wait_timer_s": math.ceil(tw[0].expires_s) if tw else None,
+        "data_after_fin": data_after_fin,
+        "socket_table": ss_text(table),
+    }
+
+
+register(Experiment(
+    name="four-way-close",
+    summary="Open, exchange data and close a connection; capture every segment of the close.",
+    params=(
+        Param("closer", str, "client", "which side closes first", choices=("client", "server")),
+        Param("merged_fin_ack", bool, False,
+              "the passive side closes at once, so its FIN carries the ACK (three segments)"),
+        Param("half_close", bool, False,
+              "the closer shuts down sending only; the peer sends data after the first FIN"),
+    ),
+    body=f"{__name__}:body",
+    result=FourWayCloseResult,
+    timeout=lambda p: 20.0,
+    variants=tuple({"closer": c, "merged_fin_ack": m, "half_close": h}
+                   for c in ("client", "server") for m in (False, True) for h in (False, True)
+                   if not (m and h)),
+))

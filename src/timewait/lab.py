@@ -1,0 +1,289 @@
+"""The inside of an experiment: what an experiment body can do in its namespace.
+
+A :class:`Lab` is handed to every experiment body by :mod:`timewait.sandbox`. It sets the
+namespace's sysctls, opens sockets, watches the socket table and counters, captures the
+loopback, drops or holds segments and delivers them later. Each step is announced with
+:meth:`Lab.step` so that a timeout can say where an experiment hung.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from typing import Callable, Iterable, Optional
+
+from . import observe
+from .capture import Capture, TcpView, to_trace
+from .faults import CHAIN, SETUP_RULESET, TABLE, Match, Rule
+from .sandbox import STEP_PREFIX
+from .tiers import tool_path
+
+ADDR = "127.0.0.1"
+# The per-namespace sysctls experiments may set, with their valid ranges.
+SYSCTLS = {
+    "net.ipv4.tcp_max_tw_buckets": (0, 2**31 - 1),
+    "net.ipv4.tcp_timestamps": (0, 2),
+    "net.ipv4.tcp_tw_reuse": (0, 2),
+    "net.ipv4.tcp_tw_reuse_delay": (1, 2**31 - 1),
+    "net.ipv4.tcp_fin_timeout": (1, 2**31 - 1),
+    "net.ipv4.tcp_orphan_retries": (0, 255),
+    "net.ipv4.tcp_rfc1337": (0, 1),
+    "net.ipv4.tcp_retries2": (0, 255),
+    "net.ipv4.tcp_syn_retries": (1, 127),
+    "net.ipv4.tcp_synack_retries": (1, 255),
+    "net.ipv4.ip_local_port_range": None,  # "low high"
+}
+
+
+def sysctl_path(name: str) -> str:
+    return "/proc/sys/" + name.replace(".", "/")
+
+
+def check_sysctl(name: str, value) -> str:
+    if name not in SYSCTLS:
+        raise ValueError(f"sysctl: {name!r} is not one the experiments set; valid: {sorted(SYSCTLS)}")
+    if name == "net.ipv4.ip_local_port_range":
+        low, high = (int(x) for x in str(value).split())
+        if not (1 <= low <= high <= 65535):
+            raise ValueError(f"{name}: must be 'low high' with 1 <= low <= high <= 65535, got {value!r}")
+        return f"{low} {high}"
+    lo, hi = SYSCTLS[name]
+    if not (lo <= int(value) <= hi):
+        raise ValueError(f"{name}: must be between {lo} and {hi}, got {value}")
+    return str(int(value))
+
+
+class Lab:
+    def __init__(self, isolated: bool = True):
+        self.isolated = isolated
+        self.current_step = "starting"
+        self.capture: Optional[Capture] = None
+        self.rules: list = []
+        self.injected: list = []  # (time, Match-like key) of delivered segments
+        self._sockets: list = []
+        self._nft_ready = False
+
+    # --- life cycle -------------------------------------------------------------------
+    def step(self, name: str) -> None:
+        self.current_step = name
+        print(STEP_PREFIX + name, file=sys.stderr, flush=True)
+
+    def setup(self, sysctls: dict) -> None:
+        if self.isolated:
+            self.step("bringing up loopback")
+            subprocess.run([tool_path("ip"), "link", "set", "lo", "up"], check=True,
+                           capture_output=True, timeout=10)
+            for name, value in sysctls.items():
+                self.sysctl(name, value)
+        elif sysctls:
+            raise ValueError("sysctls: can only be set inside a private namespace (full tier)")
+
+    def teardown(self) -> None:
+        for s in self._sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+        if self.capture:
+            self.capture.stop()
+
+    # --- sysctls ----------------------------------------------------------------------
+    def sysctl(self, name: str, value=None):
+        """Read (``value=None``) or set one of this namespace's sysctls."""
+        path = sysctl_path(name)
+        if value is None:
+            with open(path) as fh:
+                return fh.read().strip()
+        if not self.isolated:
+            raise RuntimeError(f"refusing to set {name} outside a private namespace")
+        text = check_sysctl(name, value)
+        self.step(f"setting {name}={text}")
+        with open(path, "w") as fh:
+            fh.write(text)
+        return text
+
+    # --- sockets ----------------------------------------------------------------------
+    def track(self, sock: socket.socket) -> socket.socket:
+        self._sockets.append(sock)
+        return sock
+
+    def listener(self, port: int, reuseaddr: bool = True, backlog: int = 16) -> socket.socket:
+        self.step(f"listening on port {port}")
+        s = self.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        if reuseaddr:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((ADDR, port))
+        s.listen(backlog)
+        return s
+
+    def connect(self, port: int, src_port: int = 0, reuseaddr: bool = False,
+                timeout: float = 5.0) -> socket.socket:
+        self.step(f"connecting from port {src_port or 'any'} to port {port}")
+        s = self.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        if reuseaddr:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if src_port:
+            s.bind((ADDR, src_port))
+        s.settimeout(timeout)
+        s.connect((ADDR, port))
+        return s
+
+    # --- observation ------------------------------------------------------------------
+    def sockets(self, ports: Optional[Iterable[int]] = None) -> list:
+        return observe.socket_table(ports)
+
+    def state_of(self, local_port: int, remote_port: int) -> str:
+        """RFC 9293 state of the socket ``local_port -> remote_port``, ``CLOSED`` if none."""
+        for s in observe.socket_table([local_port]):
+            if s.local[1] == local_port and s.remote[1] == remote_port:
+                return s.state
+        return "CLOSED"
+
+    def counters(self) -> dict:
+        return observe.counters()
+
+    def wait_for(self, predicate: Callable, what: str, timeout: float = 5.0,
+                 interval: float = 0.005):
+        """Poll ``predicate()`` until it returns something truthy; return it.
+
+        Raises ``TimeoutError`` naming ``what`` if it does not happen within ``timeout`` s.
+        """
+        self.step(f"waiting for {what}")
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not happen within {timeout:g} s")
+            time.sleep(interval)
+
+    # --- capture ----------------------------------------------------------------------
+    def start_capture(self) -> Capture:
+        self.step("starting packet capture on lo")
+        if not self.isolated:
+            raise RuntimeError("packet capture needs a private namespace (full tier)")
+        self.capture = Capture("lo").start()
+        return self.capture
+
+    def segments(self, start: Optional[float] = None, end: Optional[float] = None) -> list:
+        return self.capture.tcp(start, end) if self.capture else []
+
+    def wait_for_segment(self, match: Match, what: str, timeout: float = 5.0,
+                         after: float = 0.0, nth: int = 1) -> TcpView:
+        """Wait until the capture has seen the ``nth`` segment matching ``match`` after ``after``."""
+        def seen():
+            hits = [v for v in self.segments(start=after) if match.matches(v)]
+            return hits[nth - 1] if len(hits) >= nth else None
+        return self.wait_for(seen, what, timeout)
+
+    def note_for(self, view: TcpView) -> str:
+        """How a captured segment fared: "dropped"/"held" by a rule, or "delivered late"."""
+        for t, key in self.injected:
+            if abs(view.t - t) < 0.05 and (view.src, view.dst, view.seq, view.flags) == key:
+                return "delivered late"
+        for rule in self.rules:
+            if any(f.t == view.t and f.data == view.frame.data for f in rule.frames):
+                return rule.note
+        return ""
+
+    def trace(self, client: tuple, server: tuple, start: Optional[float] = None,
+              end: Optional[float] = None):
+        """The captured exchange between ``client`` and ``server`` ports, as a Trace."""
+        self._assign_rule_frames()
+        views = self.segments(start, end)
+        return to_trace(views, (ADDR, client), (ADDR, server), self.note_for)
+
+    def _assign_rule_frames(self) -> None:
+        """Mark, for each rule, the captured segments it dropped: in capture order, the first
+        ``count`` matching segments seen while the rule was installed (what numgen counted)."""
+        views = self.segments()
+        for rule in self.rules:
+            hits = [v for v in views if rule.active_at(v.t) and rule.match.matches(v)]
+            if rule.count is not None:
+                hits = hits[: rule.count]
+            rule.frames = [v.frame for v in hits]
+
+    # --- faults -----------------------------------------------------------------------
+    def _nft(self, script: str) -> str:
+        proc = subprocess.run([tool_path("nft"), "-e", "-a", "-f", "-"], input=script, text=True,
+                              capture_output=True, timeout=10)
+        if proc.returncode != 0:
+            raise RuntimeError(f"nft rejected the rule: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def drop(self, match: Match, count: Optional[int] = None, note: str = "dropped") -> Rule:
+        """Drop segments matching ``match`` (the first ``count`` of them, or all) until removed."""
+        if not self.isolated:
+            raise RuntimeError("dropping segments needs a private namespace (full tier)")
+        if count is not None and count < 1:
+            raise ValueError(f"count: must be at least 1 (or None for all), got {count}")
+        if not self._nft_ready:
+            self.step("creating the namespace's nftables table")
+            self._nft(SETUP_RULESET)
+            self._nft_ready = True
+        rule = Rule(match, count, note, f"rule{len(self.rules) + 1}", time.time())
+        self.step(f"adding rule: {note} {match.nft()} (count {count})")
+        out = self._nft(f"add rule inet {TABLE} {CHAIN} {rule.nft()}\n")
+        for token in out.split():
+            if token.isdigit():
+                rule.handle = int(token)
+        rule.added_at = time.time()
+        self.rules.append(rule)
+        return rule
+
+    def hold(self, match: Match, count: int = 1) -> Rule:
+        """Keep the first ``count`` matching segments from arriving; deliver them with :meth:`deliver`."""
+        return self.drop(match, count=count, note="held")
+
+    def remove(self, rule: Rule) -> None:
+        self.step(f"removing rule {rule.comment}")
+        rule.removed_at = time.time()
+        if rule.handle is not None:
+            self._nft(f"delete rule inet {TABLE} {CHAIN} handle {rule.handle}\n")
+        rule.dropped = self.rule_hits(rule)
+
+    def rule_hits(self, rule: Rule) -> int:
+        """How many segments the rule has dropped so far (its nftables counter)."""
+        out = subprocess.run([tool_path("nft"), "-j", "list", "chain", "inet", TABLE, CHAIN],
+                             capture_output=True, text=True, timeout=10).stdout
+        for item in json.loads(out or '{"nftables": []}')["nftables"]:
+            r = item.get("rule")
+            if r and r.get("handle") == rule.handle:
+                for expr in r["expr"]:
+                    if "counter" in expr:
+                        return expr["counter"]["packets"]
+        return rule.dropped
+
+    def held(self, rule: Rule) -> list:
+        """The segments a hold rule kept back (as captured views), oldest first."""
+        self._assign_rule_frames()
+        return [TcpView.parse(f) for f in rule.frames]
+
+    def deliver(self, view: TcpView, **changes) -> None:
+        """Deliver a captured segment now, optionally with fields changed (``seq=``,
+        ``ack=``, ``window=``...). Checksums are recomputed: on loopback the captured one is
+        only partial."""
+        from scapy.layers.inet import IP, TCP
+        from scapy.layers.l2 import Ether
+
+        pkt = Ether(view.frame.data)
+        for key, value in changes.items():
+            setattr(pkt[TCP], key, value)
+        del pkt[IP].chksum
+        del pkt[TCP].chksum
+        data = bytes(pkt)
+        self.step(f"delivering a held {view.flags} segment")
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        try:
+            s.bind(("lo", 0))
+            self.injected.append((time.time(), (view.src, view.dst, pkt[TCP].seq, view.flags)))
+            s.send(data)
+        finally:
+            s.close()
+
+    @staticmethod
+    def now() -> float:
+        return time.time()

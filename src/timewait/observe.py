@@ -1,0 +1,151 @@
+"""Observe a network namespace: its TCP socket table and its kernel counters.
+
+The socket table is read from ``/proc/net/tcp`` and ``/proc/net/tcp6``, which show every
+TCP socket of the reading process's network namespace, TIME_WAIT ones included, with the
+kind of timer that is running and when it fires.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import socket
+import struct
+from dataclasses import asdict, dataclass
+from typing import Iterable, Optional
+
+# include/net/tcp_states.h
+STATES = {
+    0x01: "ESTABLISHED", 0x02: "SYN_SENT", 0x03: "SYN_RECV", 0x04: "FIN_WAIT1",
+    0x05: "FIN_WAIT2", 0x06: "TIME_WAIT", 0x07: "CLOSE", 0x08: "CLOSE_WAIT",
+    0x09: "LAST_ACK", 0x0A: "LISTEN", 0x0B: "CLOSING", 0x0C: "NEW_SYN_RECV",
+}
+# The "tr" column of /proc/net/tcp (net/ipv4/tcp_ipv4.c, get_tcp4_sock and get_timewait4_sock).
+TIMERS = {0: "off", 1: "retransmit", 2: "keepalive", 3: "timewait", 4: "probe"}
+# RFC 9293 spelling, used everywhere else in the course.
+RFC_NAMES = {"FIN_WAIT1": "FIN_WAIT_1", "FIN_WAIT2": "FIN_WAIT_2", "CLOSE": "CLOSED",
+             "SYN_RECV": "SYN_RECEIVED", "NEW_SYN_RECV": "SYN_RECEIVED"}
+
+
+def rfc_state(kernel_name: str) -> str:
+    """Kernel state name -> RFC 9293 name (``FIN_WAIT2`` -> ``FIN_WAIT_2``)."""
+    return RFC_NAMES.get(kernel_name, kernel_name)
+
+
+@dataclass(frozen=True)
+class SocketInfo:
+    local: tuple  # (address, port)
+    remote: tuple
+    state: str  # RFC 9293 name: "TIME_WAIT", "FIN_WAIT_2", ...
+    timer: str  # "off", "retransmit", "keepalive", "timewait", "probe"
+    expires_s: float  # seconds until that timer fires (0 when off)
+    retransmits: int
+    send_queue: int
+    recv_queue: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _address(hexaddr: str) -> tuple:
+    host, port = hexaddr.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        addr = socket.inet_ntop(socket.AF_INET, struct.pack("<I", int(host, 16)))
+    else:  # four little-endian 32-bit words
+        words = struct.unpack("<4I", raw)
+        addr = str(ipaddress.IPv6Address(struct.pack(">4I", *words)))
+        mapped = ipaddress.IPv6Address(addr).ipv4_mapped
+        addr = str(mapped) if mapped else addr
+    return addr, int(port, 16)
+
+
+def parse_proc_net_tcp(text: str, clock_ticks: Optional[int] = None) -> list:
+    """Parse the text of ``/proc/net/tcp`` or ``/proc/net/tcp6`` into :class:`SocketInfo`."""
+    hz = clock_ticks or os.sysconf("SC_CLK_TCK")
+    sockets = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 7:
+            continue
+        tx, rx = (int(x, 16) for x in fields[4].split(":"))
+        tr, when = fields[5].split(":")
+        timer = TIMERS.get(int(tr, 16), f"timer-{int(tr, 16)}")
+        sockets.append(SocketInfo(
+            local=_address(fields[1]), remote=_address(fields[2]),
+            state=rfc_state(STATES.get(int(fields[3], 16), fields[3])),
+            timer=timer, expires_s=int(when, 16) / hz if timer != "off" else 0.0,
+            retransmits=int(fields[6], 16), send_queue=tx, recv_queue=rx,
+        ))
+    return sockets
+
+
+def socket_table(ports: Optional[Iterable[int]] = None) -> list:
+    """Every TCP socket of this namespace (or those with a local or remote port in ``ports``)."""
+    found = []
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as fh:
+                found += parse_proc_net_tcp(fh.read())
+        except FileNotFoundError:
+            continue
+    if ports is not None:
+        wanted = set(ports)
+        found = [s for s in found if s.local[1] in wanted or s.remote[1] in wanted]
+    return sorted(found, key=lambda s: (s.local[1], s.remote[1], s.state))
+
+
+def ss_text(sockets: Iterable, timers: bool = True) -> str:
+    """``ss -tan``-like text. Timers are shown in whole seconds, rounded up, as ``ss -o`` does."""
+    rows = [("State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port", "Timer")]
+    for s in sockets:
+        timer = ""
+        if timers and s.timer != "off":
+            timer = f"{s.timer} ({math.ceil(s.expires_s)} s)"
+        rows.append((s.state, str(s.recv_queue), str(s.send_queue), f"{s.local[0]}:{s.local[1]}",
+                     f"{s.remote[0]}:{s.remote[1]}", timer))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+# Counters the course talks about (TcpExt unless marked Tcp:).
+COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow", "PAWSEstab", "PAWSActive",
+            "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout", "TCPAbortOnLinger",
+            "TCPChallengeACK", "TCPSYNChallenge", "OutOfWindowIcmps", "TCPACKSkippedSynRecv",
+            "TCPACKSkippedPAWS", "TCPACKSkippedSeq", "TCPACKSkippedTimeWait", "TCPRcvCoalesce",
+            "Tcp:OutRsts", "Tcp:EstabResets", "Tcp:RetransSegs", "Tcp:AttemptFails")
+
+
+def _read_pairs(path: str) -> dict:
+    values = {}
+    try:
+        with open(path) as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return values
+    for head, data in zip(lines[::2], lines[1::2]):
+        prefix, names = head.split(":", 1)
+        _, nums = data.split(":", 1)
+        for n, v in zip(names.split(), nums.split()):
+            values[f"{prefix}:{n}"] = int(v)
+    return values
+
+
+def counters() -> dict:
+    """All TcpExt and Tcp counters of this namespace; TcpExt ones without prefix."""
+    raw = {**_read_pairs("/proc/net/snmp"), **_read_pairs("/proc/net/netstat")}
+    out = {}
+    for key, value in raw.items():
+        prefix, name = key.split(":", 1)
+        if prefix == "TcpExt":
+            out[name] = value
+        elif prefix == "Tcp":
+            out[f"Tcp:{name}"] = value
+    return out
+
+
+def counter_delta(before: dict, after: dict, names: Iterable[str] = COUNTERS,
+                  nonzero: bool = True) -> dict:
+    """``after - before`` for the named counters (only the ones that moved, by default)."""
+    delta = {n: after.get(n, 0) - before.get(n, 0) for n in names}
+    return {n: d for n, d in delta.items() if d} if nonzero else delta

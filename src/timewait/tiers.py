@@ -1,0 +1,91 @@
+"""Capability tiers: what this machine lets the course run live.
+
+- ``full``: Linux with unprivileged user+network namespaces, ``ip`` and ``nft``; every
+  experiment runs live in a private namespace.
+- ``host``: Linux sockets but no private namespace; experiments that need no sysctl, no
+  firewall rule and no packet capture run on the host loopback, the rest are recorded.
+- ``none``: no Linux sockets; recorded outcomes and simulations only.
+
+``TIMEWAIT_TIER=host`` (or ``none``) forces a lower tier, e.g. to see what Binder users
+without namespaces see. A tier can be lowered, never raised.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+
+TIER_ORDER = ("none", "host", "full")
+ENV_VAR = "TIMEWAIT_TIER"
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str  # "full", "host" or "none"
+    reason: str  # plain words: why this tier
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+    def at_least(self, name: str) -> bool:
+        return TIER_ORDER.index(self.name) >= TIER_ORDER.index(name)
+
+
+def _namespace_works() -> tuple:
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return False, "the `unshare` command is missing (Debian package util-linux)"
+    try:
+        proc = subprocess.run(
+            [unshare, "-rn", "--", "sh", "-c", "echo 0 > /proc/sys/net/ipv4/tcp_fin_timeout"],
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"`unshare -rn` could not start ({exc})"
+    if proc.returncode != 0:
+        detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no detail"
+        return False, ("this kernel does not let an unprivileged user create a user+network "
+                       f"namespace (`unshare -rn` failed: {detail}); on Debian/Ubuntu an "
+                       "administrator can allow it with `sysctl kernel.unprivileged_userns_clone=1` "
+                       "or by relaxing AppArmor's user-namespace restriction")
+    return True, ""
+
+
+@lru_cache(maxsize=1)
+def _detected() -> Tier:
+    if not sys.platform.startswith("linux"):
+        return Tier("none", f"this is {sys.platform}, not Linux: the experiments need a Linux kernel")
+    ok, why = _namespace_works()
+    if not ok:
+        return Tier("host", why)
+    missing = [tool for tool, pkg in (("ip", "iproute2"), ("nft", "nftables"))
+               if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
+    if missing:
+        pkgs = " ".join({"ip": "iproute2", "nft": "nftables"}[m] for m in missing)
+        return Tier("host", f"the command(s) {', '.join(missing)} are missing "
+                            f"(install with `sudo apt-get install {pkgs}`)")
+    return Tier("full", "private user+network namespaces, nftables and packet capture are available")
+
+
+def detect_tier() -> Tier:
+    """The tier this process may use: detected once, then lowered by ``TIMEWAIT_TIER``."""
+    tier = _detected()
+    forced = os.environ.get(ENV_VAR, "").strip().lower()
+    if not forced:
+        return tier
+    if forced not in TIER_ORDER:
+        raise ValueError(f"{ENV_VAR}: must be one of {', '.join(TIER_ORDER)}, got {forced!r}")
+    if TIER_ORDER.index(forced) < TIER_ORDER.index(tier.name):
+        return Tier(forced, f"lowered from {tier.name} by {ENV_VAR}={forced}")
+    return tier
+
+
+def tool_path(name: str) -> str:
+    """Full path of ``ip``/``nft``, which live in /usr/sbin, often off an unprivileged PATH."""
+    found = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    if not found:
+        raise RuntimeError(f"the `{name}` command is missing")
+    return found
