@@ -1,0 +1,71 @@
+# Why TCP Waits — the two commands a reader needs are `make book` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+BOOK_FLAGS := --all -W -n --keep-going
+NB_TIMEOUT ?= 120
+
+.PHONY: setup book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
+        test-labs test-site lab recordings bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.10+ is needed ($(PYTHON) not found)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+## setup: virtual environment, Python requirements and the Debian packages the experiments use
+setup: $(STAMP)
+	@./scripts/system-deps.sh
+
+## book: build the site into _build/html and serve it on http://127.0.0.1:$(PORT)
+book: setup build-book serve
+
+build-book:
+	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+
+serve:
+	@echo "Serving the course at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
+	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+## test: every check; prints the wall time of each stage and the total
+test: setup
+	@$(PY) scripts/run_checks.py test-lib test-notebooks test-notebooks-user test-book
+
+test-lib: setup
+	$(PY) -m pytest tests -q -n 2 --ignore=tests/notebooks
+
+test-notebooks: setup
+	$(PY) -m pytest --nbval notebooks -q -n 2 --dist loadscope --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
+
+## test-notebooks-user: the same nbval run as an unprivileged user (only when run as root)
+test-notebooks-user: setup
+	@./scripts/nbval-as-user.sh
+
+test-book: setup
+	rm -rf _build
+	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	$(PY) -m pytest tests/site -q
+
+test-labs: setup
+	@if [ -d labs ] && ls labs/*/ >/dev/null 2>&1 && [ -f labs/check_labs.py ]; then $(PY) labs/check_labs.py; else echo "no labs yet"; fi
+
+## lab: open the notebooks in JupyterLab
+lab: setup
+	$(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/
+
+## recordings: re-run every experiment live and store its outcome (full tier only)
+recordings: setup
+	$(VENV)/bin/timewait record
+
+bench: setup
+	$(PY) benchmarks/bench_experiments.py
+	$(PY) benchmarks/bench_model.py
+
+clean:
+	rm -rf _build

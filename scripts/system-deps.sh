@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Debian packages the live experiments need: unshare (util-linux), ip (iproute2), nft (nftables).
+# As root they are installed with apt-get; otherwise the exact command is printed and the
+# course falls back to recorded outcomes for what cannot run live.
+set -u
+missing=()
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+{ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } || missing+=(iproute2)
+{ command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; } || missing+=(nftables)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; } \
+    || { echo "apt-get could not install ${missing[*]}" >&2; exit 1; }
+else
+  echo "The live experiments need these Debian packages: ${missing[*]}"
+  echo "Install them with:  sudo apt-get install -y ${missing[*]}"
+  echo "Until then, experiments that need them show their recorded outcomes."
+fi
