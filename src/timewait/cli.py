@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from . import experiments
@@ -91,6 +92,8 @@ def cmd_record(args, rest) -> int:
 
 
 def main(argv=None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `timewait ... | head` ends quietly
     parser = argparse.ArgumentParser(prog="timewait", description="Why TCP Waits: experiments "
                                      "on your own kernel and simulations of TCP's TIME_WAIT.")
     sub = parser.add_subparsers(dest="command", required=True)

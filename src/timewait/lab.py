@@ -8,6 +8,7 @@ loopback, drops or holds segments and delivers them later. Each step is announce
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -227,9 +228,8 @@ class Lab:
         rule = Rule(match, count, note, f"rule{len(self.rules) + 1}", time.time())
         self.step(f"adding rule: {note} {match.nft()} (count {count})")
         out = self._nft(f"add rule inet {TABLE} {CHAIN} {rule.nft()}\n")
-        for token in out.split():
-            if token.isdigit():
-                rule.handle = int(token)
+        found = re.search(r"# handle (\d+)", out)
+        rule.handle = int(found.group(1)) if found else None
         rule.added_at = time.time()
         self.rules.append(rule)
         return rule
@@ -240,10 +240,10 @@ class Lab:
 
     def remove(self, rule: Rule) -> None:
         self.step(f"removing rule {rule.comment}")
+        rule.dropped = self.rule_hits(rule)
         rule.removed_at = time.time()
         if rule.handle is not None:
             self._nft(f"delete rule inet {TABLE} {CHAIN} handle {rule.handle}\n")
-        rule.dropped = self.rule_hits(rule)
 
     def rule_hits(self, rule: Rule) -> int:
         """How many segments the rule has dropped so far (its nftables counter)."""

@@ -196,7 +196,8 @@ def recorded(exp: Experiment, params: dict, tier) -> ExperimentResult:
     for entry in runs:
         if params_key(entry["params"]) == params_key(params):
             data = dict(entry["result"])
-            result = exp.result.from_json({**data, "tier": tier.name, "recorded": True})
+            result = exp.result.from_json({**data, "params": params, "tier": tier.name,
+                                           "recorded": True})
             result.notice = (f"[recorded on {result.kernel}, {result.recorded_on}: this machine "
                              f"cannot run it live ({tier.reason})]")
             return result

@@ -1,0 +1,123 @@
+"""The lab engine: isolation, teardown, timeouts, tiers and recordings."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from timewait import experiments, sandbox
+from timewait.experiments import base
+from timewait.faults import Match
+from timewait.tiers import detect_tier
+
+
+def _host_state():
+    """What the experiments must never change on the host."""
+    names = ["tcp_max_tw_buckets", "tcp_timestamps", "tcp_tw_reuse", "tcp_fin_timeout",
+             "tcp_orphan_retries", "tcp_rfc1337", "ip_local_port_range"]
+    state = {n: open(f"/proc/sys/net/ipv4/{n}").read() for n in names}
+    if os.geteuid() == 0 and subprocess.run(["which", "nft"], capture_output=True).returncode == 0:
+        state["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    state["ports"] = sorted(l.split()[1] for l in open("/proc/net/tcp").read().splitlines()[1:]
+                            if l.split()[1].endswith((":1388", ":9C40")))
+    return state
+
+
+def _children():
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())],
+                         capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if "timewait.sandbox" in l]
+
+
+def test_an_experiment_leaves_the_host_untouched(full_tier):
+    before = _host_state()
+    result = experiments.run("four-way-close")
+    assert result.end_states["client"] == "TIME_WAIT"
+    assert _host_state() == before
+    assert _children() == []
+
+
+def test_a_failing_body_is_reported_and_torn_down(full_tier):
+    with pytest.raises(sandbox.ExperimentFailed, match="ZeroDivisionError"):
+        sandbox.run_body("tests.engine_bodies:fails", {}, timeout=20)
+    assert _children() == []
+
+
+def test_a_hanging_body_is_killed_and_the_step_named(full_tier):
+    with pytest.raises(sandbox.ExperimentTimeout, match="step 'waiting for a peer that never"):
+        sandbox.run_body("tests.engine_bodies:hangs", {}, timeout=3)
+    assert _children() == []
+
+
+def test_sysctls_are_set_inside_only(full_tier):
+    host = open("/proc/sys/net/ipv4/tcp_fin_timeout").read().strip()
+    inside = sandbox.run_body("tests.engine_bodies:read_sysctl",
+                              {"name": "net.ipv4.tcp_fin_timeout"},
+                              sysctls={"net.ipv4.tcp_fin_timeout": 7}, timeout=20)
+    assert inside == {"value": "7"}
+    assert open("/proc/sys/net/ipv4/tcp_fin_timeout").read().strip() == host
+
+
+def test_bad_sysctl_values_name_the_sysctl_and_range(full_tier):
+    with pytest.raises(ValueError, match=r"net.ipv4.tcp_rfc1337: must be between 0 and 1"):
+        sandbox.run_body("tests.engine_bodies:read_sysctl", {"name": "net.ipv4.tcp_rfc1337"},
+                         sysctls={"net.ipv4.tcp_rfc1337": 5}, timeout=20)
+
+
+def test_drop_counts_exactly_and_the_trace_marks_the_dropped_segment(full_tier):
+    out = sandbox.run_body("tests.engine_bodies:drop_first_data", {}, timeout=20)
+    assert out["dropped"] == 1
+    notes = [(s["flags"], s["note"]) for s in out["trace"] if s["flags"] == "PSH|ACK"]
+    assert notes[0] == ("PSH|ACK", "dropped")
+    assert notes[1] == ("PSH|ACK", "")  # the retransmission got through
+    assert out["received"] == "hello"
+
+
+def test_held_segment_is_delivered_later_with_a_valid_checksum(full_tier):
+    out = sandbox.run_body("tests.engine_bodies:hold_and_deliver", {}, timeout=20)
+    assert out["held"] == 1
+    assert out["notes"][-1] == "delivered late"
+    # the receiver acknowledged the late copy: a duplicate it had already, so ack is unchanged
+    assert out["acked_again"] is True
+
+
+def test_invalid_options_name_the_option_and_its_range():
+    with pytest.raises(ValueError, match=r"closer: must be one of client, server, got 'nobody'"):
+        experiments.run("four-way-close", closer="nobody")
+    with pytest.raises(ValueError, match=r"half_close: must be True or False"):
+        experiments.run("four-way-close", half_close="yes")
+    with pytest.raises(ValueError, match=r"color: not an option of four-way-close"):
+        experiments.run("four-way-close", color="red")
+    with pytest.raises(ValueError, match=r"experiment: must be one of"):
+        experiments.run("five-way-close")
+    with pytest.raises(ValueError, match=r"src_port: must be between 1 and 65535"):
+        Match(src_port=70000)
+
+
+def test_a_forced_lower_tier_shows_the_recording_with_a_notice(monkeypatch):
+    monkeypatch.setenv("TIMEWAIT_TIER", "none")
+    result = experiments.run("four-way-close", closer="server")
+    assert result.recorded is True and result.tier == "none"
+    assert result.notice.startswith("[recorded on Linux ")
+    assert "TIMEWAIT_TIER=none" in result.notice
+    assert result.summary().splitlines()[0] == result.notice
+    assert result.end_states == {"client": "CLOSED", "server": "TIME_WAIT"}
+    assert result.trace.flag_sequence()[-1] == ("server", "ACK")
+
+
+def test_every_experiment_has_a_recording_for_every_variant():
+    for name, exp in base.REGISTRY.items():
+        path = base.recording_path(name)
+        assert path.exists(), f"{name}: no recording; run `make recordings` on a full-tier machine"
+        data = json.loads(path.read_text())
+        stored = {base.params_key(r["params"]) for r in data["runs"]}
+        for variant in exp.variants:
+            assert base.params_key(exp.check(variant)) in stored, (name, variant)
+        assert data["kernel"].startswith("Linux ") and data["date"]
+
+
+def test_tier_cannot_be_raised_and_rejects_nonsense(monkeypatch):
+    monkeypatch.setenv("TIMEWAIT_TIER", "bogus")
+    with pytest.raises(ValueError, match="TIMEWAIT_TIER: must be one of none, host, full"):
+        detect_tier()
