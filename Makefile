@@ -1,6 +1,8 @@
 # Why TCP Waits — the two commands a reader needs are `make book` and `make test`.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Debian's own Python when present: world-readable, so the unprivileged notebook check can
+# run the same environment.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -12,6 +14,7 @@ NB_TIMEOUT ?= 120
         test-labs test-site lab recordings bench clean
 
 $(STAMP): requirements.txt pyproject.toml
+	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.10+ is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
@@ -20,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## setup: virtual environment, Python requirements and the Debian packages the experiments use
 setup: $(STAMP)
-	@./scripts/system-deps.sh
+	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
 
 ## book: build the site into _build/html and serve it on http://127.0.0.1:$(PORT)
 book: setup build-book serve

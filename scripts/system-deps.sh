@@ -4,6 +4,11 @@
 # course falls back to recorded outcomes for what cannot run live.
 set -u
 missing=()
+python=${PYTHON:-python3}
+# Debian splits venv (and the pip it bootstraps) out of the interpreter package.
+if command -v "$python" >/dev/null 2>&1 && ! "$python" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } || missing+=(iproute2)
 { command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; } || missing+=(nftables)
