@@ -11,6 +11,7 @@ Invalid options print one line naming the option and its valid range, and exit w
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import signal
 import sys
@@ -106,7 +107,6 @@ def main(argv=None) -> int:
     p = sub.add_parser("record", help="refresh recorded outcomes (full tier only)")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=cmd_record)
-    handlers = {}
     for module in ("simulate_cli", "doctor"):
         try:
             mod = __import__(f"timewait.{module}", fromlist=["add_parser", "main"])
@@ -115,7 +115,6 @@ def main(argv=None) -> int:
                 raise
             continue
         mod.add_parser(sub)
-        handlers[module] = mod
     args, rest = parser.parse_known_args(argv)
     if args.command == "experiment":
         if any(r in ("-h", "--help") for r in rest) and args.name:
@@ -124,13 +123,9 @@ def main(argv=None) -> int:
         return args.func(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if hasattr(args, "func"):
-        return args.func(args, rest)
-    for mod in handlers.values():
-        if getattr(args, "command", None) in getattr(mod, "COMMANDS", (args.command,)):
-            return mod.main(args)
-    return 2
-
+    # Subcommands take (args) or (args, rest); pass what each asks for.
+    wants_rest = len(inspect.signature(args.func).parameters) >= 2
+    return args.func(args, rest) if wants_rest else args.func(args)
 
 if __name__ == "__main__":
     sys.exit(main())
