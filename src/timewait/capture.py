@@ -77,6 +77,10 @@ class Capture:
         self._lock = threading.Lock()
 
     def start(self) -> "Capture":
+        # Scapy takes a good fraction of a second to import: pay it now, not mid-experiment.
+        import scapy.layers.inet  # noqa: F401
+        import scapy.layers.l2  # noqa: F401
+
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)

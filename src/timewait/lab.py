@@ -33,6 +33,7 @@ SYSCTLS = {
     "net.ipv4.tcp_rfc1337": (0, 1),
     "net.ipv4.tcp_retries2": (0, 255),
     "net.ipv4.tcp_syn_retries": (1, 127),
+    "net.ipv4.tcp_early_retrans": (0, 4),
     "net.ipv4.tcp_synack_retries": (1, 255),
     "net.ipv4.ip_local_port_range": None,  # "low high"
 }
@@ -54,6 +55,12 @@ def check_sysctl(name: str, value) -> str:
     if not (lo <= int(value) <= hi):
         raise ValueError(f"{name}: must be between {lo} and {hi}, got {value}")
     return str(int(value))
+
+
+def _tcp_bytes(frame: bytes) -> bytes:
+    """The TCP header and payload of an Ethernet+IPv4 frame (to recognise a delivered copy)."""
+    ihl = (frame[14] & 0x0F) * 4
+    return frame[14 + ihl:]
 
 
 class Lab:
@@ -182,8 +189,8 @@ class Lab:
 
     def note_for(self, view: TcpView) -> str:
         """How a captured segment fared: "dropped"/"held" by a rule, or "delivered late"."""
-        for t, key in self.injected:
-            if abs(view.t - t) < 0.05 and (view.src, view.dst, view.seq, view.flags) == key:
+        for t, segment in self.injected:
+            if abs(view.t - t) < 0.5 and _tcp_bytes(view.frame.data) == segment:
                 return "delivered late"
         for rule in self.rules:
             if any(f.t == view.t and f.data == view.frame.data for f in rule.frames):
@@ -263,26 +270,27 @@ class Lab:
         return [TcpView.parse(f) for f in rule.frames]
 
     def deliver(self, view: TcpView, **changes) -> None:
-        """Deliver a captured segment now, optionally with fields changed (``seq=``,
-        ``ack=``, ``window=``...). Checksums are recomputed: on loopback the captured one is
-        only partial."""
+        """Deliver a captured segment now, optionally with TCP fields changed (``seq=``,
+        ``ack=``, ``flags=``, ``window=``...).
+
+        It is sent through a raw IP socket, so it takes the output path like any local
+        segment: a frame written straight to ``lo``'s packet socket would carry no route and
+        be dropped as a martian. Checksums are recomputed: on loopback the captured TCP
+        checksum is only partial.
+        """
         from scapy.layers.inet import IP, TCP
         from scapy.layers.l2 import Ether
 
-        pkt = Ether(view.frame.data)
+        pkt = Ether(view.frame.data)[IP]
         for key, value in changes.items():
             setattr(pkt[TCP], key, value)
-        del pkt[IP].chksum
+        del pkt.chksum
         del pkt[TCP].chksum
         data = bytes(pkt)
-        self.step(f"delivering a held {view.flags} segment")
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        try:
-            s.bind(("lo", 0))
-            self.injected.append((time.time(), (view.src, view.dst, pkt[TCP].seq, view.flags)))
-            s.send(data)
-        finally:
-            s.close()
+        self.step(f"delivering a {view.flags} segment late")
+        self.injected.append((time.time(), bytes(pkt[TCP])))
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+            s.sendto(data, (pkt.dst, 0))
 
     @staticmethod
     def now() -> float:

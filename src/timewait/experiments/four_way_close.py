@@ -35,7 +35,7 @@ class FourWayCloseResult(ExperimentResult):
 
 
 def body(lab, closer: str, merged_fin_ack: bool, half_close: bool) -> dict:
-    cap = lab.start_capture()
+    lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
     server, _ = listener.accept()
@@ -50,10 +50,11 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool) -> dict:
     client.sendall(b"request\n")
     assert server.recv(100) == b"request\n"
     lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="ACK"), "the ACK of the request")
+    replied_at = lab.now()
     server.sendall(b"reply\n")
     assert client.recv(100) == b"reply\n"
-    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply", nth=1,
-                         after=cap.snapshot()[-1].t)
+    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply",
+                         after=replied_at)
 
     first_fin_at = lab.now()
     data_after_fin = 0

@@ -1,0 +1,130 @@
+"""abortive-close: close() that sends a RST instead of a FIN, and leaves no TIME_WAIT.
+
+Two ways to get there: ``linger-zero`` (SO_LINGER on with a zero timeout, the "fix" often
+suggested for too many TIME_WAIT sockets) and ``unread-data`` (closing while received data
+is still unread: RFC 2525 says to reset, so the peer learns its data was not consumed).
+Before closing, the client sends "last words" that arrive but are not read yet, then a
+"postscript" whose first transmission is lost (as if still crossing a slow network). The
+server then reads, to show which bytes survive the RST and which error it gets. The RST's
+sequence number is past what the server expects (the lost postscript), so RFC 5961 makes
+the server answer with a challenge ACK, and the client's reset to that ACK is the one that
+ends the connection.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..faults import Match
+from ..observe import counter_delta, ss_text
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+CLIENT_PORT = 40000
+LAST_WORDS = b"last words\n"
+POSTSCRIPT = b"postscript, still in flight\n"
+UNREAD = b"reply the client never reads\n"
+
+
+@dataclass
+class AbortiveCloseResult(ExperimentResult):
+    close_segment: str = ""  # what the client's close() put on the wire
+    time_wait_created: bool = False
+    peer_received: int = 0  # bytes the server application still read after the RST
+    peer_lost_data: bool = False  # did the client send bytes the server never got?
+    lost_bytes: int = 0
+    peer_error: Optional[str] = None  # errno name from the server's recv() after that
+    peer_send_error: Optional[str] = None  # errno name from a later send()
+    discarded_unread: int = 0  # bytes the client had received and never read
+    counters: dict = field(default_factory=dict)
+    socket_table: str = ""  # just after the close
+
+    SHOWN = ("close_segment", "time_wait_created", "peer_received", "peer_lost_data", "lost_bytes",
+             "peer_error", "peer_send_error", "discarded_unread", "counters", "socket_table")
+
+
+def _errno_of(call) -> tuple:
+    try:
+        return call(), None
+    except OSError as exc:
+        return None, errno.errorcode.get(exc.errno, str(exc.errno))
+
+
+def body(lab, mode: str) -> dict:
+    lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
+    server, _ = listener.accept()
+    lab.track(server)
+    listener.close()
+    lab.segments()  # load the packet parser now, not while the postscript is in flight
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Nagle would hold it back
+
+    lab.step("exchanging a request and a reply")
+    client.sendall(b"request\n")
+    assert server.recv(100) == b"request\n"
+    discarded = 0
+    if mode == "unread-data":
+        server.sendall(UNREAD)
+        lab.wait_for(lambda: any(s.local[1] == CLIENT_PORT and s.recv_queue == len(UNREAD)
+                                 for s in lab.sockets([CLIENT_PORT])),
+                     "the reply to wait unread in the client's receive queue")
+        discarded = len(UNREAD)
+    else:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.sendall(LAST_WORDS)
+    lab.wait_for(lambda: any(s.local[1] == SERVER_PORT and s.recv_queue == len(LAST_WORDS)
+                             for s in lab.sockets([SERVER_PORT])),
+                 "the last words to arrive, unread, at the server")
+
+    lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK"), count=1)
+    before = lab.counters()
+    client.sendall(POSTSCRIPT)  # on loopback it has been sent, and dropped, when this returns
+    closed_at = lab.now()
+    lab.step(f"client closes ({mode})")
+    client.close()
+    seg = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the segment the close sends",
+                               after=closed_at)
+    time.sleep(0.05)
+    table = lab.sockets([SERVER_PORT])
+
+    lab.step("server reads what is left, then tries to send")
+    server.settimeout(2)
+    got = b""
+    while True:
+        data, err = _errno_of(lambda: server.recv(100))
+        if err or not data:
+            break
+        got += data
+    _, send_err = _errno_of(lambda: server.send(b"anyone there?\n"))
+    return {
+        "trace": lab.trace(CLIENT_PORT, SERVER_PORT).to_dicts(),
+        "close_segment": seg.flags,
+        "time_wait_created": any(s.state == "TIME_WAIT" for s in table),
+        "peer_received": len(got),
+        "peer_lost_data": len(got) < len(LAST_WORDS + POSTSCRIPT),
+        "lost_bytes": len(LAST_WORDS + POSTSCRIPT) - len(got),
+        "peer_error": err,
+        "peer_send_error": send_err,
+        "discarded_unread": discarded,
+        "counters": counter_delta(before, lab.counters()),
+        "socket_table": ss_text(table, timers=False) if table else "(no sockets left)",
+    }
+
+
+register(Experiment(
+    name="abortive-close",
+    summary="Close with a RST (SO_LINGER zero, or unread data): no TIME_WAIT, and the peer errs.",
+    params=(
+        Param("mode", str, "linger-zero", "how the client aborts",
+              choices=("linger-zero", "unread-data")),
+    ),
+    body=f"{__name__}:body",
+    result=AbortiveCloseResult,
+    timeout=lambda p: 15.0,
+    variants=({"mode": "linger-zero"}, {"mode": "unread-data"}),
+))

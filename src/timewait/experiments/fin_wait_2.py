@@ -1,0 +1,103 @@
+"""fin-wait-2: a closer waits for a FIN its peer's application never sends.
+
+Two connections side by side. On the first the client close()s: its socket is orphaned in
+FIN_WAIT_2 and ``net.ipv4.tcp_fin_timeout`` bounds how long the kernel keeps it (Linux keeps
+it as a lightweight timewait socket whose substate is FIN_WAIT_2). On the second the client
+only shutdown(SHUT_WR)s and keeps its descriptor: tcp_fin_timeout does not apply, and the
+socket waits in FIN_WAIT_2 as long as the application holds it. In both the server
+application never closes, so the server's side sits in CLOSE_WAIT. When the server finally
+closes the first connection, its FIN reaches a client that has forgotten it and is
+answered with a RST.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from ..faults import Match
+from ..observe import ss_text
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+ORPHAN_PORT = 40000  # client closes
+HELD_PORT = 40001  # client shuts down sending, keeps the descriptor
+
+
+@dataclass
+class FinWait2Result(ExperimentResult):
+    fin_wait_2_lifetime_s: float = 0.0  # orphan: from reaching FIN_WAIT_2 until gone
+    lifetime_whole_s: int = 0  # the same, to the nearest second
+    orphan_timer: str = ""  # kernel timer on the orphan: "timewait", it is a timewait socket
+    peer_state: str = ""  # the server's state when the orphan has gone
+    held_state: str = ""  # the shutdown-only socket's state at that moment
+    answer_to_late_fin: str = ""  # what the forgotten client sends when the server closes
+    socket_table: str = ""  # both connections, while the orphan still exists
+
+    SHOWN = ("lifetime_whole_s", "orphan_timer", "peer_state", "held_state", "answer_to_late_fin",
+             "socket_table")
+
+
+def _connect_pair(lab, listener, client_port):
+    client = lab.connect(SERVER_PORT, src_port=client_port)
+    server, _ = listener.accept()
+    lab.track(server)
+    client.sendall(b"request\n")
+    assert server.recv(100) == b"request\n"
+    return client, server
+
+
+def body(lab, fin_timeout: int) -> dict:
+    lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    orphan, orphan_peer = _connect_pair(lab, listener, ORPHAN_PORT)
+    held, held_peer = _connect_pair(lab, listener, HELD_PORT)
+    listener.close()
+
+    lab.step("client closes one connection and half-closes the other")
+    orphan.close()
+    held.shutdown(socket.SHUT_WR)
+    lab.wait_for(lambda: lab.state_of(ORPHAN_PORT, SERVER_PORT) == "FIN_WAIT_2"
+                 and lab.state_of(HELD_PORT, SERVER_PORT) == "FIN_WAIT_2",
+                 "both client sockets to reach FIN_WAIT_2")
+    reached = lab.now()
+    sockets = lab.sockets([SERVER_PORT])
+    table = ss_text(sockets, timers=False)
+    orphan_timer = next(s.timer for s in sockets if s.local[1] == ORPHAN_PORT)
+
+    lab.wait_for(lambda: lab.state_of(ORPHAN_PORT, SERVER_PORT) == "CLOSED",
+                 "the orphaned FIN_WAIT_2 socket to go", timeout=fin_timeout + 10, interval=0.01)
+    lifetime = lab.now() - reached
+    peer_state = lab.state_of(SERVER_PORT, ORPHAN_PORT)
+    held_state = lab.state_of(HELD_PORT, SERVER_PORT)
+
+    lab.step("the server finally closes the first connection")
+    closed_at = lab.now()
+    orphan_peer.close()
+    answer = lab.wait_for_segment(Match(src_port=ORPHAN_PORT, dst_port=SERVER_PORT),
+                                  "the client's answer to the late FIN", after=closed_at)
+    time.sleep(0.05)
+    return {
+        "trace": lab.trace(ORPHAN_PORT, SERVER_PORT).to_dicts(),
+        "fin_wait_2_lifetime_s": round(lifetime, 3),
+        "lifetime_whole_s": round(lifetime),
+        "orphan_timer": orphan_timer,
+        "peer_state": peer_state,
+        "held_state": held_state,
+        "answer_to_late_fin": answer.flags,
+        "socket_table": table,
+    }
+
+
+register(Experiment(
+    name="fin-wait-2",
+    summary="An orphaned FIN_WAIT_2 socket whose peer never closes, bounded by tcp_fin_timeout.",
+    params=(
+        Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=60),
+    ),
+    body=f"{__name__}:body",
+    result=FinWait2Result,
+    sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
+    timeout=lambda p: p["fin_timeout"] + 20.0,
+    variants=({"fin_timeout": 1}, {"fin_timeout": 2}, {"fin_timeout": 5}),
+))

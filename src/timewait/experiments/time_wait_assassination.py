@@ -1,0 +1,130 @@
+"""time-wait-assassination: an in-window RST reaches a TIME_WAIT socket (RFC 1337).
+
+After an ordinary close the client sits in TIME_WAIT. A RST then arrives with exactly the
+sequence number TIME_WAIT expects (the server's FIN seq + 1), as a stray reset from the old
+connection would. It is crafted from the captured FIN of the server. With
+``net.ipv4.tcp_rfc1337=0`` (Linux's default) the RST kills the TIME_WAIT socket at once and
+the 4-tuple is free again; with ``tcp_rfc1337=1`` the kernel ignores it and TIME_WAIT runs
+its full course.
+
+Then the client connects again from the same port, as a client with a fixed source port
+would. Neither socket sets SO_REUSEADDR, so bind() fails while the TIME_WAIT socket lives.
+(With SO_REUSEADDR and timestamps on, Linux lets an explicitly bound connect() take over a
+TIME_WAIT 4-tuple whatever tcp_tw_reuse says.)
+"""
+from __future__ import annotations
+
+import errno
+import math
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..faults import Match
+from ..observe import counter_delta, ss_text
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+CLIENT_PORT = 40000
+
+
+@dataclass
+class TimeWaitAssassinationResult(ExperimentResult):
+    time_wait_survived: bool = False
+    reply_to_rst: Optional[str] = None  # what the TIME_WAIT socket sent back, if anything
+    reconnect: str = ""  # same source port, at once: "ok" or the errno name of bind/connect
+    reusable_after_s: Optional[float] = None  # 0 if at once; else TIME_WAIT's remaining time
+    time_wait_timer_s: Optional[int] = None  # remaining, whole seconds rounded up
+    counters: dict = field(default_factory=dict)
+    socket_table: str = ""  # after the RST
+
+    SHOWN = ("time_wait_survived", "reply_to_rst", "reconnect", "socket_table")
+
+
+def _reconnect(lab) -> str:
+    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    s.settimeout(2)
+    try:
+        s.bind(("127.0.0.1", CLIENT_PORT))
+        s.connect(("127.0.0.1", SERVER_PORT))
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    finally:
+        s.close()
+
+
+def _inject(view, **changes) -> None:
+    """Send a captured segment again with fields changed, through an IPPROTO_RAW socket: the
+    output path gives it a route, whereas a frame written to lo's packet socket carries
+    none and is dropped as a martian (a 127.0.0.1 destination arriving from outside)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    pkt = Ether(view.frame.data)[IP]
+    for key, value in changes.items():
+        setattr(pkt[TCP], key, value)
+    del pkt.chksum
+    del pkt[TCP].chksum
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        s.sendto(bytes(pkt), (pkt.dst, 0))
+
+
+def body(lab, rfc1337: int) -> dict:
+    lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
+    server, _ = listener.accept()
+    lab.track(server)
+
+    lab.step("closing: client first, so the client keeps TIME_WAIT")
+    client.close()
+    server.settimeout(5)
+    assert server.recv(100) == b""
+    server.close()
+    lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "TIME_WAIT"
+                 and lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
+                 "the client to reach TIME_WAIT")
+    fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"), "the server's FIN")
+
+    before = lab.counters()
+    sent_at = lab.now()
+    lab.step("a RST with the expected sequence number reaches TIME_WAIT")
+    _inject(fin, flags="R", seq=(fin.seq + 1) % 2**32, ack=0)
+    time.sleep(0.1)
+    replies = [v for v in lab.segments(start=sent_at) if v.src[1] == CLIENT_PORT]
+    table = lab.sockets([SERVER_PORT])
+    tw = [s for s in table if s.state == "TIME_WAIT"]
+    counters = counter_delta(before, lab.counters())
+    reconnect = _reconnect(lab)
+    time.sleep(0.05)
+    trace = lab.trace(CLIENT_PORT, SERVER_PORT, end=sent_at + 0.1).to_dicts()
+    for row in trace:
+        if row["flags"] == "RST" and row["src"] == "server":
+            row["note"] = "crafted"
+    return {
+        "trace": trace,
+        "time_wait_survived": bool(tw),
+        "reply_to_rst": replies[0].flags if replies else None,
+        "reconnect": reconnect,
+        "reusable_after_s": round(tw[0].expires_s, 1) if tw else 0.0,
+        "time_wait_timer_s": math.ceil(tw[0].expires_s) if tw else None,
+        "counters": counters,
+        "socket_table": ss_text(table, timers=False) if table else "(no sockets left)",
+    }
+
+
+register(Experiment(
+    name="time-wait-assassination",
+    summary="An in-window RST hits a TIME_WAIT socket: killed, unless tcp_rfc1337=1.",
+    params=(
+        Param("rfc1337", int, 0, "net.ipv4.tcp_rfc1337: 1 makes TIME_WAIT ignore RSTs",
+              minimum=0, maximum=1),
+    ),
+    body=f"{__name__}:body",
+    result=TimeWaitAssassinationResult,
+    sysctls=lambda p: {"net.ipv4.tcp_rfc1337": p["rfc1337"]},
+    timeout=lambda p: 15.0,
+    variants=({"rfc1337": 0}, {"rfc1337": 1}),
+))

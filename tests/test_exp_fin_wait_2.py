@@ -1,0 +1,23 @@
+"""fin-wait-2: tcp_fin_timeout bounds an orphaned FIN_WAIT_2, not a held one."""
+import pytest
+
+from timewait.experiments import run
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("fin_timeout", [1, 2])
+def test_the_orphan_lasts_fin_timeout_while_the_held_socket_stays(full_tier, fin_timeout):
+    r = run("fin-wait-2", fin_timeout=fin_timeout)
+    assert r.lifetime_whole_s == fin_timeout
+    assert fin_timeout - 0.1 < r.fin_wait_2_lifetime_s < fin_timeout + 0.5
+    assert r.orphan_timer == "timewait"
+    assert r.peer_state == "CLOSE_WAIT"
+    assert r.held_state == "FIN_WAIT_2"
+    assert r.answer_to_late_fin == "RST"
+
+
+@pytest.mark.parametrize("bad", [{"fin_timeout": 0}, {"fin_timeout": 61}, {"fin_timeout": 1.5},
+                                 {"fin_timeout": None}])
+def test_bad_options_are_rejected(bad):
+    with pytest.raises(ValueError):
+        run("fin-wait-2", **bad)
