@@ -54,6 +54,7 @@ class EndpointConfig:
     delayed_ack: float = 0.04  # used for the ACK of a FIN when merge_fin_ack
     merge_fin_ack: bool = False  # hold the ACK of a FIN hoping to piggy-back it on our FIN
     fin_wait_2_timeout: Optional[float] = None  # Linux tcp_fin_timeout for orphans
+    invalid_ratelimit: float = 0.5  # Linux tcp_invalid_ratelimit: stops ACK wars
 
     def __post_init__(self):
         if self.isn_policy not in ISN_POLICIES:
@@ -118,6 +119,7 @@ class TCB:
         self.unacked = []  # [(flags, seq, length)] awaiting acknowledgment
         self.rto = 0.0
         self.retries = 0
+        self.last_invalid_reply = float("-inf")
 
 
 @dataclass
@@ -157,6 +159,7 @@ class Endpoint:
         self.timeline = []  # [(t, endpoint, state)]
         self.transitions = []  # [(t, state, event, next_state)]
         self.notifications = []  # [(t, "established"|"eof"|"reset"|"gave-up"|"closed")]
+        self.history = []  # every notification, kept after the driver consumed it
         self.rejections = []
         self.deliveries = []
         self.resets_received = 0
@@ -222,7 +225,7 @@ class Endpoint:
         if tcb is None or not tcb.unacked:
             return
         if tcb.retries >= self.config.max_retries:
-            self.notifications.append((now, "gave-up"))
+            self._notify(now, "gave-up")
             self._apply(now, S.GIVE_UP)
             return
         tcb.retries += 1
@@ -265,7 +268,7 @@ class Endpoint:
         if "RST" in flags:
             if ack_ok:
                 self.resets_received += 1
-                self.notifications.append((now, "reset"))
+                self._notify(now, "reset")
                 self._apply(now, S.RCV_RST)
             return
         if "SYN" not in flags:
@@ -275,7 +278,7 @@ class Endpoint:
             tcb.snd_una = p.ack
             self._progress(now)
             self._apply(now, S.RCV_SYN_ACK)
-            self.notifications.append((now, "established"))
+            self._notify(now, "established")
         else:
             self._apply(now, S.RCV_SYN)  # simultaneous open
 
@@ -297,7 +300,7 @@ class Endpoint:
         if tcb.ts_ok and p.tsval is not None and "RST" not in flags \
                 and seq_lt(p.tsval, tcb.ts_recent):
             self.rejections.append(Rejection(now, p, "paws", state))
-            self._send_ack(now)
+            self._reply_to_invalid(now)
             return
         seg_len = p.length + ("SYN" in flags) + ("FIN" in flags)
         if not self._acceptable(p.seq, seg_len):
@@ -309,7 +312,7 @@ class Endpoint:
                 self._apply(now, S.RCV_FIN)
                 return
             self.rejections.append(Rejection(now, p, "sequence-window", state))
-            self._send_ack(now)
+            self._reply_to_invalid(now)
             return
         if "RST" in flags:
             # RFC 5961 section 3: only an exact match resets; in-window gets a challenge ACK.
@@ -317,15 +320,15 @@ class Endpoint:
                 if state == S.TIME_WAIT and c.rfc1337:
                     return
                 self.resets_received += 1
-                self.notifications.append((now, "reset"))
+                self._notify(now, "reset")
                 self._apply(now, S.RCV_RST)
             else:
                 self.rejections.append(Rejection(now, p, "rst-check", state))
-                self._send_ack(now)
+                self._reply_to_invalid(now)
             return
         if "SYN" in flags:
             self.rejections.append(Rejection(now, p, "syn-check", state))
-            self._send_ack(now)  # RFC 5961 section 4: challenge ACK
+            self._reply_to_invalid(now)  # RFC 5961 section 4: challenge ACK
             return
         if "ACK" not in flags:
             return
@@ -338,16 +341,16 @@ class Endpoint:
             self._progress(now)
             self._update_ts(p)
             self._apply(now, S.RCV_ACK_OF_SYN)
-            self.notifications.append((now, "established"))
+            self._notify(now, "established")
             state = self.state
         else:
             if seq_lt(tcb.snd_nxt, p.ack):
                 self.rejections.append(Rejection(now, p, "ack-check", state))
-                self._send_ack(now)
+                self._reply_to_invalid(now)
                 return
             if c.ack_check and seq_lt(p.ack, (tcb.snd_una - tcb.max_snd_wnd) % MOD):
                 self.rejections.append(Rejection(now, p, "ack-check", state))
-                self._send_ack(now)
+                self._reply_to_invalid(now)
                 return
             if seq_lt(tcb.snd_una, p.ack):
                 tcb.snd_una = p.ack
@@ -376,7 +379,7 @@ class Endpoint:
                 if state in S.FIN_OUTSTANDING and fin_acked:
                     self._apply(now, S.RCV_ACK_OF_FIN)
                 if state == S.ESTABLISHED:
-                    self.notifications.append((now, "eof"))
+                    self._notify(now, "eof")
                 self._apply(now, S.RCV_FIN)
             return
         if fin_acked and state in S.FIN_OUTSTANDING:
@@ -468,6 +471,14 @@ class Endpoint:
         self.timers.pop("delack", None)
         self._emit(now, "ACK", tcb.snd_nxt, tcb.rcv_nxt)
 
+    def _reply_to_invalid(self, now):
+        """ACK an unacceptable segment, at most once per ``invalid_ratelimit`` seconds,
+        so that two endpoints that disagree cannot ACK each other forever."""
+        tcb = self.tcb
+        if now - tcb.last_invalid_reply >= self.config.invalid_ratelimit:
+            tcb.last_invalid_reply = now
+            self._send_ack(now)
+
     def _reset_for(self, p, now):
         """RFC 9293 3.10.7.1: answer a segment that belongs to no connection with a reset."""
         flags = p.flag_set
@@ -516,10 +527,14 @@ class Endpoint:
         if nxt == S.FIN_WAIT_2 and self.config.fin_wait_2_timeout is not None:
             self.timers["fin_wait_2"] = now + self.config.fin_wait_2_timeout
         if nxt == S.CLOSED and state != S.CLOSED:
-            self.notifications.append((now, "closed"))
+            self._notify(now, "closed")
         if nxt != state or not self.timeline:
             self.timeline.append((now, self.name, nxt))
         self.state = nxt  # CLOSED with a listener: the next SYN starts from LISTEN
+
+    def _notify(self, now, what):
+        self.notifications.append((now, what))
+        self.history.append((now, what))
 
     def _flush(self) -> list:
         out, self._out = self._out, []

@@ -1,0 +1,599 @@
+"""Named scenarios: two endpoints, a network, applications that connect and close, and a
+named outcome.
+
+``simulate(name, **params)`` runs one scenario and returns a :class:`SimulationResult`
+whose ``outcome`` is one of :data:`OUTCOMES`. Parameters are described in :data:`PARAMS`;
+each scenario lists the ones it uses in :data:`SCENARIOS`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..trace import Trace
+from . import states as S
+from .endpoint import Endpoint, EndpointConfig, ISN_POLICIES
+from .network import Drop, Hold, LinkConfig, Network
+from .scheduler import Scheduler
+
+LINUX_TIME_WAIT = 60.0  # seconds, fixed in the Linux kernel (TCP_TIMEWAIT_LEN)
+CLIENT_PORT, SERVER_PORT = 40000, 8080
+
+OUTCOMES = {
+    "clean-close": "both sides closed without a reset",
+    "peer-reset": "a segment met a socket that no longer existed and was answered with a reset",
+    "gave-up": "a side exhausted its retransmissions and closed without an answer",
+    "incomplete": "the exchange had not finished when the run stopped",
+    "old-duplicate-accepted": "a segment of the old incarnation was accepted by the new one",
+    "old-duplicate-rejected": "the old duplicate was rejected; `defence` says what rejected it",
+}
+DEFENCES = {
+    "time-wait": "it arrived while TIME_WAIT still held the 4-tuple, so no new incarnation "
+                 "existed to accept it",
+    "no-connection": "it arrived after TIME_WAIT but before the new incarnation began",
+    "same-incarnation": "it arrived while its own connection still existed, which "
+                        "discarded it as a duplicate",
+    "paws": "its timestamp was older than the newest one seen (RFC 7323 PAWS)",
+    "sequence-window": "its sequence number fell outside the new incarnation's receive window",
+    "ack-check": "it acknowledged data the new incarnation never sent (RFC 5961 / RFC 9293)",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    default: object
+    kind: type
+    help: str
+    choices: tuple = ()
+    cli: bool = True  # shown as a command-line option
+
+
+PARAMS = {
+    "msl": Param(30.0, float, "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)"),
+    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ..."),
+    "time_wait": Param(None, float, "TIME_WAIT length in seconds (overrides time_wait_msl; "
+                                    "Linux: 60)"),
+    "closer": Param("client", str, "who closes first ('both': simultaneous close)",
+                    ("client", "server", "both")),
+    "merged": Param(False, bool, "the passive closer piggy-backs its ACK on its FIN "
+                                 "(three-segment close)"),
+    "half_close": Param(False, bool, "the passive side sends response_bytes after the "
+                                     "first FIN, then closes"),
+    "request_bytes": Param(0, int, "bytes the client sends after connecting"),
+    "response_bytes": Param(0, int, "bytes the server sends back"),
+    "delay": Param(0.001, float, "one-way network delay, seconds"),
+    "jitter": Param(0.0, float, "scale of the random extra delay, seconds"),
+    "distribution": Param("uniform", str, "distribution of the extra delay",
+                          ("uniform", "exponential")),
+    "loss": Param(0.0, float, "probability that any segment is lost, both directions"),
+    "client_loss": Param(None, float, "loss probability of segments the client sends"),
+    "server_loss": Param(None, float, "loss probability of segments the server sends"),
+    "drop": Param((), str, "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
+    "duplicate": Param(0.0, float, "probability that a segment arrives twice"),
+    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms"),
+    "isn": Param("clock", str, "initial sequence number policy", ISN_POLICIES),
+    "timestamps": Param(False, bool, "TCP timestamps, and with them PAWS"),
+    "ack_check": Param(True, bool, "RFC 5961 ACK acceptability check"),
+    "rfc1337": Param(False, bool, "ignore resets in TIME_WAIT (RFC 1337)"),
+    "rto": Param(0.2, float, "first retransmission timeout, seconds (doubles each time)"),
+    "max_retries": Param(8, int, "retransmissions before giving up"),
+    "fin_losses": Param(1, int, "how many of the closer's FINs in a row the network loses"),
+    "final_ack_losses": Param(1, int, "how many final ACKs in a row the network loses"),
+    "final_ack_loss": Param(None, float, "probability that each final ACK is lost "
+                                         "(instead of final_ack_losses)"),
+    "reconnect_delay": Param(0.0, float, "seconds between the 4-tuple becoming free and "
+                                         "the new connection"),
+    "hold": Param(None, float, "how long the old duplicate stays in the network, seconds "
+                               "(at most the MSL; default: the MSL)"),
+    "old_offset": Param(0, int, "bytes connection 1 carried before the duplicated segment"),
+    "seed": Param(0, int, "random seed"),
+    "client_isns": Param((), tuple, "explicit client ISNs, one per incarnation", cli=False),
+    "server_isns": Param((), tuple, "explicit server ISNs, one per incarnation", cli=False),
+    "isn_secret": Param(None, int, "RFC 6528 per-4-tuple secret of the clock ISN", cli=False),
+    "ts_offset": Param(None, int, "timestamp clock offset", cli=False),
+}
+
+_NET = ("msl", "delay", "jitter", "distribution", "loss", "client_loss", "server_loss", "drop",
+        "duplicate", "reorder", "seed")
+_TCP = ("time_wait_msl", "time_wait", "isn", "timestamps", "ack_check", "rfc1337", "rto",
+        "max_retries")
+
+
+@dataclass
+class SimulationResult:
+    scenario: str
+    outcome: str
+    defence: Optional[str]
+    explanation: str
+    params: dict
+    trace: Trace
+    timeline: list  # [(t, endpoint, state)], as plots.state_timeline takes it
+    end_states: dict  # when the network fell quiet (what `ss` would show then)
+    final_states: dict  # after every timer has run
+    transitions: list  # [(t, endpoint, state, event, next_state)]
+    settle_time: float
+
+    def flag_sequence(self, include_dropped: bool = True) -> list:
+        return self.trace.flag_sequence(include_dropped)
+
+    def to_dict(self) -> dict:
+        return {
+            "scenario": self.scenario, "outcome": self.outcome, "defence": self.defence,
+            "explanation": self.explanation, "params": _jsonable(self.params),
+            "end_states": self.end_states, "final_states": self.final_states,
+            "settle_time": self.settle_time,
+            "flags": [f"{src}: {flags}" + (" (dropped)" if s.note == "dropped" else "")
+                      for (src, flags), s in zip(self.trace.flag_sequence(), self.trace)],
+            "trace": self.trace.to_dicts(),
+            "timeline": [list(row) for row in self.timeline],
+        }
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        ends = ", ".join(f"{k} {v}" for k, v in self.end_states.items())
+        head = f"{self.scenario}: outcome {self.outcome}"
+        if self.defence:
+            head += f" (defence: {self.defence})"
+        return f"{head}\n{self.explanation}\nend states: {ends}\n{self.trace.table()}"
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+# ---- the driver ------------------------------------------------------------------------
+class Simulation:
+    """Connects two sans-IO endpoints to a Network through a Scheduler, and runs the
+    applications' actions (``hooks``: ``(endpoint, notification) -> callable``)."""
+
+    def __init__(self, seed, msl, client_cfg, server_cfg, links):
+        self.sched = Scheduler(seed)
+        rng = self.sched.rng
+        self.endpoints = {"client": Endpoint("client", "server", client_cfg, rng),
+                          "server": Endpoint("server", "client", server_cfg, rng)}
+        self.net = Network(self.sched, links, msl, self._deliver,
+                           {"client": CLIENT_PORT, "server": SERVER_PORT})
+        self.hooks = {}
+        self._wakeups = {}
+        self._seen_deliveries = {"client": 0, "server": 0}
+
+    def do(self, name: str, method: str, *args) -> None:
+        ep = self.endpoints[name]
+        self._after(ep, getattr(ep, method)(*args, self.sched.now))
+
+    def at(self, t: float, name: str, method: str, *args) -> None:
+        self.sched.at(t, self.do, name, method, *args)
+
+    def _deliver(self, p):
+        ep = self.endpoints[p.dst]
+        self._after(ep, ep.receive(p, self.sched.now))
+
+    def _wake(self, ep):
+        self._wakeups[ep.name] = None
+        self._after(ep, ep.on_timer(self.sched.now))
+
+    def _after(self, ep, out):
+        for p in out:
+            self.net.send(p)
+        deadline = ep.next_deadline()
+        current = self._wakeups.get(ep.name)
+        if current is None or current[0] != deadline:
+            if current is not None:
+                current[1].cancel()
+            self._wakeups[ep.name] = (None if deadline is None else
+                                      (deadline, self.sched.at(deadline, self._wake, ep)))
+        while ep.notifications:
+            _, what = ep.notifications.pop(0)
+            hook = self.hooks.get((ep.name, what))
+            if hook:
+                hook()
+        n = len(ep.deliveries)
+        if n > self._seen_deliveries[ep.name]:
+            self._seen_deliveries[ep.name] = n
+            hook = self.hooks.get((ep.name, "data"))
+            if hook:
+                hook()
+
+    def run(self, until=float("inf")):
+        self.sched.run(until)
+
+    def timeline(self) -> list:
+        return _merge_timelines(self.endpoints)
+
+
+def _merge_timelines(endpoints) -> list:
+    rows = []
+    for name, ep in endpoints.items():
+        initial = [(0.0, name, S.CLOSED)] if not ep.timeline or ep.timeline[0][0] > 0 \
+            or ep.timeline[0][2] != S.CLOSED else []
+        rows += [(t, name, s, i) for i, (t, _, s) in enumerate(initial + ep.timeline)]
+    rows.sort(key=lambda r: (r[0], r[1] != "client", r[3]))
+    return [(t, name, s) for t, name, s, _ in rows]
+
+
+def state_at(timeline: list, endpoint: str, t: float) -> str:
+    """The state ``endpoint`` was in at time ``t`` (changes at ``t`` included)."""
+    state = S.CLOSED
+    for when, who, s in timeline:
+        if who == endpoint and when <= t:
+            state = s
+    return state
+
+
+# ---- parameters --------------------------------------------------------------------------
+def _resolve(name: str, params: dict) -> dict:
+    spec = SCENARIOS[name]
+    allowed = set(spec["params"])
+    for k in params:
+        if k not in PARAMS:
+            raise ValueError(f"{k}: not a simulation parameter; valid: {', '.join(sorted(PARAMS))}")
+        if k not in allowed:
+            raise ValueError(f"{k}: scenario {name!r} does not use this parameter; it takes "
+                             f"{', '.join(sorted(allowed))}")
+    p = {k: PARAMS[k].default for k in spec["params"]}
+    p.update(spec.get("defaults", {}))
+    p.update({k: v for k, v in params.items() if v is not None or PARAMS[k].default is None})
+    for k, v in p.items():
+        par = PARAMS[k]
+        if par.choices and v not in par.choices:
+            raise ValueError(f"{k}: must be one of {', '.join(par.choices)}, got {v!r}")
+    _check(p, "msl", lambda v: v > 0, "must be > 0 seconds")
+    for k in ("loss", "client_loss", "server_loss", "duplicate", "reorder", "final_ack_loss"):
+        if p.get(k) is not None and not (0 <= p[k] <= 1):
+            raise ValueError(f"{k}: must be between 0 and 1, got {p[k]}")
+    for k in ("time_wait_msl", "time_wait", "reconnect_delay", "delay", "jitter"):
+        _check(p, k, lambda v: v >= 0, "must be >= 0")
+    for k in ("request_bytes", "response_bytes", "old_offset", "final_ack_losses", "fin_losses",
+              "max_retries"):
+        _check(p, k, lambda v: v >= 0, "must be >= 0")
+    _check(p, "rto", lambda v: v > 0, "must be > 0 seconds")
+    if p.get("delay", 0) > p["msl"]:
+        raise ValueError(f"delay: must be between 0 and the MSL ({p['msl']} s), got {p['delay']}")
+    if "hold" in p:
+        if p["hold"] is None:
+            p["hold"] = p["msl"]
+        if not (0 < p["hold"] <= p["msl"]):
+            raise ValueError(f"hold: must be in (0, MSL={p['msl']}] seconds, got {p['hold']}")
+    return p
+
+
+def _check(p, k, ok, text):
+    if p.get(k) is not None and not ok(p[k]):
+        raise ValueError(f"{k}: {text}, got {p[k]}")
+
+
+def time_wait_seconds(p: dict) -> float:
+    if p.get("time_wait") is not None:
+        return float(p["time_wait"])
+    return float(p["time_wait_msl"]) * float(p["msl"])
+
+
+def parse_drop(spec: str) -> tuple:
+    """``"client:ACK:3"`` -> ``("client", Drop("ACK", (3,)))``."""
+    parts = spec.split(":")
+    if len(parts) != 3 or parts[0] not in ("client", "server"):
+        raise ValueError(f"drop: must look like SENDER:FLAGS:N (SENDER client or server, "
+                         f"e.g. client:ACK:3), got {spec!r}")
+    try:
+        nth = int(parts[2])
+    except ValueError:
+        raise ValueError(f"drop: N must be a whole number >= 1, got {parts[2]!r}") from None
+    if nth < 1:
+        raise ValueError(f"drop: N must be a whole number >= 1, got {nth}")
+    return parts[0], Drop(parts[1], (nth,))
+
+
+def _links(p: dict, extra_drops=None, extra_holds=None, loss_match=None) -> dict:
+    drops = {"client": [], "server": []}
+    specs = p.get("drop") or ()
+    if isinstance(specs, str):
+        specs = (specs,)
+    for spec in specs:
+        sender, rule = parse_drop(spec) if isinstance(spec, str) else spec
+        drops[sender].append(rule)
+    for sender, rule in (extra_drops or []):
+        drops[sender].append(rule)
+    links = {}
+    for src, dst in (("client", "server"), ("server", "client")):
+        loss = p.get(f"{src}_loss")
+        links[(src, dst)] = LinkConfig(
+            loss=p.get("loss", 0.0) if loss is None else loss,
+            loss_match=(loss_match or {}).get(src, "any"),
+            drops=tuple(drops[src]), delay=p.get("delay", 0.001), jitter=p.get("jitter", 0.0),
+            distribution=p.get("distribution", "uniform"), duplicate=p.get("duplicate", 0.0),
+            reorder=p.get("reorder", 0.0),
+            holds=tuple(r for s, r in (extra_holds or []) if s == src))
+    return links
+
+
+def _configs(p: dict, merged_side: Optional[str] = None) -> tuple:
+    common = dict(time_wait=time_wait_seconds(p), isn_policy=p.get("isn", "clock"),
+                  timestamps=p.get("timestamps", False), ack_check=p.get("ack_check", True),
+                  rfc1337=p.get("rfc1337", False), rto=p.get("rto", 0.2),
+                  max_retries=p.get("max_retries", 8), isn_secret=p.get("isn_secret"),
+                  ts_offset=p.get("ts_offset"))
+    client = EndpointConfig(**common, isns=tuple(p.get("client_isns") or ()),
+                            merge_fin_ack=merged_side == "client")
+    server = EndpointConfig(**common, isns=tuple(p.get("server_isns") or ()),
+                            merge_fin_ack=merged_side == "server")
+    return client, server
+
+
+def _finish(name, p, sim: Simulation, outcome=None, defence=None) -> SimulationResult:
+    timeline = _merge_timelines(sim.endpoints)
+    settle = sim.net.last_activity
+    end = {n: state_at(timeline, n, settle) for n in ("client", "server")}
+    final = {n: ep.state for n, ep in sim.endpoints.items()}
+    if outcome is None:
+        outcome = _close_outcome(sim, final)
+    explanation = OUTCOMES[outcome]
+    if defence:
+        explanation += f": {DEFENCES[defence]}"
+    transitions = sorted(
+        [(t, n, s, e, nx) for n, ep in sim.endpoints.items() for (t, s, e, nx) in ep.transitions],
+        key=lambda r: r[0])
+    return SimulationResult(name, outcome, defence, explanation, dict(p), sim.net.trace(),
+                            timeline, end, final, transitions, settle)
+
+
+def _close_outcome(sim, final) -> str:
+    notes = {what for ep in sim.endpoints.values() for _, what in ep.history}
+    if "gave-up" in notes:
+        return "gave-up"
+    if any(ep.resets_received for ep in sim.endpoints.values()):
+        return "peer-reset"
+    if all(s == S.CLOSED for s in final.values()):
+        return "clean-close"
+    return "incomplete"
+
+
+# ---- scenarios --------------------------------------------------------------------------
+def _close_exchange(sim: Simulation, p: dict, closer: str, half_close=False):
+    """Connect, exchange request/response, then close: ``closer`` first, the other side
+    when it reads end-of-file; ``both`` closes the two sides at the same instant."""
+    client, server = sim.endpoints["client"], sim.endpoints["server"]
+    req, resp = p.get("request_bytes", 0), p.get("response_bytes", 0)
+    state = {"responded": False, "closed": False}
+
+    def close_both():
+        if not state["closed"]:
+            state["closed"] = True
+            if closer in ("client", "both"):
+                sim.do("client", "close")
+            if closer in ("server", "both"):
+                sim.do("server", "close")
+
+    def client_established():
+        if req:
+            sim.do("client", "send", req)
+        if not resp or half_close:
+            close_both()
+
+    def server_data():
+        received = sum(d.length for d in server.deliveries if d.incarnation == 1)
+        if resp and not state["responded"] and received >= req and not half_close:
+            state["responded"] = True
+            sim.do("server", "send", resp)
+            if closer == "server" or closer == "both":
+                close_both()
+
+    def client_data():
+        received = sum(d.length for d in client.deliveries if d.incarnation == 1)
+        if resp and received >= resp and closer in ("client",) and not half_close:
+            close_both()
+
+    def server_eof():
+        if half_close and resp:
+            sim.do("server", "send", resp)
+        if closer == "client":
+            sim.do("server", "close")
+
+    def client_eof():
+        if closer == "server":
+            sim.do("client", "close")
+
+    sim.hooks.update({("client", "established"): client_established,
+                      ("server", "data"): server_data, ("client", "data"): client_data,
+                      ("server", "eof"): server_eof, ("client", "eof"): client_eof})
+    if req == 0 and resp and not half_close:
+        sim.hooks[("server", "established")] = server_data
+    sim.do("server", "listen")
+    sim.at(0.0, "client", "connect")
+
+
+def _run_close(name, params, merged_default=False, **kw) -> SimulationResult:
+    p = _resolve(name, params)
+    closer = p.get("closer", "client")
+    merged = p.get("merged", merged_default)
+    passive = {"client": "server", "server": "client"}.get(closer)
+    client_cfg, server_cfg = _configs(p, merged_side=passive if merged else None)
+    sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, **kw))
+    _close_exchange(sim, p, closer, half_close=p.get("half_close", False))
+    sim.run()
+    return _finish(name, p, sim)
+
+
+def four_way_close(**params) -> SimulationResult:
+    """Connect, optionally exchange data, and close: the closer sends FIN, the other side
+    ACKs it, then sends its own FIN, which the closer ACKs before entering TIME_WAIT."""
+    return _run_close("four-way-close", params)
+
+
+def merged_close(**params) -> SimulationResult:
+    """The passive side closes as soon as it reads end-of-file, and its ACK rides on its
+    FIN: a three-segment close."""
+    return _run_close("merged-close", params, merged_default=True)
+
+
+def simultaneous_close(**params) -> SimulationResult:
+    """Both sides close at the same instant; their FINs cross, both pass through CLOSING
+    and both end in TIME_WAIT."""
+    return _run_close("simultaneous-close", params)
+
+
+def lost_fin(**params) -> SimulationResult:
+    """The closer's first FIN is lost (or more: ``drop``); it is retransmitted with
+    exponential backoff."""
+    p = _resolve("lost-fin", params)
+    closer = p["closer"]
+    n = p["fin_losses"]
+    extra = [(closer, Drop("FIN|ACK", tuple(range(1, n + 1))))] if n else []
+    client_cfg, server_cfg = _configs(p)
+    sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_drops=extra))
+    _close_exchange(sim, p, closer)
+    sim.run()
+    return _finish("lost-fin", p, sim)
+
+
+def lost_final_ack(**params) -> SimulationResult:
+    """The closer's final ACK is lost. The passive side retransmits its FIN: a closer still
+    in TIME_WAIT ACKs it again (clean close); a closer that kept no TIME_WAIT answers with a
+    reset (peer-reset)."""
+    p = _resolve("lost-final-ack", params)
+    closer = p["closer"]
+    client_cfg, server_cfg = _configs(p, merged_side=_other(closer) if p["merged"] else None)
+    holder = {}
+
+    def is_final_ack(pkt):
+        return pkt.flags == "ACK" and holder["sim"].endpoints[closer].state == S.TIME_WAIT
+
+    if p["final_ack_loss"] is not None:
+        links = _links(p, loss_match={closer: is_final_ack})
+        links[(closer, _other(closer))].loss = p["final_ack_loss"]
+    else:
+        n = p["final_ack_losses"]
+        extra = [(closer, Drop(is_final_ack, tuple(range(1, n + 1))))] if n else []
+        links = _links(p, extra_drops=extra)
+    sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, links)
+    holder["sim"] = sim
+    _close_exchange(sim, p, closer)
+    sim.run()
+    return _finish("lost-final-ack", p, sim)
+
+
+def _other(name):
+    return "server" if name == "client" else "client"
+
+
+def old_duplicate(**params) -> SimulationResult:
+    """A data segment of connection 1 wanders in the network for ``hold`` seconds. Meanwhile
+    connection 1 closes, the client's TIME_WAIT ends, and after ``reconnect_delay`` the
+    client connects again from the same port (a new incarnation of the same 4-tuple), which
+    then stays idle, as a pooled connection would. Does the server accept the old bytes as
+    the new connection's?"""
+    p = _resolve("old-duplicate", params)
+    req, resp, offset = p["request_bytes"], p["response_bytes"], p["old_offset"]
+    if req < 1:
+        raise ValueError(f"request_bytes: must be >= 1 in old-duplicate, got {req}")
+    nth = 2 if offset else 1
+    hold = Hold(lambda pkt: pkt.incarnation == 1 and "PSH" in pkt.flags, p["hold"], nth)
+    client_cfg, server_cfg = _configs(p)
+    sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg,
+                     _links(p, extra_holds=[("client", hold)]))
+    client, server = sim.endpoints["client"], sim.endpoints["server"]
+    reconnect = {"done": False}
+
+    def client_established():
+        if client.incarnations == 1:
+            if offset:
+                sim.do("client", "send", offset)
+            sim.do("client", "send", req)
+            if not resp:
+                sim.do("client", "close")
+
+    def server_data():
+        got = sum(d.length for d in server.deliveries if d.incarnation == 1)
+        if server.incarnations == 1 and resp and got >= req + offset and server.state == S.ESTABLISHED:
+            sim.do("server", "send", resp)
+
+    def client_data():
+        got = sum(d.length for d in client.deliveries if d.incarnation == 1)
+        if client.incarnations == 1 and client.state == S.ESTABLISHED and got >= resp:
+            sim.do("client", "close")
+
+    def server_eof():
+        if server.tcb is not None and server.tcb.incarnation == 1:
+            sim.do("server", "close")
+
+    def client_closed():
+        if client.incarnations == 1 and not reconnect["done"]:
+            reconnect["done"] = True
+            sim.sched.after(p["reconnect_delay"], sim.do, "client", "connect")
+
+    sim.hooks.update({("client", "established"): client_established,
+                      ("server", "data"): server_data, ("client", "data"): client_data,
+                      ("server", "eof"): server_eof, ("client", "closed"): client_closed})
+    sim.do("server", "listen")
+    sim.at(0.0, "client", "connect")
+    # Record, at the moment the duplicate arrives, what the server had.
+    arrival = {}
+    original = sim._deliver
+
+    def deliver(pkt):
+        if pkt.note == "old duplicate":
+            arrival["t"] = sim.sched.now
+            arrival["server_incarnation"] = server.tcb.incarnation if server.tcb else None
+            arrival["client_state"] = client.state
+            arrival["n_rejections"] = len(server.rejections)
+        original(pkt)
+        if pkt.note == "old duplicate":
+            arrival["rejection"] = next(
+                (r for r in server.rejections[arrival["n_rejections"]:] if r.packet.note == "old duplicate"),
+                None)
+    sim.net.deliver = deliver
+    sim.run()
+    outcome, defence = _judge_duplicate(server, arrival)
+    return _finish("old-duplicate", p, sim, outcome, defence)
+
+
+def _judge_duplicate(server: Endpoint, arrival: dict) -> tuple:
+    if any(d.sender_incarnation != d.incarnation for d in server.deliveries):
+        return "old-duplicate-accepted", None
+    if arrival.get("server_incarnation") == 1:
+        return "old-duplicate-rejected", "same-incarnation"
+    rej = arrival.get("rejection")
+    if rej is None:
+        return "incomplete", None
+    if rej.defence == "no-connection":
+        return "old-duplicate-rejected", ("time-wait" if arrival["client_state"] == S.TIME_WAIT
+                                          else "no-connection")
+    return "old-duplicate-rejected", rej.defence
+
+
+SCENARIOS = {
+    "four-way-close": dict(run=four_way_close, params=_NET + _TCP + (
+        "closer", "merged", "half_close", "request_bytes", "response_bytes")),
+    "merged-close": dict(run=merged_close, params=_NET + _TCP + (
+        "closer", "request_bytes", "response_bytes"), defaults={"closer": "client"}),
+    "simultaneous-close": dict(run=simultaneous_close, params=_NET + _TCP + (
+        "closer", "request_bytes"), defaults={"closer": "both"}),
+    "lost-fin": dict(run=lost_fin, params=_NET + _TCP + (
+        "closer", "fin_losses", "request_bytes", "response_bytes")),
+    "lost-final-ack": dict(run=lost_final_ack, params=_NET + _TCP + (
+        "closer", "merged", "final_ack_losses", "final_ack_loss", "request_bytes",
+        "response_bytes")),
+    "old-duplicate": dict(run=old_duplicate, params=_NET + _TCP + (
+        "request_bytes", "response_bytes", "reconnect_delay", "hold", "old_offset",
+        "client_isns", "server_isns", "isn_secret", "ts_offset"),
+        defaults={"request_bytes": 100, "response_bytes": 100}),
+}
+for _name, _spec in SCENARIOS.items():
+    _spec["doc"] = " ".join(_spec["run"].__doc__.split())
+
+
+def list_scenarios() -> dict:
+    """``{name: one-paragraph description}``."""
+    return {name: spec["doc"] for name, spec in SCENARIOS.items()}
+
+
+def simulate(scenario: str, **params) -> SimulationResult:
+    """Run the named scenario; parameters as in :data:`PARAMS`."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario: must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
+    return SCENARIOS[scenario]["run"](**params)

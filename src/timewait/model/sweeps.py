@@ -1,0 +1,286 @@
+"""Monte Carlo sweeps, vectorised with numpy.
+
+Each sweep draws its trials' random inputs as arrays and decides every trial's outcome
+with the same rules, checks and event times the event-driven scenarios use
+(:func:`timewait.model.scenarios.lost_final_ack` and
+:func:`~timewait.model.scenarios.old_duplicate`, with a fixed network delay); the tests
+run both on the same draws and require the same outcome trial by trial.
+
+Estimates come with Wilson score intervals (95 % by default).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from itertools import product
+
+import numpy as np
+
+from .endpoint import ISN_POLICIES, MOD, RFC793_CLOCK_RATE
+
+RESET_OUTCOMES = ("clean-close", "peer-reset", "gave-up")
+DUPLICATE_CODES = ("accepted", "time-wait", "no-connection", "same-incarnation", "paws",
+                   "sequence-window", "ack-check")
+
+
+def wilson_interval(successes, trials, z: float = 1.959963984540054) -> tuple:
+    """Wilson score interval for a binomial proportion (works at 0 and at ``trials``)."""
+    if trials <= 0:
+        raise ValueError(f"trials: must be > 0, got {trials}")
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
+
+
+@dataclass
+class SweepResult:
+    """One row per parameter combination: the inputs, ``hits`` out of ``trials``, the
+    estimate ``p`` and its interval ``[low, high]``."""
+
+    name: str
+    rows: list = field(default_factory=list)
+    fixed: dict = field(default_factory=dict)
+    seconds: float = 0.0  # wall time spent simulating
+
+    @property
+    def trials_total(self) -> int:
+        return sum(r["trials"] for r in self.rows)
+
+    def column(self, key: str) -> list:
+        return [r[key] for r in self.rows]
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps({"name": self.name, "fixed": self.fixed, "rows": self.rows},
+                          indent=indent)
+
+    def table(self) -> str:
+        if not self.rows:
+            return "(no rows)"
+        keys = [k for k in self.rows[0] if k not in ("low", "high")]
+        lines = ["  ".join(f"{k:>15}" for k in keys) + "  95% interval"]
+        for r in self.rows:
+            cells = []
+            for k in keys:
+                v = r[k]
+                cells.append(f"{v:>15.6g}" if isinstance(v, float) else f"{v!s:>15}")
+            lines.append("  ".join(cells) + f"  [{r['low']:.3g}, {r['high']:.3g}]")
+        return "\n".join(lines)
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (list, tuple, np.ndarray)) else (x,)
+
+
+def _probability(name, value):
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"{name}: must be between 0 and 1, got {value}")
+
+
+def _trials(trials):
+    if not (isinstance(trials, (int, np.integer)) and trials >= 1):
+        raise ValueError(f"trials: must be a whole number >= 1, got {trials}")
+
+
+# ---- P(peer sees a reset) ---------------------------------------------------------------
+def reset_outcome_by_losses(time_wait: float, rto: float = 0.2, max_rto: float = 120.0,
+                            max_retries: int = 8, delay: float = 0.001) -> np.ndarray:
+    """Outcome code (index into :data:`RESET_OUTCOMES`) for each number ``k`` = 0..R+1 of
+    final ACKs lost in a row, where R is ``max_retries``.
+
+    The passive closer sends its FIN at s0 and retransmits after rto, 2 rto, 4 rto...
+    The closer, in TIME_WAIT, ACKs each FIN and restarts its timer. When ACK j is lost,
+    FIN j+1 arrives ``gap_j`` later: if TIME_WAIT has run out by then, the answer is a reset.
+    """
+    if rto <= 2 * delay:
+        raise ValueError(f"rto: must exceed the round trip (2 x delay = {2 * delay}), got {rto}")
+    if time_wait < 0:
+        raise ValueError(f"time_wait: must be >= 0, got {time_wait}")
+    # Event times computed with the same float operations as the event engine.
+    s = ((0.0 + delay) + delay) + delay  # LAST_ACK entered, first FIN sent
+    cur_rto = rto
+    arrivals, sends = [], [s]
+    for _ in range(max_retries):
+        s = s + cur_rto
+        cur_rto = min(cur_rto * 2, max_rto)
+        sends.append(s)
+    arrivals = [x + delay for x in sends]
+    codes = np.empty(max_retries + 2, dtype=np.int8)
+    first_reset = max_retries  # first j whose lost ACK lets TIME_WAIT expire before FIN j+1
+    for j in range(max_retries):
+        if arrivals[j] + time_wait <= arrivals[j + 1]:
+            first_reset = j
+            break
+    for k in range(max_retries + 2):
+        if k <= first_reset and k <= max_retries:
+            codes[k] = 0
+        elif first_reset < max_retries:
+            codes[k] = 1
+        else:
+            codes[k] = 2
+    return codes
+
+
+def final_ack_losses(n: int, loss: float, max_retries: int, rng) -> np.ndarray:
+    """How many final ACKs in a row are lost, per trial (capped at ``max_retries + 1``)."""
+    _probability("final_ack_loss", loss)
+    if loss >= 1.0:
+        return np.full(n, max_retries + 1, dtype=np.int64)
+    if loss <= 0.0:
+        return np.zeros(n, dtype=np.int64)
+    return np.minimum(rng.geometric(1.0 - loss, size=n) - 1, max_retries + 1)
+
+
+def reset_sweep(final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9), time_wait_msl=(0.0, 0.01, 1.0, 2.0),
+                trials: int = 100_000, msl: float = 30.0, rto: float = 0.2,
+                max_rto: float = 120.0, max_retries: int = 8, delay: float = 0.001,
+                seed: int = 0) -> SweepResult:
+    """P(the passive closer sees a reset) against final-ACK loss rate and TIME_WAIT length
+    (in MSLs). Rows also give P(gave up)."""
+    import time as _time
+    _trials(trials)
+    if msl <= 0:
+        raise ValueError(f"msl: must be > 0 seconds, got {msl}")
+    rng = np.random.default_rng(seed)
+    result = SweepResult("reset", fixed=dict(msl=msl, rto=rto, max_rto=max_rto,
+                                             max_retries=max_retries, delay=delay, seed=seed))
+    started = _time.perf_counter()
+    for loss, tw in product(_as_tuple(final_ack_loss), _as_tuple(time_wait_msl)):
+        if tw < 0:
+            raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
+        codes = reset_outcome_by_losses(tw * msl, rto, max_rto, max_retries, delay)
+        k = final_ack_losses(trials, float(loss), max_retries, rng)
+        outcome = codes[k]
+        resets = int(np.count_nonzero(outcome == 1))
+        low, high = wilson_interval(resets, trials)
+        result.rows.append(dict(final_ack_loss=float(loss), time_wait_msl=float(tw),
+                                trials=trials, hits=resets, p=resets / trials, low=low,
+                                high=high,
+                                gave_up=int(np.count_nonzero(outcome == 2)) / trials))
+    result.seconds = _time.perf_counter() - started
+    return result
+
+
+# ---- P(old duplicate corrupts a new incarnation) ----------------------------------------
+@dataclass
+class DuplicateDraws:
+    """The random inputs of old-duplicate trials (one entry per trial)."""
+
+    hold: np.ndarray
+    client_isns: np.ndarray  # shape (n, 2): incarnation 1, 2
+    server_isns: np.ndarray
+
+
+def _seq_lt(a, b):
+    return ((b - a) % MOD > 0) & ((b - a) % MOD < (1 << 31))
+
+
+def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
+                         reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
+                         timestamps: bool = False, ack_check: bool = True,
+                         request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
+                         isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
+                         ts_hz: float = 1000.0, rng=None, draws: DuplicateDraws = None):
+    """Outcome code per trial (index into :data:`DUPLICATE_CODES`; 0 means the old bytes
+    were accepted) and the draws used. Holds are uniform on (0, MSL]."""
+    if isn not in ISN_POLICIES:
+        raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {isn!r}")
+    for name, v in (("time_wait", time_wait), ("reconnect_delay", reconnect_delay)):
+        if v < 0:
+            raise ValueError(f"{name}: must be >= 0, got {v}")
+    if not (0 < delay <= msl):
+        raise ValueError(f"delay: must be in (0, MSL={msl}], got {delay}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if draws is None:
+        hold = msl * (1.0 - rng.random(n))
+        if isn == "random":
+            c = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+            s = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+        else:
+            c = s = None
+        draws = DuplicateDraws(hold, c, s)
+    hold = np.asarray(draws.hold, dtype=float)
+    # Event times, with the event engine's float operations (see scenarios.old_duplicate).
+    t = [0.0]
+    for _ in range(7):
+        t.append(t[-1] + delay)
+    sent = t[2]  # the duplicated request leaves with the handshake's last ACK
+    old_gone = t[7]  # server's connection 1 ends when the final ACK arrives
+    tw_end = t[6] + time_wait
+    t2 = tw_end + reconnect_delay  # new SYN
+    syn_at_server = t2 + delay
+    established_at_server = (syn_at_server + delay) + delay
+    if isn == "random":
+        c1, c2 = draws.client_isns[:, 0], draws.client_isns[:, 1]
+        s1, s2 = draws.server_isns[:, 0], draws.server_isns[:, 1]
+    elif isn == "fixed":
+        c1 = c2 = s1 = s2 = np.int64(isn_fixed % MOD)
+    else:  # RFC 6528 with the same secret for both incarnations of the 4-tuple
+        c1, s1 = np.int64(0), np.int64(int(t[1] * isn_clock_rate) % MOD)
+        c2 = np.int64(int(t2 * isn_clock_rate) % MOD)
+        s2 = np.int64(int(syn_at_server * isn_clock_rate) % MOD)
+    arrival = sent + hold
+    seq = (c1 + 1 + old_offset) % MOD
+    ack = (s1 + 1) % MOD
+    rcv_nxt = (c2 + 1) % MOD
+    in_window = (((seq - rcv_nxt) % MOD) < rcv_wnd) | \
+        (((seq + request_bytes - 1 - rcv_nxt) % MOD) < rcv_wnd)
+    syn_rcvd_ack_ok = ack == (s2 + 1) % MOD
+    snd_nxt = (s2 + 1) % MOD
+    est_ack_bad = _seq_lt(snd_nxt, ack)
+    if ack_check:
+        est_ack_bad = est_ack_bad | _seq_lt(ack, (snd_nxt - 65535) % MOD)
+    dup_ts = int(sent * ts_hz)
+    paws_syn_rcvd = timestamps and dup_ts < int(t2 * ts_hz)
+    paws_est = timestamps and dup_ts < int(((t2 + delay) + delay) * ts_hz)
+
+    codes = np.full(hold.shape, 0, dtype=np.int8)
+    in_syn_rcvd = (arrival >= syn_at_server) & (arrival < established_at_server)
+    in_est = arrival >= established_at_server
+    ok = np.ones(hold.shape, dtype=bool) & in_window  # broadcast scalars to arrays
+    codes = np.where(in_syn_rcvd, np.where(paws_syn_rcvd, 4, np.where(~ok, 5, np.where(
+        syn_rcvd_ack_ok, 0, 6))), codes)
+    codes = np.where(in_est, np.where(paws_est, 4, np.where(~ok, 5, np.where(
+        est_ack_bad, 6, 0))), codes)
+    before = arrival < syn_at_server
+    codes = np.where(before, np.where(arrival < old_gone, 3, np.where(arrival < tw_end, 1, 2)),
+                     codes)
+    return codes.astype(np.int8), draws
+
+
+def old_duplicate_sweep(time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
+                        reconnect_delay=(0.0,), isn=ISN_POLICIES, trials: int = 100_000,
+                        msl: float = 30.0, delay: float = 0.001, timestamps: bool = False,
+                        ack_check: bool = True, request_bytes: int = 100, old_offset: int = 0,
+                        seed: int = 0) -> SweepResult:
+    """P(an old duplicate is accepted by a new incarnation of the same 4-tuple) against
+    TIME_WAIT length (MSLs), reconnect delay (seconds) and ISN policy. The duplicate's time
+    in the network is uniform on (0, MSL]. Rows also give the share of each defence."""
+    import time as _time
+    _trials(trials)
+    rng = np.random.default_rng(seed)
+    result = SweepResult("old-duplicate", fixed=dict(
+        msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
+        request_bytes=request_bytes, old_offset=old_offset, seed=seed))
+    started = _time.perf_counter()
+    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
+                                 _as_tuple(reconnect_delay)):
+        if tw < 0:
+            raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
+        codes, _ = old_duplicate_trials(trials, policy, tw * msl, float(r), msl, delay,
+                                        timestamps, ack_check, request_bytes, old_offset,
+                                        rng=rng)
+        counts = np.bincount(codes, minlength=len(DUPLICATE_CODES))
+        hits = int(counts[0])
+        low, high = wilson_interval(hits, trials)
+        row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r), trials=trials,
+                   hits=hits, p=hits / trials, low=low, high=high)
+        row.update({f"by_{name.replace('-', '_')}": int(c)
+                    for name, c in zip(DUPLICATE_CODES[1:], counts[1:])})
+        result.rows.append(row)
+    result.seconds = _time.perf_counter() - started
+    return result

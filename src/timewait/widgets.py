@@ -1,0 +1,248 @@
+"""Interactive panels (ipywidgets) that re-run the model and redraw.
+
+- :func:`sequence_explorer`: one scenario's sequence diagram and state timeline, with loss,
+  delay, TIME_WAIT length and who closes first as controls.
+- :func:`sweep_explorer`: Monte Carlo estimates with confidence intervals.
+- :func:`port_budget_calculator`: TIME_WAIT population, ceiling rate, time to exhaustion.
+
+Each returns an object with ``.widget`` (the panel; the object also displays itself in a
+notebook) and ``.update()``, which recomputes and redraws. Invalid input is shown as a
+message in the panel, never as a traceback.
+"""
+from __future__ import annotations
+
+import html
+import io
+
+import ipywidgets as W
+import matplotlib
+
+from .model.portbudget import LINUX_PORT_RANGE, port_budget
+from .model.scenarios import SCENARIOS, simulate
+from .model.sweeps import old_duplicate_sweep, reset_sweep
+
+EXPLORER_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
+                      "lost-final-ack")
+
+
+def _message(text: str, kind: str = "error") -> str:
+    colour = {"error": "#D55E00", "ok": "#009E73", "info": "#0072B2"}[kind]
+    return (f'<div style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0">'
+            f"{html.escape(text)}</div>")
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig = Figure(figsize=(width, height), dpi=72)
+    FigureCanvasAgg(fig)
+    # The panel places its axes itself; tight_layout would cost a full extra draw.
+    fig.tight_layout = lambda *args, **kwargs: None
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+class _Panel:
+    widget: W.Widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    def _observe(self, controls):
+        for c in controls:
+            c.observe(lambda change: self.update(), names="value")
+
+    def update(self):
+        try:
+            self._update()
+        except Exception as exc:  # shown to the reader; a traceback would help nobody here
+            self.status.value = _message(f"Invalid input: {exc}")
+            self.ok = False
+        else:
+            self.ok = True
+
+
+class SequenceExplorer(_Panel):
+    """Sequence diagram and state timeline of one close scenario."""
+
+    def __init__(self, scenario="lost-final-ack", closer="client", loss=0.0, final_ack_losses=1,
+                 delay=0.001, time_wait_msl=2.0, msl=30.0, merged=False, seed=0):
+        self.scenario = W.Dropdown(options=EXPLORER_SCENARIOS, value=scenario, description="scenario")
+        self.closer = W.Dropdown(options=("client", "server"), value=closer,
+                                 description="closes first")
+        self.loss = W.FloatSlider(value=loss, min=0, max=0.9, step=0.05, description="loss",
+                                  tooltip="probability that any segment is lost")
+        self.final_ack_losses = W.IntSlider(value=final_ack_losses, min=0, max=9,
+                                            description="final ACKs lost")
+        self.delay = W.FloatText(value=delay, description="delay (s)", step=0.001)
+        self.time_wait_msl = W.FloatSlider(value=time_wait_msl, min=0, max=2, step=0.05,
+                                           description="TIME_WAIT (MSL)")
+        self.msl = W.FloatText(value=msl, description="MSL (s)")
+        self.merged = W.Checkbox(value=merged, description="merged FIN/ACK")
+        self.seed = W.IntText(value=seed, description="seed")
+        self.status = W.HTML()
+        self.image = W.Image(format="png")
+        controls = [self.scenario, self.closer, self.loss, self.final_ack_losses, self.delay,
+                    self.time_wait_msl, self.msl, self.merged, self.seed]
+        self.widget = W.VBox([W.HBox([W.VBox(controls[:5]), W.VBox(controls[5:])]),
+                              self.status, self.image])
+        self.fig = _figure(7.5, 7.5)
+        self.ax_sequence = self.fig.add_axes([0.02, 0.30, 0.96, 0.68])
+        self.ax_states = self.fig.add_axes([0.12, 0.06, 0.84, 0.16])
+        self.result = None
+        self._observe(controls)
+        self.update()
+
+    def params(self) -> dict:
+        name = self.scenario.value
+        wanted = dict(closer=self.closer.value, loss=self.loss.value,
+                      final_ack_losses=self.final_ack_losses.value, delay=self.delay.value,
+                      time_wait_msl=self.time_wait_msl.value, msl=self.msl.value,
+                      merged=self.merged.value, seed=self.seed.value)
+        if name == "simultaneous-close":
+            wanted["closer"] = "both"
+        allowed = SCENARIOS[name]["params"]
+        return {k: v for k, v in wanted.items() if k in allowed}
+
+    def _update(self):
+        from .plots import sequence_diagram, state_timeline
+        r = self.result = simulate(self.scenario.value, **self.params())
+        fig, ax1, ax2 = self.fig, self.ax_sequence, self.ax_states
+        ax1.cla()
+        ax2.cla()
+        n = max(len(r.trace), 1)
+        sequence_diagram(r.trace, ax=ax1, states=r.timeline)
+        until = max(r.settle_time * 1.2, r.settle_time + 0.05)
+        state_timeline(r.timeline, ax=ax2, until=until)
+        ax2.set_xlim(0, until)
+        fig.set_size_inches(7.5, 2.4 + 0.42 * n, forward=False)
+        self.image.value = _png(fig)
+        ends = ", ".join(f"{k}: {v}" for k, v in r.end_states.items())
+        self.status.value = _message(f"outcome: {r.outcome} ({r.explanation}); end states: {ends}",
+                                     "error" if r.outcome == "peer-reset" else "ok")
+
+
+class SweepExplorer(_Panel):
+    """Monte Carlo estimates with 95 % intervals."""
+
+    TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+    LOSS_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+
+    def __init__(self, sweep="old-duplicate", trials=20_000, seed=0):
+        self.sweep = W.Dropdown(options=("old-duplicate", "reset"), value=sweep,
+                                description="estimate")
+        self.isn = W.SelectMultiple(options=("fixed", "clock", "random"),
+                                    value=("fixed", "clock", "random"), description="ISN policy",
+                                    rows=3)
+        self.reconnect_delay = W.FloatText(value=0.0, description="reconnect (s)")
+        self.timestamps = W.Checkbox(value=False, description="timestamps (PAWS)")
+        self.time_wait_msl = W.SelectMultiple(options=(0.0, 0.01, 0.1, 1.0, 2.0),
+                                              value=(0.0, 0.01, 1.0), rows=3,
+                                              description="TIME_WAIT (MSL)")
+        self.trials = W.IntText(value=trials, description="trials")
+        self.seed = W.IntText(value=seed, description="seed")
+        self.status = W.HTML()
+        self.image = W.Image(format="png")
+        controls = [self.sweep, self.isn, self.reconnect_delay, self.timestamps,
+                    self.time_wait_msl, self.trials, self.seed]
+        self.widget = W.VBox([W.HBox([W.VBox(controls[:4]), W.VBox(controls[4:])]),
+                              self.status, self.image])
+        self.fig = _figure(7, 4)
+        self.result = None
+        self._observe(controls)
+        self.update()
+
+    def _update(self):
+        trials = self.trials.value
+        if not (1 <= trials <= 2_000_000):
+            raise ValueError(f"trials: must be between 1 and 2000000, got {trials}")
+        if self.sweep.value == "old-duplicate":
+            if not self.isn.value:
+                raise ValueError("isn: choose at least one ISN policy")
+            r = old_duplicate_sweep(self.TW_GRID, (self.reconnect_delay.value,), self.isn.value,
+                                    trials, timestamps=self.timestamps.value, seed=self.seed.value)
+            x, group, xlabel = "time_wait_msl", "isn", "TIME_WAIT length (MSL)"
+            ylabel = "P(old duplicate accepted)"
+        else:
+            if not self.time_wait_msl.value:
+                raise ValueError("time_wait_msl: choose at least one TIME_WAIT length")
+            r = reset_sweep(self.LOSS_GRID, self.time_wait_msl.value, trials, seed=self.seed.value)
+            x, group, xlabel = "final_ack_loss", "time_wait_msl", "final-ACK loss rate"
+            ylabel = "P(peer sees a reset)"
+        self.result = r
+        self.fig.clf()
+        ax = self.fig.add_subplot(111)
+        self.fig.subplots_adjust(left=0.12, bottom=0.14, right=0.97, top=0.95)
+        plot_sweep(r, x, group, ax=ax)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        self.image.value = _png(self.fig)
+        self.status.value = _message(f"{r.trials_total:,} simulated closes in {r.seconds * 1e3:.0f} ms",
+                                     "info")
+
+
+def plot_sweep(result, x: str, group: str, ax=None):
+    """Estimate against ``x``, one line per value of ``group``, with interval bars."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+        _, ax = plt.subplots(figsize=(7, 4))
+    markers = "osD^v<>"
+    groups = []
+    for row in result.rows:
+        if row[group] not in groups:
+            groups.append(row[group])
+    for i, g in enumerate(groups):
+        rows = [r for r in result.rows if r[group] == g]
+        xs = [r[x] for r in rows]
+        ps = [r["p"] for r in rows]
+        err = [[r["p"] - r["low"] for r in rows], [r["high"] - r["p"] for r in rows]]
+        ax.errorbar(xs, ps, yerr=err, marker=markers[i % len(markers)], capsize=3,
+                    label=f"{group} = {g}")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+class PortBudgetCalculator(_Panel):
+    """Port range, TIME_WAIT length and connection rate -> what TIME_WAIT costs."""
+
+    def __init__(self, rate=1000.0, time_wait=60.0, port_range=LINUX_PORT_RANGE):
+        self.low = W.IntText(value=port_range[0], description="lowest port")
+        self.high = W.IntText(value=port_range[1], description="highest port")
+        self.time_wait = W.FloatText(value=time_wait, description="TIME_WAIT (s)")
+        self.rate = W.FloatText(value=rate, description="conn/s")
+        self.status = W.HTML()
+        self.output = W.HTML()
+        controls = [self.low, self.high, self.time_wait, self.rate]
+        self.widget = W.VBox([W.HBox([W.VBox(controls[:2]), W.VBox(controls[2:])]),
+                              self.status, self.output])
+        self.budget = None
+        self._observe(controls)
+        self.update()
+
+    def _update(self):
+        self.output.value = ""
+        b = self.budget = port_budget(self.rate.value, self.time_wait.value,
+                                      (self.low.value, self.high.value))
+        self.output.value = "<pre>" + html.escape(b.text()) + "</pre>"
+        self.status.value = _message("ports run out" if b.exhausted else "within budget",
+                                     "error" if b.exhausted else "ok")
+
+
+def sequence_explorer(**kwargs) -> SequenceExplorer:
+    return SequenceExplorer(**kwargs)
+
+
+def sweep_explorer(**kwargs) -> SweepExplorer:
+    return SweepExplorer(**kwargs)
+
+
+def port_budget_calculator(**kwargs) -> PortBudgetCalculator:
+    return PortBudgetCalculator(**kwargs)

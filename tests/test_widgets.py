@@ -1,0 +1,54 @@
+"""Widgets re-run the model on every change and show bad input as a message."""
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from timewait.widgets import port_budget_calculator, sequence_explorer, sweep_explorer  # noqa: E402
+
+PNG = b"\x89PNG"
+
+
+def test_sequence_explorer_follows_its_controls():
+    e = sequence_explorer()
+    assert e.ok and e.result.outcome == "clean-close" and bytes(e.image.value).startswith(PNG)
+    e.time_wait_msl.value = 0
+    assert e.result.outcome == "peer-reset" and "peer-reset" in e.status.value
+    e.scenario.value = "four-way-close"
+    e.time_wait_msl.value = 2
+    e.closer.value = "server"
+    assert e.result.end_states == {"client": "CLOSED", "server": "TIME_WAIT"}
+    e.scenario.value = "simultaneous-close"
+    assert e.result.end_states == {"client": "TIME_WAIT", "server": "TIME_WAIT"}
+
+
+def test_sequence_explorer_shows_invalid_input_as_a_message():
+    e = sequence_explorer()
+    e.msl.value = -1
+    assert not e.ok
+    assert "Invalid input" in e.status.value and "msl" in e.status.value
+    assert "Traceback" not in e.status.value
+    e.msl.value = 30
+    assert e.ok
+    e.delay.value = 100.0
+    assert not e.ok and "delay" in e.status.value
+
+
+def test_sweep_explorer_both_estimates():
+    s = sweep_explorer(trials=2000)
+    assert s.ok and s.result.name == "old-duplicate" and bytes(s.image.value).startswith(PNG)
+    s.sweep.value = "reset"
+    assert s.ok and s.result.name == "reset"
+    s.trials.value = 0
+    assert not s.ok and "trials" in s.status.value
+    s.trials.value = 1000
+    s.time_wait_msl.value = ()
+    assert not s.ok and "time_wait_msl" in s.status.value
+
+
+def test_port_budget_calculator():
+    p = port_budget_calculator(rate=1000, time_wait=60)
+    assert p.budget.exhausted and "28.23 s" in p.output.value
+    p.rate.value = 10
+    assert not p.budget.exhausted and "within budget" in p.status.value
+    p.low.value = 70000
+    assert not p.ok and "port_range" in p.status.value
