@@ -1,0 +1,597 @@
+"""``timewait doctor``: a read-only report on this host's TIME_WAIT, CLOSE_WAIT and port budget.
+
+For on-call engineers who arrive from "Cannot assign requested address" (EADDRNOTAVAIL) or
+"too many TIME_WAIT". The report covers the network namespace it runs in (a container sees
+only its own sockets) and changes nothing: it opens files under ``/proc`` read-only.
+
+The analysis is a pure function, :func:`diagnose`, of a socket list (as
+:func:`timewait.observe.parse_proc_net_tcp` returns it) and a sysctl dict (``/proc/sys`` path
+with dots -> raw text), so saved tables and synthetic ones give the same report as the live host.
+
+    timewait doctor [--json] [--top N] [--proc-root DIR]
+
+To report on another host, copy its files there and read the copy here::
+
+    cp --parents /proc/net/tcp* /proc/net/netstat /proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR
+    timewait doctor --proc-root DIR/proc
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+import textwrap
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Mapping, Optional
+
+from .observe import parse_proc_net_tcp
+
+TIME_WAIT_LEN = 60.0  # seconds; TCP_TIMEWAIT_LEN in include/net/tcp.h, not a sysctl
+DEFAULT_PORT_RANGE = (32768, 60999)
+RECENT_WINDOW = 10.0  # seconds; TIME_WAIT sockets younger than this give the recent rate
+CLOSE_WAIT_LEAK = 10  # CLOSE_WAIT normally lasts microseconds; this many is no accident
+FIN_WAIT_2_MANY = 10
+BUDGET_WARNING = 0.5
+BUDGET_CRITICAL = 0.9
+TW_BUCKETS_WARNING = 0.9
+
+SYSCTLS = (
+    "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_tw_reuse_delay", "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_orphan_retries",
+    "net.ipv4.tcp_rfc1337", "net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_tw_recycle",
+)
+COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
+WATCHED_STATES = ("TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")
+
+
+# ---------------------------------------------------------------- report types
+
+@dataclass(frozen=True)
+class EndpointCounts:
+    """TIME_WAIT, CLOSE_WAIT and FIN_WAIT_2 sockets whose peer is one remote address:port."""
+    remote: tuple  # (address, port)
+    time_wait: int
+    close_wait: int
+    fin_wait_2: int
+
+    @property
+    def total(self) -> int:
+        return self.time_wait + self.close_wait + self.fin_wait_2
+
+
+@dataclass(frozen=True)
+class DestinationBudget:
+    """Local ports used towards one (source address, destination address, destination port).
+
+    connect() needs a 4-tuple nobody else holds, so each such destination has its own pool
+    of ``ports`` ephemeral ports, and a port stays held for 60 s in TIME_WAIT after this side
+    closes first. Hence at most ``ports / 60`` new connections per second to that destination.
+    """
+    source: str
+    destination: tuple  # (address, port)
+    ports: int  # usable ephemeral ports: the range minus reserved ports
+    time_wait: int  # TIME_WAIT sockets holding one of those ports
+    other_states: int  # sockets in any other state holding one (ESTABLISHED, ...)
+    ceiling_rate: float  # new connections per second this destination can sustain
+    estimated_rate: float  # time_wait / 60 s: mean rate over the last minute
+    recent_rate: float  # from TIME_WAIT sockets entered in the last 10 s
+    budget_used: float  # estimated_rate / ceiling_rate
+    freed_within_10s: int  # TIME_WAIT sockets whose timer fires within 10 s
+    reuse_applies: bool  # tcp_tw_reuse lets connect() take over TIME_WAIT ports here
+
+    @property
+    def ports_free(self) -> int:
+        return max(self.ports - self.time_wait - self.other_states, 0)
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    name: str  # "net.ipv4.tcp_tw_reuse"
+    value: Optional[str]  # raw text; None when the file does not exist on this kernel
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Advice:
+    level: str  # "critical", "warning" or "info"
+    topic: str  # "close_wait", "port_budget", ...
+    text: str
+
+
+LEVELS = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Report:
+    sockets: int
+    state_totals: dict  # every state seen -> count
+    endpoints: tuple  # EndpointCounts, most sockets first
+    budgets: tuple  # DestinationBudget, most used first
+    port_range: tuple  # (low, high) as used for the budget
+    usable_ports: int
+    sysctls: tuple  # Sysctl, in SYSCTLS order
+    counters: dict  # TcpExt counters since boot that concern TIME_WAIT
+    advice: tuple  # Advice, most severe first
+    time_wait_len: float = TIME_WAIT_LEN
+    notes: tuple = field(default=())
+
+    def to_json(self, top: Optional[int] = None) -> dict:
+        """A JSON-ready dict; ``top`` keeps the first N endpoints and destinations."""
+        def endpoint(e):
+            return {**asdict(e), "remote": _fmt(e.remote), "total": e.total}
+
+        def budget(b):
+            return {**asdict(b), "destination": _fmt(b.destination), "ports_free": b.ports_free}
+
+        return {
+            "sockets": self.sockets,
+            "state_totals": dict(self.state_totals),
+            "time_wait_len_s": self.time_wait_len,
+            "port_range": list(self.port_range),
+            "usable_ports": self.usable_ports,
+            "endpoints_count": len(self.endpoints),
+            "endpoints": [endpoint(e) for e in self.endpoints[:top]],
+            "destinations_count": len(self.budgets),
+            "budgets": [budget(b) for b in self.budgets[:top]],
+            "sysctls": {s.name: {"value": s.value, "meaning": s.meaning} for s in self.sysctls},
+            "counters": dict(self.counters),
+            "advice": [asdict(a) for a in self.advice],
+            "notes": list(self.notes),
+        }
+
+    def text(self, top: int = 10) -> str:
+        return render_text(self, top=top)
+
+
+def _fmt(endpoint: tuple) -> str:
+    addr, port = endpoint
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+# ---------------------------------------------------------------- sysctls
+
+def _int(sysctls: Mapping, name: str) -> Optional[int]:
+    raw = sysctls.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, got {raw.strip()!r}") from None
+
+
+def parse_port_range(raw: str) -> tuple:
+    """``"32768\\t60999"`` -> ``(32768, 60999)``."""
+    parts = raw.split()
+    try:
+        low, high = (int(p) for p in parts)
+    except ValueError:
+        low = high = None
+    if low is None or not 1 <= low <= high <= 65535:
+        raise ValueError("net.ipv4.ip_local_port_range: expected two port numbers 'low high' "
+                         f"with 1 <= low <= high <= 65535, got {raw.strip()!r}")
+    return low, high
+
+
+def parse_reserved_ports(raw: str) -> set:
+    """``"8080,9000-9100"`` -> the set of those ports (empty text -> empty set)."""
+    ports = set()
+    for item in raw.strip().split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            low, _, high = item.partition("-")
+            low, high = int(low), int(high or low)
+        except ValueError:
+            low = high = None
+        if low is None or not 0 <= low <= high <= 65535:
+            raise ValueError("net.ipv4.ip_local_reserved_ports: expected ports or ranges like "
+                             f"'8080,9000-9100' within 0-65535, got {raw.strip()!r}")
+        ports.update(range(low, high + 1))
+    return ports
+
+
+def _meaning(name: str, sysctls: Mapping) -> str:
+    short = name.rsplit(".", 1)[1]
+    value = _int(sysctls, name) if short not in ("ip_local_port_range",
+                                                  "ip_local_reserved_ports") else None
+    if sysctls.get(name) is None:
+        if short == "tcp_tw_recycle":
+            return "absent, as expected: removed in Linux 4.12 (it broke clients behind NAT)"
+        if short == "tcp_tw_reuse_delay":
+            return ("absent on this kernel: tcp_tw_reuse takes over TIME_WAIT ports "
+                    "older than about 1 s")
+        return "absent on this kernel (or not captured)"
+    if short == "tcp_tw_reuse":
+        return {0: "0 = connect() never takes over a TIME_WAIT port",
+                1: "1 = connect() may take over a TIME_WAIT port older than tcp_tw_reuse_delay "
+                   "when both ends sent timestamps (client side only)",
+                2: "2 = like 1 but only for loopback connections; the default since 2018 "
+                   "(Linux 4.x)"}.get(value, f"{value} = not a documented value (0, 1 or 2)")
+    if short == "tcp_tw_reuse_delay":
+        return (f"a TIME_WAIT socket must be {value} ms old before tcp_tw_reuse may take over "
+                "its port (default 1000)")
+    if short == "tcp_timestamps":
+        return {0: "0 = no TCP timestamps: no PAWS, and tcp_tw_reuse can never apply",
+                1: "1 = timestamps on, random offset per connection (the default); PAWS "
+                   "protects reused ports",
+                2: "2 = timestamps on without random offsets"}.get(
+                    value, f"{value} = not a documented value (0, 1 or 2)")
+    if short == "tcp_max_tw_buckets":
+        return (f"at most {value:,} TIME_WAIT sockets in this namespace; beyond that a closing "
+                "connection skips TIME_WAIT (\"time wait bucket table overflow\")")
+    if short == "tcp_fin_timeout":
+        return (f"an orphaned FIN_WAIT_2 socket (the application already closed it) waits {value} s "
+                "for the peer's FIN; it does NOT change TIME_WAIT, which is fixed at 60 s")
+    if short == "tcp_orphan_retries":
+        shown = "0 = the built-in default, 8" if value == 0 else str(value)
+        return (f"{shown}: retransmissions of an orphaned socket's FIN (FIN_WAIT_1, CLOSING, "
+                "LAST_ACK) before the kernel gives up")
+    if short == "tcp_rfc1337":
+        return {0: "0 = a RST received in TIME_WAIT ends it early (TIME_WAIT assassination, "
+                   "RFC 1337); the default",
+                1: "1 = RSTs received in TIME_WAIT are ignored, so TIME_WAIT lasts its 60 s"}.get(
+                    value, f"{value} = treated as 1 (non-zero)")
+    if short == "tcp_tw_recycle":
+        return (f"{value}: this kernel predates 4.12; 1 drops SYNs from clients behind NAT, "
+                "never enable it")
+    if short == "ip_local_port_range":
+        low, high = parse_port_range(sysctls[name])
+        return (f"{high - low + 1:,} ephemeral ports ({low}-{high}) for connect() and bind() "
+                "to port 0")
+    if short == "ip_local_reserved_ports":
+        n = len(parse_reserved_ports(sysctls[name]))
+        return (f"{n:,} ports never chosen automatically (still usable when asked for by number)"
+                if n else "none: no ports are held back from automatic choice")
+    return ""
+
+
+# ---------------------------------------------------------------- analysis
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = None) -> Report:
+    """Analyse a socket table and the sysctls into a :class:`Report`. Reads nothing.
+
+    ``sockets``: :class:`timewait.observe.SocketInfo` items (local, remote, state, timer,
+    expires_s). ``sysctls``: ``"net.ipv4.tcp_tw_reuse"`` -> raw text, missing keys meaning
+    the file is absent. ``counters``: TcpExt counters (``"TW"``, ``"TCPTimeWaitOverflow"``...).
+    """
+    sockets = list(sockets)
+    sysctls = {k: v for k, v in sysctls.items() if v is not None}
+    notes = []
+
+    if "net.ipv4.ip_local_port_range" in sysctls:
+        port_range = parse_port_range(sysctls["net.ipv4.ip_local_port_range"])
+    else:
+        port_range = DEFAULT_PORT_RANGE
+        notes.append(f"ip_local_port_range unreadable: assumed the Linux default "
+                     f"{DEFAULT_PORT_RANGE[0]}-{DEFAULT_PORT_RANGE[1]}")
+    reserved = parse_reserved_ports(sysctls.get("net.ipv4.ip_local_reserved_ports", ""))
+    low, high = port_range
+    usable = (high - low + 1) - sum(1 for p in reserved if low <= p <= high)
+    tw_reuse = _int(sysctls, "net.ipv4.tcp_tw_reuse")
+    timestamps = _int(sysctls, "net.ipv4.tcp_timestamps")
+    sysctl_rows = tuple(Sysctl(n, sysctls[n].strip() if n in sysctls else None,
+                               _meaning(n, sysctls)) for n in SYSCTLS)
+
+    state_totals = dict(sorted(Counter(s.state for s in sockets).items(),
+                               key=lambda kv: (-kv[1], kv[0])))
+
+    per_remote = defaultdict(Counter)
+    for s in sockets:
+        if s.state in WATCHED_STATES:
+            per_remote[tuple(s.remote)][s.state] += 1
+    endpoints = sorted((EndpointCounts(r, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"])
+                        for r, c in per_remote.items()),
+                       key=lambda e: (-e.total, -e.time_wait, e.remote))
+
+    # A socket spends an ephemeral port when its local port is in the range and is not a
+    # port this host listens on (server-side sockets share the listener's port).
+    listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
+    held = defaultdict(list)
+    for s in sockets:
+        port = s.local[1]
+        if (s.state not in ("LISTEN", "CLOSED") and low <= port <= high
+                and port not in listening and port not in reserved):
+            held[(s.local[0], tuple(s.remote))].append(s)
+    budgets = []
+    for (source, destination), group in held.items():
+        tw = [s for s in group if s.state == "TIME_WAIT"]
+        ceiling = usable / TIME_WAIT_LEN if usable else 0.0
+        rate = len(tw) / TIME_WAIT_LEN
+        recent = sum(1 for s in tw if s.expires_s > TIME_WAIT_LEN - RECENT_WINDOW)
+        reuse = bool(timestamps) and (tw_reuse == 1 or (tw_reuse == 2 and (
+            _is_loopback(source) or _is_loopback(destination[0]))))
+        budgets.append(DestinationBudget(
+            source=source, destination=destination, ports=usable, time_wait=len(tw),
+            other_states=len(group) - len(tw), ceiling_rate=ceiling, estimated_rate=rate,
+            recent_rate=recent / RECENT_WINDOW, budget_used=rate / ceiling if ceiling else 1.0,
+            freed_within_10s=sum(1 for s in tw if s.expires_s <= RECENT_WINDOW),
+            reuse_applies=reuse))
+    budgets.sort(key=lambda b: (-(b.time_wait + b.other_states), b.source, b.destination))
+
+    counters = {n: counters[n] for n in COUNTERS if counters and n in counters}
+    advice = _advise(state_totals, endpoints, budgets, sockets, sysctls, counters, usable)
+    return Report(sockets=len(sockets), state_totals=state_totals, endpoints=tuple(endpoints),
+                  budgets=tuple(budgets), port_range=port_range, usable_ports=usable,
+                  sysctls=sysctl_rows, counters=counters, advice=tuple(advice),
+                  notes=tuple(notes))
+
+
+def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable) -> list:
+    advice = []
+    close_wait = totals.get("CLOSE_WAIT", 0)
+    if close_wait:
+        # Concentrated on a listening port, the leak is in the server that accepted them;
+        # otherwise in the client code that connects to the busiest remote endpoint.
+        listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
+        local_port, on_port = Counter(s.local[1] for s in sockets
+                                      if s.state == "CLOSE_WAIT").most_common(1)[0]
+        worst = max(endpoints, key=lambda e: e.close_wait)
+        if local_port in listening and on_port >= worst.close_wait:
+            where = (f"{on_port:,} of them accepted on local port {local_port}, which this host "
+                     "listens on (look at that server)")
+        else:
+            where = f"{worst.close_wait:,} of them with {_fmt(worst.remote)}"
+        if close_wait >= CLOSE_WAIT_LEAK:
+            advice.append(Advice("warning", "close_wait", (
+                f"{close_wait:,} sockets in CLOSE_WAIT, {where}. The peer has closed and this "
+                "host's application has not called close(): it leaks sockets. The kernel never "
+                "times CLOSE_WAIT out. Find the process with `ss -tanp state close-wait`; fix "
+                "the code to close a connection when a read returns 0 (EOF) or fails, including "
+                "connections idle in a pool.")))
+        else:
+            advice.append(Advice("info", "close_wait", (
+                f"{close_wait} socket(s) in CLOSE_WAIT, {where}. Normal if brief; run the report "
+                "again, and if the count grows the application is not closing its sockets.")))
+
+    for b in budgets:
+        if b.budget_used <= BUDGET_WARNING:
+            continue
+        level = "critical" if b.budget_used >= BUDGET_CRITICAL else "warning"
+        head = (f"{b.source} -> {_fmt(b.destination)}: {b.time_wait:,} TIME_WAIT sockets hold "
+                f"{b.budget_used:.0%} of the {b.ports:,} local ports, i.e. about "
+                f"{b.estimated_rate:,.0f} new connections/s against a ceiling of "
+                f"{b.ceiling_rate:,.0f}/s; {b.ports_free:,} ports free. ")
+        if b.reuse_applies:
+            advice.append(Advice("info", "port_budget", head + (
+                "tcp_tw_reuse applies to this destination, so connect() takes over TIME_WAIT "
+                "ports older than tcp_tw_reuse_delay and the count alone will not cause "
+                "EADDRNOTAVAIL. Reusing connections would still save a handshake each.")))
+            continue
+        advice.append(Advice(level, "port_budget", head + (
+            "When no port is free, connect() fails with \"Cannot assign requested address\". "
+            "Fixes, best first: reuse connections (keep-alive, a connection pool); spread "
+            "the load over more destination addresses or ports, or more source addresses "
+            "(each source/destination pair has its own ports); if the client bind()s before "
+            "connect(), set IP_BIND_ADDRESS_NO_PORT so the port is chosen per destination; "
+            "on this client, net.ipv4.tcp_tw_reuse=1 with tcp_timestamps on at both ends; "
+            "widen ip_local_port_range. Not fixes: SO_LINGER 0 (RST on close, loses data "
+            "and TIME_WAIT's protection) and tcp_tw_recycle (removed in Linux 4.12).")))
+
+    max_tw = _int(sysctls, "net.ipv4.tcp_max_tw_buckets")
+    tw_total = totals.get("TIME_WAIT", 0)
+    if max_tw and tw_total >= TW_BUCKETS_WARNING * max_tw:
+        advice.append(Advice("warning", "max_tw_buckets", (
+            f"{tw_total:,} TIME_WAIT sockets against tcp_max_tw_buckets = {max_tw:,}: past the "
+            "limit, closing connections skip TIME_WAIT and lose its protection against old "
+            "segments. Raise the limit (a TIME_WAIT socket costs a few hundred bytes) or "
+            "reduce the connection rate.")))
+    overflow = counters.get("TCPTimeWaitOverflow", 0)
+    if overflow:
+        advice.append(Advice("info", "max_tw_buckets", (
+            f"TCPTimeWaitOverflow = {overflow:,} since boot: tcp_max_tw_buckets has been hit "
+            "at some point, and those connections closed without TIME_WAIT.")))
+
+    fin_wait_2 = [s for s in sockets if s.state == "FIN_WAIT_2"]
+    if len(fin_wait_2) >= FIN_WAIT_2_MANY:
+        orphaned = sum(1 for s in fin_wait_2 if s.timer == "timewait")
+        fin_timeout = _int(sysctls, "net.ipv4.tcp_fin_timeout")
+        after = f"{fin_timeout} s" if fin_timeout is not None else "tcp_fin_timeout"
+        advice.append(Advice("warning", "fin_wait_2", (
+            f"{len(fin_wait_2):,} sockets in FIN_WAIT_2: this host closed and the peers have "
+            "not (often a CLOSE_WAIT leak on their side). "
+            f"{orphaned:,} are orphaned and expire after {after}; "
+            f"{len(fin_wait_2) - orphaned:,} are still held by a process (a half-close with "
+            "shutdown()) and wait for the peer indefinitely.")))
+
+    if _int(sysctls, "net.ipv4.tcp_tw_recycle"):
+        advice.append(Advice("critical", "tw_recycle", (
+            "net.ipv4.tcp_tw_recycle = 1 drops connections from clients behind NAT; set it to 0 "
+            "(it was removed in Linux 4.12 for this reason).")))
+    if _int(sysctls, "net.ipv4.tcp_timestamps") == 0:
+        advice.append(Advice("info", "timestamps", (
+            "tcp_timestamps = 0: tcp_tw_reuse cannot take over TIME_WAIT ports and PAWS does "
+            "not guard reused 4-tuples; the default is 1.")))
+    if usable < 10000:
+        advice.append(Advice("info", "port_range", (
+            f"only {usable:,} usable ephemeral ports (ip_local_port_range minus reserved ports): "
+            f"at most {usable / TIME_WAIT_LEN:,.0f} new connections/s to any one destination.")))
+
+    if not any(a.level in ("critical", "warning") for a in advice):
+        advice.append(Advice("info", "ok", (
+            f"No sign of TIME_WAIT trouble: {tw_total:,} TIME_WAIT, {close_wait:,} CLOSE_WAIT; "
+            f"the busiest destination uses "
+            f"{max((b.budget_used for b in budgets), default=0.0):.0%} of its port budget.")))
+    advice.sort(key=lambda a: LEVELS.index(a.level))
+    return advice
+
+
+# ---------------------------------------------------------------- reading /proc
+
+def read_sysctls(proc_root: str = "/proc") -> dict:
+    """The sysctls the report explains, as raw text; absent files are left out."""
+    values = {}
+    for name in SYSCTLS:
+        path = os.path.join(proc_root, "sys", *name.split("."))
+        try:
+            with open(path, "r") as fh:
+                values[name] = fh.read().strip()
+        except (FileNotFoundError, PermissionError):
+            continue
+    return values
+
+
+def read_counters(proc_root: str = "/proc") -> dict:
+    """TcpExt counters from ``net/netstat`` (empty when the file is absent)."""
+    try:
+        with open(os.path.join(proc_root, "net", "netstat"), "r") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for head, data in zip(lines[::2], lines[1::2]):
+        if head.startswith("TcpExt:") and data.startswith("TcpExt:"):
+            values.update(zip(head.split()[1:], (int(v) for v in data.split()[1:])))
+    return values
+
+
+def read_sockets(proc_root: str = "/proc", clock_ticks: Optional[int] = None) -> list:
+    """Every socket in ``net/tcp`` and ``net/tcp6`` under ``proc_root``."""
+    sockets = []
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(os.path.join(proc_root, "net", name), "r") as fh:
+                sockets += parse_proc_net_tcp(fh.read(), clock_ticks=clock_ticks)
+        except FileNotFoundError:
+            continue
+    return sockets
+
+
+def examine(proc_root: str = "/proc", clock_ticks: Optional[int] = None) -> Report:
+    """Read ``proc_root`` (the live ``/proc`` or a saved copy) and diagnose it."""
+    if not os.path.isdir(proc_root):
+        raise ValueError(f"--proc-root: must be a directory holding a copy of /proc, "
+                         f"got {proc_root!r}")
+    if not any(os.path.exists(os.path.join(proc_root, "net", n)) for n in ("tcp", "tcp6")):
+        raise ValueError(f"--proc-root: {proc_root!r} has neither net/tcp nor net/tcp6")
+    return diagnose(read_sockets(proc_root, clock_ticks), read_sysctls(proc_root),
+                    read_counters(proc_root))
+
+
+# ---------------------------------------------------------------- text
+
+def _table(rows: list) -> list:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+
+
+def render_text(report: Report, top: int = 10) -> str:
+    """The report as text for a terminal; ``top`` limits the endpoint and destination tables."""
+    lines = [f"TCP sockets: {report.sockets:,}"]
+    totals = report.state_totals
+    watched = "  ".join(f"{s} {totals.get(s, 0):,}" for s in WATCHED_STATES)
+    lines.append(f"  {watched}")
+    others = "  ".join(f"{s} {n:,}" for s, n in totals.items() if s not in WATCHED_STATES)
+    if others:
+        lines.append(f"  {others}")
+
+    lines += ["", "Per remote endpoint (TIME_WAIT, CLOSE_WAIT, FIN_WAIT_2)"]
+    if report.endpoints:
+        rows = [("remote", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")]
+        rows += [(_fmt(e.remote), f"{e.time_wait:,}", f"{e.close_wait:,}", f"{e.fin_wait_2:,}")
+                 for e in report.endpoints[:top]]
+        lines += _table(rows)
+        if len(report.endpoints) > top:
+            lines.append(f"  ... and {len(report.endpoints) - top:,} more endpoints")
+    else:
+        lines.append("  none")
+
+    low, high = report.port_range
+    lines += ["", f"Port budget per destination: {report.usable_ports:,} ports ({low}-{high}"
+              f"{', minus reserved' if report.usable_ports != high - low + 1 else ''}) / "
+              f"{report.time_wait_len:g} s TIME_WAIT = "
+              f"{report.usable_ports / report.time_wait_len:,.0f} new connections/s"]
+    if report.budgets:
+        rows = [("source -> destination", "TIME_WAIT", "other", "free", "conn/s",
+                 "last 10 s", "used", "freed <10 s")]
+        rows += [(f"{b.source} -> {_fmt(b.destination)}", f"{b.time_wait:,}",
+                  f"{b.other_states:,}", f"{b.ports_free:,}", f"{b.estimated_rate:,.1f}",
+                  f"{b.recent_rate:,.1f}", f"{b.budget_used:.1%}" + (" (reuse)" if b.reuse_applies else ""),
+                  f"{b.freed_within_10s:,}")
+                 for b in report.budgets[:top]]
+        lines += _table(rows)
+        if len(report.budgets) > top:
+            lines.append(f"  ... and {len(report.budgets) - top:,} more destinations")
+        lines.append("  conn/s = TIME_WAIT / 60 s (each is under 60 s old); "
+                     "used = conn/s / ceiling; (reuse) = tcp_tw_reuse applies")
+    else:
+        lines.append("  no outgoing connections from ephemeral ports")
+
+    lines += ["", "Sysctls"]
+    for s in report.sysctls:
+        value = "-" if s.value is None else s.value.replace("\t", " ")
+        lines.append(f"  {s.name.removeprefix('net.ipv4.')} = {value}")
+        lines += textwrap.wrap(s.meaning, 96, initial_indent="      ",
+                               subsequent_indent="      ")
+    if report.counters:
+        lines += ["", "Counters since boot: " + "  ".join(f"{k} {v:,}"
+                                                          for k, v in report.counters.items())]
+
+    lines += ["", "Advice"]
+    for a in report.advice:
+        lines += textwrap.wrap(f"[{a.level}] {a.text}", 96, initial_indent="  ",
+                               subsequent_indent="      ")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- command line
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``doctor`` on an argparse ``subparsers`` object."""
+    parser = subparsers.add_parser(
+        "doctor", help="read-only report on this host's TIME_WAIT and port budget",
+        description="Count TIME_WAIT, CLOSE_WAIT and FIN_WAIT_2 sockets, compute the port "
+                    "budget per destination, explain the relevant sysctls and give advice. "
+                    "Reads /proc only; changes nothing.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Reading another host: copy its files with\n"
+               "  cp --parents /proc/net/tcp* /proc/net/netstat "
+               "/proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR\n"
+               "and run: timewait doctor --proc-root DIR/proc")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--top", type=_positive_int, default=10, metavar="N",
+                        help="show the N busiest endpoints and destinations (>= 1; default 10)")
+    parser.add_argument("--proc-root", default="/proc", metavar="DIR",
+                        help="read a saved copy of /proc instead of the live one")
+    parser.set_defaults(func=main)
+    return parser
+
+
+def main(args, rest=()) -> int:
+    try:
+        if args.top < 1:
+            raise ValueError(f"--top: must be a whole number >= 1, got {args.top}")
+        report = examine(args.proc_root)
+    except ValueError as exc:
+        print(f"timewait doctor: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_json(top=args.top), indent=2))
+    else:
+        print(report.text(top=args.top))
+    return 0
