@@ -211,8 +211,8 @@ def _meaning(name: str, sysctls: Mapping) -> str:
         return {0: "0 = connect() never takes over a TIME_WAIT port",
                 1: "1 = connect() may take over a TIME_WAIT port older than tcp_tw_reuse_delay "
                    "when both ends sent timestamps (client side only)",
-                2: "2 = like 1 but only for loopback connections; the default since 2018 "
-                   "(Linux 4.x)"}.get(value, f"{value} = not a documented value (0, 1 or 2)")
+                2: "2 = like 1 but only for loopback connections; the default of current "
+                   "kernels"}.get(value, f"{value} = not a documented value (0, 1 or 2)")
     if short == "tcp_tw_reuse_delay":
         return (f"a TIME_WAIT socket must be {value} ms old before tcp_tw_reuse may take over "
                 "its port (default 1000)")
