@@ -34,7 +34,7 @@ class FourWayCloseResult(ExperimentResult):
              "data_after_fin", "socket_table")
 
 
-def body(lab, closer: str, merged_fin_ack: bool, half_close: bool) -> dict:
+def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: int) -> dict:
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
@@ -114,11 +114,15 @@ register(Experiment(
               "the passive side closes at once, so its FIN carries the ACK (three segments)"),
         Param("half_close", bool, False,
               "the closer shuts down sending only; the peer sends data after the first FIN"),
+        Param("fin_timeout", int, 60,
+              "net.ipv4.tcp_fin_timeout in seconds (it does not change TIME_WAIT)",
+              minimum=1, maximum=600),
     ),
     body=f"{__name__}:body",
     result=FourWayCloseResult,
+    sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
     timeout=lambda p: 20.0,
     variants=tuple({"closer": c, "merged_fin_ack": m, "half_close": h}
                    for c in ("client", "server") for m in (False, True) for h in (False, True)
-                   if not (m and h)),
+                   if not (m and h)) + ({"fin_timeout": 5},),
 ))
