@@ -47,3 +47,77 @@ def test_summary_has_no_timings(result):
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("lost-final-ack", **bad)
+
+
+def test_poll_reports_the_reset_but_recv_reports_end_of_file(result):
+    assert result.peer_recv == "0 bytes (end of file)"
+    assert ("POLLERR" in result.peer_poll.split("|")) == (not result.params["time_wait"])
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["time-wait", "no-time-wait"])
+def late(request, full_tier):
+    return run("lost-final-ack", time_wait=request.param, fin_losses=3)
+
+
+def test_lost_retransmissions_show_a_loss_probe_then_doubling_timeouts(late):
+    assert late.fin_retransmissions == 4
+    assert [s.note for s in late.trace if s.src == "server" and s.has("FIN")] == [
+        "", "dropped", "dropped", "dropped", ""]
+    assert late.loss_probes == 1
+    assert late.backoff == [1, 1, 2, 4]
+    assert 1.6 <= late.fin_times_s[-1] < 2.0  # 8 RTOs of just over 200 ms
+
+
+def test_the_time_wait_socket_restarts_its_timer_when_it_answers(late):
+    if not late.params["time_wait"]:
+        assert late.answer_to_retransmitted_fin == "RST"
+        assert late.timer_before_s is None and late.timer_after_s is None
+        return
+    assert late.answer_to_retransmitted_fin == "ACK"
+    assert late.timer_before_s == 58 and late.timer_after_s == 60
+    before, after = late.timer_readings_s
+    assert 60 - before == pytest.approx(late.fin_times_s[-1], abs=0.1)
+    assert after > 59.8
+
+
+def test_with_no_lost_retransmission_the_timer_is_still_about_60_s(result):
+    if result.params["time_wait"]:
+        assert result.timer_before_s == result.timer_after_s == 60
+        assert result.timer_readings_s[1] > result.timer_readings_s[0]
+
+
+def test_a_new_connection_to_another_port_is_untouched_the_stack_sends_the_reset(full_tier):
+    r = run("lost-final-ack", time_wait=False, new_connection="other-port")
+    assert r.new_connection_state == "ESTABLISHED" and r.new_connection_error is None
+    assert r.answer_to_retransmitted_fin == "RST"
+    assert r.peer_error == "ECONNRESET"
+    assert r.counters.get("Tcp:OutRsts") == 1
+    assert "127.0.0.1:40000     127.0.0.1:5001" in r.socket_table
+
+
+def test_with_time_wait_the_new_connection_and_the_old_close_both_succeed(full_tier):
+    r = run("lost-final-ack", time_wait=True, new_connection="other-port")
+    assert r.new_connection_state == "ESTABLISHED"
+    assert r.answer_to_retransmitted_fin == "ACK"
+    assert r.peer_error is None
+
+
+@pytest.mark.parametrize("time_wait", [False, True], ids=["no-time-wait", "time-wait"])
+def test_a_new_syn_on_the_same_4_tuple_meets_last_ack_and_resets_it(full_tier, time_wait):
+    r = run("lost-final-ack", time_wait=time_wait, new_connection="same-port")
+    close_and_reconnect = [f for _, f in r.trace.flag_sequence()[7:]]
+    assert close_and_reconnect == ["FIN|ACK", "FIN|ACK", "ACK", "SYN", "ACK", "RST", "SYN",
+                                   "SYN|ACK", "ACK"]
+    assert r.fin_retransmissions == 0  # the reset came before any retransmission
+    assert r.counters.get("TCPSYNChallenge") == 1
+    assert r.peer_error == "ECONNRESET"
+    assert r.new_connection_state == "ESTABLISHED"
+    if time_wait:  # a bound port may take over a TIME_WAIT 4-tuple when timestamps are on
+        assert r.counters.get("TWRecycled") == 1
+
+
+@pytest.mark.parametrize("bad", [{"fin_losses": 5}, {"fin_losses": -1},
+                                 {"new_connection": "yes"}, {"new_connection": True}])
+def test_bad_new_options_are_rejected(bad):
+    with pytest.raises(ValueError):
+        run("lost-final-ack", **bad)

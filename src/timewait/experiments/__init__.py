@@ -9,7 +9,7 @@ from . import four_way_close  # noqa: F401  (registers itself)
 
 _OPTIONAL = ("lost_final_ack", "old_duplicate", "port_exhaustion", "fixed_port_reconnect",
              "server_restart", "abortive_close", "time_wait_assassination", "orphan_retries",
-             "fin_wait_2")
+             "fin_wait_2", "time_wait_memory", "time_wait_overflow", "close_wait_leak")
 for _mod in _OPTIONAL:
     try:
         __import__(f"{__name__}.{_mod}")

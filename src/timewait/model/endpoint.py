@@ -15,6 +15,7 @@ from typing import Optional
 from . import states as S
 
 MOD = 1 << 32
+_TRANSITIONS = S.TRANSITIONS
 ISN_POLICIES = ("fixed", "clock", "random")
 RFC793_CLOCK_RATE = 250_000  # ISN ticks per second: one per 4 microseconds
 
@@ -205,10 +206,11 @@ class Endpoint:
         return min(self.timers.values()) if self.timers else None
 
     def on_timer(self, now: float) -> list:
-        for name, deadline in sorted(self.timers.items(), key=lambda kv: kv[1]):
-            if deadline <= now and self.timers.get(name) == deadline:
-                del self.timers[name]
-                getattr(self, f"_timer_{name}")(now)
+        timers = self.timers
+        for name, deadline in sorted(timers.items(), key=_by_deadline):
+            if deadline <= now and timers.get(name) == deadline:
+                del timers[name]
+                getattr(self, "_timer_" + name)(now)
         return self._flush()
 
     def _timer_time_wait(self, now):
@@ -246,7 +248,7 @@ class Endpoint:
         return self._flush()
 
     def _receive_without_connection(self, p, now):
-        flags = p.flag_set
+        flags = p.flags  # "RST" in flags: no flag name is part of another (see FLAG_ORDER)
         if "RST" in flags:
             return  # never answer a reset
         if self.listening and "ACK" not in flags and "SYN" in flags:
@@ -258,7 +260,7 @@ class Endpoint:
         self._reset_for(p, now)
 
     def _receive_in_syn_sent(self, p, now):
-        tcb, flags = self.tcb, p.flag_set
+        tcb, flags = self.tcb, p.flags
         ack_ok = "ACK" in flags and p.ack == tcb.snd_nxt
         if "ACK" in flags and not ack_ok:
             if "RST" not in flags:
@@ -283,7 +285,7 @@ class Endpoint:
             self._apply(now, S.RCV_SYN)  # simultaneous open
 
     def _receive_synchronized(self, p, now):
-        tcb, flags, c = self.tcb, p.flag_set, self.config
+        tcb, flags, c = self.tcb, p.flags, self.config
         state = self.state
         # A SYN for a new incarnation may reopen a TIME_WAIT connection (RFC 6191).
         if (state == S.TIME_WAIT and "SYN" in flags and "ACK" not in flags
@@ -481,7 +483,7 @@ class Endpoint:
 
     def _reset_for(self, p, now):
         """RFC 9293 3.10.7.1: answer a segment that belongs to no connection with a reset."""
-        flags = p.flag_set
+        flags = p.flags
         if "ACK" in flags:
             out = Packet(self.name, p.src, "RST", p.ack, 0, rel_seq=p.rel_ack,
                          incarnation=p.incarnation)
@@ -493,7 +495,10 @@ class Endpoint:
 
     def _apply(self, now, event, state=None):
         state = state or self.state
-        nxt, actions = S.transition(state, event, self.name)
+        row = _TRANSITIONS.get((state, event))
+        if row is None:
+            raise S.TransitionError(state, event, self.name)
+        nxt, actions = row
         self.transitions.append((now, state, event, nxt))
         tcb = self.tcb
         for action in actions:
@@ -539,3 +544,8 @@ class Endpoint:
     def _flush(self) -> list:
         out, self._out = self._out, []
         return out
+
+
+def _by_deadline(item):
+    return item[1]
+

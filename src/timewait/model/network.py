@@ -112,16 +112,18 @@ class Network:
 
     # -- recording --
     def _record(self, t, p: Packet, note: str):
-        self.segments.append((t, len(self.segments), Segment(
-            t=t, src=p.src, dst=p.dst, flags=p.flags, seq=p.rel_seq, ack=p.rel_ack,
-            length=p.length, seq_abs=p.seq, ack_abs=p.ack if "ACK" in p.flags else None,
-            tsval=p.tsval, tsecr=p.tsecr, note=note,
-            sport=self.ports.get(p.src), dport=self.ports.get(p.dst))))
+        ports = self.ports
+        segments = self.segments
+        flags = p.flags
+        segments.append((t, len(segments), Segment(
+            t, p.src, p.dst, flags, p.rel_seq, p.rel_ack, p.length, p.seq,
+            p.ack if "ACK" in flags else None, p.tsval, p.tsecr, note,
+            ports.get(p.src), ports.get(p.dst))))
 
     def trace(self) -> Trace:
         """Segments in time order (copies appear when they arrive)."""
-        rows = sorted(self.segments, key=lambda r: (r[0], r[1]))
-        return Trace([s for _, _, s in rows], ("client", "server"))
+        rows = sorted(self.segments)  # (t, order): order is unique, so Segments are never compared
+        return Trace([r[2] for r in rows], ("client", "server"))
 
     def _count(self, key, rule, p) -> int:
         if not _matches(rule.match, p):
@@ -132,14 +134,16 @@ class Network:
 
     # -- sending --
     def send(self, p: Packet) -> None:
-        sched, link = self.scheduler, self.links[(p.src, p.dst)]
+        sched = self.scheduler
+        direction = (p.src, p.dst)
+        link = self.links[direction]
         now = sched.now
         rng = sched.rng
-        direction = (p.src, p.dst)
         dropped = False
-        for i, rule in enumerate(link.drops):
-            if self._count((direction, "drop", i), rule, p) in rule.nth:
-                dropped = True
+        if link.drops:
+            for i, rule in enumerate(link.drops):
+                if self._count((direction, "drop", i), rule, p) in rule.nth:
+                    dropped = True
         if not dropped and link.loss > 0 and _matches(link.loss_match, p):
             dropped = rng.random() < link.loss
         self.last_activity = now
@@ -147,12 +151,22 @@ class Network:
             self._record(now, p, "dropped")
             return
         self._record(now, p, p.note)
-        self._schedule(p, now + self._delay(link, rng), "")
+        # the delay (Network._delay, inlined: it runs for every segment)
+        d = link.delay
+        if link.jitter > 0:
+            if link.distribution == "uniform":
+                d += rng.random() * link.jitter
+            else:
+                d += -link.jitter * math.log(1.0 - rng.random())
+        if link.reorder > 0 and rng.random() < link.reorder:
+            d += link.reorder_delay
+        self._schedule(p, now + (d if d < self.msl else self.msl), "")
         if link.duplicate > 0 and rng.random() < link.duplicate:
             self._schedule(p, now + self._delay(link, rng), "duplicate")
-        for i, rule in enumerate(link.holds):
-            if self._count((direction, "hold", i), rule, p) == rule.nth:
-                self._schedule(p, now + rule.after, "old duplicate")
+        if link.holds:
+            for i, rule in enumerate(link.holds):
+                if self._count((direction, "hold", i), rule, p) == rule.nth:
+                    self._schedule(p, now + rule.after, "old duplicate")
 
     def _delay(self, link: LinkConfig, rng) -> float:
         d = link.delay

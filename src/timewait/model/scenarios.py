@@ -179,26 +179,38 @@ class Simulation:
         self._after(ep, ep.on_timer(self.sched.now))
 
     def _after(self, ep, out):
-        for p in out:
-            self.net.send(p)
-        deadline = ep.next_deadline()
-        current = self._wakeups.get(ep.name)
-        if current is None or current[0] != deadline:
-            if current is not None:
-                current[1].cancel()
-            self._wakeups[ep.name] = (None if deadline is None else
-                                      (deadline, self.sched.at(deadline, self._wake, ep)))
-        while ep.notifications:
-            _, what = ep.notifications.pop(0)
-            hook = self.hooks.get((ep.name, what))
+        """Put ``out`` on the network, keep one wake-up at ``ep``'s next deadline, and run
+        the applications' hooks for what ``ep`` reported. Runs after every endpoint call."""
+        if out:
+            send = self.net.send
+            for p in out:
+                send(p)
+        self._reschedule(ep)
+        name = ep.name
+        notifications = ep.notifications
+        while notifications:
+            _, what = notifications.pop(0)
+            hook = self.hooks.get((name, what))
             if hook:
                 hook()
         n = len(ep.deliveries)
-        if n > self._seen_deliveries[ep.name]:
-            self._seen_deliveries[ep.name] = n
-            hook = self.hooks.get((ep.name, "data"))
+        if n > self._seen_deliveries[name]:
+            self._seen_deliveries[name] = n
+            hook = self.hooks.get((name, "data"))
             if hook:
                 hook()
+
+    def _reschedule(self, ep):
+        """Keep exactly one wake-up, at ``ep``'s next deadline."""
+        timers = ep.timers
+        deadline = min(timers.values()) if timers else None  # ep.next_deadline()
+        name = ep.name
+        current = self._wakeups.get(name)
+        if current is None or current[0] != deadline:
+            if current is not None:
+                current[1].cancel()
+            self._wakeups[name] = (None if deadline is None else
+                                   (deadline, self.sched.at(deadline, self._wake, ep)))
 
     def run(self, until=float("inf")):
         self.sched.run(until)
@@ -227,17 +239,24 @@ def state_at(timeline: list, endpoint: str, t: float) -> str:
 
 
 # ---- parameters --------------------------------------------------------------------------
+_RESOLVED = {}  # scenario name -> (parameter names, defaults)
+
+
 def _resolve(name: str, params: dict) -> dict:
     spec = SCENARIOS[name]
-    allowed = set(spec["params"])
+    cached = _RESOLVED.get(name)
+    if cached is None:  # the scenario's parameter names and defaults, computed once
+        defaults = {k: PARAMS[k].default for k in spec["params"]}
+        defaults.update(spec.get("defaults", {}))
+        cached = _RESOLVED[name] = (frozenset(spec["params"]), defaults)
+    allowed, defaults = cached
     for k in params:
         if k not in PARAMS:
             raise ValueError(f"{k}: not a simulation parameter; valid: {', '.join(sorted(PARAMS))}")
         if k not in allowed:
             raise ValueError(f"{k}: scenario {name!r} does not use this parameter; it takes "
                              f"{', '.join(sorted(allowed))}")
-    p = {k: PARAMS[k].default for k in spec["params"]}
-    p.update(spec.get("defaults", {}))
+    p = dict(defaults)
     p.update({k: v for k, v in params.items() if v is not None or PARAMS[k].default is None})
     for k, v in p.items():
         par = PARAMS[k]

@@ -1,0 +1,122 @@
+"""fixed-port-reconnect: a client bound to a fixed source port closes first and reconnects.
+
+The first connection leaves the client's port in TIME_WAIT. At once, a new socket binds the
+same source port (with or without SO_REUSEADDR) and connects to the same server: the same
+4-tuple. bind() refuses a port held by TIME_WAIT unless SO_REUSEADDR is set; connect() then
+asks whether the TIME_WAIT socket may hand over its 4-tuple. For a socket bound explicitly,
+Linux allows it whenever the old connection used timestamps (PAWS then guards the new one;
+tcp_tw_reuse and its delay apply to ports the kernel picks itself).
+
+On the host tier (timestamps on) the ports are free ones the kernel picks on the host
+loopback, and counters are not reported: other host traffic moves them.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..lab import ADDR
+from ..observe import counter_delta
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+CLIENT_PORT = 40000
+REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "PAWSActive", "TCPTimeWaitOverflow")
+
+
+@dataclass
+class FixedPortReconnectResult(ExperimentResult):
+    old_state: str = ""  # the first connection's client side after the close
+    reconnect_error: Optional[str] = None  # errno name, None if the reconnect succeeded
+    failed_at: Optional[str] = None  # "bind" or "connect"
+    old_state_after: str = ""  # the TIME_WAIT socket after the attempt
+    counters: dict = field(default_factory=dict)  # full tier only
+
+    SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters")
+
+
+def _host_timestamps_on() -> bool:
+    try:
+        with open("/proc/sys/net/ipv4/tcp_timestamps") as fh:
+            return fh.read().strip() != "0"
+    except OSError:
+        return False
+
+
+def body(lab, timestamps: bool, reuseaddr: bool) -> dict:
+    if not lab.isolated and not _host_timestamps_on():
+        raise RuntimeError("this host has net.ipv4.tcp_timestamps=0; the host-tier run "
+                           "needs timestamps on")
+    # Inside the namespace fixed ports; on the host, free ports the kernel picks.
+    listener = lab.listener(SERVER_PORT if lab.isolated else 0)
+    server_port = listener.getsockname()[1]
+    before = lab.counters()
+
+    lab.step("first connection from a bound source port")
+    first = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    if reuseaddr:
+        first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    first.bind((ADDR, CLIENT_PORT if lab.isolated else 0))
+    client_port = first.getsockname()[1]
+    first.settimeout(5)
+    first.connect((ADDR, server_port))
+    server, _ = listener.accept()
+    lab.track(server)
+    lab.step("the client closes first")
+    first.close()
+    server.settimeout(5)
+    assert server.recv(1) == b""
+    server.close()
+    old_state = lab.wait_for(lambda: lab.state_of(client_port, server_port) == "TIME_WAIT"
+                             and "TIME_WAIT", "the client's TIME_WAIT")
+
+    lab.step("reconnecting at once from the same source port")
+    again = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    if reuseaddr:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    error = failed_at = None
+    try:
+        again.bind((ADDR, client_port))
+    except OSError as exc:
+        error, failed_at = errno.errorcode.get(exc.errno, str(exc.errno)), "bind"
+    if error is None:
+        again.settimeout(5)
+        try:
+            again.connect((ADDR, server_port))
+        except OSError as exc:
+            error, failed_at = errno.errorcode.get(exc.errno, str(exc.errno)), "connect"
+    tw_left = [s for s in lab.sockets([client_port])
+               if s.local[1] == client_port and s.remote[1] == server_port
+               and s.state == "TIME_WAIT"]
+    if error is None:
+        peer, _ = listener.accept()
+        lab.track(peer)
+        # Leave no second TIME_WAIT behind (matters on the host): close with a reset.
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        again.close()
+    return {
+        "old_state": old_state,
+        "reconnect_error": error,
+        "failed_at": failed_at,
+        "old_state_after": "TIME_WAIT" if tw_left else "gone (recycled)",
+        "counters": counter_delta(before, lab.counters(), REUSE_COUNTERS) if lab.isolated else {},
+    }
+
+
+register(Experiment(
+    name="fixed-port-reconnect",
+    summary="Reconnect at once from the same bound source port after closing first.",
+    params=(
+        Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
+        Param("reuseaddr", bool, True, "SO_REUSEADDR on the client's sockets"),
+    ),
+    body=f"{__name__}:body",
+    result=FixedPortReconnectResult,
+    sysctls=lambda p: {"net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
+    timeout=lambda p: 20.0,
+    host_ok=lambda p: p["timestamps"] and _host_timestamps_on(),
+    variants=tuple({"timestamps": t, "reuseaddr": r} for t in (True, False) for r in (True, False)),
+))

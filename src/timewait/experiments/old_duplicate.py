@@ -1,0 +1,278 @@
+"""old-duplicate: a segment of incarnation A arrives in incarnation B of the same 4-tuple.
+
+Incarnation A (client port 40000 -> server port 5000) sends a bulk of bytes, then a small
+segment that the lab holds back; A's retransmission gets through and A closes. Then:
+
+- ``time_wait=True``: the client's TIME_WAIT socket keeps the 4-tuple. Without timestamps B's
+  connect() fails and the held segment finds only the listener. With timestamps Linux lets a
+  socket bound to the port (SO_REUSEADDR) take the TIME_WAIT over at once: B starts 65537
+  bytes past A's last sequence number, and PAWS drops A's late segment at B's server.
+- ``time_wait=False`` (``tcp_max_tw_buckets=0``): B opens on the same 4-tuple and the held
+  segment is delivered into it. Which defence stops it is read from the kernel's counters:
+  PAWS (timestamps), the sequence window, or the RFC 5961 ACK check.
+
+Linux's ISN is a per-4-tuple hash plus a 64 ns clock, so B's ISN is A's plus the elapsed time.
+With ``overlap=True`` A sends 32 MB, faster than that clock, so A's held bytes lie ahead of
+B's ISN; B's client then sends exactly enough bytes that the held segment is the next byte B's
+server expects. With ``overlap=False`` A sends no bulk and the clock alone puts B's window
+past A's bytes. ``old_ack="current"`` rewrites only the held segment's ACK number to B's
+current snd_nxt: the ack an old segment carries is checked by RFC 5961, so that check is
+shown separately (``old_ack="original"``).
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..capture import TcpView, to_trace
+from ..faults import Match
+from ..lab import ADDR
+from ..observe import counter_delta
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+CLIENT_PORT = 40000
+BULK = 32 << 20  # outruns the ISN clock (15.6 MB/s) by about two seconds
+OLD = b"A" * 1000  # the held segment's payload: A's bytes
+REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
+RECYCLED_ISN = "A's last sequence number + 65537 (TIME_WAIT reused)"
+CLOCK_ISN = "A's ISN + elapsed time / 64 ns (clock)"
+# Counters that name a defence; the others that move are not attributions.
+DEFENCE_COUNTERS = ("PAWSEstab", "PAWSOldAck", "TCPChallengeACK", "TCPACKSkippedChallenge",
+                    "TCPACKSkippedPAWS", "TCPACKSkippedSeq", "DelayedACKLost",
+                    "TCPDSACKOldSent", "BeyondWindow", "Tcp:OutRsts")
+
+
+@dataclass
+class OldDuplicateResult(ExperimentResult):
+    old_bytes_delivered: int = 0  # bytes of A read by B's application
+    rejected_by: Optional[str] = None  # "TIME_WAIT", "PAWS", "sequence window", "RFC 5961 ACK check"
+    reuse_error: Optional[str] = None  # errno of B's connect when TIME_WAIT holds the 4-tuple
+    closer_state: str = ""  # the client's A socket just after the close
+    b_isn_from: Optional[str] = None  # how the kernel chose B's initial sequence number
+    reuse_counters: dict = field(default_factory=dict)  # moved from A's close to B's connect
+    landed: str = ""  # where the held segment's seq fell in B's receive space
+    changed_fields: list = field(default_factory=list)  # header fields the lab rewrote
+    reply: str = ""  # flags of the receiver's answer to the old segment
+    defence_counters: dict = field(default_factory=dict)  # counters moved by the delivery
+    explanation: str = ""
+    # Timing-dependent detail, kept out of summary():
+    isn_advance: Optional[int] = None  # B's client ISN minus A's
+    b_bytes_before: int = 0  # bytes B's client sent to reach the held segment
+
+    SHOWN = ("old_bytes_delivered", "rejected_by", "reuse_error", "closer_state", "b_isn_from",
+             "reuse_counters", "landed",
+             "changed_fields", "reply", "defence_counters", "explanation")
+
+
+def _reader(sock: socket.socket, sink: bytearray, stop: threading.Event) -> None:
+    sock.settimeout(0.05)
+    while not stop.is_set():
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        sink += data
+
+
+def _seq_diff(a: int, b: int) -> int:
+    """``a - b`` in 32-bit sequence space."""
+    d = (a - b) % 2**32
+    return d - 2**32 if d >= 2**31 else d
+
+
+def _trace_views(lab, bulks: list) -> list:
+    """Captured segments without the bulk transfers (SYNs, FINs and RSTs kept). Filtering on
+    raw bytes avoids parsing thousands of frames."""
+    views = []
+    for f in lab.capture.snapshot():
+        d = f.data
+        if len(d) < 54 or d[12:14] != b"\x08\x00" or d[23] != 6:
+            continue
+        control = d[14 + (d[14] & 0x0F) * 4 + 13] & 0x07  # FIN, SYN, RST
+        if control or not any(start <= f.t <= end for start, end in bulks):
+            views.append(TcpView.parse(f))
+    return views
+
+
+def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) -> dict:
+    lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    match_data = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK")
+    bulks = []  # (start, end) of bulk transfers, left out of the trace
+
+    # Incarnation A.
+    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT, reuseaddr=True)
+    server, _ = listener.accept()
+    lab.track(server)
+    got_a, stop_a = bytearray(), threading.Event()
+    reader = threading.Thread(target=_reader, args=(server, got_a, stop_a), daemon=True)
+    reader.start()
+    if overlap:
+        lab.step(f"A sends {BULK} bytes, faster than the ISN clock")
+        start = lab.now()
+        client.sendall(b"a" * BULK)
+        lab.wait_for(lambda: len(got_a) >= BULK, "A's bulk to arrive", timeout=20)
+        bulks.append((start, lab.now()))
+    rule = lab.hold(match_data, count=1)
+    mark = lab.now()
+    lab.step("A sends a segment that is held back")
+    client.sendall(OLD)
+    held = lab.wait_for_segment(match_data, "A's held segment", after=mark)
+    lab.wait_for(lambda: len(got_a) >= (BULK if overlap else 0) + len(OLD),
+                 "A's retransmission to arrive", timeout=5)
+    lab.remove(rule)
+    before_close = lab.counters()
+    lab.step("A closes, client first")
+    client.close()
+    reader.join(5)
+    server.close()
+    lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
+                 "A's server side to close")
+    closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
+
+    # Incarnation B.
+    reuse_error = None
+    b_server = b_isn_from = None
+    mark_b = lab.now()
+    try:
+        b_client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT, reuseaddr=True, timeout=2)
+    except OSError as exc:
+        reuse_error = errno.errorcode.get(exc.errno, str(exc.errno))
+    reuse_moved = counter_delta(before_close, lab.counters(), REUSE_COUNTERS)
+    isn_advance, b_bytes, landed = None, 0, "no connection: only the listener"
+    got_b, stop_b = bytearray(), threading.Event()
+    if reuse_error is None:
+        b_server, _ = listener.accept()
+        lab.track(b_server)
+        syn_b = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN",
+                                     after=mark_b)
+        isn_a = (held.seq - (BULK if overlap else 0) - 1) % 2**32
+        isn_advance = (syn_b.seq - isn_a) % 2**32
+        gap = _seq_diff(held.seq, syn_b.seq + 1)
+        recycled = reuse_moved.get("TWRecycled", 0) > 0
+        b_isn_from = RECYCLED_ISN if recycled else CLOCK_ISN
+        threading.Thread(target=_reader, args=(b_server, got_b, stop_b), daemon=True).start()
+        if overlap and gap <= 0 and not recycled:
+            raise RuntimeError(f"A's {BULK} bytes did not outrun the ISN clock "
+                               f"(B's ISN is {-gap} bytes past the held segment)")
+        if overlap and gap > 0:
+            lab.step(f"B's client sends {gap} bytes, up to the held segment")
+            start = lab.now()
+            b_client.sendall(b"b" * gap)
+            lab.wait_for(lambda: len(got_b) >= gap, "B's bytes to arrive", timeout=20)
+            bulks.append((start, lab.now()))
+            b_bytes = gap
+    from_server = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
+    changes = {}
+    if b_server is not None:
+        # From the handshake and the bytes B's server read: the capture may miss frames of
+        # a bulk transfer, so its last ACK is not relied on.
+        synack = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="SYN|ACK"),
+                                      "B's SYN|ACK", after=mark_b)
+        offset = _seq_diff(held.seq, syn_b.seq + 1 + b_bytes)
+        landed = ("at B's next expected byte" if offset == 0 else
+                  f"{'before' if offset < 0 else 'beyond'} B's next expected byte")
+        if old_ack == "current":
+            changes["ack"] = (synack.seq + 1) % 2**32  # B's server has sent no data
+        time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
+
+    before = lab.counters()
+    mark_d = lab.now()
+    lab.deliver(held, **changes)
+    answer = lab.wait_for_segment(from_server, "the receiver's answer", after=mark_d, timeout=2)
+    time.sleep(0.1)
+    moved = counter_delta(before, lab.counters(), DEFENCE_COUNTERS)
+    stop_b.set()
+    old_bytes = len(got_b) - got_b.count(b"b")
+
+    if old_bytes:
+        rejected_by = None
+    elif reuse_error:
+        rejected_by = "TIME_WAIT"
+    elif moved.get("PAWSEstab"):
+        rejected_by = "PAWS"
+    elif moved.get("TCPChallengeACK"):
+        rejected_by = "RFC 5961 ACK check"
+    elif any(moved.get(n) for n in ("DelayedACKLost", "TCPDSACKOldSent", "BeyondWindow",
+                                     "TCPACKSkippedSeq")):
+        rejected_by = "sequence window"
+    else:
+        raise RuntimeError(f"the old segment was not delivered, yet no defence counter "
+                           f"moved: {moved}")
+    time.sleep(0.05)
+    trace = to_trace(_trace_views(lab, bulks), (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT),
+                     lambda v: "held" if v.frame == held.frame else lab.note_for(v))
+    return {
+        "trace": trace.to_dicts(),
+        "old_bytes_delivered": old_bytes,
+        "rejected_by": rejected_by,
+        "reuse_error": reuse_error,
+        "closer_state": closer_state,
+        "b_isn_from": b_isn_from,
+        "reuse_counters": reuse_moved,
+        "landed": landed,
+        "changed_fields": sorted(changes),
+        "reply": answer.flags,
+        "defence_counters": moved,
+        "explanation": (REUSED if b_isn_from == RECYCLED_ISN else "") + EXPLAIN[rejected_by]
+                       + (DESYNC if old_bytes else ""),
+        "isn_advance": isn_advance,
+        "b_bytes_before": b_bytes,
+    }
+
+
+EXPLAIN = {
+    "TIME_WAIT": "the client's TIME_WAIT socket holds the 4-tuple, so incarnation B cannot "
+                 "start; A's late segment finds no connection and is answered with a reset",
+    "PAWS": "the old segment's timestamp is older than the last one B has seen: PAWS drops it",
+    "RFC 5961 ACK check": "the old segment's ACK number is more than a window older than what "
+                          "B's server has sent: it drops the segment and sends a challenge ACK",
+    "sequence window": "the old segment's bytes lie outside B's receive window: dropped, and "
+                       "answered with a duplicate ACK",
+    None: "no defence stopped it: B's application read A's bytes as if B's peer had sent them",
+}
+REUSED = ("TIME_WAIT let B reuse the 4-tuple at once (timestamps on, port bound with "
+          "SO_REUSEADDR) and started B 65537 bytes past A; ")
+DESYNC = ("; B's client, acknowledged for bytes it never sent, answers with a challenge ACK: "
+          "the two ends of B now disagree about the byte stream")
+
+
+register(Experiment(
+    name="old-duplicate",
+    summary="Deliver a held segment of one incarnation into the next one on the same 4-tuple.",
+    params=(
+        Param("time_wait", bool, True,
+              "the closer keeps TIME_WAIT (False: net.ipv4.tcp_max_tw_buckets=0)"),
+        Param("timestamps", bool, True, "TCP timestamps, and with them PAWS (net.ipv4.tcp_timestamps)"),
+        Param("old_ack", str, "original",
+              "the held segment's ACK number: as A sent it, or rewritten to B's current snd_nxt",
+              choices=("original", "current")),
+        Param("overlap", bool, True,
+              "A sends 32 MB, outrunning the ISN clock, and B sends up to the held segment"),
+    ),
+    body=f"{__name__}:body",
+    result=OldDuplicateResult,
+    sysctls=lambda p: {"net.ipv4.tcp_max_tw_buckets": 131072 if p["time_wait"] else 0,
+                       "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
+    timeout=lambda p: 60.0,
+    variants=(
+        {"time_wait": True, "timestamps": True, "old_ack": "original", "overlap": True},
+        {"time_wait": True, "timestamps": False, "old_ack": "original", "overlap": True},
+        {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": True},
+        {"time_wait": False, "timestamps": True, "old_ack": "current", "overlap": True},
+        {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": True},
+        {"time_wait": False, "timestamps": False, "old_ack": "current", "overlap": True},
+        {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": False},
+        {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": False},
+        {"time_wait": False, "timestamps": False, "old_ack": "current", "overlap": False},
+    ),
+))

@@ -1,0 +1,121 @@
+"""port-exhaustion: a client that closes first runs out of ephemeral ports.
+
+The client connects again and again to one server port, letting the kernel choose the source
+port from ``ip_local_port_range`` (``ports`` of them), and closes each connection first, so
+each one leaves a TIME_WAIT socket on the client. When every port holds one, connect()
+fails. Then the client keeps trying, for a bounded time, to see whether
+``net.ipv4.tcp_tw_reuse`` lets it take over a TIME_WAIT port (it needs timestamps, and waits
+``tcp_tw_reuse_delay`` ms after the TIME_WAIT began).
+
+Measured, not assumed: with ``ports=3`` only 2 connections succeed. connect()'s port search
+(``__inet_hash_connect``) rounds the range size down to an even number, and from the
+offsets a 3-port range allows it never reaches the third port.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..lab import ADDR
+from ..observe import counter_delta
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+FIRST_PORT = 40000
+REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
+
+
+@dataclass
+class PortExhaustionResult(ExperimentResult):
+    connections_before_exhaustion: int = 0
+    first_error: Optional[str] = None  # errno name of the first failed connect
+    time_wait_at_exhaustion: int = 0  # client TIME_WAIT sockets when connect first failed
+    recovered_after_s: Optional[float] = None  # to the nearest 0.5 s; None: not within the wait
+    retry_limit_s: float = 0.0  # how long the client would keep trying
+    counters: dict = field(default_factory=dict)
+    recovered_exact_s: Optional[float] = None  # not shown: timing detail
+
+    SHOWN = ("connections_before_exhaustion", "first_error", "time_wait_at_exhaustion",
+             "recovered_after_s", "retry_limit_s", "counters")
+
+
+def _wait_limit(reuse_delay_ms: int) -> float:
+    return round(max(2.0, reuse_delay_ms / 1000 + 1.5), 1)
+
+
+def _one_connection(listener) -> None:
+    """Open a connection, then close it client first: the client's port is left in TIME_WAIT.
+    Raises OSError when connect() fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect((ADDR, SERVER_PORT))
+        server, _ = listener.accept()
+        client.close()
+        with server:
+            server.settimeout(5)
+            assert server.recv(1) == b""  # the client's FIN
+
+
+def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int) -> dict:
+    listener = lab.listener(SERVER_PORT, backlog=64)
+    before = lab.counters()
+    made, first_error = 0, None
+    lab.step(f"connecting until the {ports} ephemeral port(s) run out")
+    while made <= ports:
+        try:
+            _one_connection(listener)
+        except OSError as exc:
+            first_error = errno.errorcode.get(exc.errno, str(exc.errno))
+            break
+        made += 1
+    failed_at = time.monotonic()
+    time_wait = sum(1 for s in lab.sockets([SERVER_PORT])
+                    if s.state == "TIME_WAIT" and s.remote[1] == SERVER_PORT)
+    limit = _wait_limit(reuse_delay_ms)
+    recovered = None
+    lab.step(f"retrying for up to {limit:g} s")
+    while first_error and time.monotonic() - failed_at < limit:
+        try:
+            _one_connection(listener)
+            recovered = time.monotonic() - failed_at
+            break
+        except OSError:
+            time.sleep(0.02)
+    return {
+        "connections_before_exhaustion": made,
+        "first_error": first_error,
+        "time_wait_at_exhaustion": time_wait,
+        "recovered_after_s": None if recovered is None else round(recovered * 2) / 2,
+        "recovered_exact_s": recovered,
+        "retry_limit_s": limit,
+        "counters": counter_delta(before, lab.counters(), REUSE_COUNTERS),
+    }
+
+
+register(Experiment(
+    name="port-exhaustion",
+    summary="Connect and close client-first until TIME_WAIT holds every ephemeral port.",
+    params=(
+        Param("ports", int, 10, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
+        Param("tw_reuse", int, 2, "net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback only)",
+              minimum=0, maximum=2),
+        Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
+        Param("reuse_delay_ms", int, 1000, "net.ipv4.tcp_tw_reuse_delay, ms",
+              minimum=1, maximum=10000),
+    ),
+    body=f"{__name__}:body",
+    result=PortExhaustionResult,
+    sysctls=lambda p: {
+        "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
+        "net.ipv4.tcp_tw_reuse": p["tw_reuse"],
+        "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
+        "net.ipv4.tcp_tw_reuse_delay": p["reuse_delay_ms"],
+    },
+    timeout=lambda p: 20.0 + p["ports"] * 0.02 + _wait_limit(p["reuse_delay_ms"]),
+    variants=tuple({"ports": 10, "tw_reuse": r, "timestamps": t, "reuse_delay_ms": 1000}
+                   for r in (0, 1, 2) for t in (True, False))
+    + ({"ports": 10, "tw_reuse": 1, "timestamps": True, "reuse_delay_ms": 3000},),
+))

@@ -1,0 +1,145 @@
+"""tw-memory: what a TIME_WAIT socket costs in kernel memory, next to a full socket.
+
+The body makes ``connections`` TIME_WAIT sockets (the client closes first, one connection at
+a time, so the full sockets are freed again at once), then holds the same number of open
+connections (two full sockets each, plus a file and an inode each). It reads the kernel's
+slab totals from ``/proc/meminfo`` before and after each phase and divides by the number of
+sockets. ``/proc/meminfo`` is world-readable but counts the whole machine, so anything else
+allocating at the same moment adds noise; many sockets make that noise small per socket.
+The exact object sizes (``/sys/kernel/slab/*/object_size``) are shown only when the reader may
+open them: the kernel makes them readable by root alone.
+
+``tcp_tw_reuse`` is 0 inside the namespace and the open connections go to a second port, so
+no connect() takes over a TIME_WAIT port while the sockets are counted.
+"""
+from __future__ import annotations
+
+import resource
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..lab import ADDR
+from .base import Experiment, ExperimentResult, Param, register
+
+TIME_WAIT_PORT = 5000
+OPEN_PORT = 5001
+SLAB_CACHES = ("tw_sock_TCP", "TCP", "tcp_bind_bucket", "tcp_bind2_bucket")
+
+
+@dataclass
+class TimeWaitMemoryResult(ExperimentResult):
+    time_wait_sockets: int = 0  # TIME_WAIT count in the namespace (/proc/net/sockstat "tw")
+    open_sockets: int = 0  # full sockets held open in the second phase
+    bytes_per_time_wait: float = 0.0  # slab growth per TIME_WAIT socket
+    bytes_per_open_socket: float = 0.0  # slab growth per open (ESTABLISHED) socket
+    unreclaimable_per_time_wait: float = 0.0  # of which SUnreclaim
+    unreclaimable_per_open_socket: float = 0.0
+    ratio: float = 0.0  # bytes_per_open_socket / bytes_per_time_wait
+    slab_object_sizes: dict = field(default_factory=dict)  # cache -> bytes; empty unless root
+    slab_readable: bool = False
+    sockstat_time_wait: str = ""  # the TCP line of /proc/net/sockstat after phase one
+
+    SHOWN = ("time_wait_sockets", "open_sockets", "bytes_per_time_wait", "bytes_per_open_socket",
+             "ratio", "slab_readable", "slab_object_sizes")
+
+
+def _meminfo() -> dict:
+    values = {}
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            key, rest = line.split(":", 1)
+            if key in ("Slab", "SUnreclaim"):
+                values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+def _sockstat_tcp() -> str:
+    with open("/proc/net/sockstat") as fh:
+        return next(l.strip() for l in fh if l.startswith("TCP:"))
+
+
+def _sockstat_tw(line: str) -> int:
+    fields = line.split()
+    return int(fields[fields.index("tw") + 1])
+
+
+def _object_sizes() -> Optional[dict]:
+    sizes = {}
+    for cache in SLAB_CACHES:
+        try:
+            with open(f"/sys/kernel/slab/{cache}/object_size") as fh:
+                sizes[cache] = int(fh.read())
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            return None
+    return sizes
+
+
+def body(lab, connections: int) -> dict:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    tw_listener = lab.listener(TIME_WAIT_PORT, backlog=1024)
+    open_listener = lab.listener(OPEN_PORT, backlog=1024)
+    time.sleep(0.2)
+
+    lab.step(f"making {connections} TIME_WAIT sockets")
+    before = _meminfo()
+    for _ in range(connections):
+        client = socket.create_connection((ADDR, TIME_WAIT_PORT), timeout=5)
+        server, _ = tw_listener.accept()
+        client.close()  # the client closes first: its side waits
+        server.settimeout(5)
+        server.recv(1)
+        server.close()
+    time.sleep(0.3)
+    after_tw = _meminfo()
+    line = _sockstat_tcp()
+    time_wait = _sockstat_tw(line)
+
+    pairs = min(connections, (hard - 64) // 2)
+    lab.step(f"holding {pairs} connections open")
+    held = []
+    for _ in range(pairs):
+        held.append(socket.create_connection((ADDR, OPEN_PORT), timeout=5))
+        held.append(open_listener.accept()[0])
+    time.sleep(0.3)
+    after_open = _meminfo()
+    for s in held:
+        s.close()
+
+    per_tw = (after_tw["Slab"] - before["Slab"]) / time_wait
+    per_open = (after_open["Slab"] - after_tw["Slab"]) / len(held)
+    sizes = _object_sizes()
+    return {
+        "time_wait_sockets": time_wait,
+        "open_sockets": len(held),
+        "bytes_per_time_wait": round(per_tw),
+        "bytes_per_open_socket": round(per_open),
+        "unreclaimable_per_time_wait": round((after_tw["SUnreclaim"] - before["SUnreclaim"])
+                                             / time_wait),
+        "unreclaimable_per_open_socket": round((after_open["SUnreclaim"] - after_tw["SUnreclaim"])
+                                               / len(held)),
+        "ratio": round(per_open / per_tw, 1) if per_tw > 0 else 0.0,
+        "slab_object_sizes": sizes or {},
+        "slab_readable": sizes is not None,
+        "sockstat_time_wait": line,
+    }
+
+
+register(Experiment(
+    name="tw-memory",
+    summary="Kernel memory per TIME_WAIT socket against a full socket, from slab totals.",
+    params=(
+        Param("connections", int, 8000, "TIME_WAIT sockets to make (and connections to hold)",
+              minimum=1000, maximum=20000),
+    ),
+    body=f"{__name__}:body",
+    result=TimeWaitMemoryResult,
+    sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0,
+                       "net.ipv4.ip_local_port_range": "10000 65001"},
+    timeout=lambda p: 30.0 + p["connections"] / 500,
+    variants=({"connections": 8000},),
+))

@@ -1,0 +1,109 @@
+"""tw-bucket-overflow: what Linux does when tcp_max_tw_buckets TIME_WAIT sockets exist.
+
+The namespace's ``net.ipv4.tcp_max_tw_buckets`` is set to ``max_tw_buckets``; the client then
+opens and closes ``max_tw_buckets + extra`` connections, closing first each time, from ports
+40000, 40001, ... When the table is full, ``tcp_time_wait()`` cannot allocate a timewait
+socket: it counts TCPTimeWaitOverflow and closes the connection outright, so it skips
+TIME_WAIT (net/ipv4/tcp_minisocks.c). The body then tries to bind and connect again from the
+first port (still in TIME_WAIT) and from the first port that skipped it.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..lab import ADDR
+from ..observe import counter_delta, ss_text
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+FIRST_PORT = 40000
+COUNTERS = ("TW", "TCPTimeWaitOverflow")
+
+
+@dataclass
+class TimeWaitOverflowResult(ExperimentResult):
+    connections: int = 0  # closed by the client first
+    time_wait: int = 0  # client sockets in TIME_WAIT afterwards
+    skipped: int = 0  # client sockets that closed without TIME_WAIT
+    client_states: dict = field(default_factory=dict)  # state -> how many client ports
+    counters: dict = field(default_factory=dict)  # TcpExt counters that moved
+    reconnect_waiting_port: Optional[str] = None  # bind+connect from a TIME_WAIT port
+    reconnect_skipped_port: Optional[str] = None  # ... from a port that skipped TIME_WAIT
+    socket_table: str = ""
+
+    SHOWN = ("connections", "time_wait", "skipped", "client_states", "counters",
+             "reconnect_waiting_port", "reconnect_skipped_port", "socket_table")
+
+
+def _reconnect(port: int, listener) -> str:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(5)
+        s.bind((ADDR, port))
+        s.connect((ADDR, SERVER_PORT))
+        listener.accept()[0].close()
+        return "connected"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    finally:
+        s.close()
+
+
+def body(lab, max_tw_buckets: int, extra: int) -> dict:
+    listener = lab.listener(SERVER_PORT, backlog=64)
+    total = max_tw_buckets + extra
+    before = lab.counters()
+    lab.step(f"closing {total} connections client first")
+    for i in range(total):
+        client = lab.connect(SERVER_PORT, src_port=FIRST_PORT + i)
+        server, _ = listener.accept()
+        client.close()
+        server.settimeout(5)
+        assert server.recv(1) == b""  # the client's FIN
+        server.close()
+        port = FIRST_PORT + i
+        lab.wait_for(lambda: lab.state_of(port, SERVER_PORT) in ("TIME_WAIT", "CLOSED")
+                     and lab.state_of(SERVER_PORT, port) == "CLOSED",
+                     f"connection {i + 1} to finish closing")
+    time.sleep(0.05)
+    delta = counter_delta(before, lab.counters(), COUNTERS)
+    states = {}
+    for i in range(total):
+        state = lab.state_of(FIRST_PORT + i, SERVER_PORT)
+        states[state] = states.get(state, 0) + 1
+    table = [s for s in lab.sockets([SERVER_PORT]) if s.state != "LISTEN"]
+    first_skipped = next((FIRST_PORT + i for i in range(total)
+                          if lab.state_of(FIRST_PORT + i, SERVER_PORT) == "CLOSED"), None)
+    waiting = _reconnect(FIRST_PORT, listener)
+    skipped = _reconnect(first_skipped, listener) if first_skipped else None
+    return {
+        "connections": total,
+        "time_wait": states.get("TIME_WAIT", 0),
+        "skipped": states.get("CLOSED", 0),
+        "client_states": states,
+        "counters": delta,
+        "reconnect_waiting_port": waiting,
+        "reconnect_skipped_port": skipped,
+        "socket_table": ss_text(table, timers=False),
+    }
+
+
+register(Experiment(
+    name="tw-bucket-overflow",
+    summary="Fill tcp_max_tw_buckets: further closes skip TIME_WAIT and count TCPTimeWaitOverflow.",
+    params=(
+        Param("max_tw_buckets", int, 5, "net.ipv4.tcp_max_tw_buckets inside the namespace",
+              minimum=1, maximum=1000),
+        Param("extra", int, 3, "connections closed after the table is full", minimum=1,
+              maximum=1000),
+    ),
+    body=f"{__name__}:body",
+    result=TimeWaitOverflowResult,
+    sysctls=lambda p: {"net.ipv4.tcp_max_tw_buckets": p["max_tw_buckets"]},
+    timeout=lambda p: 20.0 + (p["max_tw_buckets"] + p["extra"]) * 0.05,
+    variants=({"max_tw_buckets": 5, "extra": 3},),
+))

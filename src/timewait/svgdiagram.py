@@ -1,0 +1,153 @@
+"""Sequence diagrams and state timelines written directly as SVG text.
+
+The widgets redraw on every change of a control, and matplotlib needs well over 100 ms to
+draw a sequence diagram and encode it as a PNG. The same picture written as SVG from the
+:class:`~timewait.trace.Trace` takes about a millisecond, is exact at any zoom, and its
+text can be selected and read by a screen reader. It follows :mod:`timewait.plots`
+(which notebooks and the book use for static figures): client on the left, server on the
+right, time running down one row per segment, colours from the Okabe-Ito palette
+(:func:`timewait.plots.flag_colour`) but never carrying meaning alone -- every arrow is
+labelled with its flags, and a lost segment is drawn dashed, stopped half-way, crossed
+and labelled ``[lost]``. In the state timeline, TIME_WAIT is also hatched.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Optional
+
+from .plots import OKABE_ITO, describe_trace, flag_colour
+from .trace import Trace
+
+ROW = 30  # pixels per segment
+WIDTH = 640
+X_LEFT, X_RIGHT = 170, 470  # the two endpoints' lines
+FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+_HALO = 'paint-order="stroke" stroke="#ffffff" stroke-width="3" stroke-linejoin="round"'
+
+
+def _arrowhead(x1, y1, x0, y0, colour) -> str:
+    """A filled triangle at (x1, y1) pointing away from (x0, y0)."""
+    dx, dy = x1 - x0, y1 - y0
+    norm = (dx * dx + dy * dy) ** 0.5 or 1.0
+    ux, uy = dx / norm, dy / norm
+    bx, by = x1 - 10 * ux, y1 - 10 * uy
+    px, py = -uy * 4, ux * 4
+    return (f'<polygon points="{x1:.1f},{y1:.1f} {bx + px:.1f},{by + py:.1f} '
+            f'{bx - px:.1f},{by - py:.1f}" fill="{colour}"/>')
+
+
+def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = True,
+                 title: Optional[str] = None) -> str:
+    """``trace`` as an SVG sequence diagram (a string). ``states`` (``[(t, endpoint,
+    state), ...]``) writes each endpoint's state changes beside its line, at the row of the
+    first segment at or after the change, as :func:`timewait.plots.sequence_diagram` does."""
+    left, right = trace.endpoints
+    x = {left: X_LEFT, right: X_RIGHT}
+    n = len(trace)
+    top = 44 if title else 22
+    height = top + 40 + ROW * (n + 1)
+    y_row = lambda i: top + 30 + ROW * i  # noqa: E731  (row i: 1-based, its label line)
+    alt = describe_trace(trace, title or "")
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+           f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(alt)}" '
+           f'font-family="{FONT}">',
+           f'<title>{escape(alt)}</title>',
+           f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
+    if title:
+        out.append(f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="15" '
+                   f'font-family="sans-serif">{escape(title)}</text>')
+    bottom = y_row(n) + 18
+    for name, xpos in x.items():
+        out.append(f'<line x1="{xpos}" y1="{top + 8}" x2="{xpos}" y2="{bottom}" '
+                   f'stroke="#555555" stroke-width="1.5"/>')
+        out.append(f'<text x="{xpos}" y="{top + 2}" text-anchor="middle" font-size="14" '
+                   f'font-weight="bold" font-family="sans-serif">{escape(name)}</text>')
+    for i, seg in enumerate(trace, start=1):
+        x0, x1 = x[seg.src], x[seg.dst]
+        yl = y_row(i)
+        y0, y1 = yl - 6, yl + 6
+        colour = flag_colour(seg.flags)
+        label = seg.label() if show_seq else seg.flags
+        if seg.note:
+            label += f"  [{'lost' if seg.note == 'dropped' else seg.note}]"
+        if seg.note in ("dropped", "held"):
+            xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+            out.append(f'<line x1="{x0}" y1="{y0}" x2="{xm}" y2="{ym}" stroke="{colour}" '
+                       f'stroke-width="2" stroke-dasharray="6,4"/>')
+            out.append(f'<path d="M{xm - 6},{ym - 6}L{xm + 6},{ym + 6}M{xm - 6},{ym + 6}'
+                       f'L{xm + 6},{ym - 6}" stroke="{colour}" stroke-width="3"/>')
+        else:
+            dash = ' stroke-dasharray="6,4"' if seg.note == "delivered late" else ""
+            out.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="{colour}" '
+                       f'stroke-width="2"{dash}/>')
+            out.append(_arrowhead(x1, y1, x0, y0, colour))
+        out.append(f'<text x="{WIDTH / 2}" y="{yl - 9}" text-anchor="middle" font-size="11" '
+                   f'{_HALO}>{escape(label)}</text>')
+    if states:
+        times = [s.t for s in trace]
+        for t, endpoint, state in states:
+            if endpoint not in x:
+                continue
+            row = next((i for i, ts in enumerate(times, start=1) if ts >= t - 1e-9), n + 0.6)
+            left_side = x[endpoint] == X_LEFT
+            xs = x[endpoint] + (-8 if left_side else 8)
+            out.append(f'<text x="{xs}" y="{y_row(row) - 14:.0f}" font-size="11" '
+                       f'text-anchor="{"end" if left_side else "start"}" font-style="italic" '
+                       f'fill="{OKABE_ITO["purple"]}" font-family="sans-serif">'
+                       f'{escape(state)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
+    """Each endpoint's states over time from ``[(t, endpoint, state), ...]`` as labelled
+    bars, one row per endpoint, with the same colour assignment as
+    :func:`timewait.plots.state_timeline` (TIME_WAIT hatched as well)."""
+    endpoints = []
+    for _, e, _ in timeline:
+        if e not in endpoints:
+            endpoints.append(e)
+    end = until if until is not None else (
+        max(t for t, _, _ in timeline) * 1.1 + 1e-9 if timeline else 1.0)
+    end = end or 1.0
+    x0, x1, row_h = 70, WIDTH - 20, 34
+    height = 20 + row_h * len(endpoints) + 40
+    sx = (x1 - x0) / end
+    palette = list(OKABE_ITO.values())[1:]
+    colours = {}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+           f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" '
+           f'aria-label="state timeline">',
+           '<defs><pattern id="tw-hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
+           '<path d="M0,8L8,0M-2,2L2,-2M6,10L10,6" stroke="#000000" stroke-width="1"/>'
+           '</pattern></defs>',
+           f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
+    for row, e in enumerate(endpoints):
+        y = 20 + row * row_h
+        out.append(f'<text x="{x0 - 6}" y="{y + 16}" text-anchor="end" font-size="12">'
+                   f'{escape(e)}</text>')
+        changes = sorted((t, s) for t, who, s in timeline if who == e)
+        for k, (t, s) in enumerate(changes):
+            t_next = changes[k + 1][0] if k + 1 < len(changes) else end
+            colour = colours.setdefault(s, palette[len(colours) % len(palette)])
+            w = max(t_next - t, 0) * sx
+            bx = x0 + t * sx
+            out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" fill="{colour}" '
+                       f'stroke="#000000"/>')
+            if s == "TIME_WAIT":
+                out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" '
+                           f'fill="url(#tw-hatch)"/>')
+            if t_next > t:
+                out.append(f'<text x="{bx + w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
+                           f'font-size="10" {_HALO}>{escape(s)}</text>')
+    axis_y = 20 + row_h * len(endpoints) + 4
+    out.append(f'<line x1="{x0}" y1="{axis_y}" x2="{x1}" y2="{axis_y}" stroke="#000000"/>')
+    for k in range(6):
+        t = end * k / 5
+        tx = x0 + t * sx
+        out.append(f'<line x1="{tx:.1f}" y1="{axis_y}" x2="{tx:.1f}" y2="{axis_y + 4}" '
+                   f'stroke="#000000"/><text x="{tx:.1f}" y="{axis_y + 16}" '
+                   f'text-anchor="middle" font-size="10">{t:.3g}</text>')
+    out.append(f'<text x="{(x0 + x1) / 2}" y="{axis_y + 32}" text-anchor="middle" '
+               f'font-size="11">time (s)</text></svg>')
+    return "".join(out)
