@@ -18,7 +18,8 @@ def test_the_orphan_sends_a_loss_probe_then_backs_off_and_gives_up(full_tier, re
     assert r.lifetime_rtos == 2 ** (retries + 2)
     assert not r.rst_sent
     assert r.counters.get("TCPAbortOnTimeout") == 1
-    assert lifetime <= r.lifetime_s < lifetime * 1.2 + 0.3
+    # timers fire on jiffy boundaries: allow a few per cent either side of the prediction
+    assert lifetime * 0.95 <= r.lifetime_s < lifetime * 1.2 + 0.3
 
 
 @pytest.mark.live

@@ -5,17 +5,12 @@ returns a typed result; ``list_experiments()`` names them all. Where the machine
 an experiment live, its recorded outcome is returned, with a one-line notice saying so.
 """
 from .base import REGISTRY, Experiment, ExperimentResult, Param, get, record_all, run
-from . import four_way_close  # noqa: F401  (registers itself)
-
-_OPTIONAL = ("lost_final_ack", "old_duplicate", "port_exhaustion", "fixed_port_reconnect",
-             "server_restart", "abortive_close", "time_wait_assassination", "orphan_retries",
-             "fin_wait_2", "time_wait_memory", "time_wait_overflow", "close_wait_leak")
-for _mod in _OPTIONAL:
-    try:
-        __import__(f"{__name__}.{_mod}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{_mod}":
-            raise
+# Each module registers its experiment when imported.
+from . import (  # noqa: F401
+    abortive_close, close_wait_leak, fin_wait_2, fixed_port_reconnect, four_way_close,
+    lost_final_ack, old_duplicate, orphan_retries, port_exhaustion, server_restart,
+    time_wait_assassination, time_wait_memory, time_wait_overflow,
+)
 
 
 def list_experiments() -> list:
