@@ -46,7 +46,8 @@ class Param:
                 raise bad
             return value
         if self.choices is not None:
-            if value not in self.choices:
+            # True == 1 in Python: a flag is not a valid choice of a numeric option.
+            if value not in self.choices or (isinstance(value, bool) and self.kind is not bool):
                 raise bad
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
