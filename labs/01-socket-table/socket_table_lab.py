@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import socket
-import threading
-from contextlib import contextmanager
 
 from timewait import observe
 from timewait.sandbox import run_body
+from timewait.timeouts import time_limit  # noqa: F401  (the notebook imports it from here)
 
 HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
           "   uid  timeout inode")
 FIELDS = ("local", "remote", "state", "timer", "expires_s")
-
-
-@contextmanager
-def time_limit(seconds: float, what: str):
-    """Raise TimeoutError if the body runs longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def comparable(rows) -> list:

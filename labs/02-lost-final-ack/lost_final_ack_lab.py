@@ -8,48 +8,15 @@ student's report with what really crossed the loopback.
 from __future__ import annotations
 
 import os
-import signal
-import threading
-import time
-from contextlib import contextmanager
 
 import dill
 
+from timewait.lab import Lab
 from timewait.sandbox import run_body
 
 
-@contextmanager
-def time_limit(seconds: float, what: str):
-    """Raise TimeoutError if the body runs longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def settle(lab, quiet: float = 0.2, timeout: float = 3.0) -> None:
-    """Wait until the packet capture has taken in every segment sent so far: until it has
-    seen nothing new for ``quiet`` seconds. The capture reads the loopback in a thread of
-    its own, which lags behind the kernel on a busy machine."""
-    count, changed = -1, time.monotonic()
-    deadline = changed + timeout
-    while time.monotonic() < deadline:
-        now_count = len(lab.capture.snapshot()) if lab.capture else 0
-        if now_count != count:
-            count, changed = now_count, time.monotonic()
-        elif time.monotonic() - changed >= quiet:
-            return
-        time.sleep(0.02)
+# The notebook calls settle(lab): the engine's own wait for the capture to catch up.
+settle = Lab.settle
 
 
 def _importable_in_namespace() -> None:
@@ -64,7 +31,7 @@ def harness(lab, payload: str, time_wait: bool, client_port: int, server_port: i
     experiment = dill.loads(bytes.fromhex(payload))
     report = experiment(lab, time_wait=time_wait, client_port=client_port,
                         server_port=server_port)
-    settle(lab)
+    lab.settle()
     observed = lab.trace(client_port, server_port).to_dicts() if lab.capture else None
     return {
         "report": report,

@@ -9,36 +9,16 @@ TIME_WAIT sockets left behind itself, so the checks do not depend on the client'
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
-from contextlib import contextmanager
 
 import dill
 
 from timewait.sandbox import run_body
+from timewait.timeouts import time_limit  # noqa: F401  (the notebook imports it from here)
 
 SERVER_PORT = 5000
 CLOSING_STATES = ("FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "CLOSE_WAIT", "LAST_ACK")
-
-
-@contextmanager
-def time_limit(seconds: float, what: str):
-    """Raise TimeoutError if the body runs longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def ask(sock: socket.socket, message: str) -> str:

@@ -9,12 +9,11 @@ table for the student's for the length of one simulation, then puts the course's
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from contextlib import contextmanager
 from importlib import resources
 
 from timewait.model import simulate
+from timewait.timeouts import time_limit
 from timewait.model import states as S
 
 # The rows students write: the passive close and the active close, TIME_WAIT included.
@@ -33,25 +32,6 @@ ACTIVE_ROWS = (
     (S.TIME_WAIT, S.TIMEOUT_2MSL),
 )
 GIVEN_ROWS = ((S.ESTABLISHED, S.APP_CLOSE),)  # the example row the notebook starts with
-
-
-@contextmanager
-def time_limit(seconds: float, what: str):
-    """Raise TimeoutError if the body runs longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def given_table() -> dict:

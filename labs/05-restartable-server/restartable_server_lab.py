@@ -13,13 +13,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import signal
 import socket
 import struct
 import termios
 import threading
-import time
-from contextlib import contextmanager
 
 import dill
 
@@ -27,25 +24,6 @@ from timewait.sandbox import run_body
 
 CLIENT_PORT = 40000
 REQUEST = b"GET /status\n"
-
-
-@contextmanager
-def time_limit(seconds: float, what: str):
-    """Raise TimeoutError if the body runs longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _errno_name(exc: OSError) -> str:
@@ -137,7 +115,7 @@ def finish_body(lab, payload: str, port: int, extra: int, reply: int) -> dict:
     if outcome.get("end") == "eof":
         lab.wait_for(lambda: lab.state_of(CLIENT_PORT, port) == "CLOSED",
                      "the client's side to end", timeout=3)
-    settle(lab)
+    lab.settle()
     after = lab.counters()
     trace = lab.trace(CLIENT_PORT, port)
     return {
@@ -149,21 +127,6 @@ def finish_body(lab, payload: str, port: int, extra: int, reply: int) -> dict:
         "server_side_state": lab.state_of(port, CLIENT_PORT),
         "trace": trace.table(),
     }
-
-
-def settle(lab, quiet: float = 0.2, timeout: float = 3.0) -> None:
-    """Wait until the packet capture has taken in every segment sent so far: until it has
-    seen nothing new for ``quiet`` seconds. The capture reads the loopback in a thread of
-    its own, which lags behind the kernel on a busy machine."""
-    count, changed = -1, time.monotonic()
-    deadline = changed + timeout
-    while time.monotonic() < deadline:
-        now_count = len(lab.capture.snapshot()) if lab.capture else 0
-        if now_count != count:
-            count, changed = now_count, time.monotonic()
-        elif time.monotonic() - changed >= quiet:
-            return
-        time.sleep(0.02)
 
 
 def _unread(conn: socket.socket) -> int:

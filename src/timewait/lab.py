@@ -176,6 +176,20 @@ class Lab:
         self.capture = Capture("lo").start()
         return self.capture
 
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> None:
+        """Wait until the capture has taken in every segment sent so far: until it has seen
+        nothing new for ``quiet`` seconds. It reads the loopback in a thread of its own,
+        which lags behind the kernel on a busy machine."""
+        count, changed = -1, time.monotonic()
+        deadline = changed + timeout
+        while time.monotonic() < deadline:
+            now_count = len(self.capture.snapshot()) if self.capture else 0
+            if now_count != count:
+                count, changed = now_count, time.monotonic()
+            elif time.monotonic() - changed >= quiet:
+                return
+            time.sleep(0.02)
+
     def segments(self, start: Optional[float] = None, end: Optional[float] = None) -> list:
         return self.capture.tcp(start, end) if self.capture else []
 
