@@ -224,7 +224,7 @@ def _meaning(name: str, sysctls: Mapping) -> str:
                     value, f"{value} = not a documented value (0, 1 or 2)")
     if short == "tcp_max_tw_buckets":
         return (f"at most {value:,} TIME_WAIT sockets in this namespace; beyond that a closing "
-                "connection skips TIME_WAIT (\"time wait bucket table overflow\")")
+                "connection skips TIME_WAIT (counted as TCPTimeWaitOverflow)")
     if short == "tcp_fin_timeout":
         return (f"an orphaned FIN_WAIT_2 socket (the application already closed it) waits {value} s "
                 "for the peer's FIN; it does NOT change TIME_WAIT, which is fixed at 60 s")
