@@ -6,6 +6,10 @@ restarts its TIME_WAIT timer, and the passive side closes cleanly. Without it
 (``tcp_max_tw_buckets=0`` makes the kernel skip TIME_WAIT) the retransmitted FIN finds no
 socket, the closer's kernel answers with a RST, and the passive application sees an error.
 
+The client closes with ``shutdown(SHUT_WR)`` and calls ``close()`` once the server's FIN has
+arrived: the same segments as a plain ``close()``, without depending on whether the server's
+ACK of the client's FIN leaves on its own or with the server's FIN.
+
 The passive application uses ``shutdown(SHUT_WR)`` instead of ``close()`` so that it keeps
 its socket and can read the outcome with ``getsockopt(SO_ERROR)``. It cannot use
 ``recv()``: once the peer's FIN has arrived, Linux reports end of file (0 bytes) even after
@@ -132,7 +136,11 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), count=1,
              note="dropped")
     lab.step("client closes")
-    client.close()
+    # shutdown() sends the same FIN as close(), but the client keeps its socket until the
+    # server's FIN has arrived. An orphan would have to wait in FIN_WAIT_2 in a TIME_WAIT
+    # bucket too, and with tcp_max_tw_buckets=0 it would vanish the moment a slow server's
+    # pure ACK arrived, so the RST would answer the server's first FIN, not a retransmission.
+    client.shutdown(socket.SHUT_WR)
     server.settimeout(5)
     assert server.recv(100) == b""  # the client's FIN arrived
     lab.step("server shuts down its sending side (keeps the socket to read its error)")
@@ -147,6 +155,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) != "FIN_WAIT_2",
                  "the client to answer the server's FIN")
     closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
+    client.close()
 
     new, new_error = None, None
     if new_connection != "none":
