@@ -112,6 +112,28 @@ class Lab:
             fh.write(text)
         return text
 
+    @staticmethod
+    def sysctl_exists(name: str) -> bool:
+        """Does this kernel have sysctl ``name`` (read-only check: is its /proc file there)?"""
+        import os
+
+        return os.path.exists(sysctl_path(name))
+
+    def add_address(self, address: str) -> str:
+        """Give the namespace's ``lo`` one more IPv4 address (``address/32``)."""
+        import ipaddress
+
+        if not self.isolated:
+            raise RuntimeError("adding an address needs a private namespace (full tier)")
+        try:
+            text = str(ipaddress.IPv4Address(address))
+        except ValueError:
+            raise ValueError(f"address: must be an IPv4 address, got {address!r}") from None
+        self.step(f"adding {text}/32 to lo")
+        subprocess.run([tool_path("ip"), "addr", "add", f"{text}/32", "dev", "lo"], check=True,
+                       capture_output=True, timeout=10)
+        return text
+
     # --- sockets ----------------------------------------------------------------------
     def track(self, sock: socket.socket) -> socket.socket:
         self._sockets.append(sock)

@@ -7,6 +7,10 @@ asks whether the TIME_WAIT socket may hand over its 4-tuple. For a socket bound 
 Linux allows it whenever the old connection used timestamps (PAWS then guards the new one;
 tcp_tw_reuse and its delay apply to ports the kernel picks itself).
 
+The run also looks for the sysctl files of ``net.ipv4.tcp_tw_recycle``, the option that once
+let Linux cut TIME_WAIT short for peers that used timestamps (Linux 4.12 removed it), and of
+``net.ipv4.tcp_tw_reuse``, which remains.
+
 On the host tier (timestamps on) the ports are free ones the kernel picks on the host
 loopback, and counters are not reported: other host traffic moves them.
 """
@@ -24,6 +28,7 @@ from .base import Experiment, ExperimentResult, Param, register
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
+TW_SYSCTLS = ("net.ipv4.tcp_tw_recycle", "net.ipv4.tcp_tw_reuse")
 REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "PAWSActive", "TCPTimeWaitOverflow")
 
 
@@ -34,8 +39,10 @@ class FixedPortReconnectResult(ExperimentResult):
     failed_at: Optional[str] = None  # "bind" or "connect"
     old_state_after: str = ""  # the TIME_WAIT socket after the attempt
     counters: dict = field(default_factory=dict)  # full tier only
+    tw_sysctls: dict = field(default_factory=dict)  # name -> "present" or "absent" on this kernel
 
-    SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters")
+    SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters",
+             "tw_sysctls")
 
 
 def _host_timestamps_on() -> bool:
@@ -103,6 +110,8 @@ def body(lab, timestamps: bool, reuseaddr: bool) -> dict:
         "failed_at": failed_at,
         "old_state_after": "TIME_WAIT" if tw_left else "gone (recycled)",
         "counters": counter_delta(before, lab.counters(), REUSE_COUNTERS) if lab.isolated else {},
+        "tw_sysctls": {name: "present" if lab.sysctl_exists(name) else "absent"
+                       for name in TW_SYSCTLS},
     }
 
 
