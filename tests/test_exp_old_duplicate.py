@@ -53,6 +53,17 @@ def test_the_defence_is_named_by_the_counter_that_moved(result):
         assert "PAWSEstab" not in moved and "DelayedACKLost" not in moved
 
 
+def test_old_bytes_take_the_place_of_bs_own(result):
+    """Once A's bytes are in, B's server takes B's own bytes at those numbers for duplicates;
+    whenever a defence holds, B's own bytes are read in full."""
+    if result.reuse_error:
+        assert result.own_bytes_read is None
+    elif result.old_bytes_delivered:
+        assert result.own_bytes_read == 0
+    else:
+        assert result.own_bytes_read == 1000
+
+
 def test_time_wait_blocks_the_4_tuple_only_without_timestamps(result):
     p = result.params
     if not p["time_wait"]:

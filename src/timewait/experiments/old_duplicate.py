@@ -38,6 +38,7 @@ SERVER_PORT = 5000
 CLIENT_PORT = 40000
 BULK = 32 << 20  # outruns the ISN clock (15.6 MB/s) by about two seconds
 OLD = b"A" * 1000  # the held segment's payload: A's bytes
+OWN = b"c" * len(OLD)  # what B's client sends after the old segment was delivered
 REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
 RECYCLED_ISN = "A's last sequence number + 65537 (TIME_WAIT reused)"
 CLOCK_ISN = "A's ISN + elapsed time / 64 ns (clock)"
@@ -51,6 +52,7 @@ DEFENCE_COUNTERS = ("PAWSEstab", "PAWSOldAck", "TCPChallengeACK", "TCPACKSkipped
 class OldDuplicateResult(ExperimentResult):
     old_bytes_delivered: int = 0  # bytes of A read by B's application
     rejected_by: Optional[str] = None  # "TIME_WAIT", "PAWS", "sequence window", "RFC 5961 ACK check"
+    own_bytes_read: Optional[int] = None  # of B's client's own 1000 bytes, how many were read
     reuse_error: Optional[str] = None  # errno of B's connect when TIME_WAIT holds the 4-tuple
     closer_state: str = ""  # the client's A socket just after the close
     b_isn_from: Optional[str] = None  # how the kernel chose B's initial sequence number
@@ -64,7 +66,8 @@ class OldDuplicateResult(ExperimentResult):
     isn_advance: Optional[int] = None  # B's client ISN minus A's
     b_bytes_before: int = 0  # bytes B's client sent to reach the held segment
 
-    SHOWN = ("old_bytes_delivered", "rejected_by", "reuse_error", "closer_state", "b_isn_from",
+    SHOWN = ("old_bytes_delivered", "own_bytes_read", "rejected_by", "reuse_error",
+             "closer_state", "b_isn_from",
              "reuse_counters", "landed",
              "changed_fields", "reply", "defence_counters", "explanation")
 
@@ -191,8 +194,22 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
     answer = lab.wait_for_segment(from_server, "the receiver's answer", after=mark_d, timeout=2)
     time.sleep(0.1)
     moved = counter_delta(before, lab.counters(), DEFENCE_COUNTERS)
+    own_bytes_read = None
+    if b_server is not None:
+        # B's client now sends bytes of its own; with overlap, at the old segment's numbers.
+        lab.step(f"B's client sends {len(OWN)} bytes of its own")
+        mark_f = lab.now()
+        b_client.sendall(OWN)
+        lab.wait_for_segment(from_server, "B's server's answer to B's own bytes",
+                             after=mark_f, timeout=2)
+        try:  # a short wait when old bytes got in: B's own are then dropped as duplicates
+            lab.wait_for(lambda: got_b.count(OWN[:1]) >= len(OWN), "B's own bytes to be read",
+                         timeout=0.5 if got_b.count(OLD[:1]) else 3)
+        except TimeoutError:
+            pass
+        own_bytes_read = got_b.count(OWN[:1])
     stop_b.set()
-    old_bytes = len(got_b) - got_b.count(b"b")
+    old_bytes = got_b.count(OLD[:1])
 
     if old_bytes:
         rejected_by = None
@@ -214,6 +231,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
     return {
         "trace": trace.to_dicts(),
         "old_bytes_delivered": old_bytes,
+        "own_bytes_read": own_bytes_read,
         "rejected_by": rejected_by,
         "reuse_error": reuse_error,
         "closer_state": closer_state,
@@ -242,8 +260,9 @@ EXPLAIN = {
 }
 REUSED = ("TIME_WAIT let B reuse the 4-tuple at once (timestamps on, port bound with "
           "SO_REUSEADDR) and started B 65537 bytes past A; ")
-DESYNC = ("; B's client, acknowledged for bytes it never sent, answers with a challenge ACK: "
-          "the two ends of B now disagree about the byte stream")
+DESYNC = ("; B's server now acknowledges bytes B's client never sent, and when B's client "
+          "sends its own bytes at those sequence numbers, B's server discards them as "
+          "duplicates: A's bytes took their place")
 
 
 register(Experiment(
