@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     lost_final_ack, old_duplicate, orphan_retries, port_exhaustion, server_restart,
     time_wait_assassination, time_wait_memory, time_wait_overflow,
 )
+from . import connection_reuse, ephemeral_ports  # noqa: F401
 
 
 def list_experiments() -> list:

@@ -1,15 +1,21 @@
 """port-exhaustion: a client that closes first runs out of ephemeral ports.
 
-The client connects again and again to one server port, letting the kernel choose the source
-port from ``ip_local_port_range`` (``ports`` of them), and closes each connection first, so
-each one leaves a TIME_WAIT socket on the client. When every port holds one, connect()
-fails. Then the client keeps trying, for a bounded time, to see whether
-``net.ipv4.tcp_tw_reuse`` lets it take over a TIME_WAIT port (it needs timestamps, and waits
-``tcp_tw_reuse_delay`` ms after the TIME_WAIT began).
+The client connects again and again to one server address and port, letting the kernel
+choose the source port from ``ip_local_port_range`` (``ports`` of them), and closes each
+connection first, so each one leaves a TIME_WAIT socket on the client. When every port holds
+one, the next connection fails. Then the client keeps trying, for a bounded time, to see
+whether ``net.ipv4.tcp_tw_reuse`` lets it take over a TIME_WAIT port (it needs timestamps,
+and waits ``tcp_tw_reuse_delay`` ms after the TIME_WAIT began).
+
+``bind_first`` makes the client call ``bind((address, 0))`` before ``connect()``, as an
+application that chooses its source address does; ``address`` moves client and server from
+``127.0.0.1`` to ``192.0.2.1``, an address the namespace's ``lo`` is given, which is not a
+loopback address in the sense of ``tcp_tw_reuse=2``.
 
 Measured, not assumed: with ``ports=3`` only 2 connections succeed. connect()'s port search
-(``__inet_hash_connect``) rounds the range size down to an even number, and from the
-offsets a 3-port range allows it never reaches the third port.
+(``__inet_hash_connect()`` in ``net/ipv4/inet_hashtables.c``) rounds the range size down to an
+even number (``remaining &= ~1U``) and walks it in steps of two from an even offset, then from
+the odd one, so the third port of a 3-port range is never tried.
 """
 from __future__ import annotations
 
@@ -25,33 +31,50 @@ from .base import Experiment, ExperimentResult, Param, register
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
+OTHER_ADDRESS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): an address that is not 127.0.0.0/8
 REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
 
 
 @dataclass
 class PortExhaustionResult(ExperimentResult):
     connections_before_exhaustion: int = 0
-    first_error: Optional[str] = None  # errno name of the first failed connect
-    time_wait_at_exhaustion: int = 0  # client TIME_WAIT sockets when connect first failed
+    failed_call: Optional[str] = None  # "bind" or "connect": the call that failed first
+    first_error: Optional[str] = None  # errno name of the first failure
+    time_wait_at_exhaustion: int = 0  # client TIME_WAIT sockets when the first call failed
     recovered_after_s: Optional[float] = None  # to the nearest 0.5 s; None: not within the wait
     retry_limit_s: float = 0.0  # how long the client would keep trying
     counters: dict = field(default_factory=dict)
     recovered_exact_s: Optional[float] = None  # not shown: timing detail
 
-    SHOWN = ("connections_before_exhaustion", "first_error", "time_wait_at_exhaustion",
-             "recovered_after_s", "retry_limit_s", "counters")
+    SHOWN = ("connections_before_exhaustion", "failed_call", "first_error",
+             "time_wait_at_exhaustion", "recovered_after_s", "retry_limit_s", "counters")
 
 
 def _wait_limit(reuse_delay_ms: int) -> float:
     return round(max(2.0, reuse_delay_ms / 1000 + 1.5), 1)
 
 
-def _one_connection(listener) -> None:
+class _CallFailed(Exception):
+    def __init__(self, call: str, exc: OSError):
+        super().__init__(call)
+        self.call = call
+        self.errno_name = errno.errorcode.get(exc.errno, str(exc.errno))
+
+
+def _one_connection(listener, address: str, bind_first: bool) -> None:
     """Open a connection, then close it client first: the client's port is left in TIME_WAIT.
-    Raises OSError when connect() fails."""
+    Raises _CallFailed naming the call (bind or connect) that failed."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
         client.settimeout(5)
-        client.connect((ADDR, SERVER_PORT))
+        if bind_first:
+            try:
+                client.bind((address, 0))
+            except OSError as exc:
+                raise _CallFailed("bind", exc) from None
+        try:
+            client.connect((address, SERVER_PORT))
+        except OSError as exc:
+            raise _CallFailed("connect", exc) from None
         server, _ = listener.accept()
         client.close()
         with server:
@@ -59,16 +82,23 @@ def _one_connection(listener) -> None:
             assert server.recv(1) == b""  # the client's FIN
 
 
-def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int) -> dict:
-    listener = lab.listener(SERVER_PORT, backlog=64)
+def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
+         address: str = ADDR, bind_first: bool = False) -> dict:
+    if address != ADDR:
+        lab.add_address(address)
+    lab.step(f"listening on {address}:{SERVER_PORT}")
+    listener = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((address, SERVER_PORT))
+    listener.listen(64)
     before = lab.counters()
-    made, first_error = 0, None
+    made, failure = 0, None
     lab.step(f"connecting until the {ports} ephemeral port(s) run out")
     while made <= ports:
         try:
-            _one_connection(listener)
-        except OSError as exc:
-            first_error = errno.errorcode.get(exc.errno, str(exc.errno))
+            _one_connection(listener, address, bind_first)
+        except _CallFailed as exc:
+            failure = exc
             break
         made += 1
     failed_at = time.monotonic()
@@ -77,16 +107,17 @@ def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int) 
     limit = _wait_limit(reuse_delay_ms)
     recovered = None
     lab.step(f"retrying for up to {limit:g} s")
-    while first_error and time.monotonic() - failed_at < limit:
+    while failure and time.monotonic() - failed_at < limit:
         try:
-            _one_connection(listener)
+            _one_connection(listener, address, bind_first)
             recovered = time.monotonic() - failed_at
             break
-        except OSError:
+        except _CallFailed:
             time.sleep(0.02)
     return {
         "connections_before_exhaustion": made,
-        "first_error": first_error,
+        "failed_call": failure.call if failure else None,
+        "first_error": failure.errno_name if failure else None,
         "time_wait_at_exhaustion": time_wait,
         "recovered_after_s": None if recovered is None else round(recovered * 2) / 2,
         "recovered_exact_s": recovered,
@@ -105,6 +136,9 @@ register(Experiment(
         Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
         Param("reuse_delay_ms", int, 1000, "net.ipv4.tcp_tw_reuse_delay, ms",
               minimum=1, maximum=10000),
+        Param("address", str, ADDR, "address of client and server (192.0.2.1 is not loopback)",
+              choices=(ADDR, OTHER_ADDRESS)),
+        Param("bind_first", bool, False, "bind((address, 0)) before connect()"),
     ),
     body=f"{__name__}:body",
     result=PortExhaustionResult,
@@ -117,5 +151,9 @@ register(Experiment(
     timeout=lambda p: 20.0 + p["ports"] * 0.02 + _wait_limit(p["reuse_delay_ms"]),
     variants=tuple({"ports": 10, "tw_reuse": r, "timestamps": t, "reuse_delay_ms": 1000}
                    for r in (0, 1, 2) for t in (True, False))
-    + ({"ports": 10, "tw_reuse": 1, "timestamps": True, "reuse_delay_ms": 3000},),
+    + ({"ports": 10, "tw_reuse": 1, "timestamps": True, "reuse_delay_ms": 3000},
+       {"ports": 3, "tw_reuse": 0},
+       {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS},
+       {"ports": 10, "tw_reuse": 1, "address": OTHER_ADDRESS},
+       {"ports": 10, "tw_reuse": 1, "bind_first": True}),
 ))

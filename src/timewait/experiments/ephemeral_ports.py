@@ -1,0 +1,187 @@
+"""Which calls choose a source port, and how far one port stretches.
+
+ephemeral-ports: a client connects, round after round, to ``destinations`` servers (other
+server addresses on the namespace's loopback, or other server ports), each time closing
+first, so that every connection leaves a TIME_WAIT socket. ``ip_local_port_range`` holds
+``ports`` ports and ``tcp_tw_reuse`` is 0, so nothing but the 4-tuples decides what may be
+reused. It stops at the first call that fails and reports which call it was (``bind`` or
+``connect``), its errno, and how the connections were spread over the local ports. How the
+client gets its port is ``how``:
+
+- ``connect``: connect() alone; the kernel picks the port for the whole 4-tuple.
+- ``bind``: bind((127.0.0.1, 0)) first; bind() picks the port knowing nothing of the
+  destination.
+- ``bind-reuseaddr``: the same, with SO_REUSEADDR set before bind().
+- ``bind-no-port``: bind((127.0.0.1, 0)) with IP_BIND_ADDRESS_NO_PORT set: bind() takes the
+  address only and connect() picks the port, as with connect() alone.
+
+port-defaults: reads, in a fresh namespace where nothing has been set, the sysctls that
+govern source ports and TIME_WAIT reuse (``None`` for one this kernel does not have).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..lab import ADDR
+from .base import Experiment, ExperimentResult, Param, register
+
+SERVER_PORT = 5000
+FIRST_PORT = 40000
+HOW = ("connect", "bind", "bind-reuseaddr", "bind-no-port")
+# Python 3.11 does not name it; the value is fixed by the kernel ABI (include/uapi/linux/in.h).
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def destinations_for(count: int, vary: str) -> list:
+    """The servers a client connects to: other loopback addresses, or other ports."""
+    if vary == "address":
+        return [(f"127.0.0.{1 + i}", SERVER_PORT) for i in range(count)]
+    return [(ADDR, SERVER_PORT + i) for i in range(count)]
+
+
+@dataclass
+class EphemeralPortsResult(ExperimentResult):
+    destinations: list = field(default_factory=list)  # "address:port" of each server
+    connections: int = 0  # connections made before the first failure
+    per_destination: list = field(default_factory=list)
+    failed_call: Optional[str] = None  # "bind" or "connect"
+    first_error: Optional[str] = None  # errno name
+    local_ports_used: int = 0
+    connections_per_port: list = field(default_factory=list)  # sorted, largest first
+    source_addresses: list = field(default_factory=list)
+    time_wait: int = 0  # client TIME_WAIT sockets when the first call failed
+
+    SHOWN = ("destinations", "connections", "per_destination", "failed_call", "first_error",
+             "local_ports_used", "connections_per_port", "source_addresses", "time_wait")
+
+
+def _client(how: str) -> socket.socket:
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.settimeout(5)
+    if how == "bind-reuseaddr":
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if how == "bind-no-port":
+        client.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+    return client
+
+
+def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
+    servers = destinations_for(destinations, vary)
+    listeners = {}
+    for address, port in servers:
+        lab.step(f"listening on {address}:{port}")
+        s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((address, port))
+        s.listen(64)
+        listeners[(address, port)] = s
+    per_destination = [0] * len(servers)
+    used = Counter()
+    sources = set()
+    failed_call = first_error = None
+    lab.step(f"connecting ({how}) to {len(servers)} destination(s) until a call fails")
+    for _ in range(ports + 1):  # one round more than a single destination could take
+        for i, server in enumerate(servers):
+            call = "connect"
+            with _client(how) as client:
+                try:
+                    if how != "connect":
+                        call = "bind"
+                        client.bind((ADDR, 0))
+                        call = "connect"
+                    client.connect(server)
+                except OSError as exc:
+                    failed_call, first_error = call, errno.errorcode.get(exc.errno, str(exc.errno))
+                    break
+                source, port = client.getsockname()
+                accepted, _ = listeners[server].accept()
+                client.close()  # the client closes first: its side keeps TIME_WAIT
+                with accepted:
+                    accepted.settimeout(5)
+                    accepted.recv(1)  # the client's FIN
+            per_destination[i] += 1
+            used[port] += 1
+            sources.add(source)
+        if failed_call:
+            break
+    server_ports = {p for _, p in servers}
+    time_wait = sum(1 for s in lab.sockets(server_ports)
+                    if s.state == "TIME_WAIT" and s.remote[1] in server_ports
+                    and FIRST_PORT <= s.local[1] < FIRST_PORT + ports)
+    return {
+        "destinations": [f"{a}:{p}" for a, p in servers],
+        "connections": sum(per_destination),
+        "per_destination": per_destination,
+        "failed_call": failed_call,
+        "first_error": first_error,
+        "local_ports_used": len(used),
+        "connections_per_port": sorted(used.values(), reverse=True),
+        "source_addresses": sorted(sources),
+        "time_wait": time_wait,
+    }
+
+
+register(Experiment(
+    name="ephemeral-ports",
+    summary="connect() vs bind() before connect(): which call fails, and how far ports stretch.",
+    params=(
+        Param("ports", int, 4, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
+        Param("how", str, "connect", "how the client gets its source port", choices=HOW),
+        Param("destinations", int, 1, "number of servers the client connects to",
+              minimum=1, maximum=4),
+        Param("vary", str, "address", "what tells the servers apart: their address or port",
+              choices=("address", "port")),
+    ),
+    body=f"{__name__}:body",
+    result=EphemeralPortsResult,
+    sysctls=lambda p: {
+        "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
+        "net.ipv4.tcp_tw_reuse": 0,
+    },
+    timeout=lambda p: 20.0 + p["ports"] * p["destinations"] * 0.02,
+    variants=tuple({"ports": 4, "how": h, "destinations": d}
+                   for h in HOW for d in (1, 3))
+    + ({"ports": 4, "how": "connect", "destinations": 3, "vary": "port"},
+       {"ports": 3, "how": "bind", "destinations": 1}),
+))
+
+
+# --- the defaults ----------------------------------------------------------------------
+DEFAULT_SYSCTLS = ("net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse",
+                   "net.ipv4.tcp_tw_reuse_delay", "net.ipv4.tcp_timestamps",
+                   "net.ipv4.ip_autobind_reuse")
+
+
+@dataclass
+class PortDefaultsResult(ExperimentResult):
+    sysctls: dict = field(default_factory=dict)  # name -> value as the kernel prints it, or None
+
+    SHOWN = ("sysctls",)
+
+
+def defaults_body(lab) -> dict:
+    values = {}
+    for name in DEFAULT_SYSCTLS:
+        path = "/proc/sys/" + name.replace(".", "/")
+        lab.step(f"reading {name}")
+        if os.path.exists(path):
+            with open(path) as fh:
+                values[name] = " ".join(fh.read().split())
+        else:
+            values[name] = None
+    return {"sysctls": values}
+
+
+register(Experiment(
+    name="port-defaults",
+    summary="Read a fresh namespace's defaults for port choice and TIME_WAIT reuse.",
+    params=(),
+    body=f"{__name__}:defaults_body",
+    result=PortDefaultsResult,
+    timeout=lambda p: 20.0,
+))
