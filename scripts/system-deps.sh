@@ -2,6 +2,8 @@
 # Debian packages the live experiments need: unshare (util-linux), ip (iproute2), nft (nftables).
 # As root they are installed with apt-get; otherwise the exact command is printed and the
 # course falls back to recorded outcomes for what cannot run live.
+# The site test (`make test-site`) also needs a Chromium (Debian's chromium; Google Chrome does
+# too); without one that test is skipped, or fails in CI, and everything else works.
 set -u
 missing=()
 python=${PYTHON:-python3}
@@ -12,6 +14,17 @@ fi
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } || missing+=(iproute2)
 { command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; } || missing+=(nftables)
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+   && ! command -v google-chrome >/dev/null 2>&1 && ! command -v google-chrome-stable >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian package for the site test: chromium"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+      || echo "apt-get could not install chromium: \`make test-site\` will skip (or fail in CI)" >&2
+  else
+    echo "The site test (make test-site) needs Chromium. Install it with:  sudo apt-get install -y chromium"
+  fi
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

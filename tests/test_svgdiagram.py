@@ -3,7 +3,7 @@ flags, lost segments marked, states beside the lines, Okabe-Ito colours."""
 import xml.etree.ElementTree as ET
 
 from timewait.model import simulate
-from timewait.plots import OKABE_ITO
+from timewait.plots import OKABE_ITO, STATE_COLOURS, describe_timeline, state_colour
 from timewait.svgdiagram import sequence_svg, timeline_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -34,11 +34,40 @@ def test_labels_are_escaped():
     ET.fromstring(svg)
 
 
-def test_timeline_has_one_bar_per_state_and_hatches_time_wait():
+def test_timeline_has_one_bar_per_state_shown_and_hatches_time_wait():
     r = simulate("four-way-close")
-    svg = timeline_svg(r.timeline, until=r.settle_time * 1.2 + 1)
+    until = r.settle_time * 1.2 + 1
+    svg = timeline_svg(r.timeline, until=until)
     root = ET.fromstring(svg)
     assert "url(#tw-hatch)" in svg
     bars = [e for e in root.iter(SVG + "rect") if e.get("stroke") == "#000000"]
-    assert len(bars) == len(r.timeline)
+    # The client leaves TIME_WAIT after 60 s, beyond the chart's end: no bar for that CLOSED.
+    assert len(bars) == sum(t <= until for t, _, _ in r.timeline) == len(r.timeline) - 1
+    assert all(float(b.get("x")) + float(b.get("width")) <= 620.1 for b in bars)
     assert "TIME_WAIT" in _texts(svg)
+
+
+def test_timeline_colours_states_as_the_matplotlib_timeline_does():
+    r = simulate("lost-final-ack", final_ack_losses=4)
+    svg = timeline_svg(r.timeline, until=4.0)
+    root = ET.fromstring(svg)
+    fills = {e.get("fill") for e in root.iter(SVG + "rect") if e.get("stroke") == "#000000"}
+    assert {state_colour("LAST_ACK"), state_colour("TIME_WAIT")} <= fills
+    assert fills <= set(STATE_COLOURS.values())
+
+
+def test_timeline_names_every_wide_state_and_describes_all_of_them():
+    r = simulate("lost-final-ack", time_wait_msl=0)
+    svg = timeline_svg(r.timeline)
+    root = ET.fromstring(svg)
+    named = [t for t in _texts(svg) if t in STATE_COLOURS]
+    assert {"LAST_ACK", "CLOSED"} <= set(named)
+    # Connection set-up takes a few ms of a 0.2 s chart: too narrow to name on its bar...
+    assert "SYN_SENT" not in named
+    # ...and named in the description, with every other state, in the order entered.
+    label = root.get("aria-label")
+    assert label == root.find(SVG + "title").text == describe_timeline(r.timeline)
+    client = label.split("client: ")[1].split(";")[0]
+    assert client.index("FIN_WAIT_2") < client.index("TIME_WAIT") < client.rindex("CLOSED")
+    for _, who, state in r.timeline:
+        assert state in label

@@ -1,8 +1,11 @@
-"""Figures: sequence diagrams of a Trace (captured or simulated) and state timelines.
+"""Figures: sequence diagrams of a Trace (captured or simulated), state timelines and sweep
+curves.
 
 Colours come from the Okabe-Ito palette, which stays distinct for colour-blind readers, and
 never carry meaning alone: every arrow is labelled with its flags, and a lost segment is
-drawn dashed, stopped half-way and marked "lost".
+drawn dashed, stopped half-way, crossed and marked "lost"; every state bar is labelled with
+its state, and TIME_WAIT is hatched as well; every sweep curve has its own marker and line
+style and a legend entry.
 """
 from __future__ import annotations
 
@@ -14,6 +17,31 @@ from .trace import Trace
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+
+
+# Series in a line chart: colour, marker and line style all change from one to the next, so
+# the curves stay apart in greyscale print and for every kind of colour vision.
+SERIES_COLOURS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky",
+                                         "black")]
+SERIES_MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
+SERIES_LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3))]
+
+# One colour per TCP state wherever a state is drawn, so a reader can learn them; the state's
+# name is always written on it too.
+# The opening states share a light grey: they are not what the course is about.
+STATE_COLOURS = {
+    "CLOSED": "#FFFFFF", "LISTEN": "#DDDDDD", "SYN_SENT": "#DDDDDD", "SYN_RECEIVED": "#DDDDDD",
+    "ESTABLISHED": OKABE_ITO["green"], "FIN_WAIT_1": OKABE_ITO["orange"],
+    "FIN_WAIT_2": OKABE_ITO["yellow"], "CLOSING": OKABE_ITO["purple"],
+    "TIME_WAIT": OKABE_ITO["blue"], "CLOSE_WAIT": OKABE_ITO["sky"],
+    "LAST_ACK": OKABE_ITO["vermillion"],
+}
+_OTHER_STATE = OKABE_ITO["purple"]
+
+
+def state_colour(state: str) -> str:
+    """The fill for ``state`` in timelines (matplotlib and SVG alike)."""
+    return STATE_COLOURS.get(state, _OTHER_STATE)
 
 
 def flag_colour(flags: str) -> str:
@@ -88,35 +116,100 @@ def _state_labels(ax, trace: Trace, states: list, x: dict) -> None:
 
 def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: Optional[float] = None):
     """Draw each endpoint's states over time from ``[(t, endpoint, state), ...]`` as labelled
-    horizontal bars (one row per endpoint). Returns the Figure."""
-    endpoints = []
-    for _, e, _ in timeline:
-        if e not in endpoints:
-            endpoints.append(e)
+    horizontal bars (one row per endpoint; each state in its :func:`state_colour`, its name
+    written on the bar, TIME_WAIT also hatched). Returns the Figure."""
+    endpoints = timeline_endpoints(timeline)
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 0.9 * len(endpoints) + 1.2))
     else:
         fig = ax.figure
-    end = until if until is not None else (max(t for t, _, _ in timeline) * 1.1 + 1e-9 if timeline else 1)
-    palette = list(OKABE_ITO.values())[1:]
-    colours = {}
+    end = timeline_end(timeline, until)
+    labelled = []
     for row, e in enumerate(endpoints):
-        changes = sorted((t, s) for t, who, s in timeline if who == e)
-        for k, (t, s) in enumerate(changes):
-            t_next = changes[k + 1][0] if k + 1 < len(changes) else end
-            colour = colours.setdefault(s, palette[len(colours) % len(palette)])
-            ax.barh(row, max(t_next - t, 0), left=t, color=colour, edgecolor="black", height=0.6,
-                    hatch="//" if s == "TIME_WAIT" else None)
+        for t, t_next, s in state_spans(timeline, e, end):
+            bars = ax.barh(row, t_next - t, left=t, color=state_colour(s), edgecolor="black",
+                           height=0.6, hatch="//" if s == "TIME_WAIT" else None)
             if t_next > t:
-                ax.text((t + t_next) / 2, row, s, ha="center", va="center", fontsize=8,
-                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
+                text = ax.text((t + t_next) / 2, row, s, ha="center", va="center", fontsize=8,
+                               color="black", bbox=dict(boxstyle="round,pad=0.1", fc="white",
+                                                        ec="none", alpha=0.85))
+                labelled.append((bars[0], text))
     ax.set_yticks(range(len(endpoints)), endpoints)
     ax.set_xlabel("time (s)")
+    ax.set_xlim(0, end)
     ax.invert_yaxis()
     if title:
         ax.set_title(title)
     fig.tight_layout()
+    # A state too brief to hold its name at this scale is not named on the chart (its name
+    # would cover its neighbours); describe_timeline lists every state for the alt text.
+    for bar, text in labelled:
+        if text.get_window_extent().width > bar.get_window_extent().width:
+            text.remove()
     return fig
+
+
+def timeline_endpoints(timeline: list) -> list:
+    endpoints = []
+    for _, e, _ in timeline:
+        if e not in endpoints:
+            endpoints.append(e)
+    return endpoints
+
+
+def timeline_end(timeline: list, until: Optional[float]) -> float:
+    if until is not None:
+        return until or 1.0
+    return max(t for t, _, _ in timeline) * 1.1 + 1e-9 if timeline else 1.0
+
+
+def state_spans(timeline: list, endpoint: str, end: float) -> list:
+    """``[(start, stop, state), ...]`` for one endpoint up to ``end``: the last state lasts
+    to ``end``, and a state entered after ``end`` is left out."""
+    # Sorted by time only: changes at the same instant keep the order they happened in.
+    changes = sorted(((t, s) for t, who, s in timeline if who == endpoint), key=lambda c: c[0])
+    return [(t, min(changes[k + 1][0] if k + 1 < len(changes) else end, end), s)
+            for k, (t, s) in enumerate(changes) if t <= end]
+
+
+def describe_timeline(timeline: list, until: Optional[float] = None, title: str = "") -> str:
+    """Alt text for a state timeline: each endpoint's states in order, with when they start."""
+    end = timeline_end(timeline, until)
+    rows = []
+    for e in timeline_endpoints(timeline):
+        spans = [f"{s} from {t:.3g} s" for t, _, s in state_spans(timeline, e, end)]
+        rows.append(f"{e}: " + ", ".join(spans))
+    head = f"{title}. " if title else ""
+    return (f"{head}State timeline up to {end:.3g} s, one row per endpoint; " + "; ".join(rows)
+            + ".")
+
+
+def sweep_curves(result, x: str, group: str, ax=None, label=None):
+    """A sweep's estimates against ``x``, one curve per value of ``group``, with their 95 %
+    intervals as bars. Curves differ in colour, marker and line style, and each has a legend
+    entry (``label(value)``, by default ``"group = value"``). Returns the Figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    label = label or (lambda g: f"{group} = {g}")
+    groups = []
+    for row in result.rows:
+        if row[group] not in groups:
+            groups.append(row[group])
+    if len(groups) > len(SERIES_MARKERS):
+        raise ValueError(f"group: at most {len(SERIES_MARKERS)} curves can be told apart, "
+                         f"got {len(groups)} values of {group!r}")
+    for i, g in enumerate(groups):
+        rows = [r for r in result.rows if r[group] == g]
+        xs = [r[x] for r in rows]
+        ps = [r["p"] for r in rows]
+        err = [[r["p"] - r["low"] for r in rows], [r["high"] - r["p"] for r in rows]]
+        ax.errorbar(xs, ps, yerr=err, color=SERIES_COLOURS[i], marker=SERIES_MARKERS[i],
+                    ls=SERIES_LINESTYLES[i], lw=1.6, ms=6, capsize=3,
+                    mfc="white" if i % 2 else SERIES_COLOURS[i], label=label(g))
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, handlelength=3.5)
+    return ax.figure
 
 
 def describe_trace(trace: Trace, title: str = "") -> str:

@@ -8,14 +8,17 @@ text can be selected and read by a screen reader. It follows :mod:`timewait.plot
 right, time running down one row per segment, colours from the Okabe-Ito palette
 (:func:`timewait.plots.flag_colour`) but never carrying meaning alone -- every arrow is
 labelled with its flags, and a lost segment is drawn dashed, stopped half-way, crossed
-and labelled ``[lost]``. In the state timeline, TIME_WAIT is also hatched.
+and labelled ``[lost]``. In the state timeline every state has its colour
+(:func:`timewait.plots.state_colour`) and its name on its bar, and TIME_WAIT is also
+hatched. Both pictures carry their description (alt text) as ``aria-label`` and ``<title>``.
 """
 from __future__ import annotations
 
 from html import escape
 from typing import Optional
 
-from .plots import OKABE_ITO, describe_trace, flag_colour
+from .plots import (OKABE_ITO, describe_timeline, describe_trace, flag_colour, state_colour,
+                    state_spans, timeline_end, timeline_endpoints)
 from .trace import Trace
 
 ROW = 30  # pixels per segment
@@ -23,6 +26,12 @@ WIDTH = 640
 X_LEFT, X_RIGHT = 170, 470  # the two endpoints' lines
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 _HALO = 'paint-order="stroke" stroke="#ffffff" stroke-width="3" stroke-linejoin="round"'
+
+
+def _text_width(text: str, size: float) -> float:
+    """A generous estimate of the width of ``text`` in a sans-serif font of ``size`` px, plus
+    room for its halo; capitals and underscores are about 0.7 em wide."""
+    return 0.72 * size * len(text) + 6
 
 
 def _arrowhead(x1, y1, x0, y0, colour) -> str:
@@ -101,23 +110,19 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
 
 def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
     """Each endpoint's states over time from ``[(t, endpoint, state), ...]`` as labelled
-    bars, one row per endpoint, with the same colour assignment as
-    :func:`timewait.plots.state_timeline` (TIME_WAIT hatched as well)."""
-    endpoints = []
-    for _, e, _ in timeline:
-        if e not in endpoints:
-            endpoints.append(e)
-    end = until if until is not None else (
-        max(t for t, _, _ in timeline) * 1.1 + 1e-9 if timeline else 1.0)
-    end = end or 1.0
+    bars, one row per endpoint, drawn as :func:`timewait.plots.state_timeline` draws them:
+    the same colours, TIME_WAIT hatched, and a state's name on its bar where it fits (every
+    state is named in the description)."""
+    endpoints = timeline_endpoints(timeline)
+    end = timeline_end(timeline, until)
     x0, x1, row_h = 70, WIDTH - 20, 34
     height = 20 + row_h * len(endpoints) + 40
     sx = (x1 - x0) / end
-    palette = list(OKABE_ITO.values())[1:]
-    colours = {}
+    alt = escape(describe_timeline(timeline, until))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" '
-           f'aria-label="state timeline">',
+           f'aria-label="{alt}">',
+           f'<title>{alt}</title>',
            '<defs><pattern id="tw-hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
            '<path d="M0,8L8,0M-2,2L2,-2M6,10L10,6" stroke="#000000" stroke-width="1"/>'
            '</pattern></defs>',
@@ -126,18 +131,15 @@ def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
         y = 20 + row * row_h
         out.append(f'<text x="{x0 - 6}" y="{y + 16}" text-anchor="end" font-size="12">'
                    f'{escape(e)}</text>')
-        changes = sorted((t, s) for t, who, s in timeline if who == e)
-        for k, (t, s) in enumerate(changes):
-            t_next = changes[k + 1][0] if k + 1 < len(changes) else end
-            colour = colours.setdefault(s, palette[len(colours) % len(palette)])
-            w = max(t_next - t, 0) * sx
+        for t, t_next, s in state_spans(timeline, e, end):
+            w = (t_next - t) * sx
             bx = x0 + t * sx
-            out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" fill="{colour}" '
-                       f'stroke="#000000"/>')
+            out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" '
+                       f'fill="{state_colour(s)}" stroke="#000000"/>')
             if s == "TIME_WAIT":
                 out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" '
                            f'fill="url(#tw-hatch)"/>')
-            if t_next > t:
+            if w >= _text_width(s, 10):
                 out.append(f'<text x="{bx + w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
                            f'font-size="10" {_HALO}>{escape(s)}</text>')
     axis_y = 20 + row_h * len(endpoints) + 4

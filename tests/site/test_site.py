@@ -1,10 +1,22 @@
 """The built site (run after `jupyter-book build`): pages, figures with alt text, buttons."""
+import gzip
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-HTML = Path(__file__).resolve().parents[2] / "_build" / "html"
+ROOT = Path(__file__).resolve().parents[2]
+# TIMEWAIT_SITE checks a site built elsewhere (jupyter-book build --path-output DIR).
+HTML = Path(os.environ.get("TIMEWAIT_SITE", ROOT / "_build" / "html"))
+sys.path.insert(0, str(ROOT / "scripts"))
+import site_assets  # after the path line above: scripts/ is not a package
 pytestmark = pytest.mark.skipif(not (HTML / "index.html").exists(),
                                 reason="the site is not built; `make test-book` builds it first")
 
@@ -15,7 +27,7 @@ def pages():
 
 
 def test_every_toc_entry_has_a_page():
-    toc = (HTML.parent.parent / "_toc.yml").read_text()
+    toc = (ROOT / "_toc.yml").read_text()
     for entry in re.findall(r"(?:root|file):\s*(\S+)", toc):
         assert (HTML / f"{entry}.html").exists(), entry
 
@@ -54,3 +66,231 @@ def test_no_notebook_output_is_an_error():
     for page in pages():
         text = page.read_text()
         assert "Traceback (most recent call last)" not in text, page
+
+
+# ---------------------------------------------------------------- served from the site itself
+
+PAGE_BUDGET = 2_000_000  # bytes a page may load of its own assets, compressed as served
+
+
+class _Assets(HTMLParser):
+    """What a page makes the browser fetch at once: scripts, stylesheets, preloads, images."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and a.get("src"):
+            self.urls.append(a["src"])
+        elif tag == "link" and a.get("href") and {"stylesheet", "preload", "modulepreload",
+                                                   "icon"} & set((a.get("rel") or "").split()):
+            self.urls.append(a["href"])
+        elif tag == "img" and a.get("src") and not a["src"].startswith("data:"):
+            self.urls.append(a["src"])
+
+
+def assets(page: Path) -> list:
+    parser = _Assets()
+    parser.feed(page.read_text())
+    return parser.urls
+
+
+def local_file(page: Path, url: str) -> Path:
+    return (page.parent / url.split("?")[0].split("#")[0]).resolve()
+
+
+def notebook_pages():
+    return sorted((HTML / "notebooks").glob("*.html"))
+
+
+def test_no_page_loads_anything_from_another_host():
+    for page in pages() + sorted((HTML / "lite").rglob("*.html")):
+        for url in assets(page):
+            assert not re.match(r"(https?:)?//", url), f"{page.relative_to(HTML)} loads {url}"
+            assert local_file(page, url).is_file(), f"{page.relative_to(HTML)}: {url} is missing"
+
+
+def test_widget_snapshots_use_the_vendored_bundle():
+    with_widgets = [p for p in pages()
+                    if "application/vnd.jupyter.widget-state+json" in p.read_text()]
+    assert with_widgets, "no page stores widget state"
+    for page in with_widgets:
+        scripts = [u.split("?")[0] for u in assets(page)]
+        assert any(u.endswith("_static/" + site_assets.WIDGETS_JS.split("_static/")[1])
+                   for u in scripts), page
+        assert not any("require" in u or "embed-amd" in u for u in scripts), page
+    # Pages without widgets do not pay for the bundle.
+    for page in set(pages()) - set(with_widgets):
+        assert not any("html-manager" in u for u in assets(page)), page
+
+
+def test_mathjax_is_served_by_the_site():
+    with_math = [p for p in pages() if "mathjax" in " ".join(assets(p)).lower()]
+    for page in with_math:
+        urls = [u for u in assets(page) if "mathjax" in u.lower()]
+        assert all(u.split("?")[0].endswith("tex-mml-chtml.js") for u in urls), urls
+    # MathJax loads its fonts from beside itself.
+    assert (HTML / "_static/vendor/mathjax/es5/output/chtml/fonts/woff-v2").is_dir()
+
+
+def page_weight(page: Path) -> tuple:
+    """(raw, gzip-compressed) bytes of the page and the assets it loads at once."""
+    files = [page] + [local_file(page, u) for u in dict.fromkeys(assets(page))]
+    raw = sum(f.stat().st_size for f in files)
+    packed = sum(len(gzip.compress(f.read_bytes(), 6)) for f in files)
+    return raw, packed
+
+
+def test_no_page_loads_more_than_2_mb_of_its_own_assets():
+    weights = {p.relative_to(HTML).as_posix(): page_weight(p) for p in pages()}
+    heaviest = max(weights.items(), key=lambda kv: kv[1][1])
+    print(f"heaviest page: {heaviest[0]}: {heaviest[1][0] / 1e6:.2f} MB, "
+          f"{heaviest[1][1] / 1e6:.2f} MB compressed")
+    for name, (raw, packed) in weights.items():
+        assert packed <= PAGE_BUDGET, f"{name}: {packed / 1e6:.2f} MB compressed"
+
+
+def pcap_links(page: Path) -> list:
+    return re.findall(r'href="([^"]*_static/pcaps/[^"]+\.pcap)"', page.read_text())
+
+
+def test_each_experiment_page_offers_the_captures_of_its_recorded_runs():
+    offered = 0
+    for page in notebook_pages():
+        notebook = ROOT / "notebooks" / (page.stem + ".ipynb")
+        expected = [name for name, _, _ in site_assets.notebook_pcaps(notebook)]
+        links = pcap_links(page)
+        assert [Path(u).name for u in links] == expected, page.name
+        if expected:
+            assert "come from the recorded runs" in page.read_text(), page.name
+        offered += len(links)
+    assert offered >= 10
+
+
+def test_pcap_links_resolve_to_the_recorded_segments():
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    runs = {site_assets.pcap_name(e, p): r for e, p, r, _ in site_assets.recorded_runs()}
+    checked = set()
+    for page in notebook_pages():
+        for url in pcap_links(page):
+            path = local_file(page, url)
+            assert path.is_file(), url
+            if path.name in checked:
+                continue
+            trace = runs[path.name]["trace"]
+            packets = rdpcap(str(path))
+            got = [(p[TCP].sport, str(p[TCP].flags), p[TCP].seq, len(p[TCP].payload))
+                   for p in packets]
+            want = [(s["sport"], "".join(site_assets._SCAPY_FLAGS[f] for f in s["flags"].split("|")),
+                     s["seq_abs"], s["length"]) for s in trace]
+            assert got == want, path.name
+            checked.add(path.name)
+    assert checked
+
+
+def test_every_notebook_page_offers_binder_and_only_simulations_offer_jupyterlite():
+    lite_pages = 0
+    for page in notebook_pages():
+        text = page.read_text()
+        notebook = ROOT / "notebooks" / (page.stem + ".ipynb")
+        assert f"urlpath=lab/tree/notebooks/{notebook.name}" in text, page.name
+        lite = re.findall(r'href="([^"]*lite/lab/index\.html\?path=([^"]+))"', text)
+        if site_assets.is_simulation_only(notebook):
+            lite_pages += 1
+            assert lite and {p for _, p in lite} == {notebook.name}, page.name
+            assert local_file(page, lite[0][0]).name == "index.html"
+            assert local_file(page, lite[0][0]).is_file()
+            assert (HTML / "lite" / "files" / notebook.name).is_file()
+            assert "Pyodide has no sockets" in text
+        else:
+            assert not lite, page.name
+    assert lite_pages >= 1
+
+
+def test_jupyterlite_serves_the_course_library_and_the_widget_wheels():
+    index = json.loads((HTML / "lite" / "pypi" / "all.json").read_text())
+    assert {"timewait", "ipywidgets", "jupyterlab-widgets"} <= {k.replace("_", "-") for k in index}
+    config = json.loads((HTML / "lite" / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    names = [e["name"] for e in config["federated_extensions"]]
+    assert "@jupyterlite/pyodide-kernel-extension" in names
+    assert "@jupyter-widgets/jupyterlab-manager" in names
+
+
+def test_the_served_wheel_imports_the_model_and_widgets_without_sockets_or_scapy(tmp_path):
+    (wheel,) = (HTML / "lite" / "pypi").glob("timewait-*-py3-none-any.whl")
+    zipfile.ZipFile(wheel).extractall(tmp_path)
+    # Modules Pyodide cannot provide are made unimportable; the wheel alone must do.
+    probe = f"""
+import sys
+BLOCKED = ("scapy", "timewait.capture", "timewait.sandbox", "timewait.lab",
+           "timewait.experiments", "timewait.faults", "timewait.observe", "timewait.doctor")
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(BLOCKED):
+            raise ImportError("not in the browser: " + name)
+sys.meta_path.insert(0, Block())
+sys.path = [p for p in sys.path if "site-packages" in p or "lib/python" in p]
+sys.path.insert(0, {str(tmp_path)!r})
+import timewait.model, timewait.widgets
+assert timewait.model.__file__.startswith({str(tmp_path)!r})
+from timewait.model import simulate
+print(simulate("lost-final-ack", time_wait_msl=0, seed=0).outcome)
+print(timewait.widgets.sequence_explorer(seed=0).ok)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["peer-reset", "True"]
+
+
+def test_search_index_covers_every_page():
+    index = (HTML / "searchindex.js").read_text()
+    data = json.loads(index[index.index("(") + 1:index.rindex(")")])
+    toc = (ROOT / "_toc.yml").read_text()
+    for entry in re.findall(r"(?:root|file):\s*(\S+)", toc):
+        assert entry in data["docnames"], entry
+    assert "captur" in data["terms"]
+
+
+PYODIDE_PROBE = """
+import {{ loadPyodide }} from "{index}pyodide.mjs";
+import {{ readFileSync }} from "node:fs";
+const py = await loadPyodide({{ indexURL: "{index}" }});
+py.FS.writeFile("/tmp/timewait.whl", readFileSync("{wheel}"));
+console.log(py.runPython(`
+import sys, zipfile
+zipfile.ZipFile("/tmp/timewait.whl").extractall("/tmp/wheel")
+sys.path.insert(0, "/tmp/wheel")
+before = set(sys.modules)
+from timewait.model import simulate
+result = simulate("lost-final-ack", time_wait_msl=0, seed=0)
+new = sorted(m for m in set(sys.modules) - before if m.startswith(("scapy", "socket", "timewait.")))
+" ".join([sys.platform, result.outcome] + new)
+`));
+"""
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="needs node to run Pyodide")
+def test_the_served_wheel_runs_the_model_in_pyodide(tmp_path):
+    """In the Pyodide that JupyterLite loads (from npm here; its packages, such as numpy, are
+    not in the npm package, so only the numpy-free model is run)."""
+    import tarfile
+
+    with tarfile.open(site_assets.npm_tarball("pyodide")) as tar:
+        tar.extractall(tmp_path, filter="data")
+    (wheel,) = (HTML / "lite" / "pypi").glob("timewait-*-py3-none-any.whl")
+    script = tmp_path / "probe.mjs"
+    script.write_text(PYODIDE_PROBE.format(index=f"{tmp_path}/package/", wheel=wheel))
+    out = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=180,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    words = out.stdout.split()
+    assert words[:2] == ["emscripten", "peer-reset"], out.stdout
+    loaded = words[2:]
+    assert not any(m.startswith(("scapy", "socket", "timewait.capture", "timewait.sandbox",
+                                 "timewait.experiments")) for m in loaded), loaded
+    assert "timewait.model.scenarios" in loaded

@@ -1,0 +1,128 @@
+"""Sphinx extension for the course site (loaded from _config.yml).
+
+On each notebook page:
+
+- a "Packet captures" section at the end links the pcap files of the recorded runs of the
+  experiments the notebook calls (written into book/_static/pcaps by ``site_assets.py``);
+  a missing file is a build warning, so a strict build fails;
+- a notebook that needs no sockets (``site_assets.is_simulation_only``) gets a JupyterLite
+  button beside Binder in the launch menu, and two lines at the top saying what runs there.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import site_assets
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.osutil import relative_uri
+
+logger = logging.getLogger(__name__)
+
+PYODIDE_CDN = "cdn.jsdelivr.net"
+
+
+def _notebook(app, docname: str):
+    path = Path(app.env.doc2path(docname))
+    return path if path.suffix == ".ipynb" else None
+
+
+def _lite_url(app) -> str:
+    return app.config.course_lite_url.rstrip("/")
+
+
+def _link(refuri: str, text: str) -> nodes.reference:
+    return nodes.reference("", text, refuri=refuri, internal=False)
+
+
+def _recordings() -> dict:
+    out = {}
+    for path in site_assets.RECORDINGS.glob("*.json"):
+        data = json.loads(path.read_text())
+        out[data["experiment"]] = (data["kernel"], data["date"])
+    return out
+
+
+def add_sections(app, doctree) -> None:
+    docname = app.env.docname
+    notebook = _notebook(app, docname)
+    if notebook is None:
+        return
+    sections = [n for n in doctree.children if isinstance(n, nodes.section)]
+    if not sections:
+        return
+    page = app.builder.get_target_uri(docname)
+
+    if site_assets.is_simulation_only(notebook):
+        url = relative_uri(page, f"{_lite_url(app)}/index.html") + f"?path={notebook.name}"
+        para = nodes.paragraph()
+        para += nodes.Text("Run this notebook in your browser, with no server: ")
+        para += _link(url, "open it in JupyterLite")
+        para += nodes.Text(
+            ". Python runs in the page (Pyodide). On first use the Pyodide runtime and the "
+            "packages it runs (IPython, numpy, matplotlib and their dependencies) are downloaded "
+            f"from {PYODIDE_CDN}; the course library and the notebook come from this site.")
+        sockets = nodes.paragraph(text=(
+            "The socket experiments of the other notebooks are not offered in JupyterLite: "
+            "Pyodide has no sockets, so open those on Binder or on your own Linux machine."))
+        note = nodes.note("", para, sockets)
+        note["classes"].append("course-jupyterlite")
+        first = sections[0]
+        title_at = next((i for i, c in enumerate(first.children) if isinstance(c, nodes.title)), -1)
+        first.insert(title_at + 1, note)
+
+    pcaps = site_assets.notebook_pcaps(notebook)
+    if not pcaps:
+        return
+    recordings = _recordings()
+    section = nodes.section(ids=["packet-captures"], names=["packet captures"])
+    section["classes"].append("course-pcaps")
+    section += nodes.title(text="Packet captures")
+    kernels = sorted({recordings[e] for _, e, _ in pcaps if e in recordings})
+    when = "; ".join(f"{kernel}, {date}" for kernel, date in kernels)
+    intro = nodes.paragraph(text=(
+        "The captures of this page's experiments, as pcap files for Wireshark or tcpdump. They "
+        f"come from the recorded runs ({when}), the outcomes shown when a machine cannot run "
+        "an experiment live, and are rebuilt from the recorded segments: addresses, ports, "
+        "flags, sequence and acknowledgement numbers, timestamps and payload lengths as "
+        "captured; payload bytes are zeros. Your own run writes its capture with "))
+    intro += nodes.literal(text="timewait experiment NAME --pcap FILE")
+    intro += nodes.Text(".")
+    section += intro
+    items = nodes.bullet_list()
+    for name, experiment, params in pcaps:
+        if not (site_assets.PCAPS / name).exists():
+            logger.warning(f"pcap {name} is missing: run `python scripts/site_assets.py`",
+                           location=docname)
+            continue
+        opts = ", ".join(f"{k}={v}" for k, v in params.items())
+        para = nodes.paragraph()
+        para += _link(relative_uri(page, f"_static/pcaps/{name}"), f"{experiment} ({opts})")
+        items += nodes.list_item("", para)
+    section += items
+    sections[-1].append(section)
+
+
+def add_lite_button(app, pagename, templatename, context, doctree) -> None:
+    if doctree is None or not pagename.startswith("notebooks/"):
+        return
+    notebook = _notebook(app, pagename)
+    if notebook is None or not site_assets.is_simulation_only(notebook):
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            url = context["pathto"](f"{_lite_url(app)}/index.html", 1) + f"?path={notebook.name}"
+            group["buttons"].append({
+                "type": "link", "text": "JupyterLite", "tooltip": "Run in the browser with JupyterLite",
+                "icon": "_static/images/logo_jupyterlite.svg", "url": url})
+
+
+def setup(app):
+    # Where build_lite.py puts the JupyterLite site, relative to the site root.
+    app.add_config_value("course_lite_url", "lite/lab", "html")
+    # Before the table-of-contents collector reads the page, so the section is listed.
+    app.connect("doctree-read", add_sections, priority=400)
+    # After sphinx-book-theme has built the launch menu (priority 501).
+    app.connect("html-page-context", add_lite_button, priority=600)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,296 @@
+"""What the course site serves from itself, put into book/_static before the site is built.
+
+- ``vendor/``: the JavaScript the pages need, taken from pinned npm packages (checked against
+  their sha512), so that no page depends on a CDN:
+  @jupyter-widgets/html-manager's ``embed.js`` draws the stored widget snapshots, MathJax
+  typesets the mathematics.
+- ``pcaps/``: one pcap file per recorded run of each experiment, rebuilt from the segment
+  headers kept in ``src/timewait/recordings`` (the same recordings the notebooks fall back to).
+
+    python scripts/site_assets.py          # both
+    python scripts/site_assets.py --pcaps  # only the captures
+
+The functions that say which captures belong to which notebook, and which notebooks need no
+sockets (and so can run in JupyterLite), are used by the Sphinx extension ``course_site``
+and by ``build_lite.py`` too.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import base64
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "book" / "_static"
+VENDOR = STATIC / "vendor"
+PCAPS = STATIC / "pcaps"
+RECORDINGS = ROOT / "src" / "timewait" / "recordings"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "why-tcp-waits" / "npm"
+
+# (npm package, version, sha512 of the tarball as the npm registry publishes it)
+NPM = {
+    "html-manager": ("@jupyter-widgets/html-manager", "1.0.15",
+                     ("sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//"
+                      "SABeNz1yp47bCrJ3CQA==")),
+    "mathjax": ("mathjax", "3.2.2",
+                ("sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJ"
+                 "vtRZM1vO+geW0OhGw==")),
+    # Not served: the Pyodide that jupyterlite-pyodide-kernel 0.8.6 loads, for the check that
+    # the course library's model runs in it (tests/site).
+    "pyodide": ("pyodide", "314.0.6",
+                ("sha512-BKDTJyIqFxC4BExLqeRS3f5xvXZIjOt8C3zGLN/Cc7tFxSwvKVhVkchQQ2AGLOtR4YrVOI"
+                 "FxbV8poyDOOmWwxQ==")),
+}
+# What the site takes from each package (paths inside the package; a folder is taken whole).
+# embed.js is html-manager's build without RequireJS: it bundles the base and controls
+# widgets, which are all the course's panels use, at half the size of embed-amd.js. Its
+# icon fonts are loaded from beside it. MathJax's loader pulls its extensions, fonts and
+# accessibility parts from the folders next to tex-mml-chtml.js when a page needs them.
+FILES = {
+    "html-manager": ["LICENSE", "dist/embed.js", "dist/embed.js.LICENSE.txt", "dist/*.woff",
+                     "dist/*.woff2"],
+    "mathjax": ["LICENSE", "es5/tex-mml-chtml.js", "es5/input", "es5/output/chtml/fonts/woff-v2",
+                "es5/ui", "es5/a11y", "es5/sre", "es5/adaptors"],
+}
+# The URLs the pages use, relative to the site root (see _config.yml).
+WIDGETS_JS = "_static/vendor/html-manager/dist/embed.js"
+MATHJAX_JS = "_static/vendor/mathjax/es5/tex-mml-chtml.js"
+
+# Notebooks whose timewait imports are all from these modules need no sockets, no scapy and
+# no namespaces: they run anywhere Python, numpy and matplotlib do, JupyterLite included.
+SIMULATION_MODULES = ("timewait.model", "timewait.widgets", "timewait.plots",
+                      "timewait.svgdiagram", "timewait.trace")
+
+
+# ---------------------------------------------------------------- vendored JavaScript
+def _sha512(path: Path) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+
+
+def npm_tarball(key: str) -> Path:
+    """The package's tarball from the npm registry (``npm pack``), cached and checked."""
+    name, version, integrity = NPM[key]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tarball = CACHE / (name.lstrip("@").replace("/", "-") + f"-{version}.tgz")
+    if not tarball.exists() or _sha512(tarball) != integrity:
+        if shutil.which("npm") is None:
+            raise SystemExit("site assets: npm is needed to fetch the site's JavaScript "
+                             "(Debian: apt-get install npm)")
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["npm", "pack", f"{name}@{version}", "--pack-destination", tmp,
+                            "--silent"], check=True, stdout=subprocess.DEVNULL)
+            (fetched,) = Path(tmp).glob("*.tgz")
+            shutil.move(fetched, tarball)
+    if _sha512(tarball) != integrity:
+        raise SystemExit(f"site assets: {tarball.name} does not match its pinned sha512")
+    return tarball
+
+
+def vendor(dest: Path = VENDOR) -> list:
+    """Unpack what the site needs from each package into ``dest``; returns the files written."""
+    written = []
+    for key, patterns in FILES.items():
+        out = dest / key
+        if out.exists():
+            shutil.rmtree(out)
+        with tarfile.open(npm_tarball(key)) as tar, tempfile.TemporaryDirectory() as tmp:
+            tar.extractall(tmp, filter="data")
+            pkg = Path(tmp) / "package"
+            for pattern in patterns:
+                for src in sorted(pkg.glob(pattern)):
+                    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+                    for f in files:
+                        target = out / f.relative_to(pkg)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(f, target)
+                        written.append(target)
+    # Generated at build time from the pinned packages; not part of the repository.
+    (dest / ".gitignore").write_text("*\n")
+    return written
+
+
+# ---------------------------------------------------------------- captures of recorded runs
+def pcap_name(experiment: str, params: dict) -> str:
+    """``lost-final-ack__fin_losses-0__new_connection-none__time_wait-True.pcap``"""
+    parts = [experiment] + [f"{k}-{v}" for k, v in sorted(params.items())]
+    return "__".join(parts) + ".pcap"
+
+
+def recorded_runs():
+    """(experiment, params, result dict, recording date) for every recorded run."""
+    for path in sorted(RECORDINGS.glob("*.json")):
+        data = json.loads(path.read_text())
+        for entry in data["runs"]:
+            yield data["experiment"], entry["params"], entry["result"], data["date"]
+
+
+_SCAPY_FLAGS = {"SYN": "S", "FIN": "F", "RST": "R", "PSH": "P", "ACK": "A", "URG": "U",
+                "ECE": "E", "CWR": "C"}
+
+
+def trace_packets(trace: list, date: str) -> list:
+    """Ethernet frames for a recorded trace, as the loopback capture saw them: 127.0.0.1 on
+    both sides, the recorded ports, flags, wire sequence and acknowledgement numbers,
+    timestamps option and payload length. Payload bytes are not recorded and are zeros;
+    times count from midnight UTC of the recording date."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    t0 = datetime.datetime.fromisoformat(date).replace(tzinfo=datetime.timezone.utc).timestamp()
+    packets = []
+    for seg in trace:
+        options = []
+        if seg.get("tsval") is not None:
+            options = [("NOP", None), ("NOP", None), ("Timestamp", (seg["tsval"], seg["tsecr"] or 0))]
+        flags = "".join(_SCAPY_FLAGS[f] for f in seg["flags"].split("|") if f)
+        tcp = TCP(sport=seg["sport"], dport=seg["dport"], flags=flags,
+                  seq=seg["seq_abs"] % 2**32, ack=(seg["ack_abs"] or 0) % 2**32, options=options)
+        p = Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / IP(
+            src="127.0.0.1", dst="127.0.0.1") / tcp
+        if seg.get("length"):
+            p = p / Raw(b"\0" * seg["length"])
+        p.time = t0 + seg["t"]
+        packets.append(p)
+    return packets
+
+
+def write_pcaps(dest: Path = PCAPS) -> list:
+    """One pcap per recorded run that kept a trace; returns the files written."""
+    from scapy.utils import wrpcap
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.pcap"):
+        old.unlink()
+    written = []
+    for experiment, params, result, date in recorded_runs():
+        trace = result.get("trace") or []
+        if not trace or any(s.get("seq_abs") is None or s.get("sport") is None for s in trace):
+            continue
+        path = dest / pcap_name(experiment, params)
+        wrpcap(str(path), trace_packets(trace, date))
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------- what a notebook runs
+def _code(notebook: Path) -> list:
+    nb = json.loads(Path(notebook).read_text())
+    trees = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+        try:
+            # Notebook cells may await at top level (JupyterLite's package installer does).
+            trees.append(compile("\n".join(lines), str(notebook), "exec",
+                                 flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
+        except SyntaxError:
+            continue
+    return trees
+
+
+def _literal(node):
+    try:
+        return True, ast.literal_eval(node)
+    except ValueError:
+        return False, None
+
+
+def notebook_runs(notebook: Path) -> list:
+    """``(experiment, params)`` for each ``run("name", ...)`` in the notebook's code;
+    ``params`` is None when a keyword's value is not a literal (e.g. a loop variable)."""
+    runs = []
+    for tree in _code(notebook):
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run"
+                    and node.args and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)):
+                continue
+            params = {}
+            for kw in node.keywords:
+                if kw.arg in ("timeout", "capture_frames"):
+                    continue
+                ok, value = _literal(kw.value)
+                if kw.arg is None or not ok:
+                    params = None
+                    break
+                params[kw.arg] = value
+            runs.append((node.args[0].value, params))
+    return runs
+
+
+def notebook_pcaps(notebook: Path) -> list:
+    """``(file name, experiment, params)`` of the recorded runs matching the notebook's
+    experiment calls, in the notebook's order: the exact parameter set when the call spells
+    it out, every recorded run of that experiment otherwise."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from timewait.experiments import get
+
+    recorded = {}
+    for experiment, params, result, _ in recorded_runs():
+        if result.get("trace"):
+            recorded.setdefault(experiment, []).append(params)
+    found = []
+    for experiment, params in notebook_runs(notebook):
+        variants = recorded.get(experiment, [])
+        if params is not None:
+            try:
+                full = get(experiment).check(params)
+            except ValueError:
+                continue
+            variants = [v for v in variants if v == full]
+        for v in variants:
+            item = (pcap_name(experiment, v), experiment, v)
+            if item not in found:
+                found.append(item)
+    return found
+
+
+def timewait_imports(notebook: Path) -> set:
+    """The timewait modules a notebook imports."""
+    mods = set()
+    for tree in _code(notebook):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                mods.add(node.module)
+            elif isinstance(node, ast.Import):
+                mods.update(a.name for a in node.names)
+    return {m for m in mods if m == "timewait" or m.startswith("timewait.")}
+
+
+def is_simulation_only(notebook: Path) -> bool:
+    """True when the notebook uses timewait's model and drawing only, never an experiment."""
+    mods = timewait_imports(notebook)
+    only_model = bool(mods) and all(
+        any(m == s or m.startswith(s + ".") for s in SIMULATION_MODULES) for m in mods)
+    return only_model and not notebook_runs(notebook)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pcaps", action="store_true", help="only write the captures")
+    args = ap.parse_args(argv)
+    if not args.pcaps:
+        files = vendor()
+        size = sum(f.stat().st_size for f in files)
+        print(f"site assets: {len(files)} vendored files ({size / 1e6:.1f} MB) in "
+              f"{VENDOR.relative_to(ROOT)}")
+    pcaps = write_pcaps()
+    print(f"site assets: {len(pcaps)} captures of recorded runs in {PCAPS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,443 @@
+"""The built site as a reader's browser shows it: every page opened in headless Chromium.
+
+The site (_build/html) is served from 127.0.0.1 and each page is opened in a fresh browser
+context, with every request to another host refused, as on a machine without internet: a
+page that needs a CDN shows here what it shows a reader offline. For each page the test
+records console errors, failed requests, images, links, figures, widget snapshots and what
+the page loads, then checks them below; it saves screenshots of key pages and the page
+weight report in _build/site-test/.
+
+Opening every page takes a while, so this module runs in `make test-site`, which sets
+TIMEWAIT_SITE_BROWSER=1; other runs of `pytest tests` skip it. Without Chromium or
+Playwright it skips, or fails when CI=true.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# The built site: _build/html, or the one TIMEWAIT_SITE_HTML names (a build made elsewhere).
+HTML = Path(os.environ.get("TIMEWAIT_SITE_HTML", ROOT / "_build" / "html"))
+ARTIFACTS = ROOT / "_build" / "site-test"
+
+_spec = importlib.util.spec_from_file_location("site_weight", ROOT / "scripts" / "site_weight.py")
+site_weight = sys.modules.setdefault("site_weight", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(site_weight)
+
+# Pages photographed for the record: the course's start, a chapter, a notebook with widget
+# snapshots and a notebook with sequence diagrams.
+KEY_PAGES = {"intro": "book/intro.html",
+             "chapter": "book/reliable-termination.html",
+             "notebook-with-widgets": "notebooks/why-2msl.html",
+             "notebook-with-sequence-diagrams": "notebooks/open-close.html"}
+WIDGET_RENDER_TIMEOUT_MS = 15_000
+LITE_START_TIMEOUT_MS = 180_000
+
+pytestmark = [
+    pytest.mark.timeout(1200),
+    pytest.mark.skipif(os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
+                       reason="the browser test runs in `make test-site` "
+                              "(or set TIMEWAIT_SITE_BROWSER=1)"),
+]
+
+COLLECT_JS = """() => {
+  const loaded = i => i.complete && i.naturalWidth > 0;
+  const views = [...document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]')];
+  return {
+    images: [...document.images].map(i => ({src: (i.currentSrc || i.src).slice(0, 120),
+                                            alt: i.getAttribute('alt'), loaded: loaded(i)})),
+    // Icons the theme marks aria-hidden are decoration; every other SVG image needs a name.
+    svgs: [...document.querySelectorAll('svg[role="img"]:not([aria-hidden="true"])')].map(s =>
+        (s.getAttribute('aria-label') || (s.querySelector('title') || {}).textContent || '').trim()),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    ids: [...document.querySelectorAll('[id]')].map(e => e.id)
+           .concat([...document.querySelectorAll('a[name]')].map(a => a.name)),
+    widget_views: views.length,
+    widgets_rendered: views.filter(v => {
+      const p = v.previousElementSibling;
+      return p && p.classList.contains('widget-subarea') && p.children.length > 0; }).length,
+    widget_state: !!document.querySelector(
+        'script[type="application/vnd.jupyter.widget-state+json"]'),
+    figures_shown: [...document.querySelectorAll('figure.timewait-figure')].filter(f => {
+      const i = f.querySelector('img'); return i && loaded(i); }).length,
+    declares_icon: !!document.querySelector('link[rel~="icon"]'),
+  };
+}"""
+WIDGETS_RENDERED_JS = """() => [...document.querySelectorAll(
+    'script[type="application/vnd.jupyter.widget-view+json"]')].every(v => {
+  const p = v.previousElementSibling;
+  return p && p.classList.contains('widget-subarea') && p.children.length > 0; })"""
+
+
+@dataclass
+class Visit:
+    page: str
+    console_errors: list = field(default_factory=list)   # (text, url of the source)
+    external: list = field(default_factory=list)         # URLs on other hosts it asked for
+    broken: list = field(default_factory=list)           # same-site requests that failed
+    facts: dict = field(default_factory=lambda: dict(     # what COLLECT_JS found
+        images=[], svgs=[], links=[], ids=[], widget_views=0, widgets_rendered=0,
+        widget_state=False, figures_shown=0, declares_icon=False))
+    weight: object = None
+    failure: str = ""                                    # why the page could not be opened
+
+
+def _browser_missing(reason: str):
+    message = f"cannot run the browser test: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _visit(browser, base: str, page_name: str, screenshot: Path | None = None) -> Visit:
+    visit = Visit(page_name)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # Offline, whatever the machine: a request to any other host is refused and recorded.
+    context.route(re.compile(r"^(?!" + re.escape(base) + ").*"),
+                  lambda route: (visit.external.append(route.request.url), route.abort()))
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and visit.console_errors.append(
+        (m.text, m.location.get("url", ""))))
+    page.on("pageerror", lambda e: visit.console_errors.append((f"uncaught: {e}", "")))
+    page.on("requestfailed", lambda r: r.url.startswith(base) and visit.broken.append(
+        (r.url[len(base) - 1:], r.failure or "failed")))
+    page.on("response", lambda r: r.url.startswith(base) and r.status >= 400 and
+            visit.broken.append((r.url[len(base) - 1:], f"HTTP {r.status}")))
+    try:
+        page.goto(base + page_name, wait_until="load", timeout=60_000)
+    except Exception as exc:  # a page that does not load: test_every_page_was_opened
+        visit.failure = str(exc).splitlines()[0]
+        context.close()
+        return visit
+    try:
+        if page.evaluate(COLLECT_JS)["widget_views"]:
+            try:
+                page.wait_for_function(WIDGETS_RENDERED_JS, timeout=WIDGET_RENDER_TIMEOUT_MS)
+            except Exception:  # reported by test_every_widget_snapshot_is_shown
+                pass
+        page.wait_for_timeout(300)
+        visit.facts = page.evaluate(COLLECT_JS)
+        visit.weight = site_weight.page_weight(page, base, page_name)
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        context.close()
+    return visit
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Every page visited once: {"visits": {page: Visit}, "base": URL, "browser": Browser}."""
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"no built site in {HTML}: `make test-site` builds it", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _browser_missing(f"the Python package playwright is missing; {site_weight.INSTALL_HINT}")
+    if site_weight.find_chromium() is None:
+        _browser_missing(f"no Chromium found; {site_weight.INSTALL_HINT}")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    shots = {page: ARTIFACTS / f"{name}.png" for name, page in KEY_PAGES.items()}
+    visits = {}
+    with site_weight.serve(HTML) as base, sync_playwright() as p:
+        browser = site_weight.launch(p)
+        try:
+            for name in site_weight.site_pages(HTML):
+                visits[name] = _visit(browser, base, name, shots.get(name))
+            yield {"visits": visits, "base": base, "browser": browser}
+        finally:
+            browser.close()
+
+
+def _fail_if(problems: list, what: str):
+    if problems:
+        shown = "\n  ".join(problems[:40])
+        more = f"\n  ... and {len(problems) - 40} more" if len(problems) > 40 else ""
+        pytest.fail(f"{what}:\n  {shown}{more}", pytrace=False)
+
+
+def _grouped(pairs) -> list:
+    """[(problem, page), ...] -> one line per problem naming the pages it occurs on."""
+    pages = defaultdict(list)
+    for problem, page in pairs:
+        if page not in pages[problem]:
+            pages[problem].append(page)
+    return [f"{problem}  (on {len(ps)} page{'s' * (len(ps) > 1)}: {', '.join(ps[:4])}"
+            f"{', ...' if len(ps) > 4 else ''})" for problem, ps in pages.items()]
+
+
+def test_every_page_was_opened(site):
+    pages = site_weight.site_pages(HTML)
+    assert len(site["visits"]) == len(pages) > 0
+    _fail_if([f"{v.page}: {v.failure}" for v in site["visits"].values() if v.failure],
+             "pages that did not load")
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entries = re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text())
+    assert toc["root"] in entries
+    missing = [f"{e}.html" for e in entries if f"{e}.html" not in site["visits"]]
+    _fail_if(missing, "pages in _toc.yml that the built site lacks (is _build/html stale?)")
+
+
+def test_pages_load_nothing_from_other_hosts(site):
+    """A reader offline must get the whole page: scripts, styles, fonts, MathJax, widgets."""
+    _fail_if(_grouped((f"needs {url}", v.page) for v in site["visits"].values()
+                      for url in v.external),
+             "pages that need another host (a CDN); serve these from the site itself")
+
+
+def test_no_console_errors(site):
+    pairs = []
+    for v in site["visits"].values():
+        for text, url in v.console_errors:
+            # The browser's own request for /favicon.ico, on a site that declares no icon.
+            if urlsplit(url).path == "/favicon.ico" and not v.facts.get("declares_icon"):
+                continue
+            # A refused request to another host: test_pages_load_nothing_from_other_hosts.
+            if text.startswith("Failed to load resource") and not url.startswith(site["base"]):
+                continue
+            pairs.append((f"{text[:160]}" + (f"  [from {url[:100]}]" if url else ""), v.page))
+    _fail_if(_grouped(pairs), "console errors")
+
+
+def test_no_broken_same_site_requests(site):
+    _fail_if(_grouped((f"{path}: {why}", v.page) for v in site["visits"].values()
+                      for path, why in v.broken if path != "/favicon.ico"),
+             "same-site files that failed to load")
+
+
+def test_every_image_loads_and_has_alt_text(site):
+    broken, unlabelled = [], []
+    for v in site["visits"].values():
+        for img in v.facts["images"]:
+            if not img["loaded"]:
+                broken.append(f"{v.page}: {img['src']}")
+            if not (img["alt"] or "").strip():
+                unlabelled.append(f"{v.page}: <img src={img['src'][:70]!r}> has no alt text")
+        for k, label in enumerate(v.facts["svgs"]):
+            if not label:
+                unlabelled.append(f"{v.page}: SVG image {k + 1} has no aria-label or <title>")
+    _fail_if(broken, "images that did not load")
+    _fail_if(unlabelled, "images without alt text")
+
+
+def test_no_broken_internal_links(site):
+    base = site["base"]
+    ids = {page: set(v.facts["ids"]) for page, v in site["visits"].items()}
+    problems = []
+    for v in site["visits"].values():
+        for href in sorted(set(v.facts["links"])):
+            if not href.startswith(base):
+                continue
+            parts = urlsplit(href)
+            target = unquote(parts.path.lstrip("/")) or "index.html"
+            if target.endswith("/"):
+                target += "index.html"
+            if not (HTML / target).is_file():
+                problems.append(f"{v.page}: link to missing {target}")
+                continue
+            fragment = unquote(parts.fragment)
+            if fragment and target.endswith(".html"):
+                known = ids.get(target)
+                if known is None:
+                    known = set(re.findall(r'(?:id|name)="([^"]+)"', (HTML / target).read_text()))
+                    ids[target] = known
+                if fragment not in known:
+                    problems.append(f"{v.page}: link to {target}#{fragment}: no such anchor")
+    _fail_if(problems, "broken internal links")
+
+
+def _glued_figures(page: str) -> int:
+    """How many figures a chapter pastes from its notebook (``{glue} fig-...``)."""
+    source = ROOT / Path(page).with_suffix(".md")
+    if not source.exists():
+        return 0
+    return len(re.findall(r"^[`:]{3,}\{glue(?::figure)?\}\s+fig-", source.read_text(), re.M))
+
+
+def test_every_figure_and_widget_snapshot_is_shown(site):
+    problems = []
+    for v in site["visits"].values():
+        f = v.facts
+        wanted = _glued_figures(v.page)
+        if f["figures_shown"] < wanted:
+            problems.append(f"{v.page}: shows {f['figures_shown']} of its {wanted} figures")
+        if f["widget_views"]:
+            if not f["widget_state"]:
+                problems.append(f"{v.page}: widget views but no stored widget state")
+            if f["widgets_rendered"] < f["widget_views"]:
+                cause = [u for u in v.external if "widget" in u or "require" in u]
+                why = f" (the widget manager did not load: {', '.join(cause)} refused)" if cause else ""
+                problems.append(f"{v.page}: {f['widgets_rendered']} of {f['widget_views']} widget "
+                                f"snapshots rendered{why}")
+    _fail_if(problems, "figures or widget snapshots missing")
+
+
+def _repository():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = urlsplit(config["repository"]["url"])
+    owner, repo = url.path.strip("/").split("/")[:2]
+    return owner, repo, config["repository"].get("branch", "main")
+
+
+def test_binder_links_are_well_formed(site):
+    owner, repo, branch = _repository()
+    problems, seen = [], 0
+    for page, v in site["visits"].items():
+        notebook = Path(page).with_suffix(".ipynb").as_posix()
+        links = [h for h in v.facts["links"] if urlsplit(h).netloc == "mybinder.org"]
+        if page.startswith("notebooks/") and not links:
+            problems.append(f"{page}: no Binder link")
+        for href in links:
+            seen += 1
+            u = urlsplit(href)
+            urlpath = parse_qs(u.query).get("urlpath", [""])[0]
+            if u.scheme != "https" or u.path.rstrip("/") != f"/v2/gh/{owner}/{repo}/{branch}":
+                problems.append(f"{page}: Binder link not to /v2/gh/{owner}/{repo}/{branch}: {href}")
+            if not urlpath.startswith("lab/tree/"):
+                problems.append(f"{page}: Binder link does not open JupyterLab: {href}")
+                continue
+            target = urlpath[len("lab/tree/"):]
+            if not (ROOT / target).is_file():
+                problems.append(f"{page}: Binder link opens {target}, not in the repository")
+            elif page.startswith("notebooks/") and target != notebook:
+                problems.append(f"{page}: Binder link opens {target}, not {notebook}")
+    assert seen or problems, "no Binder link on any page"
+    _fail_if(problems, "Binder links")
+
+
+def _simulation_only_notebooks() -> list:
+    """Notebooks that use the model or widgets and no live experiment: the ones JupyterLite
+    (Pyodide, which has no sockets or namespaces) can run."""
+    live = re.compile(r"timewait\.(experiments|lab|sandbox|doctor|capture|observe)\b")
+    out = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                         if c["cell_type"] == "code")
+        if re.search(r"timewait\.(model|widgets)\b", code) and not live.search(code):
+            out.append(f"notebooks/{nb.stem}.html")
+    return out
+
+
+def _lite_links(visit: Visit, base: str) -> list:
+    return [h for h in visit.facts["links"] if h.startswith(base)
+            and any("lite" in seg.lower() for seg in urlsplit(h).path.split("/"))]
+
+
+def _lite_root(path: str) -> str:
+    segs = path.strip("/").split("/")
+    k = next(i for i, s in enumerate(segs) if "lite" in s.lower())
+    return "/".join(segs[:k + 1])
+
+
+def test_jupyterlite_links_are_well_formed(site):
+    base, visits = site["base"], site["visits"]
+    wanted = _simulation_only_notebooks()
+    simulation = [p for p in wanted if p in visits]
+    problems = [f"{p}: simulation-only notebook with no page in the built site" for p in wanted
+                if p not in visits]
+    if not wanted:
+        problems.append("no simulation-only notebook in notebooks/ (one using timewait.model "
+                        "or timewait.widgets and no live experiment), so no page can offer "
+                        "JupyterLite")
+    for page in simulation:
+        if not _lite_links(visits[page], base):
+            problems.append(f"{page}: simulation-only notebook without a JupyterLite link")
+    for page, v in visits.items():
+        for href in _lite_links(v, base):
+            u = urlsplit(href)
+            target = unquote(u.path.lstrip("/"))
+            if target.endswith("/"):
+                target += "index.html"
+            nb = parse_qs(u.query).get("path", [""])[0]
+            root = _lite_root(u.path)
+            if not (HTML / target).is_file():
+                problems.append(f"{page}: JupyterLite link to missing {target}")
+            if not nb.endswith(".ipynb"):
+                problems.append(f"{page}: JupyterLite link names no notebook (?path=...): {href}")
+            elif not any((HTML / root / d / nb).is_file() for d in ("files", "")):
+                problems.append(f"{page}: JupyterLite link opens {nb}, not in {root}/files/")
+            elif page in simulation and Path(nb).stem != Path(page).stem:
+                problems.append(f"{page}: JupyterLite link opens {nb}, not this page's notebook")
+    _fail_if(problems, "JupyterLite links")
+
+
+def _pyodide_source(root: Path) -> str:
+    """Where the JupyterLite build loads Pyodide from: the pyodideUrl its jupyter-lite.json
+    sets, else the default built into the Pyodide kernel extension."""
+    for config in sorted(root.rglob("jupyter-lite.json")):
+        m = re.search(r'"pyodideUrl"\s*:\s*"([^"]+)"', config.read_text())
+        if m:
+            return m.group(1)
+    for script in sorted(root.glob("extensions/@jupyterlite/pyodide-kernel-extension/**/*.js")):
+        m = re.search(r'https?://[^"\'\s]+/pyodide\.m?js', script.read_text(errors="replace"))
+        if m:
+            return m.group(0)
+    return "an unknown address"
+
+
+def test_a_jupyterlite_simulation_notebook_starts(site):
+    base, visits = site["base"], site["visits"]
+    links = [(page, h) for page in _simulation_only_notebooks() if page in visits
+             for h in _lite_links(visits[page], base)]
+    if not links:
+        pytest.fail("no JupyterLite link on a simulation-only notebook page "
+                    "(see test_jupyterlite_links_are_well_formed)", pytrace=False)
+    page, href = links[0]
+    root = HTML / _lite_root(urlsplit(href).path)
+    pyodide = _pyodide_source(root)
+    if urlsplit(pyodide).netloc not in ("", urlsplit(base).netloc):
+        pytest.skip(f"JupyterLite loads its Python runtime, Pyodide, from {pyodide} when the "
+                    "notebook starts, and that host is out of reach offline; the simulation "
+                    "notebook cannot start without internet")
+    context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
+    errors = []
+    context.route(re.compile(r"^(?!" + re.escape(base) + ").*"),
+                  lambda route: (errors.append(f"refused {route.request.url}"), route.abort()))
+    lite = context.new_page()
+    lite.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    try:
+        lite.goto(href, wait_until="load", timeout=60_000)
+        lite.wait_for_selector(".jp-Notebook", timeout=LITE_START_TIMEOUT_MS)
+        lite.wait_for_function(
+            """() => /\\| Idle\\b/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')
+               || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')""",
+            timeout=LITE_START_TIMEOUT_MS)
+        lite.screenshot(path=str(ARTIFACTS / "jupyterlite.png"))
+    except Exception as exc:
+        lite.screenshot(path=str(ARTIFACTS / "jupyterlite-failed.png"))
+        pytest.fail(f"{href}: the notebook's kernel did not start: {exc}; " + "; ".join(errors[:5]),
+                    pytrace=False)
+    finally:
+        context.close()
+
+
+def test_page_weight_within_budget(site):
+    weights = [v.weight for v in site["visits"].values() if v.weight is not None]
+    text = site_weight.report(weights, site_weight.site_bytes(HTML))
+    (ARTIFACTS / "page-weight.txt").write_text(text + "\n")
+    print("\n" + text)
+    over = [f"{w.page}: {w.total / 1e6:.2f} MB transferred ({w.decoded / 1e6:.2f} MB uncompressed);"
+            f" heaviest: " + ", ".join(f"{p} {t / 1e3:.0f} kB" for p, (t, _) in
+                                       sorted(w.assets.items(), key=lambda a: -a[1][0])[:3])
+            for w in weights if w.total > site_weight.LIMIT_BYTES]
+    _fail_if(over, f"pages over {site_weight.LIMIT_BYTES / 1e6:g} MB")
+
+
+def test_screenshots_of_key_pages_were_saved(site):
+    missing = [f"{name} ({page})" for name, page in KEY_PAGES.items()
+               if page not in site["visits"] or not (ARTIFACTS / f"{name}.png").is_file()]
+    _fail_if(missing, "key pages not photographed (not in the built site)")
