@@ -11,7 +11,7 @@ BOOK_FLAGS := --all -W -n --keep-going
 NB_TIMEOUT ?= 120
 
 .PHONY: setup book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
-        test-labs test-site lab recordings bench clean
+        test-labs test-site test-binder lab recordings bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
@@ -28,8 +28,12 @@ setup: $(STAMP)
 ## book: build the site into _build/html and serve it on http://127.0.0.1:$(PORT)
 book: setup build-book serve
 
+## build-book: the site into _build/html. First the JavaScript the pages serve themselves and the
+## captures of the recorded runs (book/_static), then the book, then JupyterLite into _build/html/lite.
 build-book:
+	$(PY) scripts/site_assets.py
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	$(PY) scripts/build_lite.py --output _build/html/lite
 
 serve:
 	@echo "Serving the course at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
@@ -51,11 +55,22 @@ test-notebooks-user: setup
 
 test-book: setup
 	rm -rf _build
-	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	@$(MAKE) --no-print-directory build-book
 	$(PY) -m pytest tests/site -q
 
 test-labs: setup
 	$(PY) labs/check_labs.py
+
+## test-binder: a fresh environment from binder/ alone; every notebook run as an unprivileged
+## user, once with user namespaces available and once with them switched off
+test-binder:
+	@$(PYTHON) scripts/binder-rehearsal.py
+
+## test-site: every built page opened in headless Chromium (builds the site first if missing);
+## screenshots and the page-weight report go to _build/site-test/
+test-site: setup
+	@test -f _build/html/index.html || $(MAKE) --no-print-directory build-book
+	TIMEWAIT_SITE_BROWSER=1 $(PY) -m pytest tests/site/test_browser.py -q -p no:cacheprovider -rs
 
 ## lab: open the notebooks in JupyterLab
 lab: setup
