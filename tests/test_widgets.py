@@ -1,4 +1,7 @@
 """Widgets re-run the model on every change and show bad input as a message."""
+import base64
+import re
+
 import pytest
 
 pytest.importorskip("ipywidgets")
@@ -44,9 +47,14 @@ def test_sequence_explorer_shows_invalid_input_as_a_message():
 
 def test_sweep_explorer_both_estimates():
     s = sweep_explorer(trials=2000)
-    assert s.ok and s.result.name == "old-duplicate" and bytes(s.image.value).startswith(PNG)
+    assert s.ok and s.result.name == "old-duplicate"
+    img = re.fullmatch(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)">', s.image.value)
+    assert img and base64.b64decode(img.group(1)).startswith(PNG)
+    assert img.group(2).startswith("P(old duplicate accepted) against TIME_WAIT length (MSL)")
+    assert "isn = fixed: 1 at 0," in img.group(2)  # fixed ISNs, no TIME_WAIT: always accepted
     s.sweep.value = "reset"
     assert s.ok and s.result.name == "reset"
+    assert 'alt="P(peer sees a reset) against final-ACK loss rate' in s.image.value
     s.trials.value = 0
     assert not s.ok and "trials" in s.status.value
     s.trials.value = 1000

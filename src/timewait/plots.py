@@ -212,6 +212,20 @@ def sweep_curves(result, x: str, group: str, ax=None, label=None):
     return ax.figure
 
 
+def describe_sweep(result, x: str, group: str, xlabel: str = "", ylabel: str = "P") -> str:
+    """Alt text for :func:`sweep_curves`: for each curve, the estimate at every ``x``."""
+    groups = []
+    for row in result.rows:
+        if row[group] not in groups:
+            groups.append(row[group])
+    curves = []
+    for g in groups:
+        points = ", ".join(f"{r['p']:.3g} at {r[x]:g}" for r in result.rows if r[group] == g)
+        curves.append(f"{group} = {g}: {points}")
+    return (f"{ylabel} against {xlabel or x}, one curve per {group}, each point with its 95 % "
+            f"interval; " + "; ".join(curves) + ".")
+
+
 def describe_trace(trace: Trace, title: str = "") -> str:
     """Alt text for a sequence diagram: what it shows, segment by segment, in words."""
     left, right = trace.endpoints

@@ -13,6 +13,7 @@ message in the panel, never as a traceback.
 """
 from __future__ import annotations
 
+import base64
 import html
 import io
 
@@ -22,6 +23,7 @@ import matplotlib
 from .model.portbudget import LINUX_PORT_RANGE, port_budget
 from .model.scenarios import SCENARIOS, simulate
 from .model.sweeps import old_duplicate_sweep, reset_sweep
+from .plots import describe_sweep, sweep_curves
 from .svgdiagram import sequence_svg, timeline_svg
 
 EXPLORER_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
@@ -48,6 +50,11 @@ def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _img(fig, alt: str) -> str:
+    data = base64.b64encode(_png(fig)).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 class _Panel:
@@ -156,7 +163,8 @@ class SweepExplorer(_Panel):
         self.trials = W.IntText(value=trials, description="trials")
         self.seed = W.IntText(value=seed, description="seed")
         self.status = W.HTML()
-        self.image = W.Image(format="png")
+        # A PNG inside an <img> with alt text (ipywidgets' Image widget has no alt attribute).
+        self.image = W.HTML()
         controls = [self.sweep, self.isn, self.reconnect_delay, self.timestamps,
                     self.time_wait_msl, self.trials, self.seed]
         self.widget = W.VBox([W.HBox([W.VBox(controls[:4]), W.VBox(controls[4:])]),
@@ -187,35 +195,12 @@ class SweepExplorer(_Panel):
         self.fig.clf()
         ax = self.fig.add_subplot(111)
         self.fig.subplots_adjust(left=0.12, bottom=0.14, right=0.97, top=0.95)
-        plot_sweep(r, x, group, ax=ax)
+        sweep_curves(r, x, group, ax=ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        self.image.value = _png(self.fig)
+        self.image.value = _img(self.fig, describe_sweep(r, x, group, xlabel, ylabel))
         self.status.value = _message(f"{r.trials_total:,} simulated closes in {r.seconds * 1e3:.0f} ms",
                                      "info")
-
-
-def plot_sweep(result, x: str, group: str, ax=None):
-    """Estimate against ``x``, one line per value of ``group``, with interval bars."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-        _, ax = plt.subplots(figsize=(7, 4))
-    markers = "osD^v<>"
-    groups = []
-    for row in result.rows:
-        if row[group] not in groups:
-            groups.append(row[group])
-    for i, g in enumerate(groups):
-        rows = [r for r in result.rows if r[group] == g]
-        xs = [r[x] for r in rows]
-        ps = [r["p"] for r in rows]
-        err = [[r["p"] - r["low"] for r in rows], [r["high"] - r["p"] for r in rows]]
-        ax.errorbar(xs, ps, yerr=err, marker=markers[i % len(markers)], capsize=3,
-                    label=f"{group} = {g}")
-    ax.set_ylim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax.figure
 
 
 class PortBudgetCalculator(_Panel):
