@@ -47,10 +47,15 @@ def _namespace_works() -> tuple:
         return False, f"`unshare -rn` could not start ({exc})"
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no detail"
+        if "No space left on device" in detail:  # ENOSPC: a user-namespace limit is reached
+            advice = ("user.max_user_namespaces allows no more user namespaces here (it may be "
+                      "0); an administrator can raise it with `sysctl user.max_user_namespaces=N`")
+        else:
+            advice = ("on Debian/Ubuntu an administrator can allow it with "
+                      "`sysctl kernel.unprivileged_userns_clone=1` or by relaxing AppArmor's "
+                      "user-namespace restriction")
         return False, ("this kernel does not let an unprivileged user create a user+network "
-                       f"namespace (`unshare -rn` failed: {detail}); on Debian/Ubuntu an "
-                       "administrator can allow it with `sysctl kernel.unprivileged_userns_clone=1` "
-                       "or by relaxing AppArmor's user-namespace restriction")
+                       f"namespace (`unshare -rn` failed: {detail}); {advice}")
     return True, ""
 
 
