@@ -41,7 +41,8 @@ serve:
 
 ## test: every check; prints the wall time of each stage and the total
 test: setup
-	@$(PY) scripts/run_checks.py test-lib test-notebooks test-notebooks-user test-book test-labs
+	@$(PY) scripts/run_checks.py test-lib test-notebooks test-notebooks-user test-book test-site \
+		test-labs test-binder
 
 test-lib: setup
 	$(PY) -m pytest tests -q -n 2 --ignore=tests/notebooks

@@ -7,6 +7,11 @@ On each notebook page:
   a missing file is a build warning, so a strict build fails;
 - a notebook that needs no sockets (``site_assets.is_simulation_only``) gets a JupyterLite
   button beside Binder in the launch menu, and two lines at the top saying what runs there.
+
+On every page, MathJax is loaded only when the page itself shows mathematics (Sphinx loads
+it on a page whose sub-pages have some, e.g. the course's start page), and a page that
+loads both MathJax and the widget manager gets the small adapter the widget manager needs
+(see ``MATHJAX2_QUEUE_JS``).
 """
 from __future__ import annotations
 
@@ -21,6 +26,25 @@ from sphinx.util.osutil import relative_uri
 logger = logging.getLogger(__name__)
 
 PYODIDE_CDN = "cdn.jsdelivr.net"
+
+# @jupyter-widgets/html-manager's embed.js typesets widget text with MathJax 2's API,
+# ``MathJax.Hub.Queue(["Typeset", MathJax.Hub, element])``, whenever ``window.MathJax``
+# exists; the site serves MathJax 3, which has no ``Hub``. On a page that loads both, this
+# script comes before embed.js and gives MathJax 3 a ``Hub.Queue`` that typesets the element
+# the MathJax 3 way. It does so on the window's load event, in a handler registered before
+# the one in which embed.js draws the widgets: by then the deferred MathJax script has run
+# and replaced its configuration object with itself. If MathJax failed to load, the widgets
+# are drawn without typesetting.
+MATHJAX2_QUEUE_JS = (
+    'window.addEventListener("load", () => {'
+    ' const mj = window.MathJax;'
+    ' if (!mj || mj.Hub) return;'
+    ' mj.Hub = {Queue: job => {'
+    ' const element = job && job[2];'
+    ' if (!element || !(mj.startup && mj.startup.promise)) return;'
+    ' mj.startup.promise = mj.startup.promise.then(() => mj.typesetPromise([element]));'
+    ' }};'
+    ' });')
 
 
 def _notebook(app, docname: str):
@@ -118,6 +142,32 @@ def add_lite_button(app, pagename, templatename, context, doctree) -> None:
                 "icon": "_static/images/logo_jupyterlite.svg", "url": url})
 
 
+def _has_math(doctree) -> bool:
+    return doctree is not None and doctree.next_node(
+        lambda n: isinstance(n, (nodes.math, nodes.math_block))) is not None
+
+
+def scope_mathjax(app, pagename, templatename, context, doctree) -> None:
+    """MathJax only on pages that show mathematics; the MathJax 2 adapter where the widget
+    manager runs beside MathJax."""
+    scripts = list(context.get("script_files", []))
+    mathjax_js = f"_static/{app.config.mathjax_path}"
+
+    def is_mathjax(js) -> bool:
+        return (str(js.filename or "") == mathjax_js
+                or (not js.filename and js.attributes.get("body", "").startswith("window.MathJax")))
+
+    if not _has_math(doctree):
+        scripts = [js for js in scripts if not is_mathjax(js)]
+    widgets_js = [i for i, js in enumerate(scripts)
+                  if str(js.filename or "") == site_assets.WIDGETS_JS]
+    if widgets_js and any(is_mathjax(js) for js in scripts):
+        widgets = scripts[widgets_js[0]]
+        adapter = type(widgets)("", priority=widgets.priority, body=MATHJAX2_QUEUE_JS)
+        scripts.insert(widgets_js[0], adapter)
+    context["script_files"] = scripts
+
+
 def setup(app):
     # Where build_lite.py puts the JupyterLite site, relative to the site root.
     app.add_config_value("course_lite_url", "lite/lab", "html")
@@ -125,4 +175,6 @@ def setup(app):
     app.connect("doctree-read", add_sections, priority=400)
     # After sphinx-book-theme has built the launch menu (priority 501).
     app.connect("html-page-context", add_lite_button, priority=600)
+    # After Sphinx's MathJax and myst-nb's widget scripts are added (priority 500).
+    app.connect("html-page-context", scope_mathjax, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -8,8 +8,12 @@ the page has loaded: ``transferSize``, the bytes that came over the network, whi
 page-weight budgets count. The site is served here the way GitHub Pages serves it, text
 files gzip-compressed; the uncompressed size (``decodedBodySize``) is shown beside it.
 Figures stored as data URIs are part of the HTML. Requests to other hosts are listed apart:
-the site is meant to need none. Exits with status 1 when a page transfers more than the
-limit (2 MB = 2,000,000 bytes).
+the site is meant to need none.
+
+The limit (2 MB = 2,000,000 bytes) holds a page's uncompressed weight, except on pages that
+draw widget snapshots: the widget manager they load, html-manager's embed.js, is 1.9 MB by
+itself, so those pages are held to 2 MB transferred (gzip) instead. Exits with status 1 when
+a page is over its limit.
 
 The helpers (finding Chromium, serving the site, listing its pages, weighing one page)
 are shared with the browser test, tests/site/test_browser.py.
@@ -33,6 +37,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 LIMIT_BYTES = 2_000_000
+# The script that draws widget snapshots (site_assets.WIDGETS_JS); pages that load it are
+# weighed by their transferred bytes.
+WIDGET_MANAGER = "vendor/html-manager/dist/embed.js"
 
 # Headless, and quiet on a closed network: without the background-networking flags Chromium
 # tries to reach Google's services and logs the failures. Playwright gives every launch a
@@ -156,6 +163,19 @@ class PageWeight:
     def decoded(self) -> int:
         return self.html_decoded + sum(d for _, d in self.assets.values())
 
+    @property
+    def widgets(self) -> bool:
+        """Whether the page loads the widget manager (it stores widget snapshots)."""
+        return any(path.endswith(WIDGET_MANAGER) for path in self.assets)
+
+    @property
+    def counted(self) -> int:
+        """The bytes held to the limit: uncompressed, or transferred on a widget page."""
+        return self.total if self.widgets else self.decoded
+
+    def over(self, limit: int = LIMIT_BYTES) -> bool:
+        return self.counted > limit
+
 
 def page_weight(page, base_url: str, name: str) -> PageWeight:
     """Weigh the page open in Playwright ``page`` (loaded from ``base_url``)."""
@@ -196,13 +216,16 @@ def weigh_site(directory: Path = HTML) -> list[PageWeight]:
 def report(weights: list[PageWeight], total_bytes: int, limit: int = LIMIT_BYTES) -> str:
     """The weight table: one line per page, heaviest first, and the site's size."""
     lines = [f"site on disk: {total_bytes / 1e6:.2f} MB in total",
-             "per page: its HTML plus the site's own assets it loads, in kB transferred "
-             f"(gzip, as GitHub Pages serves them; limit {limit / 1e6:g} MB) and uncompressed:",
+             ("per page: its HTML plus the site's own assets it loads, in kB transferred "
+              "(gzip, as GitHub Pages serves them) and uncompressed. Limit "
+              f"{limit / 1e6:g} MB uncompressed; on pages with widget snapshots (W), whose "
+              f"widget manager alone is 1.9 MB, {limit / 1e6:g} MB transferred:"),
              f"  {'page':42s} {'HTML':>8s} {'assets':>8s} {'total':>8s} {'uncompressed':>13s}"]
-    for w in sorted(weights, key=lambda w: -w.total):
-        mark = "  OVER THE LIMIT" if w.total > limit else ""
+    for w in sorted(weights, key=lambda w: -w.decoded):
+        mark = "  OVER THE LIMIT" if w.over(limit) else ""
         lines.append(f"  {w.page:42s} {w.html / 1e3:7.0f}k {(w.total - w.html) / 1e3:7.0f}k "
-                     f"{w.total / 1e3:7.0f}k {w.decoded / 1e3:12.0f}k{mark}")
+                     f"{w.total / 1e3:7.0f}k {w.decoded / 1e3:12.0f}k {'W' if w.widgets else ' '}"
+                     f"{mark}")
     elsewhere = sorted({u for w in weights for u in w.elsewhere})
     if elsewhere:
         lines.append("requested from other hosts (not counted, and not available offline):")
@@ -214,7 +237,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--html", type=Path, default=HTML, help="the built site (default _build/html)")
     ap.add_argument("--limit-mb", type=float, default=LIMIT_BYTES / 1e6,
-                    help="largest allowed page weight in MB (default 2)")
+                    help="largest allowed page weight in MB, uncompressed (transferred on "
+                         "pages with widget snapshots); default 2")
     ap.add_argument("--json", action="store_true", help="print the measurements as JSON")
     args = ap.parse_args(argv)
     if not (0 < args.limit_mb <= 1000):
@@ -233,11 +257,12 @@ def main(argv=None) -> int:
         print(json.dumps({"site_bytes": total, "limit_bytes": limit,
                           "pages": [{"page": w.page, "html": w.html, "assets": w.assets,
                                      "total": w.total, "uncompressed": w.decoded,
+                                     "widgets": w.widgets, "over_limit": w.over(limit),
                                      "elsewhere": w.elsewhere}
                                     for w in weights]}, indent=1))
     else:
         print(report(weights, total, limit))
-    return 1 if any(w.total > limit for w in weights) else 0
+    return 1 if any(w.over(limit) for w in weights) else 0
 
 
 if __name__ == "__main__":

@@ -152,6 +152,54 @@ def test_a_fast_transfer_outruns_the_isn_clock():
     assert r.outcome == "old-duplicate-accepted"
 
 
+def test_one_msl_of_time_wait_lets_the_provoked_reset_end_the_new_incarnation():
+    # The old request arrives just inside a one-MSL TIME_WAIT; the server has no
+    # connection and resets it; that reset reaches the idle new incarnation an MSL later.
+    r = simulate("provoked-reset", isn="fixed", time_wait_msl=1, hold=30.0, answer_hold=30.0)
+    assert (r.outcome, r.defence) == ("late-reset-accepted", None)
+    late = [s for s in r.trace if s.note == "old duplicate"]
+    assert [(s.src, s.flags) for s in late] == [("client", "PSH|ACK"), ("server", "RST")]
+    assert late[1].t > 30.0 * 2 - 0.01  # two MSLs after the request left
+    assert r.final_states == {"client": "CLOSED", "server": "ESTABLISHED"}
+
+
+def test_two_msl_of_time_wait_discards_the_provoked_reset():
+    r = simulate("provoked-reset", isn="fixed", time_wait_msl=2, hold=30.0, answer_hold=30.0)
+    assert (r.outcome, r.defence) == ("late-reset-rejected", "time-wait")
+    assert r.final_states == {"client": "ESTABLISHED", "server": "ESTABLISHED"}
+
+
+def test_the_old_request_itself_reaches_a_new_incarnation_before_it_can_provoke_a_reset():
+    r = simulate("provoked-reset", isn="fixed", time_wait_msl=0.5, hold=20.0)
+    assert r.outcome == "old-duplicate-accepted"
+    assert not [s for s in r.trace if s.flags == "RST"]
+
+
+@pytest.mark.parametrize("isn,defence", [("clock", "sequence-window"),
+                                         ("random", "sequence-window")])
+def test_a_new_isn_puts_the_provoked_reset_outside_the_window(isn, defence):
+    r = simulate("provoked-reset", isn=isn, time_wait_msl=1, hold=30.0, answer_hold=30.0,
+                 seed=4)
+    assert (r.outcome, r.defence) == ("late-reset-rejected", defence)
+    assert r.final_states["client"] == "ESTABLISHED"
+
+
+def test_a_reset_in_the_window_but_not_next_draws_a_challenge_ack():
+    r = simulate("provoked-reset", isn="fixed", time_wait_msl=1, hold=30.0, answer_hold=30.0,
+                 server_isns=(1000, 990))
+    assert (r.outcome, r.defence) == ("late-reset-rejected", "rst-check")
+    after = [s for s in r.trace if s.t > 59.0]
+    assert [(s.src, s.flags) for s in after] == [("server", "RST"), ("client", "ACK")]
+
+
+def test_a_reset_before_the_handshake_completes_is_ignored():
+    # TIME_WAIT ends at 20.006 s; the SYN,ACK arrives 2 ms later; the reset comes between.
+    r = simulate("provoked-reset", isn="fixed", time_wait=20.0, hold=10.0,
+                 answer_hold=20.0071 - 10.002)
+    assert (r.outcome, r.defence) == ("late-reset-rejected", "syn-sent")
+    assert r.final_states["client"] == "ESTABLISHED"
+
+
 def test_runs_are_deterministic_for_a_seed():
     a = simulate("four-way-close", loss=0.3, jitter=0.01, seed=7)
     b = simulate("four-way-close", loss=0.3, jitter=0.01, seed=7)
@@ -195,6 +243,7 @@ def test_lossy_runs_end_in_a_named_outcome():
     (dict(delay=31.0), "delay"),
     (dict(drop=("client:ACK:zero",)), "drop"),
     (dict(hold=5.0), "hold: scenario 'four-way-close' does not use"),
+    (dict(answer_hold=5.0), "answer_hold: scenario 'four-way-close' does not use"),
     (dict(colour="red"), "colour: not a simulation parameter"),
 ])
 def test_invalid_parameters_are_named(params, needle):
@@ -206,3 +255,15 @@ def test_unknown_scenario():
     with pytest.raises(ValueError, match="scenario: must be one of"):
         simulate("nope")
     assert "old-duplicate" in list_scenarios()
+    assert "provoked-reset" in list_scenarios()
+
+
+@pytest.mark.parametrize("params,needle", [
+    (dict(answer_hold=31.0), r"answer_hold: must be in \(0, MSL=30.0\] seconds, got 31.0"),
+    (dict(answer_hold=0.0), "answer_hold: must be in"),
+    (dict(hold=-1.0), "hold: must be in"),
+    (dict(request_bytes=0), "request_bytes: must be >= 1"),
+])
+def test_provoked_reset_parameters_are_checked(params, needle):
+    with pytest.raises(ValueError, match=needle):
+        simulate("provoked-reset", **params)

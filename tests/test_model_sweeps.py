@@ -5,9 +5,11 @@ import pytest
 
 from timewait.model import simulate
 from timewait.model.portbudget import port_budget
-from timewait.model.sweeps import (DUPLICATE_CODES, RESET_OUTCOMES, old_duplicate_sweep,
-                                   old_duplicate_trials, reset_outcome_by_losses, reset_sweep,
-                                   wilson_interval)
+from timewait.model.sweeps import (DUPLICATE_CODES, PROVOKED_CODES, RESET_OUTCOMES,
+                                   old_duplicate_sweep, old_duplicate_trials,
+                                   provoked_reset_expected, provoked_reset_sweep,
+                                   provoked_reset_trials, reset_outcome_by_losses, reset_sweep,
+                                   split_by_outcome, wilson_interval)
 
 
 @pytest.mark.parametrize("time_wait", [0.0, 0.1, 0.3, 1.0, 60.0])
@@ -97,6 +99,139 @@ def test_wilson_interval():
 def test_sweep_arguments_are_checked(kw, needle):
     with pytest.raises(ValueError, match=needle):
         reset_sweep(**kw)
+
+
+def _engine_code(result):
+    """The event engine's outcome as a :data:`PROVOKED_CODES` name."""
+    if result.outcome == "old-duplicate-accepted":
+        return "accepted"
+    if result.outcome == "late-reset-accepted":
+        return "reset"
+    if result.outcome == "late-reset-rejected":
+        return "reset-" + result.defence
+    assert result.outcome == "old-duplicate-rejected", result.outcome
+    return result.defence
+
+
+@pytest.mark.parametrize("isn", ["fixed", "clock", "random"])
+@pytest.mark.parametrize("time_wait,reconnect,timestamps", [
+    (0.0, 0.0, False), (15.0, 0.0, False), (30.0, 0.0, False), (45.0, 0.0, False),
+    (20.0, 3.0, False), (15.0, 0.0, True)])
+def test_provoked_reset_trials_match_the_event_engine(isn, time_wait, reconnect, timestamps):
+    n, delay, msl = 24, 0.001, 30.0
+    codes, draws = provoked_reset_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                         rng=np.random.default_rng(11))
+    # Steer a few resets into the narrow windows: no connection yet, and SYN-SENT. The
+    # request arrives inside TIME_WAIT and provokes the reset, which takes 0.6 MSL or less.
+    sent, tw_end = 2 * delay, 6 * delay + time_wait
+    t2 = tw_end + reconnect
+    targets = [(1, t2 + delay / 2), (2, t2 + 1.5 * delay)]
+    if reconnect:
+        targets.append((0, tw_end + reconnect / 2))
+    for i, target in targets if time_wait > 2 else ():
+        draws.hold[i] = max(1.0, target - sent - 0.6 * msl)
+        draws.answer_hold[i] = target - (sent + draws.hold[i])
+    if isn == "random":  # collide some incarnations, and put some resets inside the window
+        draws.client_isns[:4, 1] = draws.client_isns[:4, 0]
+        draws.server_isns[:8, 1] = draws.server_isns[:8, 0]
+        draws.server_isns[8:12, 1] = (draws.server_isns[8:12, 0] - 10) % 2 ** 32
+        # The request meets the server in SYN-RECEIVED, in its window but acknowledging
+        # the wrong SYN: that ACK check answers with a reset too.
+        if t2 + 2 * delay - sent <= msl:
+            draws.client_isns[12:14, 1] = draws.client_isns[12:14, 0]
+            draws.hold[12:14] = t2 + 2 * delay - sent
+    codes, _ = provoked_reset_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                     draws=draws)
+    assert max(draws.answer_hold) <= msl
+    for i in range(n):
+        kw = dict(isn=isn, time_wait=time_wait, reconnect_delay=reconnect,
+                  timestamps=timestamps, hold=float(draws.hold[i]),
+                  answer_hold=float(draws.answer_hold[i]), isn_secret=0, ts_offset=0)
+        if isn == "random":
+            kw["client_isns"] = tuple(int(x) for x in draws.client_isns[i])
+            kw["server_isns"] = tuple(int(x) for x in draws.server_isns[i])
+        assert _engine_code(simulate("provoked-reset", **kw)) == PROVOKED_CODES[codes[i]], (i, kw)
+
+
+def test_the_matched_trials_cover_every_fate_of_the_reset():
+    seen = set()
+    for isn in ("fixed", "clock", "random"):
+        for tw, r in ((15.0, 0.0), (30.0, 0.0), (45.0, 0.0), (20.0, 3.0)):
+            codes, draws = provoked_reset_trials(2000, isn, tw, r, rng=np.random.default_rng(2))
+            if isn == "random":
+                draws.server_isns[:, 1] = (draws.server_isns[:, 0] - 10) % 2 ** 32
+                codes, _ = provoked_reset_trials(2000, isn, tw, r, draws=draws)
+            seen |= {PROVOKED_CODES[c] for c in codes}
+    assert {"accepted", "reset", "reset-time-wait", "reset-no-connection",
+            "reset-rst-check", "reset-sequence-window"} <= seen
+
+
+def test_fixed_isns_need_a_time_wait_of_two_msl_against_the_provoked_reset():
+    grid = (0.25, 0.5, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
+    r = provoked_reset_sweep(time_wait_msl=grid, isn=("fixed",), trials=20_000, seed=6)
+    expected = provoked_reset_expected(grid)
+    for row, disturbed, accepted, reset in zip(r.rows, expected["disturbed"],
+                                               expected["accepted"], expected["reset"]):
+        for hits, p in ((row["hits"], disturbed), (row["accepted"], accepted),
+                        (row["reset"], reset)):
+            if p == 0:
+                assert hits == 0, row
+            else:  # a 99.9 % interval: the handshakes' milliseconds are far inside it
+                low, high = wilson_interval(hits, row["trials"], z=3.29)
+                assert low <= p <= high, (row, p)
+    by = {row["time_wait_msl"]: row for row in r.rows}
+    assert by[1.0]["accepted"] == 0 and by[1.0]["reset"] > 9_000
+    assert by[1.5]["reset"] > 2_000
+    assert by[2.0]["hits"] == 0 and by[2.0]["by_reset_time_wait"] > 19_000
+
+
+def test_the_provoked_reset_is_no_threat_when_isns_differ():
+    r = provoked_reset_sweep(time_wait_msl=(0.5, 1.0, 1.5), isn=("clock", "random"),
+                             trials=20_000, seed=1)
+    assert all(row["hits"] == 0 for row in r.rows)
+    assert all(row["by_reset_sequence_window"] > 2_000 for row in r.rows)
+
+
+def test_paws_does_not_stop_the_provoked_reset():
+    # Timestamps reject the old request, but a reset carries no timestamp to check.
+    r = provoked_reset_sweep(time_wait_msl=(0.0, 1.0), isn=("fixed",), timestamps=True,
+                             trials=20_000, seed=2)
+    no_tw, one_msl = r.rows
+    assert no_tw["accepted"] == 0 and no_tw["by_paws"] > 19_000
+    assert one_msl["reset"] > 9_000
+
+
+def test_provoked_reset_expected_values():
+    e = provoked_reset_expected([0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+    assert list(e["disturbed"]) == pytest.approx([1.0, 0.875, 0.5, 0.125, 0.0, 0.0])
+    assert list(e["accepted"]) == pytest.approx([1.0, 0.5, 0.0, 0.0, 0.0, 0.0])
+    assert list(e["reset"]) == pytest.approx([0.0, 0.375, 0.5, 0.125, 0.0, 0.0])
+    with pytest.raises(ValueError, match="time_wait_msl"):
+        provoked_reset_expected([-0.5])
+
+
+def test_split_by_outcome_gives_each_part_its_own_rows():
+    r = provoked_reset_sweep(time_wait_msl=(0.5, 1.5), trials=1000, seed=0)
+    parts = split_by_outcome(r, {"either": "hits", "old request": "accepted",
+                                 "late reset": "reset"})
+    assert [(row["part"], row["time_wait_msl"]) for row in parts.rows] == [
+        ("either", 0.5), ("either", 1.5), ("old request", 0.5), ("old request", 1.5),
+        ("late reset", 0.5), ("late reset", 1.5)]
+    for row, src in zip(parts.rows[2:4], r.rows):
+        assert row["hits"] == src["accepted"] and row["low"] <= row["p"] <= row["high"]
+    with pytest.raises(ValueError, match="parts"):
+        split_by_outcome(r, {"x": "no-such-column"})
+    both = provoked_reset_sweep(time_wait_msl=(0.5,), isn=("fixed", "clock"), trials=100)
+    with pytest.raises(ValueError, match="one row per time_wait_msl"):
+        split_by_outcome(both, {"either": "hits"})
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(trials=0), "trials"), (dict(time_wait_msl=(-1,)), "time_wait_msl"),
+    (dict(isn=("lucky",)), "isn: must be one of"), (dict(msl=0), "msl: must be > 0")])
+def test_provoked_reset_sweep_arguments_are_checked(kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        provoked_reset_sweep(**kw)
 
 
 def test_port_budget():

@@ -27,8 +27,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-# The built site: _build/html, or the one TIMEWAIT_SITE_HTML names (a build made elsewhere).
-HTML = Path(os.environ.get("TIMEWAIT_SITE_HTML", ROOT / "_build" / "html"))
+# The built site: _build/html, or the one TIMEWAIT_SITE (as for test_site.py) or
+# TIMEWAIT_SITE_HTML names (a build made elsewhere).
+HTML = Path(os.environ.get("TIMEWAIT_SITE_HTML") or os.environ.get("TIMEWAIT_SITE")
+            or ROOT / "_build" / "html")
 ARTIFACTS = ROOT / "_build" / "site-test"
 
 _spec = importlib.util.spec_from_file_location("site_weight", ROOT / "scripts" / "site_weight.py")
@@ -211,6 +213,71 @@ def test_no_console_errors(site):
                 continue
             pairs.append((f"{text[:160]}" + (f"  [from {url[:100]}]" if url else ""), v.page))
     _fail_if(_grouped(pairs), "console errors")
+
+
+# A page with mathematics and a widget snapshot whose text is TeX, put together as the build
+# writes such a page (scripts/course_site.py): MathJax 3 from _config.yml, the widget state,
+# the MathJax 2 adapter, then the widget manager. It loads the site's own _static files.
+MATH_AND_WIDGETS_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>math and widgets</title>
+<link rel="icon" href="data:,">
+<script>window.MathJax = {mathjax_config}</script>
+<script defer src="_static/{mathjax_path}"></script>
+<script type="application/vnd.jupyter.widget-state+json">{state}</script>
+<script>{adapter}</script>
+<script src="{widgets_js}"></script>
+</head><body>
+<p>There are <span class="math notranslate nohighlight">\\(2^{{32}}\\)</span> sequence numbers.</p>
+<div class="cell_output"><script type="application/vnd.jupyter.widget-view+json">
+{{"model_id": "label", "version_major": 2, "version_minor": 0}}</script></div>
+</body></html>
+"""
+LABEL_STATE = {"version_major": 2, "version_minor": 0, "state": {
+    "layout": {"model_name": "LayoutModel", "model_module": "@jupyter-widgets/base",
+               "model_module_version": "2.0.0", "state": {}},
+    "style": {"model_name": "LabelStyleModel", "model_module": "@jupyter-widgets/controls",
+              "model_module_version": "2.0.0", "state": {}},
+    "label": {"model_name": "LabelModel", "model_module": "@jupyter-widgets/controls",
+              "model_module_version": "2.0.0",
+              "state": {"layout": "IPY_MODEL_layout", "style": "IPY_MODEL_style",
+                        "value": "wraps after \\(2^{32}/R\\) seconds"}}}}
+
+
+def test_a_page_with_math_and_widgets_typesets_both(site, tmp_path):
+    """embed.js typesets widget text with MathJax 2's MathJax.Hub.Queue; the site serves
+    MathJax 3. course_site's adapter must let both work on one page, with no console error."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import course_site
+    import site_assets
+
+    sphinx = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    mathjax_config = dict(sphinx.get("mathjax3_config") or {})
+    mathjax_config["options"] = {"processHtmlClass": "tex2jax_process|mathjax_process|math"}
+    (tmp_path / "_static").symlink_to(HTML / "_static", target_is_directory=True)
+    (tmp_path / "page.html").write_text(MATH_AND_WIDGETS_PAGE.format(
+        mathjax_config=json.dumps(mathjax_config), mathjax_path=sphinx["mathjax_path"],
+        state=json.dumps(LABEL_STATE), adapter=course_site.MATHJAX2_QUEUE_JS,
+        widgets_js=site_assets.WIDGETS_JS))
+    context = site["browser"].new_context()
+    errors = []
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    try:
+        with site_weight.serve(tmp_path) as base:
+            page.goto(base + "page.html", wait_until="load", timeout=60_000)
+            page.wait_for_function(WIDGETS_RENDERED_JS, timeout=WIDGET_RENDER_TIMEOUT_MS)
+            page.wait_for_function(
+                "() => document.querySelector('.widget-label mjx-container')"
+                " && document.querySelector('p mjx-container')", timeout=WIDGET_RENDER_TIMEOUT_MS)
+            label = page.inner_text(".widget-label")
+    except Exception as exc:
+        pytest.fail(f"the page did not draw its math and its widget: {exc}; errors: {errors}",
+                    pytrace=False)
+    finally:
+        context.close()
+    assert not errors, errors
+    assert "seconds" in label and "\\(" not in label
 
 
 def test_no_broken_same_site_requests(site):
@@ -430,11 +497,16 @@ def test_page_weight_within_budget(site):
     text = site_weight.report(weights, site_weight.site_bytes(HTML))
     (ARTIFACTS / "page-weight.txt").write_text(text + "\n")
     print("\n" + text)
-    over = [f"{w.page}: {w.total / 1e6:.2f} MB transferred ({w.decoded / 1e6:.2f} MB uncompressed);"
-            f" heaviest: " + ", ".join(f"{p} {t / 1e3:.0f} kB" for p, (t, _) in
-                                       sorted(w.assets.items(), key=lambda a: -a[1][0])[:3])
-            for w in weights if w.total > site_weight.LIMIT_BYTES]
-    _fail_if(over, f"pages over {site_weight.LIMIT_BYTES / 1e6:g} MB")
+    # Every page is held to the limit uncompressed, except pages with widget snapshots: the
+    # widget manager (embed.js) is 1.9 MB by itself, so they are held to it transferred.
+    assert weights and any(w.widgets for w in weights) and any(not w.widgets for w in weights)
+    over = [f"{w.page}: {w.decoded / 1e6:.2f} MB uncompressed, {w.total / 1e6:.2f} MB transferred"
+            f"{' (widget page: transferred counts)' if w.widgets else ''}; heaviest: "
+            + ", ".join(f"{p} {d / 1e3:.0f} kB" for p, (_, d) in
+                        sorted(w.assets.items(), key=lambda a: -a[1][1])[:3])
+            for w in weights if w.over()]
+    _fail_if(over, f"pages over {site_weight.LIMIT_BYTES / 1e6:g} MB (uncompressed; transferred "
+                   "on pages with widget snapshots)")
 
 
 def test_screenshots_of_key_pages_were_saved(site):

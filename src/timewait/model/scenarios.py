@@ -27,6 +27,10 @@ OUTCOMES = {
     "incomplete": "the exchange had not finished when the run stopped",
     "old-duplicate-accepted": "a segment of the old incarnation was accepted by the new one",
     "old-duplicate-rejected": "the old duplicate was rejected; `defence` says what rejected it",
+    "late-reset-accepted": "the reset the old duplicate provoked from the peer arrived late and "
+                           "reset the new incarnation",
+    "late-reset-rejected": "the reset the old duplicate provoked from the peer arrived late and "
+                           "was discarded; `defence` says what discarded it",
 }
 DEFENCES = {
     "time-wait": "it arrived while TIME_WAIT still held the 4-tuple, so no new incarnation "
@@ -37,6 +41,10 @@ DEFENCES = {
     "paws": "its timestamp was older than the newest one seen (RFC 7323 PAWS)",
     "sequence-window": "its sequence number fell outside the new incarnation's receive window",
     "ack-check": "it acknowledged data the new incarnation never sent (RFC 5961 / RFC 9293)",
+    "syn-sent": "it arrived before the new incarnation's handshake finished, and SYN-SENT "
+                "ignores a reset that acknowledges nothing (RFC 9293 section 3.10.7.3)",
+    "rst-check": "its sequence number was in the window but not the next expected one, so it "
+                 "drew a challenge ACK instead of a reset (RFC 5961 section 3)",
 }
 
 
@@ -86,6 +94,9 @@ PARAMS = {
                                          "the new connection"),
     "hold": Param(None, float, "how long the old duplicate stays in the network, seconds "
                                "(at most the MSL; default: the MSL)"),
+    "answer_hold": Param(None, float, "how long the peer's reset, provoked by the old duplicate, "
+                                      "stays in the network, seconds (at most the MSL; default: "
+                                      "the MSL)"),
     "old_offset": Param(0, int, "bytes connection 1 carried before the duplicated segment"),
     "seed": Param(0, int, "random seed"),
     "client_isns": Param((), tuple, "explicit client ISNs, one per incarnation", cli=False),
@@ -274,11 +285,12 @@ def _resolve(name: str, params: dict) -> dict:
     _check(p, "rto", lambda v: v > 0, "must be > 0 seconds")
     if p.get("delay", 0) > p["msl"]:
         raise ValueError(f"delay: must be between 0 and the MSL ({p['msl']} s), got {p['delay']}")
-    if "hold" in p:
-        if p["hold"] is None:
-            p["hold"] = p["msl"]
-        if not (0 < p["hold"] <= p["msl"]):
-            raise ValueError(f"hold: must be in (0, MSL={p['msl']}] seconds, got {p['hold']}")
+    for k in ("hold", "answer_hold"):
+        if k in p:
+            if p[k] is None:
+                p[k] = p["msl"]
+            if not (0 < p[k] <= p["msl"]):
+                raise ValueError(f"{k}: must be in (0, MSL={p['msl']}] seconds, got {p[k]}")
     return p
 
 
@@ -507,14 +519,41 @@ def old_duplicate(**params) -> SimulationResult:
     then stays idle, as a pooled connection would. Does the server accept the old bytes as
     the new connection's?"""
     p = _resolve("old-duplicate", params)
+    sim, arrival, _ = _run_old_duplicate("old-duplicate", p)
+    outcome, defence = _judge_duplicate(sim.endpoints["server"], arrival)
+    return _finish("old-duplicate", p, sim, outcome, defence)
+
+
+def provoked_reset(**params) -> SimulationResult:
+    """As old-duplicate, plus the answer the stale copy may provoke: if it reaches the
+    server while the server has no connection, the server answers with a reset, and the
+    network keeps a copy of that reset for ``answer_hold`` seconds too. The reset carries
+    connection 1's numbers back to the client's address up to two MSLs after the request
+    left. Does the new incarnation accept the old bytes, or does the late reset end it?"""
+    p = _resolve("provoked-reset", params)
+    sim, arrival, answer = _run_old_duplicate("provoked-reset", p, answer_hold=p["answer_hold"])
+    outcome, defence = _judge_duplicate(sim.endpoints["server"], arrival)
+    if outcome != "old-duplicate-accepted" and answer:
+        outcome, defence = _judge_answer(answer)
+    return _finish("provoked-reset", p, sim, outcome, defence)
+
+
+def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) -> tuple:
+    """Run the old-duplicate exchange; with ``answer_hold``, also keep a copy of the reset
+    the server sends to the old duplicate. Returns the simulation and what the server (for
+    the copy of the request) and the client (for the copy of the reset) had when each
+    arrived."""
     req, resp, offset = p["request_bytes"], p["response_bytes"], p["old_offset"]
     if req < 1:
-        raise ValueError(f"request_bytes: must be >= 1 in old-duplicate, got {req}")
+        raise ValueError(f"request_bytes: must be >= 1 in {name}, got {req}")
     nth = 2 if offset else 1
     hold = Hold(lambda pkt: pkt.incarnation == 1 and "PSH" in pkt.flags, p["hold"], nth)
+    holds = [("client", hold)]
+    if answer_hold is not None:
+        holds.append(("server", Hold(lambda pkt: pkt.incarnation == 1 and pkt.flags == "RST",
+                                     answer_hold)))
     client_cfg, server_cfg = _configs(p)
-    sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg,
-                     _links(p, extra_holds=[("client", hold)]))
+    sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_holds=holds))
     client, server = sim.endpoints["client"], sim.endpoints["server"]
     reconnect = {"done": False}
 
@@ -550,25 +589,51 @@ def old_duplicate(**params) -> SimulationResult:
                       ("server", "eof"): server_eof, ("client", "closed"): client_closed})
     sim.do("server", "listen")
     sim.at(0.0, "client", "connect")
-    # Record, at the moment the duplicate arrives, what the server had.
-    arrival = {}
+    # Record, at the moment each held copy arrives, what its receiver had.
+    arrival, answer = {}, {}
     original = sim._deliver
 
     def deliver(pkt):
-        if pkt.note == "old duplicate":
+        held = pkt.note == "old duplicate"
+        if held and pkt.src == "client":
             arrival["t"] = sim.sched.now
             arrival["server_incarnation"] = server.tcb.incarnation if server.tcb else None
             arrival["client_state"] = client.state
             arrival["n_rejections"] = len(server.rejections)
+        elif held:
+            answer["t"] = sim.sched.now
+            answer["client_state"] = client.state
+            answer["resets"] = client.resets_received
+            answer["n_rejections"] = len(client.rejections)
         original(pkt)
-        if pkt.note == "old duplicate":
+        if held and pkt.src == "client":
             arrival["rejection"] = next(
                 (r for r in server.rejections[arrival["n_rejections"]:] if r.packet.note == "old duplicate"),
                 None)
+        elif held:
+            answer["reset"] = client.resets_received > answer["resets"]
+            answer["rejection"] = next(
+                (r for r in client.rejections[answer["n_rejections"]:] if r.packet.note == "old duplicate"),
+                None)
     sim.net.deliver = deliver
     sim.run()
-    outcome, defence = _judge_duplicate(server, arrival)
-    return _finish("old-duplicate", p, sim, outcome, defence)
+    return sim, arrival, answer
+
+
+def _judge_answer(answer: dict) -> tuple:
+    """What became of the late reset, judged from what the client did with it."""
+    if answer["reset"]:
+        return "late-reset-accepted", None
+    if answer["rejection"] is not None:
+        return "late-reset-rejected", answer["rejection"].defence
+    state = answer["client_state"]
+    if state == S.TIME_WAIT:
+        return "late-reset-rejected", "time-wait"  # behind rcv_nxt: outside the window
+    if state == S.CLOSED:
+        return "late-reset-rejected", "no-connection"
+    if state == S.SYN_SENT:
+        return "late-reset-rejected", "syn-sent"
+    return "late-reset-rejected", "sequence-window"  # synchronized: an unacceptable reset
 
 
 def _judge_duplicate(server: Endpoint, arrival: dict) -> tuple:
@@ -600,6 +665,10 @@ SCENARIOS = {
     "old-duplicate": dict(run=old_duplicate, params=_NET + _TCP + (
         "request_bytes", "response_bytes", "reconnect_delay", "hold", "old_offset",
         "client_isns", "server_isns", "isn_secret", "ts_offset"),
+        defaults={"request_bytes": 100, "response_bytes": 100}),
+    "provoked-reset": dict(run=provoked_reset, params=_NET + _TCP + (
+        "request_bytes", "response_bytes", "reconnect_delay", "hold", "answer_hold",
+        "old_offset", "client_isns", "server_isns", "isn_secret", "ts_offset"),
         defaults={"request_bytes": 100, "response_bytes": 100}),
 }
 for _name, _spec in SCENARIOS.items():

@@ -2,8 +2,9 @@
 
 Each sweep draws its trials' random inputs as arrays and decides every trial's outcome
 with the same rules, checks and event times the event-driven scenarios use
-(:func:`timewait.model.scenarios.lost_final_ack` and
-:func:`~timewait.model.scenarios.old_duplicate`, with a fixed network delay); the tests
+(:func:`timewait.model.scenarios.lost_final_ack`,
+:func:`~timewait.model.scenarios.old_duplicate` and
+:func:`~timewait.model.scenarios.provoked_reset`, with a fixed network delay); the tests
 run both on the same draws and require the same outcome trial by trial.
 
 Estimates come with Wilson score intervals (95 % by default).
@@ -22,6 +23,11 @@ from .endpoint import ISN_POLICIES, MOD, RFC793_CLOCK_RATE
 RESET_OUTCOMES = ("clean-close", "peer-reset", "gave-up")
 DUPLICATE_CODES = ("accepted", "time-wait", "no-connection", "same-incarnation", "paws",
                    "sequence-window", "ack-check")
+# provoked-reset: the old data accepted, the late reset accepted, the old data rejected
+# without provoking a reset (by the defence named), or the late reset discarded ("reset-...").
+PROVOKED_CODES = ("accepted", "reset", "same-incarnation", "paws", "sequence-window",
+                  "ack-check", "reset-time-wait", "reset-no-connection", "reset-syn-sent",
+                  "reset-rst-check", "reset-sequence-window")
 
 
 def wilson_interval(successes, trials, z: float = 1.959963984540054) -> tuple:
@@ -179,6 +185,38 @@ def _seq_lt(a, b):
     return ((b - a) % MOD > 0) & ((b - a) % MOD < (1 << 31))
 
 
+def _duplicate_times(time_wait, reconnect_delay, delay) -> dict:
+    """Event times of the old-duplicate exchange, with the event engine's float operations
+    (see scenarios.old_duplicate)."""
+    t = [0.0]
+    for _ in range(7):
+        t.append(t[-1] + delay)
+    tw_end = t[6] + time_wait
+    t2 = tw_end + reconnect_delay  # new SYN
+    syn_at_server = t2 + delay
+    return dict(
+        t=t,
+        sent=t[2],  # the duplicated request leaves with the handshake's last ACK
+        old_gone=t[7],  # server's connection 1 ends when the final ACK arrives
+        tw_end=tw_end, t2=t2, syn_at_server=syn_at_server,
+        established_at_client=syn_at_server + delay,  # the SYN,ACK arrives
+        established_at_server=(syn_at_server + delay) + delay)
+
+
+def _isns(isn, draws, t, isn_fixed, isn_clock_rate) -> tuple:
+    """ISNs of (client 1, client 2, server 1, server 2)."""
+    if isn == "random":
+        return (draws.client_isns[:, 0], draws.client_isns[:, 1],
+                draws.server_isns[:, 0], draws.server_isns[:, 1])
+    if isn == "fixed":
+        x = np.int64(isn_fixed % MOD)
+        return x, x, x, x
+    # RFC 6528 with the same secret for both incarnations of the 4-tuple
+    return (np.int64(0), np.int64(int(t["t2"] * isn_clock_rate) % MOD),
+            np.int64(int(t["t"][1] * isn_clock_rate) % MOD),
+            np.int64(int(t["syn_at_server"] * isn_clock_rate) % MOD))
+
+
 def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
                          reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
                          timestamps: bool = False, ack_check: bool = True,
@@ -204,25 +242,11 @@ def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
             c = s = None
         draws = DuplicateDraws(hold, c, s)
     hold = np.asarray(draws.hold, dtype=float)
-    # Event times, with the event engine's float operations (see scenarios.old_duplicate).
-    t = [0.0]
-    for _ in range(7):
-        t.append(t[-1] + delay)
-    sent = t[2]  # the duplicated request leaves with the handshake's last ACK
-    old_gone = t[7]  # server's connection 1 ends when the final ACK arrives
-    tw_end = t[6] + time_wait
-    t2 = tw_end + reconnect_delay  # new SYN
-    syn_at_server = t2 + delay
-    established_at_server = (syn_at_server + delay) + delay
-    if isn == "random":
-        c1, c2 = draws.client_isns[:, 0], draws.client_isns[:, 1]
-        s1, s2 = draws.server_isns[:, 0], draws.server_isns[:, 1]
-    elif isn == "fixed":
-        c1 = c2 = s1 = s2 = np.int64(isn_fixed % MOD)
-    else:  # RFC 6528 with the same secret for both incarnations of the 4-tuple
-        c1, s1 = np.int64(0), np.int64(int(t[1] * isn_clock_rate) % MOD)
-        c2 = np.int64(int(t2 * isn_clock_rate) % MOD)
-        s2 = np.int64(int(syn_at_server * isn_clock_rate) % MOD)
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    sent, old_gone, tw_end = t["sent"], t["old_gone"], t["tw_end"]
+    t2, syn_at_server = t["t2"], t["syn_at_server"]
+    established_at_server = t["established_at_server"]
+    c1, c2, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
     arrival = sent + hold
     seq = (c1 + 1 + old_offset) % MOD
     ack = (s1 + 1) % MOD
@@ -284,3 +308,144 @@ def old_duplicate_sweep(time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
         result.rows.append(row)
     result.seconds = _time.perf_counter() - started
     return result
+
+
+# ---- P(the old duplicate, or the reset it provokes, disturbs a new incarnation) ---------
+@dataclass
+class ProvokedDraws:
+    """The random inputs of provoked-reset trials (one entry per trial)."""
+
+    hold: np.ndarray  # the old request's time in the network
+    answer_hold: np.ndarray  # the time in the network of the reset it provokes
+    client_isns: np.ndarray  # shape (n, 2): incarnation 1, 2 (random ISNs only)
+    server_isns: np.ndarray
+
+
+def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
+                          reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
+                          timestamps: bool = False, ack_check: bool = True,
+                          request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
+                          isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
+                          ts_hz: float = 1000.0, rng=None, draws: ProvokedDraws = None):
+    """Outcome code per trial (index into :data:`PROVOKED_CODES`) and the draws used.
+
+    The old request is judged as in :func:`old_duplicate_trials`. When it reaches the server
+    with no connection there (or fails the ACK check in SYN-RECEIVED), the server answers
+    with a reset whose sequence number is the request's ACK number; the network keeps that
+    reset ``answer_hold`` seconds. It reaches the client in TIME_WAIT (behind the window:
+    dropped), with no connection, in SYN-SENT (a reset without ACK: ignored) or in the idle
+    new incarnation, where RFC 5961 lets only the exact next sequence number reset it.
+    Both holds are uniform on (0, MSL]."""
+    if not (msl > 0):
+        raise ValueError(f"msl: must be > 0 seconds, got {msl}")
+    _trials(n)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if draws is None:
+        hold = msl * (1.0 - rng.random(n))
+        answer_hold = msl * (1.0 - rng.random(n))
+        if isn == "random":
+            c = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+            s = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+        else:
+            c = s = None
+        draws = ProvokedDraws(hold, answer_hold, c, s)
+    data, _ = old_duplicate_trials(
+        len(draws.hold), isn, time_wait, reconnect_delay, msl, delay, timestamps, ack_check,
+        request_bytes, old_offset, rcv_wnd, isn_fixed, isn_clock_rate, ts_hz,
+        draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns))
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    _, _, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
+    arrival = t["sent"] + np.asarray(draws.hold, dtype=float)
+    in_syn_rcvd = (arrival >= t["syn_at_server"]) & (arrival < t["established_at_server"])
+    provoked = (data == 1) | (data == 2) | ((data == 6) & in_syn_rcvd)
+    answer_arrival = arrival + np.asarray(draws.answer_hold, dtype=float)
+    rst_seq = (s1 + 1) % MOD  # the request's ACK number
+    off = (rst_seq - (s2 + 1)) % MOD  # against the new incarnation's rcv_nxt
+    off = off * np.ones(answer_arrival.shape, dtype=np.int64)
+    established = np.where(off == 0, 1, np.where(off < rcv_wnd, 9, 10))
+    answer = np.where(answer_arrival < t["tw_end"], 6, np.where(
+        answer_arrival < t["t2"], 7, np.where(
+            answer_arrival < t["established_at_client"], 8, established)))
+    # the old request's own fate, when it provoked nothing
+    own = np.array([0, -1, -1, 2, 3, 4, 5], dtype=np.int8)[data]
+    return np.where(provoked, answer, own).astype(np.int8), draws
+
+
+def provoked_reset_expected(time_wait_msl) -> dict:
+    """The provoked-reset probabilities with fixed ISNs, both holds uniform on (0, 1] MSL and
+    the handshakes' milliseconds neglected, at TIME_WAIT length ``T`` (in MSLs):
+
+    - the old request is accepted when it outlives TIME_WAIT: ``max(0, 1 - T)``;
+    - its reset is accepted when the request arrives within TIME_WAIT but request and reset
+      together outlive it, ``P(A < T < A + B)``: ``T - T**2 / 2`` up to one MSL, then
+      ``(2 - T)**2 / 2`` up to two, then 0;
+    - either: ``P(A + B > T)``, the tail of a triangular distribution on (0, 2):
+      ``1 - T**2 / 2`` up to one MSL, ``(2 - T)**2 / 2`` up to two, then 0.
+    """
+    tw = np.asarray(time_wait_msl, dtype=float)
+    if np.any(tw < 0):
+        raise ValueError(f"time_wait_msl: must be >= 0, got {time_wait_msl}")
+    accepted = np.clip(1.0 - tw, 0.0, None)
+    tail = np.where(tw <= 1, 1 - tw ** 2 / 2, np.where(tw <= 2, (2 - tw) ** 2 / 2, 0.0))
+    return dict(accepted=accepted, reset=tail - accepted, disturbed=tail)
+
+
+def provoked_reset_sweep(time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5), isn=("fixed",),
+                         reconnect_delay=(0.0,), trials: int = 100_000, msl: float = 30.0,
+                         delay: float = 0.001, timestamps: bool = False, ack_check: bool = True,
+                         request_bytes: int = 100, old_offset: int = 0,
+                         seed: int = 0) -> SweepResult:
+    """P(a new incarnation of the same 4-tuple is disturbed: it accepts the old request, or
+    the late reset the request provoked ends it) against TIME_WAIT length (MSLs), reconnect
+    delay (seconds) and ISN policy. Rows give ``accepted`` and ``reset`` separately, and the
+    count of each defence (``by_...``)."""
+    import time as _time
+    _trials(trials)
+    if not (msl > 0):
+        raise ValueError(f"msl: must be > 0 seconds, got {msl}")
+    for policy in _as_tuple(isn):
+        if policy not in ISN_POLICIES:
+            raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {policy!r}")
+    rng = np.random.default_rng(seed)
+    result = SweepResult("provoked-reset", fixed=dict(
+        msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
+        request_bytes=request_bytes, old_offset=old_offset, seed=seed))
+    started = _time.perf_counter()
+    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
+                                 _as_tuple(reconnect_delay)):
+        if tw < 0:
+            raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
+        codes, _ = provoked_reset_trials(trials, policy, tw * msl, float(r), msl, delay,
+                                         timestamps, ack_check, request_bytes, old_offset,
+                                         rng=rng)
+        counts = np.bincount(codes, minlength=len(PROVOKED_CODES))
+        hits = int(counts[0] + counts[1])
+        low, high = wilson_interval(hits, trials)
+        row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r),
+                   trials=trials, hits=hits, p=hits / trials, low=low, high=high,
+                   accepted=int(counts[0]), reset=int(counts[1]))
+        row.update({f"by_{name.replace('-', '_')}": int(c)
+                    for name, c in zip(PROVOKED_CODES[2:], counts[2:])})
+        result.rows.append(row)
+    result.seconds = _time.perf_counter() - started
+    return result
+
+
+def split_by_outcome(result: SweepResult, parts: dict, x: str = "time_wait_msl") -> SweepResult:
+    """One row per (part, ``x``) from a sweep with one row per ``x``: ``parts`` maps a label
+    to the row key holding that part's count (``{"old request accepted": "accepted"}``);
+    each row gets its own estimate and Wilson interval, so that :func:`timewait.plots.
+    sweep_curves` can draw the parts as separate curves (grouped by ``"part"``)."""
+    xs = [r[x] for r in result.rows]
+    if len(set(xs)) != len(xs):
+        raise ValueError(f"result: must have one row per {x}; select one policy first")
+    out = SweepResult(result.name, fixed=dict(result.fixed), seconds=result.seconds)
+    for label, key in parts.items():
+        if not result.rows or key not in result.rows[0]:
+            raise ValueError(f"parts: {key!r} is not a column of the sweep")
+        for r in result.rows:
+            k, n = r[key], r["trials"]
+            low, high = wilson_interval(k, n)
+            out.rows.append({"part": label, x: r[x], "trials": n, "hits": k, "p": k / n,
+                             "low": low, "high": high})
+    return out
