@@ -5,8 +5,11 @@ Synthetic tables describe the situations an on-call engineer meets; saved /proc 
 reading and the command line.
 """
 import builtins
+import contextlib
+import contextvars
 import ipaddress
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -16,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from timewait import cli
-from timewait.doctor import (TIME_WAIT_LEN, diagnose, examine, parse_port_range,
-                             parse_reserved_ports, read_sysctls, render_text)
+from timewait.doctor import (TIME_WAIT_LEN, diagnose, examine, measure_rates, parse_port_range,
+                             parse_reserved_ports, read_counters, read_open_counters,
+                             read_rate_counters, read_sockets, read_sockstat, read_sysctls,
+                             render_text)
 from timewait.observe import SocketInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
@@ -425,3 +430,209 @@ def test_installed_command_reports_on_this_host():
     js = subprocess.run([str(exe), "doctor", "--json"], capture_output=True, text=True,
                         check=True)
     assert json.loads(js.stdout)["usable_ports"] > 0
+
+
+# ---------------------------------------------------------------- measured rates (--interval)
+
+REUSE_CLIENT = FIXTURES / "tw-reuse-client"
+
+
+def two_snapshots(first, second, seconds):
+    """A counter reader, sleep and clock that replay two readings `seconds` apart."""
+    readings, times = iter([first, second]), iter([0.0, float(seconds)])
+    return dict(read=lambda: next(readings), sleep=lambda s: None, clock=lambda: next(times))
+
+
+def test_default_report_is_instant_and_says_its_rate_is_estimated(monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: pytest.fail("the default report must not wait"))
+    report = examine(str(REUSE_CLIENT / "proc"))
+    assert report.measured is None
+    assert report.estimated_close_rate == pytest.approx(600 / 60)
+    text = render_text(report)
+    assert "estimated: 10.0 closes/s" in text and "measured: not measured" in text
+    assert report.to_json()["rates"]["measured"] is None
+
+
+def test_tw_reuse_hides_most_closes_from_the_estimate_but_not_from_the_counters():
+    replay = two_snapshots(read_rate_counters(str(REUSE_CLIENT / "proc")),
+                           read_rate_counters(str(REUSE_CLIENT / "after-10s")), 10)
+    measured = measure_rates(10, **replay)
+    assert measured.interval_s == 10
+    assert measured.per_s == {"ActiveOpens": 250.0, "PassiveOpens": 0.0, "TW": 250.0,
+                              "TWRecycled": 240.0, "TWKilled": 0.0, "TCPTimeWaitOverflow": 0.0}
+    report = examine(str(REUSE_CLIENT / "proc")).with_measured(measured)
+    assert report.estimated_close_rate == 10.0  # 25 times too low
+    (adv,) = advice(report, "rate")
+    assert "measured 250.0 connections/s" in adv.text and "TWRecycled" in adv.text
+    assert report.advice[-1].topic == "ok"  # the rate note comes before the all-clear
+    text = render_text(report)
+    assert "measured over 10.0 s: 250.0/s opened by connect() (ActiveOpens)" in text
+    js = report.to_json()["rates"]
+    assert js["measured"]["per_s"]["TWRecycled"] == 240.0
+    assert js["estimated"]["closes_per_s"] == 10.0
+
+
+def test_closes_past_tcp_max_tw_buckets_show_in_the_measured_rate():
+    before = {"ActiveOpens": 1000, "PassiveOpens": 0, "TW": 500, "TWRecycled": 0, "TWKilled": 0,
+              "TCPTimeWaitOverflow": 0}
+    after = dict(before, ActiveOpens=1000 + 5 * 400, TW=500 + 5 * 17, TCPTimeWaitOverflow=5 * 383)
+    measured = measure_rates(5, **two_snapshots(before, after, 5))
+    assert measured.per_s["ActiveOpens"] == 400 and measured.per_s["TCPTimeWaitOverflow"] == 383
+    table = time_wait_clients(1000, "10.0.0.5", ("10.0.1.20", 443))
+    report = diagnose(table, sysctls(tcp_max_tw_buckets="1000")).with_measured(measured)
+    (adv,) = advice(report, "rate")
+    assert "closes past tcp_max_tw_buckets (TCPTimeWaitOverflow)" in adv.text
+
+
+def test_closes_by_reset_leave_no_time_wait_and_no_tw_reuse_counter_to_blame():
+    before = {"ActiveOpens": 0, "PassiveOpens": 0, "TW": 0, "TWRecycled": 0}
+    after = {"ActiveOpens": 300, "PassiveOpens": 0, "TW": 0, "TWRecycled": 0}
+    measured = measure_rates(1, **two_snapshots(before, after, 1))
+    assert measured.missing == ("TWKilled", "TCPTimeWaitOverflow")
+    (adv,) = advice(diagnose([], SYSCTLS).with_measured(measured), "rate")
+    assert "end by reset" in adv.text
+    assert "not on this kernel: TWKilled, TCPTimeWaitOverflow" in render_text(
+        diagnose([], SYSCTLS).with_measured(measured))
+
+
+def test_measured_rate_close_to_the_estimate_adds_no_advice():
+    table = time_wait_clients(600, "10.0.0.5", ("10.0.1.20", 443))
+    before = {"ActiveOpens": 0, "PassiveOpens": 0}
+    measured = measure_rates(2, **two_snapshots(before, {"ActiveOpens": 22, "PassiveOpens": 0}, 2))
+    assert advice(diagnose(table, SYSCTLS).with_measured(measured), "rate") == []
+
+
+def test_rates_divide_by_the_time_that_really_passed():
+    measured = measure_rates(1, **two_snapshots({"ActiveOpens": 0}, {"ActiveOpens": 150}, 1.5))
+    assert measured.per_s["ActiveOpens"] == pytest.approx(100)
+
+
+def test_interval_on_the_live_host_really_waits_and_reads_twice(monkeypatch):
+    if not Path("/proc/net/snmp").exists():
+        pytest.skip("needs a Linux /proc")
+    slept = []
+    monkeypatch.setattr("timewait.doctor.time.sleep", slept.append)
+    report = examine("/proc", interval=0.25)
+    assert slept == [0.25]
+    assert set(report.measured.per_s) >= {"ActiveOpens", "PassiveOpens"}
+    assert all(v >= 0 for v in report.measured.per_s.values())
+
+
+@pytest.mark.parametrize("interval", [0, -1, 60.5, float("nan"), "soon", True, None])
+def test_interval_out_of_range_names_the_parameter_and_its_range(interval):
+    with pytest.raises(ValueError, match=r"--interval: must be a number of seconds with "
+                                         r"0 < interval <= 60"):
+        measure_rates(interval, read=lambda: {}, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize("value", ["0", "61", "-2", "x"])
+def test_cli_bad_interval_exits_2_naming_the_option_and_range(capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["doctor", "--interval", value, "--proc-root", str(REUSE_CLIENT / "proc")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--interval" in err and "0 < SECONDS <= 60" in err
+
+
+def test_cli_json_with_interval_reports_both_rates(capsys, monkeypatch):
+    monkeypatch.setattr("timewait.doctor.time.sleep", lambda s: None)
+    code, out, _ = run_cli(capsys, "--json", "--interval", "0.5",
+                           "--proc-root", str(REUSE_CLIENT / "proc"))
+    assert code == 0
+    rates = json.loads(out)["rates"]
+    assert rates["estimated"]["closes_per_s"] == 10.0
+    assert rates["measured"]["per_s"]["ActiveOpens"] == 0  # the same tree read twice
+
+
+# ---------------------------------------------------------------- unreadable files
+
+def test_unreadable_socket_and_counter_files_are_skipped_and_noted(monkeypatch):
+    root = str(FIXTURES / "this-host" / "proc")
+    every_socket = len(read_sockets(root))
+    real_open = builtins.open
+    denied = ("net/tcp", "net/netstat", "net/snmp", "net/sockstat")
+
+    def deny(file, *args, **kwargs):
+        if str(file).endswith(denied):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    assert read_counters(root) == {} and read_open_counters(root) == {}
+    assert read_sockstat(root) == {} and read_rate_counters(root) == {}
+    assert len(read_sockets(root)) < every_socket  # tcp6 still read
+    report = examine(root)
+    assert report.counters == {}
+    assert any("net/tcp exists but this user may not read it" in n for n in report.notes)
+
+
+# ---------------------------------------------------------------- nothing is ever written
+
+_AUDITING = contextvars.ContextVar("doctor_audit", default=None)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_MUTATING_EVENTS = {
+    "os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
+    "os.link", "os.symlink", "os.utime", "os.chdir", "os.kill", "os.killpg", "os.putenv",
+    "os.unsetenv", "shutil.copyfile", "shutil.rmtree", "shutil.move",
+    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+    "os.forkpty", "pty.spawn", "socket.bind", "socket.connect", "socket.sendto",
+}
+
+
+def _audit(event, args):
+    seen = _AUDITING.get()
+    if seen is None:  # only inside forbid_writes(); audit hooks cannot be removed
+        return
+    if event == "open":
+        path, mode, flags = args
+        if (mode is not None and any(c in mode for c in "wax+")) or (flags or 0) & _WRITE_FLAGS:
+            seen.append((event, path, mode, flags))
+            raise PermissionError(f"doctor tried to open {path!r} for writing")
+    elif event in _MUTATING_EVENTS:
+        seen.append((event, args))
+        raise PermissionError(f"doctor tried {event}{args!r}")
+
+
+sys.addaudithook(_audit)
+
+
+@contextlib.contextmanager
+def forbid_writes():
+    """Record, and refuse, every write-mode open, subprocess and mutation inside the block."""
+    seen = []
+    token = _AUDITING.set(seen)
+    try:
+        yield seen
+    finally:
+        _AUDITING.reset(token)
+
+
+def test_the_write_guard_itself_catches_writes(tmp_path):
+    with forbid_writes() as seen:
+        with pytest.raises(PermissionError):
+            open(tmp_path / "x", "w")
+        with pytest.raises(PermissionError):
+            os.open(tmp_path / "y", os.O_WRONLY | os.O_CREAT)
+        with pytest.raises(PermissionError):
+            subprocess.run(["true"])
+    assert [s[0] for s in seen] == ["open", "open", "subprocess.Popen"]
+    open(tmp_path / "z", "w").close()  # outside the block, nothing is watched
+
+
+@pytest.mark.parametrize("argv", [
+    ["--json", "--proc-root", str(FIXTURES / "this-host" / "proc")],
+    ["--json", "--interval", "0.1", "--proc-root", str(REUSE_CLIENT / "proc")],
+    ["--json"],
+    ["--json", "--interval", "0.1"],
+    [],
+], ids=["fixture", "fixture-interval", "live", "live-interval", "live-text"])
+def test_the_whole_doctor_writes_nothing_and_runs_nothing(capsys, monkeypatch, argv):
+    if "--proc-root" not in argv and not Path("/proc/net/tcp").exists():
+        pytest.skip("needs a Linux /proc")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    with forbid_writes() as seen:
+        code = cli.main(["doctor", *argv])
+    out = capsys.readouterr().out
+    assert seen == [] and code == 0
+    if "--json" in argv:
+        assert json.loads(out)["usable_ports"] > 0

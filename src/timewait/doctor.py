@@ -8,11 +8,17 @@ The analysis is a pure function, :func:`diagnose`, of a socket list (as
 :func:`timewait.observe.parse_proc_net_tcp` returns it) and a sysctl dict (``/proc/sys`` path
 with dots -> raw text), so saved tables and synthetic ones give the same report as the live host.
 
-    timewait doctor [--json] [--top N] [--proc-root DIR]
+    timewait doctor [--json] [--top N] [--interval SECONDS] [--proc-root DIR]
+
+Without ``--interval`` the report is one instant snapshot, and its connection rates are
+*estimates* from the TIME_WAIT sockets present. With ``--interval`` it also reads the kernel's
+counters of opened connections (``/proc/net/snmp``) and of timewait sockets
+(``/proc/net/netstat``) twice, that many seconds apart, and reports the *measured* rates.
 
 To report on another host, copy its files there and read the copy here::
 
-    cp --parents /proc/net/tcp* /proc/net/netstat /proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR
+    cp --parents /proc/net/tcp* /proc/net/netstat /proc/net/snmp /proc/net/sockstat \
+        /proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR
     timewait doctor --proc-root DIR/proc
 """
 from __future__ import annotations
@@ -21,11 +27,13 @@ import argparse
 import ipaddress
 import json
 import os
+import math
 import sys
 import textwrap
+import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping, Optional
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterable, Mapping, Optional
 
 from .observe import parse_proc_net_tcp
 
@@ -45,6 +53,10 @@ SYSCTLS = (
     "net.ipv4.tcp_tw_recycle",
 )
 COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
+# Counters read twice by --interval: Tcp (/proc/net/snmp) and TcpExt (/proc/net/netstat).
+OPEN_COUNTERS = ("ActiveOpens", "PassiveOpens")
+RATE_COUNTERS = OPEN_COUNTERS + COUNTERS
+MAX_INTERVAL = 60.0  # seconds; longer than one TIME_WAIT adds nothing the counters lack
 WATCHED_STATES = ("TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")
 
 
@@ -106,6 +118,24 @@ LEVELS = ("critical", "warning", "info")
 
 
 @dataclass(frozen=True)
+class MeasuredRates:
+    """Per-second rates from two readings of the kernel's counters, ``interval_s`` apart.
+
+    ``per_s`` maps a counter to its increase per second: ``ActiveOpens`` (connect() sent a
+    SYN: outgoing connections) and ``PassiveOpens`` (connections accepted from a SYN) from
+    ``/proc/net/snmp``; ``TW`` (timewait sockets created), ``TWRecycled`` (TIME_WAIT ports
+    taken over by tcp_tw_reuse), ``TWKilled`` and ``TCPTimeWaitOverflow`` (closes that skipped
+    TIME_WAIT because tcp_max_tw_buckets was reached) from ``/proc/net/netstat``, where present.
+    """
+    interval_s: float
+    per_s: dict
+    missing: tuple = ()  # counters absent from either reading
+
+    def rate(self, name: str) -> Optional[float]:
+        return self.per_s.get(name)
+
+
+@dataclass(frozen=True)
 class Report:
     sockets: int
     state_totals: dict  # every state seen -> count
@@ -118,6 +148,22 @@ class Report:
     advice: tuple  # Advice, most severe first
     time_wait_len: float = TIME_WAIT_LEN
     notes: tuple = field(default=())
+    timewait_sockets: int = 0  # sockets on the timewait timer: TIME_WAIT and orphaned FIN_WAIT_2
+    measured: Optional[MeasuredRates] = None  # with --interval only
+
+    @property
+    def estimated_close_rate(self) -> float:
+        """TIME_WAIT sockets / 60 s: closes by this host per second over the last minute,
+        estimated from one snapshot. It misses TIME_WAIT sockets that tcp_tw_reuse took over
+        or a RST ended early, closes past tcp_max_tw_buckets and closes by reset."""
+        return self.state_totals.get("TIME_WAIT", 0) / self.time_wait_len
+
+    def with_measured(self, measured: Optional[MeasuredRates]) -> "Report":
+        """This report with measured rates added, and advice when they disagree with the
+        estimate."""
+        if measured is None:
+            return replace(self, measured=None)
+        return replace(_with_rate_advice(self, measured), measured=measured)
 
     def to_json(self, top: Optional[int] = None) -> dict:
         """A JSON-ready dict; ``top`` keeps the first N endpoints and destinations."""
@@ -141,6 +187,18 @@ class Report:
             "counters": dict(self.counters),
             "advice": [asdict(a) for a in self.advice],
             "notes": list(self.notes),
+            "timewait_sockets": self.timewait_sockets,
+            "rates": {
+                "estimated": {
+                    "closes_per_s": self.estimated_close_rate,
+                    "basis": "TIME_WAIT sockets / 60 s, from one snapshot",
+                },
+                "measured": None if self.measured is None else {
+                    "interval_s": self.measured.interval_s,
+                    "per_s": dict(self.measured.per_s),
+                    "missing": list(self.measured.missing),
+                },
+            },
         }
 
     def text(self, top: int = 10) -> str:
@@ -326,7 +384,8 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
     return Report(sockets=len(sockets), state_totals=state_totals, endpoints=tuple(endpoints),
                   budgets=tuple(budgets), port_range=port_range, usable_ports=usable,
                   sysctls=sysctl_rows, counters=counters, advice=tuple(advice),
-                  notes=tuple(notes))
+                  notes=tuple(notes),
+                  timewait_sockets=sum(1 for s in sockets if s.timer == "timewait"))
 
 
 def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable) -> list:
@@ -361,7 +420,7 @@ def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable) -> l
             continue
         level = "critical" if b.budget_used >= BUDGET_CRITICAL else "warning"
         head = (f"{b.source} -> {_fmt(b.destination)}: {b.time_wait:,} TIME_WAIT sockets hold "
-                f"{b.budget_used:.0%} of the {b.ports:,} local ports, i.e. about "
+                f"{b.budget_used:.0%} of the {b.ports:,} local ports, i.e. an estimated "
                 f"{b.estimated_rate:,.0f} new connections/s against a ceiling of "
                 f"{b.ceiling_rate:,.0f}/s; {b.ports_free:,} ports free. ")
         if b.reuse_applies:
@@ -430,54 +489,174 @@ def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable) -> l
 
 # ---------------------------------------------------------------- reading /proc
 
+def _read_text(path: str) -> Optional[str]:
+    """The file's text, or None when it is absent or this user may not read it."""
+    try:
+        with open(path, "r") as fh:
+            return fh.read()
+    except (FileNotFoundError, PermissionError):
+        return None
+
+
 def read_sysctls(proc_root: str = "/proc") -> dict:
-    """The sysctls the report explains, as raw text; absent files are left out."""
+    """The sysctls the report explains, as raw text; absent or unreadable files are left out."""
     values = {}
     for name in SYSCTLS:
-        path = os.path.join(proc_root, "sys", *name.split("."))
-        try:
-            with open(path, "r") as fh:
-                values[name] = fh.read().strip()
-        except (FileNotFoundError, PermissionError):
-            continue
+        text = _read_text(os.path.join(proc_root, "sys", *name.split(".")))
+        if text is not None:
+            values[name] = text.strip()
     return values
 
 
-def read_counters(proc_root: str = "/proc") -> dict:
-    """TcpExt counters from ``net/netstat`` (empty when the file is absent)."""
-    try:
-        with open(os.path.join(proc_root, "net", "netstat"), "r") as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return {}
+def _paired_rows(text: str, prefix: str) -> dict:
+    """``/proc/net/snmp`` and ``netstat`` hold pairs of lines, names then values."""
+    lines = text.splitlines()
     values = {}
     for head, data in zip(lines[::2], lines[1::2]):
-        if head.startswith("TcpExt:") and data.startswith("TcpExt:"):
+        if head.startswith(prefix) and data.startswith(prefix):
             values.update(zip(head.split()[1:], (int(v) for v in data.split()[1:])))
     return values
 
 
-def read_sockets(proc_root: str = "/proc", clock_ticks: Optional[int] = None) -> list:
-    """Every socket in ``net/tcp`` and ``net/tcp6`` under ``proc_root``."""
+def read_counters(proc_root: str = "/proc") -> dict:
+    """TcpExt counters from ``net/netstat`` (empty when the file is absent or unreadable)."""
+    text = _read_text(os.path.join(proc_root, "net", "netstat"))
+    return _paired_rows(text, "TcpExt:") if text is not None else {}
+
+
+def read_open_counters(proc_root: str = "/proc") -> dict:
+    """Tcp counters from ``net/snmp`` (ActiveOpens, PassiveOpens, ...); empty when unreadable."""
+    text = _read_text(os.path.join(proc_root, "net", "snmp"))
+    return _paired_rows(text, "Tcp:") if text is not None else {}
+
+
+def read_rate_counters(proc_root: str = "/proc") -> dict:
+    """The counters ``--interval`` compares: :data:`RATE_COUNTERS` that this kernel has."""
+    values = {**read_open_counters(proc_root), **read_counters(proc_root)}
+    return {n: values[n] for n in RATE_COUNTERS if n in values}
+
+
+def read_sockstat(proc_root: str = "/proc") -> dict:
+    """``net/sockstat`` as ``{"TCP": {"inuse": 1, "tw": 165, ...}, ...}`` (empty when
+    unreadable). Its ``tw`` is the kernel's own count of timewait sockets in this namespace."""
+    text = _read_text(os.path.join(proc_root, "net", "sockstat"))
+    table = {}
+    for line in (text or "").splitlines():
+        proto, _, rest = line.partition(":")
+        words = rest.split()
+        table[proto] = {k: int(v) for k, v in zip(words[::2], words[1::2]) if v.isdigit()}
+    return table
+
+
+def check_interval(interval) -> float:
+    """``interval`` in seconds, 0 < interval <= 60; a ValueError names ``--interval``."""
+    try:
+        value = float(interval)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(interval, bool) or not 0 < value <= MAX_INTERVAL:
+        raise ValueError(f"--interval: must be a number of seconds with 0 < interval <= "
+                         f"{MAX_INTERVAL:g}, got {interval!r}")
+    return value
+
+
+def measure_rates(interval: float, proc_root: str = "/proc",
+                  read: Optional[Callable[[], dict]] = None,
+                  sleep: Optional[Callable[[float], None]] = None,
+                  clock: Optional[Callable[[], float]] = None) -> MeasuredRates:
+    """Read the counters, wait ``interval`` seconds, read them again: rates per second.
+
+    ``read`` (default: :func:`read_rate_counters` of ``proc_root``), ``sleep`` and ``clock``
+    are injectable, so a test can hand over two snapshots without waiting. The rate divides
+    by the time that passed between the two readings as ``clock`` saw it.
+    """
+    interval = check_interval(interval)
+    if read is None:
+        def read():
+            return read_rate_counters(proc_root)
+    sleep = time.sleep if sleep is None else sleep
+    clock = time.monotonic if clock is None else clock
+    first, start = read(), clock()
+    sleep(interval)
+    second, end = read(), clock()
+    elapsed = end - start if end > start else interval
+    per_s, missing = {}, []
+    for name in RATE_COUNTERS:
+        if name in first and name in second:
+            # Counters only grow; a smaller second reading (a 32-bit wrap) counts as no change.
+            per_s[name] = max(second[name] - first[name], 0) / elapsed
+        else:
+            missing.append(name)
+    return MeasuredRates(interval_s=round(elapsed, 6), per_s=per_s, missing=tuple(missing))
+
+
+def read_sockets(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
+                 unreadable: Optional[list] = None) -> list:
+    """Every socket in ``net/tcp`` and ``net/tcp6`` under ``proc_root``.
+
+    A file that is absent is skipped; one that exists but cannot be read is skipped too and
+    its name appended to ``unreadable``, when given.
+    """
     sockets = []
     for name in ("tcp", "tcp6"):
-        try:
-            with open(os.path.join(proc_root, "net", name), "r") as fh:
-                sockets += parse_proc_net_tcp(fh.read(), clock_ticks=clock_ticks)
-        except FileNotFoundError:
+        path = os.path.join(proc_root, "net", name)
+        text = _read_text(path)
+        if text is None:
+            if unreadable is not None and os.path.exists(path):
+                unreadable.append(f"net/{name}")
             continue
+        sockets += parse_proc_net_tcp(text, clock_ticks=clock_ticks)
     return sockets
 
 
-def examine(proc_root: str = "/proc", clock_ticks: Optional[int] = None) -> Report:
-    """Read ``proc_root`` (the live ``/proc`` or a saved copy) and diagnose it."""
+def examine(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
+            interval: Optional[float] = None) -> Report:
+    """Read ``proc_root`` (the live ``/proc`` or a saved copy) and diagnose it.
+
+    With ``interval`` (seconds, 0 < interval <= 60) the report also carries the rates
+    :func:`measure_rates` measures over that interval; without it, it returns at once.
+    """
+    if interval is not None:
+        interval = check_interval(interval)
     if not os.path.isdir(proc_root):
         raise ValueError(f"--proc-root: must be a directory holding a copy of /proc, "
                          f"got {proc_root!r}")
     if not any(os.path.exists(os.path.join(proc_root, "net", n)) for n in ("tcp", "tcp6")):
         raise ValueError(f"--proc-root: {proc_root!r} has neither net/tcp nor net/tcp6")
-    return diagnose(read_sockets(proc_root, clock_ticks), read_sysctls(proc_root),
-                    read_counters(proc_root))
+    measured = None
+    if interval is not None:
+        measured = measure_rates(interval, proc_root)
+    unreadable = []
+    report = diagnose(read_sockets(proc_root, clock_ticks, unreadable), read_sysctls(proc_root),
+                      read_counters(proc_root))
+    if unreadable:
+        report = replace(report, notes=report.notes + tuple(
+            f"{name} exists but this user may not read it: its sockets are missing"
+            for name in unreadable))
+    return report.with_measured(measured)
+
+
+def _with_rate_advice(report: Report, measured: MeasuredRates) -> Report:
+    """Say so when the measured opens run well above the snapshot's estimate."""
+    opens = sum(measured.per_s.get(n, 0.0) for n in OPEN_COUNTERS)
+    estimate = report.estimated_close_rate
+    if opens <= 2 * estimate + 1:
+        return report
+    causes = []
+    for name, what in (("TWRecycled", "TIME_WAIT ports taken over by tcp_tw_reuse"),
+                       ("TCPTimeWaitOverflow", "closes past tcp_max_tw_buckets")):
+        if measured.per_s.get(name):
+            causes.append(f"{measured.per_s[name]:,.1f}/s {what} ({name})")
+    why = ("; ".join(causes) + " explain part of the gap" if causes else
+           "no TWRecycled or TCPTimeWaitOverflow: the peers close first or connections end "
+           "by reset, leaving no TIME_WAIT here")
+    advice = Advice("info", "rate", (
+        f"measured {opens:,.1f} connections/s opened or accepted over {measured.interval_s:g} s, "
+        f"against an estimated {estimate:,.1f} closes/s from the TIME_WAIT count: {why}. The "
+        "port budget above uses the estimate; the measured rate is the one to trust."))
+    ordered = sorted(report.advice + (advice,),
+                     key=lambda a: (LEVELS.index(a.level), a.topic == "ok"))
+    return replace(report, advice=tuple(ordered))
 
 
 # ---------------------------------------------------------------- text
@@ -515,7 +694,7 @@ def render_text(report: Report, top: int = 10) -> str:
               f"{report.time_wait_len:g} s TIME_WAIT = "
               f"{report.usable_ports / report.time_wait_len:,.0f} new connections/s"]
     if report.budgets:
-        rows = [("source -> destination", "TIME_WAIT", "other", "free", "conn/s",
+        rows = [("source -> destination", "TIME_WAIT", "other", "free", "est. conn/s",
                  "last 10 s", "used", "freed <10 s")]
         rows += [(f"{b.source} -> {_fmt(b.destination)}", f"{b.time_wait:,}",
                   f"{b.other_states:,}", f"{b.ports_free:,}", f"{b.estimated_rate:,.1f}",
@@ -525,10 +704,34 @@ def render_text(report: Report, top: int = 10) -> str:
         lines += _table(rows)
         if len(report.budgets) > top:
             lines.append(f"  ... and {len(report.budgets) - top:,} more destinations")
-        lines.append("  conn/s = TIME_WAIT / 60 s (each is under 60 s old); "
-                     "used = conn/s / ceiling; (reuse) = tcp_tw_reuse applies")
+        lines.append("  est. conn/s = TIME_WAIT / 60 s, estimated from one snapshot; "
+                     "used = est. conn/s / ceiling; (reuse) = tcp_tw_reuse applies")
     else:
         lines.append("  no outgoing connections from ephemeral ports")
+
+    lines += ["", "Connection rate"]
+    lines += textwrap.wrap(
+        f"estimated: {report.estimated_close_rate:,.1f} closes/s by this host "
+        f"({totals.get('TIME_WAIT', 0):,} TIME_WAIT / {report.time_wait_len:g} s, one "
+        "snapshot; it misses TIME_WAIT sockets taken over by tcp_tw_reuse, closes past "
+        "tcp_max_tw_buckets and closes by reset)", 96, initial_indent="  ",
+        subsequent_indent="      ")
+    m = report.measured
+    if m is None:
+        lines.append("  measured: not measured; --interval SECONDS counts them")
+    else:
+        def r(name):
+            value = m.rate(name)
+            return "-" if value is None else f"{value:,.1f}"
+        lines += textwrap.wrap(
+            f"measured over {m.interval_s:.1f} s: {r('ActiveOpens')}/s opened by connect() "
+            f"(ActiveOpens), {r('PassiveOpens')}/s accepted (PassiveOpens); timewait sockets "
+            f"created {r('TW')}/s (TW), TWKilled {r('TWKilled')}/s; "
+            f"TIME_WAIT taken over by tcp_tw_reuse {r('TWRecycled')}/s (TWRecycled); closes "
+            f"past tcp_max_tw_buckets {r('TCPTimeWaitOverflow')}/s (TCPTimeWaitOverflow)",
+            96, initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False)
+        if m.missing:
+            lines.append(f"      not on this kernel: {', '.join(m.missing)}")
 
     lines += ["", "Sysctls"]
     for s in report.sysctls:
@@ -561,6 +764,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        return check_interval(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds with 0 < SECONDS <= {MAX_INTERVAL:g}, "
+            f"got {text!r}") from None
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``doctor`` on an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
@@ -570,12 +782,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "Reads /proc only; changes nothing.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Reading another host: copy its files with\n"
-               "  cp --parents /proc/net/tcp* /proc/net/netstat "
+               "  cp --parents /proc/net/tcp* /proc/net/netstat /proc/net/snmp "
                "/proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR\n"
                "and run: timewait doctor --proc-root DIR/proc")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--top", type=_positive_int, default=10, metavar="N",
                         help="show the N busiest endpoints and destinations (>= 1; default 10)")
+    parser.add_argument("--interval", type=_seconds, default=None, metavar="SECONDS",
+                        help="also measure connection rates: read the kernel's counters twice, "
+                             f"SECONDS apart (0 < SECONDS <= {MAX_INTERVAL:g}); without it the "
+                             "report is instant and its rates are estimates")
     parser.add_argument("--proc-root", default="/proc", metavar="DIR",
                         help="read a saved copy of /proc instead of the live one")
     parser.set_defaults(func=main)
@@ -586,7 +802,7 @@ def main(args, rest=()) -> int:
     try:
         if args.top < 1:
             raise ValueError(f"--top: must be a whole number >= 1, got {args.top}")
-        report = examine(args.proc_root)
+        report = examine(args.proc_root, interval=getattr(args, "interval", None))
     except ValueError as exc:
         print(f"timewait doctor: {exc}", file=sys.stderr)
         return 2
