@@ -62,6 +62,29 @@ def test_sweep_explorer_both_estimates():
     assert not s.ok and "time_wait_msl" in s.status.value
 
 
+def test_sweep_explorer_provoked_reset_vanishes_at_two_msl():
+    s = sweep_explorer(sweep="provoked-reset", trials=4000)
+    assert s.ok and s.result.name == "provoked-reset"
+    rows = {(r["isn"], r["time_wait_msl"]): r for r in s.result.rows}
+    assert {tw for _, tw in rows} == set(s.PROVOKED_TW_GRID)
+    # fixed ISNs: one MSL stops the old data but not the late reset; two MSLs stop both
+    assert rows[("fixed", 1.0)]["accepted"] == 0
+    assert rows[("fixed", 1.0)]["low"] <= 0.5 <= rows[("fixed", 1.0)]["high"]
+    assert rows[("fixed", 1.5)]["reset"] > 0
+    assert rows[("fixed", 2.0)]["hits"] == 0 and rows[("fixed", 2.5)]["hits"] == 0
+    # other ISN policies put the reset outside the new window at every length
+    assert all(r["hits"] == 0 for r in s.result.rows if r["isn"] != "fixed")
+    assert 'alt="P(new incarnation disturbed) against TIME_WAIT length (MSL)' in s.image.value
+    assert "0 at 2," in s.image.value and "by a late reset" in s.status.value
+    s.isn.value = ("clock",)
+    assert s.ok and {r["isn"] for r in s.result.rows} == {"clock"}
+    s.isn.value = ()
+    assert not s.ok and "isn" in s.status.value
+    s.isn.value = ("fixed",)
+    s.sweep.value = "old-duplicate"
+    assert s.ok and s.result.name == "old-duplicate"
+
+
 def test_port_budget_calculator():
     p = port_budget_calculator(rate=1000, time_wait=60)
     assert p.budget.exhausted and "28.23 s" in p.output.value

@@ -4,7 +4,9 @@
   delay, TIME_WAIT length and who closes first as controls. It draws SVG straight from the
   Trace (:mod:`timewait.svgdiagram`), so an update takes milliseconds; ``.figure()`` gives
   the matplotlib version (:mod:`timewait.plots`) for saving.
-- :func:`sweep_explorer`: Monte Carlo estimates with confidence intervals.
+- :func:`sweep_explorer`: Monte Carlo estimates with confidence intervals: an old duplicate
+  accepted, a lost final ACK answered with a reset, or (``provoked-reset``) a new
+  incarnation disturbed by an old duplicate or by the late reset it provoked.
 - :func:`port_budget_calculator`: TIME_WAIT population, ceiling rate, time to exhaustion.
 
 Each returns an object with ``.widget`` (the panel; the object also displays itself in a
@@ -22,7 +24,7 @@ import matplotlib
 
 from .model.portbudget import LINUX_PORT_RANGE, port_budget
 from .model.scenarios import SCENARIOS, simulate
-from .model.sweeps import old_duplicate_sweep, reset_sweep
+from .model.sweeps import old_duplicate_sweep, provoked_reset_sweep, reset_sweep
 from .plots import describe_sweep, sweep_curves
 from .svgdiagram import sequence_svg, timeline_svg
 
@@ -144,13 +146,20 @@ class SequenceExplorer(_Panel):
 
 
 class SweepExplorer(_Panel):
-    """Monte Carlo estimates with 95 % intervals."""
+    """Monte Carlo estimates with 95 % intervals.
 
+    ``old-duplicate`` and ``provoked-reset`` are drawn against TIME_WAIT length, one curve
+    per chosen ISN policy (with the reconnect delay and timestamps as set); ``reset``
+    against the final-ACK loss rate, one curve per chosen TIME_WAIT length."""
+
+    SWEEPS = ("old-duplicate", "provoked-reset", "reset")
     TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+    # The late reset matters up to 2 MSL, so this grid runs past it.
+    PROVOKED_TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
     LOSS_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 
     def __init__(self, sweep="old-duplicate", trials=20_000, seed=0):
-        self.sweep = W.Dropdown(options=("old-duplicate", "reset"), value=sweep,
+        self.sweep = W.Dropdown(options=self.SWEEPS, value=sweep,
                                 description="estimate")
         self.isn = W.SelectMultiple(options=("fixed", "clock", "random"),
                                     value=("fixed", "clock", "random"), description="ISN policy",
@@ -178,13 +187,20 @@ class SweepExplorer(_Panel):
         trials = self.trials.value
         if not (1 <= trials <= 2_000_000):
             raise ValueError(f"trials: must be between 1 and 2000000, got {trials}")
-        if self.sweep.value == "old-duplicate":
+        if self.sweep.value in ("old-duplicate", "provoked-reset"):
             if not self.isn.value:
                 raise ValueError("isn: choose at least one ISN policy")
-            r = old_duplicate_sweep(self.TW_GRID, (self.reconnect_delay.value,), self.isn.value,
-                                    trials, timestamps=self.timestamps.value, seed=self.seed.value)
+            if self.sweep.value == "old-duplicate":
+                r = old_duplicate_sweep(self.TW_GRID, (self.reconnect_delay.value,),
+                                        self.isn.value, trials, timestamps=self.timestamps.value,
+                                        seed=self.seed.value)
+                ylabel = "P(old duplicate accepted)"
+            else:
+                r = provoked_reset_sweep(self.PROVOKED_TW_GRID, self.isn.value,
+                                         (self.reconnect_delay.value,), trials,
+                                         timestamps=self.timestamps.value, seed=self.seed.value)
+                ylabel = "P(new incarnation disturbed)"
             x, group, xlabel = "time_wait_msl", "isn", "TIME_WAIT length (MSL)"
-            ylabel = "P(old duplicate accepted)"
         else:
             if not self.time_wait_msl.value:
                 raise ValueError("time_wait_msl: choose at least one TIME_WAIT length")
@@ -199,8 +215,11 @@ class SweepExplorer(_Panel):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         self.image.value = _img(self.fig, describe_sweep(r, x, group, xlabel, ylabel))
-        self.status.value = _message(f"{r.trials_total:,} simulated closes in {r.seconds * 1e3:.0f} ms",
-                                     "info")
+        text = f"{r.trials_total:,} simulated closes in {r.seconds * 1e3:.0f} ms"
+        if r.name == "provoked-reset":
+            text += (f"; new incarnations disturbed: {sum(row['accepted'] for row in r.rows):,} "
+                     f"by the old data, {sum(row['reset'] for row in r.rows):,} by a late reset")
+        self.status.value = _message(text, "info")
 
 
 class PortBudgetCalculator(_Panel):
