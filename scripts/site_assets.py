@@ -24,10 +24,10 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ STATIC = ROOT / "book" / "_static"
 VENDOR = STATIC / "vendor"
 PCAPS = STATIC / "pcaps"
 RECORDINGS = ROOT / "src" / "timewait" / "recordings"
+NPM_REGISTRY = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "why-tcp-waits" / "npm"
 
 # (npm package, version, sha512 of the tarball as the npm registry publishes it)
@@ -83,19 +84,22 @@ def _sha512(path: Path) -> str:
 
 
 def npm_tarball(key: str) -> Path:
-    """The package's tarball from the npm registry (``npm pack``), cached and checked."""
+    """The package's tarball from the npm registry, cached and checked against its pinned
+    sha512. Fetched over HTTPS with the standard library, so neither npm nor Node is needed."""
     name, version, integrity = NPM[key]
     CACHE.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / (name.lstrip("@").replace("/", "-") + f"-{version}.tgz")
     if not tarball.exists() or _sha512(tarball) != integrity:
-        if shutil.which("npm") is None:
-            raise SystemExit("site assets: npm is needed to fetch the site's JavaScript "
-                             "(Debian: apt-get install npm)")
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["npm", "pack", f"{name}@{version}", "--pack-destination", tmp,
-                            "--silent"], check=True, stdout=subprocess.DEVNULL)
-            (fetched,) = Path(tmp).glob("*.tgz")
-            shutil.move(fetched, tarball)
+        url = f"{NPM_REGISTRY}/{name}/-/{name.split('/')[-1]}-{version}.tgz"
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response, \
+                    tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as part:
+                shutil.copyfileobj(response, part)
+        except OSError as e:
+            raise SystemExit(f"site assets: could not fetch {url} ({e}); the site's JavaScript "
+                             "comes from the npm registry, which must be reachable once "
+                             f"(the tarballs are then cached in {CACHE})") from None
+        Path(part.name).replace(tarball)
     if _sha512(tarball) != integrity:
         raise SystemExit(f"site assets: {tarball.name} does not match its pinned sha512")
     return tarball

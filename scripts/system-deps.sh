@@ -3,7 +3,8 @@
 # As root they are installed with apt-get; otherwise the exact command is printed and the
 # course falls back to recorded outcomes for what cannot run live.
 # The site test (`make test-site`) also needs a Chromium (Debian's chromium; Google Chrome does
-# too); without one that test is skipped, or fails in CI, and everything else works.
+# too), and the check that the model runs in Pyodide needs Node.js 18 or newer (Debian's
+# nodejs); without them those tests are skipped, or fail in CI, and everything else works.
 set -u
 missing=()
 python=${PYTHON:-python3}
@@ -23,6 +24,16 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
       || echo "apt-get could not install chromium: \`make test-site\` will skip (or fail in CI)" >&2
   else
     echo "The site test (make test-site) needs Chromium. Install it with:  sudo apt-get install -y chromium"
+  fi
+fi
+if ! command -v node >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian package for the Pyodide check: nodejs"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs >/dev/null; } \
+      || echo "apt-get could not install nodejs: the Pyodide check in tests/site will skip (or fail in CI)" >&2
+  else
+    echo "The Pyodide check in tests/site needs Node.js 18+. Install it with:  sudo apt-get install -y nodejs"
   fi
 fi
 if [ ${#missing[@]} -eq 0 ]; then
