@@ -4,7 +4,8 @@ On each notebook page:
 
 - a "Packet captures" section at the end links the pcap files of the recorded runs of the
   experiments the notebook calls (written into book/_static/pcaps by ``site_assets.py``);
-  a missing file is a build warning, so a strict build fails;
+  a missing file is a build warning, so a strict build fails; on a page whose experiments
+  capture no segments, the section says so;
 - a notebook that needs no sockets (``site_assets.is_simulation_only``) gets a JupyterLite
   button beside Binder in the launch menu, and two lines at the top saying what runs there.
 
@@ -97,12 +98,23 @@ def add_sections(app, doctree) -> None:
         first.insert(title_at + 1, note)
 
     pcaps = site_assets.notebook_pcaps(notebook)
-    if not pcaps:
+    experiments = sorted({e for e, _ in site_assets.notebook_runs(notebook)})
+    if not (pcaps or experiments):
         return
-    recordings = _recordings()
     section = nodes.section(ids=["packet-captures"], names=["packet captures"])
     section["classes"].append("course-pcaps")
     section += nodes.title(text="Packet captures")
+    if not pcaps:
+        para = nodes.paragraph(text="No captures: the experiments on this page (")
+        for i, name in enumerate(experiments):
+            para += nodes.literal(text=name)
+            para += nodes.Text(", " if i < len(experiments) - 1 else "")
+        para += nodes.Text(") watch socket states and the errors the calls return, not "
+                           "segments, so they record none.")
+        section += para
+        sections[-1].append(section)
+        return
+    recordings = _recordings()
     kernels = sorted({recordings[e] for _, e, _ in pcaps if e in recordings})
     when = "; ".join(f"{kernel}, {date}" for kernel, date in kernels)
     intro = nodes.paragraph(text=(

@@ -335,13 +335,31 @@ def _glued_figures(page: str) -> int:
     return len(re.findall(r"^[`:]{3,}\{glue(?::figure)?\}\s+fig-", source.read_text(), re.M))
 
 
+def _notebook_outputs(page: str) -> tuple:
+    """(figures, widget views) among the stored outputs of the page's notebook."""
+    path = ROOT / Path(page).with_suffix(".ipynb")
+    if not path.exists():
+        return 0, 0
+    figures = views = 0
+    for cell in json.loads(path.read_text())["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            figures += "".join(data.get("text/html", "")).count('class="timewait-figure"')
+            views += "application/vnd.jupyter.widget-view+json" in data
+    return figures, views
+
+
 def test_every_figure_and_widget_snapshot_is_shown(site):
     problems = []
     for v in site["visits"].values():
         f = v.facts
-        wanted = _glued_figures(v.page)
+        figures, views = _notebook_outputs(v.page)
+        wanted = _glued_figures(v.page) or figures
         if f["figures_shown"] < wanted:
             problems.append(f"{v.page}: shows {f['figures_shown']} of its {wanted} figures")
+        if f["widget_views"] < views:
+            problems.append(f"{v.page}: {f['widget_views']} widget views on the page, "
+                            f"{views} in its notebook")
         if f["widget_views"]:
             if not f["widget_state"]:
                 problems.append(f"{v.page}: widget views but no stored widget state")
@@ -351,6 +369,21 @@ def test_every_figure_and_widget_snapshot_is_shown(site):
                 problems.append(f"{v.page}: {f['widgets_rendered']} of {f['widget_views']} widget "
                                 f"snapshots rendered{why}")
     _fail_if(problems, "figures or widget snapshots missing")
+
+
+def test_search_finds_the_chapters(site):
+    """The search page, opened with a query, lists results from the built index."""
+    context = site["browser"].new_context()
+    page = context.new_page()
+    try:
+        page.goto(site["base"] + "search.html?q=TIME_WAIT", wait_until="load", timeout=60_000)
+        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        found = page.locator("#search-results ul.search li a").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))")
+    finally:
+        context.close()
+    chapters = [h for h in found if h.startswith("book/")]
+    assert len(chapters) >= 5, f"search for TIME_WAIT found {found}"
 
 
 def _repository():

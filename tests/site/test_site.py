@@ -255,6 +255,8 @@ def test_each_experiment_page_offers_the_captures_of_its_recorded_runs():
         assert [Path(u).name for u in links] == expected, page.name
         if expected:
             assert "come from the recorded runs" in page.read_text(), page.name
+        elif site_assets.notebook_runs(notebook):  # experiments that capture no segments
+            assert "No captures: the experiments on this page" in page.read_text(), page.name
         offered += len(links)
     assert offered >= 10
 
