@@ -1,5 +1,9 @@
 """Reading the socket table and counters, on fixtures whose answers are known."""
-from timewait.observe import counter_delta, parse_proc_net_tcp, ss_text
+import pytest
+
+from timewait import observe
+from timewait.observe import (counter_delta, normalise_ss_row, parse_proc_net_tcp, ss_like_rows,
+                              ss_rows, ss_text)
 
 PROC_NET_TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -48,3 +52,32 @@ def test_counter_delta_keeps_only_what_moved():
     before = {"TW": 3, "PAWSEstab": 1, "Tcp:OutRsts": 0}
     after = {"TW": 5, "PAWSEstab": 1, "Tcp:OutRsts": 2}
     assert counter_delta(before, after) == {"TW": 2, "Tcp:OutRsts": 2}
+
+
+def test_ss_rows_are_normalised_to_single_spaces_and_no_time_left():
+    row = "1      1      127.0.0.1:5000 127.0.0.1:40000 timer:(on,208ms,1)"
+    assert normalise_ss_row(row) == "1 1 127.0.0.1:5000 127.0.0.1:40000 timer:(on,<t>,1)"
+    assert normalise_ss_row("0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,59sec,0)") == \
+        "0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,<t>,0)"
+    assert normalise_ss_row("1  0  127.0.0.1:5000 127.0.0.1:40000") == \
+        "1 0 127.0.0.1:5000 127.0.0.1:40000"
+
+
+def test_without_ss_the_same_rows_come_from_proc_net_tcp():
+    socks = parse_proc_net_tcp(PROC_NET_TCP, clock_ticks=100)
+    assert ss_like_rows(socks, "last-ack") == [
+        "0 1 127.0.0.1:5000 127.0.0.1:40001 timer:(on,<t>,3)"]
+    assert ss_like_rows(socks, "time-wait") == [
+        "0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,<t>,0)"]
+    assert ss_like_rows(socks, "close-wait") == []
+
+
+def test_ss_rows_says_none_when_ss_is_missing(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr(observe.os.path, "exists", lambda path: False)
+    assert ss_rows("last-ack") is None
+
+
+def test_ss_rows_rejects_a_state_ss_does_not_know():
+    with pytest.raises(ValueError, match="state: must be one of established, .*last-ack"):
+        ss_rows("LAST_ACK")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import socket
 import struct
 from dataclasses import asdict, dataclass
@@ -149,3 +150,54 @@ def counter_delta(before: dict, after: dict, names: Iterable[str] = COUNTERS,
     """``after - before`` for the named counters (only the ones that moved, by default)."""
     delta = {n: after.get(n, 0) - before.get(n, 0) for n in names}
     return {n: d for n, d in delta.items() if d} if nonzero else delta
+
+
+# ``ss`` state filters (ss(8), "STATE-FILTER") and the RFC 9293 names they select.
+SS_STATES = {"established": "ESTABLISHED", "syn-sent": "SYN_SENT", "syn-recv": "SYN_RECEIVED",
+             "fin-wait-1": "FIN_WAIT_1", "fin-wait-2": "FIN_WAIT_2", "time-wait": "TIME_WAIT",
+             "close-wait": "CLOSE_WAIT", "last-ack": "LAST_ACK", "closing": "CLOSING",
+             "listening": "LISTEN"}
+# What ``ss -o`` calls each timer of /proc/net/tcp's "tr" column (ss.c, tmr_name).
+SS_TIMER_NAMES = {"retransmit": "on", "keepalive": "keepalive", "timewait": "timewait",
+                  "probe": "persist"}
+_SS_TIMER = re.compile(r"timer:\(([\w-]+),[^,()]+,(\d+)\)")
+
+
+def normalise_ss_row(row: str) -> str:
+    """One row of ``ss -Htano`` with single spaces between fields and the timer's time left
+    replaced by ``<t>`` (``timer:(on,208ms,1)`` -> ``timer:(on,<t>,1)``), so that runs compare
+    equal; the timer's kind and retransmission count are kept."""
+    return _SS_TIMER.sub(r"timer:(\1,<t>,\2)", " ".join(row.split()))
+
+
+def ss_rows(state: str, normalise: bool = True) -> Optional[list]:
+    """The rows of ``ss -Htano state STATE`` for this process's network namespace (inside an
+    experiment, its private one), sorted; ``None`` when ``ss`` (iproute2) is not installed."""
+    if state not in SS_STATES:
+        raise ValueError(f"state: must be one of {', '.join(SS_STATES)}, got {state!r}")
+    import shutil
+    import subprocess
+
+    ss = shutil.which("ss") or next((p for p in ("/usr/sbin/ss", "/sbin/ss", "/usr/bin/ss")
+                                     if os.path.exists(p)), None)
+    if ss is None:
+        return None
+    out = subprocess.run([ss, "-Htano", "state", state], capture_output=True, text=True,
+                         timeout=10, check=True).stdout
+    rows = [l for l in out.splitlines() if l.strip()]
+    return sorted(normalise_ss_row(r) if normalise else " ".join(r.split()) for r in rows)
+
+
+def ss_like_rows(sockets: Iterable, state: str) -> list:
+    """Rows in the normalised ``ss -Htano state STATE`` format, made from a socket table read
+    from /proc/net/tcp: the fallback when ``ss`` is missing."""
+    want = SS_STATES[state]
+    rows = []
+    for s in sockets:
+        if s.state != want:
+            continue
+        row = f"{s.recv_queue} {s.send_queue} {s.local[0]}:{s.local[1]} {s.remote[0]}:{s.remote[1]}"
+        if s.timer != "off":
+            row += f" timer:({SS_TIMER_NAMES.get(s.timer, s.timer)},<t>,{s.retransmits})"
+        rows.append(row)
+    return sorted(rows)

@@ -5,22 +5,37 @@ holds it) and every ACK from the client is dropped. The server retransmits its F
 exponential backoff and, after a number of retries set by ``net.ipv4.tcp_orphan_retries``,
 gives up silently (no RST).
 
-What Linux 6.x really does (measured; net/ipv4/tcp_timer.c): the first retransmission is a
-tail loss probe (TCPLossProbes), one RTO after the FIN; the retransmission timer then fires
-at 2, 4, 8, 16... RTOs. Each RTO timeout checks the time since the first RTO retransmission
-against ``(2**(retries+1) - 1) * 200 ms`` (TCP_RTO_MIN) and kills the socket once it is
-reached. With the loopback RTO just above 200 ms, retries=1..3 give retries+2
-retransmissions and a lifetime of ``2**(retries+2)`` RTOs, while retries=8 gives 9 and about
-105 s (512 RTOs): the RTO's excess over 200 ms tips it one timeout earlier. :func:`predict`
-computes it for any RTO. ``retries=0`` does not mean "no retries": tcp_orphan_retries()
-turns 0 into 8 while the RTO is below its maximum.
+Measured, every run: the namespace's own default of ``tcp_orphan_retries`` (read before the
+experiment sets it), each FIN the server sends (counted in the capture), the tail loss
+probes (``TCPLossProbes``), the server's socket in LAST_ACK with its retransmission timer
+(from /proc/net/tcp and from ``ss -Htano state last-ack``), and, on the way there, the
+CLOSE_WAIT and FIN_WAIT_2 rows ``ss`` lists. ``watch`` bounds the run: 0 waits for the
+orphan to give up; a number of seconds stops watching then, alive or not.
+
+What Linux 6.x does (measured on the course's machines; net/ipv4/tcp_timer.c): the first
+retransmission is a tail loss probe, one RTO after the FIN; the retransmission timer then
+fires at 2, 4, 8, 16... RTOs. Each RTO timeout checks the time since the first RTO
+retransmission against ``(2**(retries+1) - 1) * 200 ms`` (TCP_RTO_MIN) and kills the socket
+once it is reached. With the loopback RTO just above 200 ms, retries=1..3 give retries+3 FIN
+transmissions and a lifetime of ``2**(retries+2)`` RTOs. :func:`predict` computes the rule
+for any RTO.
+
+``retries=0`` does not mean "no retries". From the kernel source, ``tcp_orphan_retries()``:
+``if (retries == 0 && alive) retries = 8;`` ("alive": the RTO has not backed off to
+TCP_RTO_MAX). A bounded run with ``retries=0, watch=8`` shows it live: the orphan is still in
+LAST_ACK after 8 s with 7 FINs sent, more than any of retries=1..3 sends before dying.
+Run to the end (``watch=0``, the slow test), it sent 10 FINs and was gone after 512 RTOs
+(106.6 s at a 208 ms RTO), as the rule says for 8; at an RTO of exactly 200 ms the rule
+would allow one timeout more: the RTO's excess over 200 ms tips it one timeout earlier.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
+from .. import observe
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta
 from .base import Experiment, ExperimentResult, Param, register
@@ -29,10 +44,13 @@ SERVER_PORT = 5000
 CLIENT_PORT = 40000
 RTO_MIN_S = 0.2
 RTO_MAX_S = 120.0
+SYSCTL = "net.ipv4.tcp_orphan_retries"
+SS_FILTERS = ("close-wait", "fin-wait-2", "last-ack")
 
 
 def effective_retries(retries: int) -> int:
-    """What the kernel uses for an orphan whose RTO is below TCP_RTO_MAX: 0 means 8."""
+    """The kernel's reading of the sysctl for an orphan whose RTO is below TCP_RTO_MAX,
+    transcribed from ``tcp_orphan_retries()`` in net/ipv4/tcp_timer.c: 0 means 8."""
     return retries or 8
 
 
@@ -53,19 +71,30 @@ def predict(retries: int, rto_s: float = 0.204) -> tuple:
 
 @dataclass
 class OrphanRetriesResult(ExperimentResult):
-    effective_retries: int = 0  # what the kernel used (0 means 8)
-    fin_transmissions: int = 0  # the server's FINs: the first one plus its retransmissions
-    loss_probes: int = 0  # tail loss probes among the retransmissions
+    namespace_default: Optional[int] = None  # tcp_orphan_retries as a fresh namespace has it
+    fin_transmissions: int = 0  # the server's FINs in the capture: the first plus resends
+    loss_probes: int = 0  # tail loss probes among the retransmissions (TCPLossProbes)
     backoff: list = field(default_factory=list)  # gaps between FINs, in first-RTO units
-    lifetime_rtos: int = 0  # lifetime in first-RTO units, to the nearest power of two
+    last_ack: str = ""  # the server's socket while its FIN goes unanswered (/proc/net/tcp)
+    last_ack_state: str = ""
+    last_ack_timer: str = ""  # the kind of timer running on it
+    last_ack_retransmits: int = 0  # its retransmission count then (the loss probe not counted)
+    fins_before_last_ack: int = 0  # FINs captured before that look
+    end_state: str = ""  # "CLOSED" once it gave up, "LAST_ACK" if still there when watch ended
+    end_retransmits: Optional[int] = None  # its retransmission count then, if still there
+    lifetime_rtos: Optional[int] = None  # lifetime in first-RTO units (nearest power of two)
     rst_sent: bool = False  # did the dying socket tell the peer?
-    lifetime_s: float = 0.0  # from the server's first FIN until its socket vanished
+    ss_output: str = ""  # `ss -Htano state ...` inside the namespace, timers normalised
+    ss_rows: dict = field(default_factory=dict)  # filter -> normalised rows
+    ss_source: str = ""  # "ss", or the fallback used when ss is missing
+    watched_s: float = 0.0  # from the server's first FIN until the run stopped watching
+    lifetime_s: Optional[float] = None  # from the first FIN until the socket vanished
     first_rto_s: float = 0.0
     fin_times_s: list = field(default_factory=list)  # each FIN, seconds after the first
     counters: dict = field(default_factory=dict)
 
-    SHOWN = ("effective_retries", "fin_transmissions", "loss_probes", "backoff", "lifetime_rtos",
-             "rst_sent")
+    SHOWN = ("namespace_default", "fin_transmissions", "loss_probes", "backoff", "last_ack",
+             "end_state", "lifetime_rtos", "rst_sent")
 
 
 def _power_of_two(x: float) -> int:
@@ -73,7 +102,17 @@ def _power_of_two(x: float) -> int:
     return 2 ** round(math.log2(x)) if x > 0 else 0
 
 
-def body(lab, retries: int) -> dict:
+def _ss(lab, state: str, rows: dict) -> bool:
+    """Run ``ss -Htano state STATE`` in the namespace (or read /proc/net/tcp without ss);
+    returns whether ``ss`` itself answered."""
+    found = observe.ss_rows(state)
+    rows[state] = found if found is not None else observe.ss_like_rows(lab.sockets(), state)
+    return found is not None
+
+
+def body(lab, retries: int, watch: float) -> dict:
+    default = int(lab.sysctl(SYSCTL))  # read before this experiment changes it
+    lab.sysctl(SYSCTL, retries)
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
@@ -86,6 +125,9 @@ def body(lab, retries: int) -> dict:
     assert server.recv(100) == b""
     lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2",
                  "the client to reach FIN_WAIT_2")
+    ss_rows: dict = {}
+    lab.step("listing CLOSE_WAIT and FIN_WAIT_2 with ss")
+    have_ss = _ss(lab, "close-wait", ss_rows) & _ss(lab, "fin-wait-2", ss_rows)
 
     lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), note="dropped")
     before = lab.counters()
@@ -93,44 +135,88 @@ def body(lab, retries: int) -> dict:
     server.close()
     first_fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"),
                                      "the server's FIN")
+    # Look at it after its first timeout retransmission (the third FIN), 2 RTOs before the next.
+    lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"),
+                         "the server's first timeout retransmission", nth=3)
+    looked_at = lab.now()
+    mine = [s for s in lab.sockets([SERVER_PORT])
+            if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT]
+    have_ss &= _ss(lab, "last-ack", ss_rows)
+    row = mine[0] if mine else None
+
+    lab.step("watching the orphan" + (f" for {watch:g} s" if watch else " until it gives up"))
     budget = predict(retries)[1] * 1.5 + 5
-    lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
-                 "the orphan to give up", timeout=budget, interval=0.01)
-    gone = lab.now()
+    deadline = first_fin.t + (watch if watch else budget)
+    gone = None
+    while lab.now() < deadline:
+        if lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED":
+            gone = lab.now()
+            break
+        time.sleep(0.01)
+    if gone is None and not watch:
+        raise TimeoutError(f"the orphan did not give up within {budget:g} s")
+    end_row = next((s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT
+                    and s.remote[1] == CLIENT_PORT), None) if gone is None else None
+    end_state = end_row.state if end_row else "CLOSED"
+    stopped = gone if gone is not None else lab.now()
     time.sleep(0.1)
+    lab.settle(quiet=0.1, timeout=1.0)
 
     trace = lab.trace(CLIENT_PORT, SERVER_PORT)
     fins = [s for s in trace if s.src == "server" and s.has("FIN")]
+    offset = first_fin.t - fins[0].t  # trace times count from the SYN
+    fins = [s for s in fins if s.t + offset <= stopped]
     times = [round(s.t - fins[0].t, 3) for s in fins]
     rto = times[1] if len(times) > 1 else 0.0
     gaps = [b - a for a, b in zip(times, times[1:])]
-    lifetime = gone - first_fin.t
+    captured_before = sum(1 for s in fins if s.t + offset <= looked_at)
     delta = counter_delta(before, lab.counters(), COUNTERS + ("TCPLossProbes",))
+    lifetime = round(gone - first_fin.t, 3) if gone is not None else None
+    ss_lines = []
+    for state in SS_FILTERS:
+        ss_lines += [f"$ ss -Htano state {state}"] + (ss_rows[state] or ["(no rows)"])
     return {
         "trace": trace.to_dicts(),
-        "effective_retries": effective_retries(retries),
+        "namespace_default": default,
         "fin_transmissions": len(fins),
         "loss_probes": delta.get("TCPLossProbes", 0),
         "backoff": [_power_of_two(g / rto) for g in gaps] if rto else [],
-        "lifetime_rtos": _power_of_two(lifetime / rto) if rto else 0,
+        "last_ack": observe.ss_text([row]) if row else "(no socket)",
+        "last_ack_state": row.state if row else "CLOSED",
+        "last_ack_timer": row.timer if row else "",
+        "last_ack_retransmits": row.retransmits if row else 0,
+        "fins_before_last_ack": captured_before,
+        "end_state": end_state,
+        "end_retransmits": end_row.retransmits if end_row else None,
+        "lifetime_rtos": _power_of_two(lifetime / rto) if rto and lifetime else None,
         "rst_sent": any(s.src == "server" and s.has("RST") for s in trace),
-        "lifetime_s": round(lifetime, 3),
+        "ss_output": "\n".join(ss_lines),
+        "ss_rows": ss_rows,
+        "ss_source": "ss" if have_ss else
+                     "ss is not installed (Debian package iproute2): rows read from /proc/net/tcp",
+        "watched_s": round(stopped - first_fin.t, 3),
+        "lifetime_s": lifetime,
         "first_rto_s": rto,
         "fin_times_s": times,
         "counters": delta,
     }
 
 
+def _timeout(p: dict) -> float:
+    return (p["watch"] if p["watch"] else predict(p["retries"])[1] * 1.5) + 20
+
+
 register(Experiment(
     name="orphan-retries",
     summary="An orphaned LAST_ACK socket whose FIN is never ACKed: how many retries, how long.",
     params=(
-        Param("retries", int, 2, "net.ipv4.tcp_orphan_retries (0 means the kernel's 8)",
+        Param("retries", int, 2, "net.ipv4.tcp_orphan_retries set in the namespace",
               minimum=0, maximum=15),
+        Param("watch", float, 0.0, "seconds to watch the orphan after its first FIN "
+              "(0: until it gives up)", minimum=0, maximum=150),
     ),
     body=f"{__name__}:body",
     result=OrphanRetriesResult,
-    sysctls=lambda p: {"net.ipv4.tcp_orphan_retries": p["retries"]},
-    timeout=lambda p: predict(p["retries"])[1] * 1.5 + 20,
-    variants=({"retries": 1}, {"retries": 2}, {"retries": 3}),
+    timeout=_timeout,
+    variants=({"retries": 1}, {"retries": 2}, {"retries": 3}, {"retries": 0, "watch": 8}),
 ))
