@@ -5,23 +5,27 @@ from timewait.experiments import get, run
 
 pytestmark = pytest.mark.live
 
-# (time_wait, timestamps, old_ack, overlap) -> (old bytes B's application reads, rejected_by)
+# (time_wait, timestamps, old_ack, overlap, reply_overlap)
+#     -> (old bytes B's application reads, rejected_by)
 EXPECTED = {
-    (True, True, "original", True): (0, "PAWS"),  # TIME_WAIT hands the 4-tuple over
-    (True, False, "original", True): (0, "TIME_WAIT"),
-    (False, True, "original", True): (0, "PAWS"),
-    (False, True, "current", True): (0, "PAWS"),
-    (False, False, "original", True): (0, "RFC 5961 ACK check"),
-    (False, False, "current", True): (1000, None),
-    (False, True, "original", False): (0, "PAWS"),
-    (False, False, "original", False): (0, "sequence window"),
-    (False, False, "current", False): (0, "sequence window"),
+    (False, False, "original", True, True): (1000, None),  # both directions line up
+    (False, True, "original", True, True): (0, "PAWS"),
+    (True, True, "original", True, False): (0, "PAWS"),  # TIME_WAIT hands the 4-tuple over
+    (True, False, "original", True, False): (0, "TIME_WAIT"),
+    (False, True, "original", True, False): (0, "PAWS"),
+    (False, True, "current", True, False): (0, "PAWS"),
+    (False, False, "original", True, False): (0, "RFC 5961 ACK check"),
+    (False, False, "current", True, False): (1000, None),
+    (False, True, "original", False, False): (0, "PAWS"),
+    (False, False, "original", False, False): (0, "sequence window"),
+    (False, False, "current", False, False): (0, "sequence window"),
 }
-KEYS = ("time_wait", "timestamps", "old_ack", "overlap")
+KEYS = ("time_wait", "timestamps", "old_ack", "overlap", "reply_overlap")
 
 
 def test_every_recorded_variant_has_an_expected_outcome():
-    assert {tuple(v[k] for k in KEYS) for v in get("old-duplicate").variants} == set(EXPECTED)
+    exp = get("old-duplicate")
+    assert {tuple(exp.check(v)[k] for k in KEYS) for v in exp.variants} == set(EXPECTED)
 
 
 @pytest.fixture(scope="module", params=list(EXPECTED), ids=lambda k: "-".join(map(str, k)))
@@ -91,21 +95,65 @@ def test_overlap_puts_the_old_segment_at_bs_next_byte(result):
 
 
 def test_only_the_ack_number_is_ever_rewritten(result):
-    changed = ["ack"] if result.params["old_ack"] == "current" and result.reuse_error is None else []
-    assert result.changed_fields == changed
+    p = result.params
+    rewritten = p["old_ack"] == "current" and result.reuse_error is None
+    assert result.changed_fields == (["ack"] if rewritten else [])
     late = [s for s in result.trace if s.note == "delivered late"]
     held = [s for s in result.trace if s.note == "held"]
     assert len(late) == len(held) == 1
     assert (late[0].seq_abs, late[0].length) == (held[0].seq_abs, held[0].length)
+    if not rewritten:
+        assert late[0].ack_abs == held[0].ack_abs
+
+
+def test_the_ack_check_drops_an_old_ack_number_unless_the_reply_direction_lines_up(result):
+    p = result.params
+    if p["time_wait"] or p["timestamps"] or not p["overlap"]:
+        pytest.skip("another defence acts first")
+    if p["reply_overlap"] or p["old_ack"] == "current":
+        assert result.ack_landed == "at B's server's snd_una: everything it sent, nothing more"
+        assert result.rejected_by is None
+    else:
+        assert result.ack_landed.startswith("behind B's server's snd_una by more than")
+        assert result.rejected_by == "RFC 5961 ACK check"
+
+
+def test_with_both_directions_past_the_isn_clock_b_reads_a_bytes_without_any_rewrite(full_tier):
+    r = run("old-duplicate", time_wait=False, timestamps=False, old_ack="original",
+            overlap=True, reply_overlap=True)
+    assert r.changed_fields == []
+    assert r.old_bytes_delivered == 1000 and r.own_bytes_read == 0 and r.rejected_by is None
+    assert r.landed == "at B's next expected byte"
+    assert r.ack_landed == "at B's server's snd_una: everything it sent, nothing more"
+    # A's server outran the clock as A's client did, and B's server sent up to A's ACK.
+    assert 0 < r.server_isn_advance < 32 << 20 and r.reply_bytes_before > 0
+    # No defence at B's server moved; the challenge ACK is B's client's, answering an ACK
+    # for 1000 bytes it never sent (and a second one rate-limited).
+    assert r.defence_counters == {"TCPChallengeACK": 1, "TCPACKSkippedChallenge": 1}
+    late = next(i for i, s in enumerate(r.trace) if s.note == "delivered late")
+    answer = r.trace[late + 1]
+    assert answer.src == "server" and answer.ack_abs == (r.trace[late].seq_abs + 1000) % 2**32
+
+
+def test_the_rewrite_to_the_ack_number_already_there_changes_nothing(full_tier):
+    r = run("old-duplicate", time_wait=False, timestamps=False, old_ack="current",
+            overlap=True, reply_overlap=True)
+    assert r.changed_fields == [] and r.old_bytes_delivered == 1000
 
 
 def test_summary_is_deterministic(result):
     text = result.summary()
     assert str(result.isn_advance) not in text and "b_bytes_before" not in text
+    assert "reply_bytes_before" not in text and "server_isn_advance" not in text
 
 
 @pytest.mark.parametrize("bad", [{"time_wait": 1}, {"timestamps": "yes"}, {"old_ack": "new"},
-                                 {"overlap": None}, {"held": True}])
+                                 {"overlap": None}, {"reply_overlap": "yes"}, {"held": True}])
 def test_bad_options_are_rejected(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^{next(iter(bad))}: "):
         run("old-duplicate", **bad)
+
+
+def test_a_bad_value_names_the_valid_ones():
+    with pytest.raises(ValueError, match="reply_overlap: must be True or False, got 1"):
+        run("old-duplicate", reply_overlap=1)

@@ -12,17 +12,31 @@ segment that the lab holds back; A's retransmission gets through and A closes. T
   PAWS (timestamps), the sequence window, or the RFC 5961 ACK check.
 
 Linux's ISN is a per-4-tuple hash plus a 64 ns clock, so B's ISN is A's plus the elapsed time.
-With ``overlap=True`` A sends 32 MB, faster than that clock, so A's held bytes lie ahead of
-B's ISN; B's client then sends exactly enough bytes that the held segment is the next byte B's
-server expects. With ``overlap=False`` A sends no bulk and the clock alone puts B's window
-past A's bytes. ``old_ack="current"`` rewrites only the held segment's ACK number to B's
-current snd_nxt: the ack an old segment carries is checked by RFC 5961, so that check is
-shown separately (``old_ack="original"``).
+With ``overlap=True`` A's client sends 32 MiB, faster than that clock, so A's held bytes lie
+ahead of B's client's ISN; B's client then sends exactly enough bytes that the held segment is
+the next byte B's server expects. With ``overlap=False`` A sends no bulk and the clock alone
+puts B's window past A's bytes.
+
+The held segment's ACK number belongs to the other direction, and RFC 5961's ACK check in
+``tcp_ack()`` (net/ipv4/tcp_input.c) drops a segment whose ACK number is further below the
+receiver's snd_una than min(max_window, bytes_acked). ``reply_overlap=True`` lines that
+direction up the same way: A's server sends 32 MiB to A's client before the held segment,
+so its ACK number lies ahead of B's server's ISN, and B's server then sends exactly enough
+bytes (all of them acknowledged before the delivery) that its snd_una equals the held
+segment's ACK number. The segment is then delivered exactly as A sent it.
+``old_ack="current"`` instead rewrites the ACK number to B's server's current snd_nxt.
+``changed_fields`` is read from the bytes: the TCP header fields whose value differs between
+the captured segment and the one delivered (the checksums, recomputed for every delivery,
+are not counted).
 """
 from __future__ import annotations
 
 import errno
+import fcntl
+import select
 import socket
+import struct
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,6 +72,7 @@ class OldDuplicateResult(ExperimentResult):
     b_isn_from: Optional[str] = None  # how the kernel chose B's initial sequence number
     reuse_counters: dict = field(default_factory=dict)  # moved from A's close to B's connect
     landed: str = ""  # where the held segment's seq fell in B's receive space
+    ack_landed: str = ""  # where the ACK number delivered fell in B's server's send space
     changed_fields: list = field(default_factory=list)  # header fields the lab rewrote
     reply: str = ""  # flags of the receiver's answer to the old segment
     defence_counters: dict = field(default_factory=dict)  # counters moved by the delivery
@@ -65,21 +80,24 @@ class OldDuplicateResult(ExperimentResult):
     # Timing-dependent detail, kept out of summary():
     isn_advance: Optional[int] = None  # B's client ISN minus A's
     b_bytes_before: int = 0  # bytes B's client sent to reach the held segment
+    reply_bytes_before: int = 0  # bytes B's server sent to reach the held segment's ACK number
+    server_isn_advance: Optional[int] = None  # B's server ISN minus A's
 
     SHOWN = ("old_bytes_delivered", "own_bytes_read", "rejected_by", "reuse_error",
              "closer_state", "b_isn_from",
-             "reuse_counters", "landed",
+             "reuse_counters", "landed", "ack_landed",
              "changed_fields", "reply", "defence_counters", "explanation")
 
 
 def _reader(sock: socket.socket, sink: bytearray, stop: threading.Event) -> None:
-    sock.settimeout(0.05)
+    """Read into ``sink`` until EOF or ``stop``. It polls with select() rather than a socket
+    timeout, which would also apply to the other thread's sendall() on the same socket."""
     while not stop.is_set():
         try:
+            if not select.select([sock], [], [], 0.05)[0]:
+                continue
             data = sock.recv(1 << 20)
-        except socket.timeout:
-            continue
-        except OSError:
+        except (OSError, ValueError):  # closed by the other thread
             return
         if not data:
             return
@@ -90,6 +108,37 @@ def _seq_diff(a: int, b: int) -> int:
     """``a - b`` in 32-bit sequence space."""
     d = (a - b) % 2**32
     return d - 2**32 if d >= 2**31 else d
+
+
+def _unacked(sock: socket.socket) -> int:
+    """Bytes sent or queued on ``sock`` and not yet acknowledged (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def _changed_fields(captured: bytes, delivered_tcp: bytes) -> list:
+    """TCP fields whose value differs between a captured frame and the TCP segment the lab
+    sent in its place; the checksum is left out (recomputed on every delivery)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    old, new = Ether(captured)[IP][TCP], TCP(delivered_tcp)
+    changed = [f.name for f in TCP.fields_desc
+               if f.name != "chksum" and old.getfieldval(f.name) != new.getfieldval(f.name)]
+    if bytes(old.payload) != bytes(new.payload):
+        changed.append("payload")
+    return sorted(changed)
+
+
+def _ack_landed(offset: int, acked: int) -> str:
+    """Where an ACK number ``offset`` bytes from B's server's snd_nxt falls, when B's server
+    has had ``acked`` bytes acknowledged and nothing is outstanding."""
+    if offset == 0:
+        return "at B's server's snd_una: everything it sent, nothing more"
+    if offset > 0:
+        return "beyond anything B's server has sent"
+    if -offset > acked:
+        return "behind B's server's snd_una by more than it has had acknowledged"
+    return "behind B's server's snd_una, within what it has had acknowledged"
 
 
 def _trace_views(lab, bulks: list) -> list:
@@ -106,7 +155,8 @@ def _trace_views(lab, bulks: list) -> list:
     return views
 
 
-def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) -> dict:
+def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
+         reply_overlap: bool = False) -> dict:
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     match_data = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK")
@@ -119,11 +169,25 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
     got_a, stop_a = bytearray(), threading.Event()
     reader = threading.Thread(target=_reader, args=(server, got_a, stop_a), daemon=True)
     reader.start()
-    if overlap:
-        lab.step(f"A sends {BULK} bytes, faster than the ISN clock")
+    got_ac, stop_ac = bytearray(), threading.Event()
+    client_reader = threading.Thread(target=_reader, args=(client, got_ac, stop_ac), daemon=True)
+    client_reader.start()
+    if overlap or reply_overlap:
+        # Both directions at once: the less time A takes, the further it outruns the clock.
+        lab.step(f"A sends {BULK} bytes{' each way' if overlap and reply_overlap else ''}, "
+                 "faster than the ISN clock")
         start = lab.now()
-        client.sendall(b"a" * BULK)
-        lab.wait_for(lambda: len(got_a) >= BULK, "A's bulk to arrive", timeout=20)
+        sender = threading.Thread(target=server.sendall, args=(b"s" * BULK,), daemon=True)
+        if reply_overlap:
+            sender.start()
+        if overlap:
+            client.sendall(b"a" * BULK)
+        lab.wait_for(lambda: len(got_a) >= (BULK if overlap else 0)
+                     and len(got_ac) >= (BULK if reply_overlap else 0),
+                     "A's bulk to arrive", timeout=20)
+        # Its last (possibly delayed) ACKs belong to the bulk, and are left out with it.
+        lab.wait_for(lambda: _unacked(client) == 0 and _unacked(server) == 0,
+                     "A's bulk to be acknowledged")
         bulks.append((start, lab.now()))
     rule = lab.hold(match_data, count=1)
     mark = lab.now()
@@ -133,6 +197,11 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
     lab.wait_for(lambda: len(got_a) >= (BULK if overlap else 0) + len(OLD),
                  "A's retransmission to arrive", timeout=5)
     lab.remove(rule)
+    # Closing with A's last bytes acknowledged keeps the close the same in every run: a
+    # server that has sent data delays its ACKs, which could otherwise ride on its FIN or not.
+    lab.wait_for(lambda: _unacked(client) == 0, "A's server to acknowledge A's bytes")
+    stop_ac.set()
+    client_reader.join(5)
     before_close = lab.counters()
     lab.step("A closes, client first")
     client.close()
@@ -152,14 +221,20 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
         reuse_error = errno.errorcode.get(exc.errno, str(exc.errno))
     reuse_moved = counter_delta(before_close, lab.counters(), REUSE_COUNTERS)
     isn_advance, b_bytes, landed = None, 0, "no connection: only the listener"
+    server_isn_advance, reply_bytes, ack_landed = None, 0, ""
     got_b, stop_b = bytearray(), threading.Event()
+    got_bc, stop_bc = bytearray(), threading.Event()
     if reuse_error is None:
         b_server, _ = listener.accept()
         lab.track(b_server)
         syn_b = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN",
                                      after=mark_b)
+        synack = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="SYN|ACK"),
+                                      "B's SYN|ACK", after=mark_b)
         isn_a = (held.seq - (BULK if overlap else 0) - 1) % 2**32
         isn_advance = (syn_b.seq - isn_a) % 2**32
+        server_isn_a = (held.ack - (BULK if reply_overlap else 0) - 1) % 2**32
+        server_isn_advance = (synack.seq - server_isn_a) % 2**32
         gap = _seq_diff(held.seq, syn_b.seq + 1)
         recycled = reuse_moved.get("TWRecycled", 0) > 0
         b_isn_from = RECYCLED_ISN if recycled else CLOCK_ISN
@@ -172,25 +247,44 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
             start = lab.now()
             b_client.sendall(b"b" * gap)
             lab.wait_for(lambda: len(got_b) >= gap, "B's bytes to arrive", timeout=20)
+            lab.wait_for(lambda: _unacked(b_client) == 0, "B's bytes to be acknowledged")
             bulks.append((start, lab.now()))
             b_bytes = gap
+        reply_gap = _seq_diff(held.ack, synack.seq + 1)
+        if reply_overlap and reply_gap <= 0:
+            raise RuntimeError(f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
+                               f"server's ISN is {-reply_gap} bytes past A's ACK number)")
+        threading.Thread(target=_reader, args=(b_client, got_bc, stop_bc), daemon=True).start()
+        if reply_overlap:
+            lab.step(f"B's server sends {reply_gap} bytes, up to the held segment's ACK number")
+            start = lab.now()
+            b_server.sendall(b"t" * reply_gap)
+            lab.wait_for(lambda: len(got_bc) >= reply_gap, "B's server's bytes to arrive",
+                         timeout=20)
+            lab.wait_for(lambda: _unacked(b_server) == 0,
+                         "B's client to acknowledge all of B's server's bytes")
+            bulks.append((start, lab.now()))
+            reply_bytes = reply_gap
     from_server = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
     changes = {}
     if b_server is not None:
-        # From the handshake and the bytes B's server read: the capture may miss frames of
-        # a bulk transfer, so its last ACK is not relied on.
-        synack = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="SYN|ACK"),
-                                      "B's SYN|ACK", after=mark_b)
+        # From the handshake and the bytes each side read: the capture may miss frames of a
+        # bulk transfer, so its last ACKs are not relied on.
         offset = _seq_diff(held.seq, syn_b.seq + 1 + b_bytes)
         landed = ("at B's next expected byte" if offset == 0 else
                   f"{'before' if offset < 0 else 'beyond'} B's next expected byte")
+        b_server_nxt = (synack.seq + 1 + reply_bytes) % 2**32
         if old_ack == "current":
-            changes["ack"] = (synack.seq + 1) % 2**32  # B's server has sent no data
+            changes["ack"] = b_server_nxt
+        # Where the ACK number B's server receives falls (rewritten or not).
+        ack_landed = _ack_landed(_seq_diff(changes.get("ack", held.ack), b_server_nxt),
+                                 reply_bytes)
         time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
 
     before = lab.counters()
     mark_d = lab.now()
     lab.deliver(held, **changes)
+    changed_fields = _changed_fields(held.frame.data, lab.injected[-1][1])
     answer = lab.wait_for_segment(from_server, "the receiver's answer", after=mark_d, timeout=2)
     time.sleep(0.1)
     moved = counter_delta(before, lab.counters(), DEFENCE_COUNTERS)
@@ -209,6 +303,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
             pass
         own_bytes_read = got_b.count(OWN[:1])
     stop_b.set()
+    stop_bc.set()
     old_bytes = got_b.count(OLD[:1])
 
     if old_bytes:
@@ -238,13 +333,16 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool) ->
         "b_isn_from": b_isn_from,
         "reuse_counters": reuse_moved,
         "landed": landed,
-        "changed_fields": sorted(changes),
+        "ack_landed": ack_landed,
+        "changed_fields": changed_fields,
         "reply": answer.flags,
         "defence_counters": moved,
         "explanation": (REUSED if b_isn_from == RECYCLED_ISN else "") + EXPLAIN[rejected_by]
                        + (DESYNC if old_bytes else ""),
         "isn_advance": isn_advance,
         "b_bytes_before": b_bytes,
+        "reply_bytes_before": reply_bytes,
+        "server_isn_advance": server_isn_advance,
     }
 
 
@@ -252,8 +350,9 @@ EXPLAIN = {
     "TIME_WAIT": "the client's TIME_WAIT socket holds the 4-tuple, so incarnation B cannot "
                  "start; A's late segment finds no connection and is answered with a reset",
     "PAWS": "the old segment's timestamp is older than the last one B has seen: PAWS drops it",
-    "RFC 5961 ACK check": "the old segment's ACK number is more than a window older than what "
-                          "B's server has sent: it drops the segment and sends a challenge ACK",
+    "RFC 5961 ACK check": "the old segment's ACK number lies further behind B's server's "
+                          "snd_una than the bytes B's server has had acknowledged: it drops "
+                          "the segment and sends a challenge ACK",
     "sequence window": "the old segment's bytes lie outside B's receive window: dropped, and "
                        "answered with a duplicate ACK",
     None: "no defence stopped it: B's application read A's bytes as if B's peer had sent them",
@@ -273,10 +372,15 @@ register(Experiment(
               "the closer keeps TIME_WAIT (False: net.ipv4.tcp_max_tw_buckets=0)"),
         Param("timestamps", bool, True, "TCP timestamps, and with them PAWS (net.ipv4.tcp_timestamps)"),
         Param("old_ack", str, "original",
-              "the held segment's ACK number: as A sent it, or rewritten to B's current snd_nxt",
+              "the held segment's ACK number: as A sent it, or rewritten to B's server's "
+              "current snd_nxt",
               choices=("original", "current")),
         Param("overlap", bool, True,
-              "A sends 32 MB, outrunning the ISN clock, and B sends up to the held segment"),
+              "A's client sends 32 MiB, outrunning the ISN clock, and B's client sends up to "
+              "the held segment"),
+        Param("reply_overlap", bool, False,
+              "A's server sends 32 MiB too, and B's server sends up to the held segment's "
+              "ACK number"),
     ),
     body=f"{__name__}:body",
     result=OldDuplicateResult,
@@ -284,6 +388,10 @@ register(Experiment(
                        "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
     timeout=lambda p: 60.0,
     variants=(
+        {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": True,
+         "reply_overlap": True},
+        {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": True,
+         "reply_overlap": True},
         {"time_wait": True, "timestamps": True, "old_ack": "original", "overlap": True},
         {"time_wait": True, "timestamps": False, "old_ack": "original", "overlap": True},
         {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": True},
