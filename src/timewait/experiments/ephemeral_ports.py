@@ -21,13 +21,13 @@ govern source ports and TIME_WAIT reuse (``None`` for one this kernel does not h
 from __future__ import annotations
 
 import errno
-import os
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..lab import ADDR
+from .closing_defaults import read_defaults
 from .base import Experiment, ExperimentResult, Param, register
 
 SERVER_PORT = 5000
@@ -165,16 +165,7 @@ class PortDefaultsResult(ExperimentResult):
 
 
 def defaults_body(lab) -> dict:
-    values = {}
-    for name in DEFAULT_SYSCTLS:
-        path = "/proc/sys/" + name.replace(".", "/")
-        lab.step(f"reading {name}")
-        if os.path.exists(path):
-            with open(path) as fh:
-                values[name] = " ".join(fh.read().split())
-        else:
-            values[name] = None
-    return {"sysctls": values}
+    return {"sysctls": read_defaults(lab, DEFAULT_SYSCTLS)}
 
 
 register(Experiment(

@@ -1,0 +1,56 @@
+"""closing-defaults: the settings that govern a connection's close, as a fresh namespace has them.
+
+Nothing is set: the experiment creates a network namespace and reads each sysctl file, so
+the values are this kernel's own defaults (``None`` for a setting this kernel does not
+have). The chapters quote these rather than a documentation page, which may describe
+another version. ``tcp_max_tw_buckets`` is left out: its default follows the size of the
+machine's connection hash table, so it differs from one machine to the next.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .base import Experiment, ExperimentResult, register
+
+# What each setting decides, in the chapters' words.
+CLOSING_SYSCTLS = {
+    "net.ipv4.tcp_fin_timeout": "seconds an orphan waits in FIN_WAIT_2 for the peer's FIN",
+    "net.ipv4.tcp_orphan_retries": "FIN retransmissions of a socket its application closed "
+                                   "(0 means 8)",
+    "net.ipv4.tcp_retries2": "retransmissions before a socket its application still holds "
+                             "gives up",
+    "net.ipv4.tcp_rfc1337": "whether TIME_WAIT ignores a reset (RFC 1337)",
+    "net.ipv4.tcp_timestamps": "whether connections negotiate timestamps (PAWS)",
+    "net.ipv4.tcp_tw_reuse": "whether connect() may take over a TIME_WAIT socket's port",
+}
+
+
+@dataclass
+class ClosingDefaultsResult(ExperimentResult):
+    sysctls: dict = field(default_factory=dict)  # name -> value as the kernel prints it, or None
+
+    SHOWN = ("sysctls",)
+
+
+def read_defaults(lab, names) -> dict:
+    """``{name: value}`` for each sysctl as the namespace has it, ``None`` where the kernel
+    has no such setting. A value of several fields is given with single spaces."""
+    values = {}
+    for name in names:
+        lab.step(f"reading {name}")
+        values[name] = " ".join(lab.sysctl(name).split()) if lab.sysctl_exists(name) else None
+    return values
+
+
+def body(lab) -> dict:
+    return {"sysctls": read_defaults(lab, CLOSING_SYSCTLS)}
+
+
+register(Experiment(
+    name="closing-defaults",
+    summary="Read a fresh namespace's defaults for the closing states and TIME_WAIT.",
+    params=(),
+    body=f"{__name__}:body",
+    result=ClosingDefaultsResult,
+    timeout=lambda p: 20.0,
+))
