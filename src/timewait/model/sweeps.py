@@ -276,6 +276,36 @@ def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
     return codes.astype(np.int8), draws
 
 
+def _grid_sweep(name: str, codes: tuple, n_hit_codes: int, fixed: dict, isn, time_wait_msl,
+                reconnect_delay, trials: int, run_trials, parts=None) -> SweepResult:
+    """One row per (ISN policy, TIME_WAIT length in MSLs, reconnect delay): the trials'
+    outcome codes counted, the first ``n_hit_codes`` of ``codes`` being failures (``hits``,
+    with a Wilson interval), ``parts(counts)`` adding columns, and each remaining code's
+    count as ``by_<code>``. ``run_trials(policy, time_wait_s, delay_s, rng)`` gives the
+    codes; one generator, seeded from ``fixed["seed"]``, serves every row in turn."""
+    import time as _time
+    _trials(trials)
+    rng = np.random.default_rng(fixed["seed"])
+    result = SweepResult(name, fixed=fixed)
+    started = _time.perf_counter()
+    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
+                                 _as_tuple(reconnect_delay)):
+        if tw < 0:
+            raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
+        counts = np.bincount(run_trials(policy, tw * fixed["msl"], float(r), rng),
+                             minlength=len(codes))
+        hits = int(counts[:n_hit_codes].sum())
+        low, high = wilson_interval(hits, trials)
+        row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r), trials=trials,
+                   hits=hits, p=hits / trials, low=low, high=high)
+        row.update(parts(counts) if parts else {})
+        row.update({f"by_{code.replace('-', '_')}": int(c)
+                    for code, c in zip(codes[n_hit_codes:], counts[n_hit_codes:])})
+        result.rows.append(row)
+    result.seconds = _time.perf_counter() - started
+    return result
+
+
 def old_duplicate_sweep(time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
                         reconnect_delay=(0.0,), isn=ISN_POLICIES, trials: int = 100_000,
                         msl: float = 30.0, delay: float = 0.001, timestamps: bool = False,
@@ -284,30 +314,13 @@ def old_duplicate_sweep(time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
     """P(an old duplicate is accepted by a new incarnation of the same 4-tuple) against
     TIME_WAIT length (MSLs), reconnect delay (seconds) and ISN policy. The duplicate's time
     in the network is uniform on (0, MSL]. Rows also give the share of each defence."""
-    import time as _time
-    _trials(trials)
-    rng = np.random.default_rng(seed)
-    result = SweepResult("old-duplicate", fixed=dict(
-        msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
-        request_bytes=request_bytes, old_offset=old_offset, seed=seed))
-    started = _time.perf_counter()
-    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
-                                 _as_tuple(reconnect_delay)):
-        if tw < 0:
-            raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
-        codes, _ = old_duplicate_trials(trials, policy, tw * msl, float(r), msl, delay,
-                                        timestamps, ack_check, request_bytes, old_offset,
-                                        rng=rng)
-        counts = np.bincount(codes, minlength=len(DUPLICATE_CODES))
-        hits = int(counts[0])
-        low, high = wilson_interval(hits, trials)
-        row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r), trials=trials,
-                   hits=hits, p=hits / trials, low=low, high=high)
-        row.update({f"by_{name.replace('-', '_')}": int(c)
-                    for name, c in zip(DUPLICATE_CODES[1:], counts[1:])})
-        result.rows.append(row)
-    result.seconds = _time.perf_counter() - started
-    return result
+    fixed = dict(msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
+                 request_bytes=request_bytes, old_offset=old_offset, seed=seed)
+    return _grid_sweep(
+        "old-duplicate", DUPLICATE_CODES, 1, fixed, isn, time_wait_msl, reconnect_delay, trials,
+        lambda policy, tw, r, rng: old_duplicate_trials(
+            trials, policy, tw, r, msl, delay, timestamps, ack_check, request_bytes,
+            old_offset, rng=rng)[0])
 
 
 # ---- P(the old duplicate, or the reset it provokes, disturbs a new incarnation) ---------
@@ -399,36 +412,19 @@ def provoked_reset_sweep(time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5), isn=("fix
     the late reset the request provoked ends it) against TIME_WAIT length (MSLs), reconnect
     delay (seconds) and ISN policy. Rows give ``accepted`` and ``reset`` separately, and the
     count of each defence (``by_...``)."""
-    import time as _time
-    _trials(trials)
     if not (msl > 0):
         raise ValueError(f"msl: must be > 0 seconds, got {msl}")
     for policy in _as_tuple(isn):
         if policy not in ISN_POLICIES:
             raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {policy!r}")
-    rng = np.random.default_rng(seed)
-    result = SweepResult("provoked-reset", fixed=dict(
-        msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
-        request_bytes=request_bytes, old_offset=old_offset, seed=seed))
-    started = _time.perf_counter()
-    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
-                                 _as_tuple(reconnect_delay)):
-        if tw < 0:
-            raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
-        codes, _ = provoked_reset_trials(trials, policy, tw * msl, float(r), msl, delay,
-                                         timestamps, ack_check, request_bytes, old_offset,
-                                         rng=rng)
-        counts = np.bincount(codes, minlength=len(PROVOKED_CODES))
-        hits = int(counts[0] + counts[1])
-        low, high = wilson_interval(hits, trials)
-        row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r),
-                   trials=trials, hits=hits, p=hits / trials, low=low, high=high,
-                   accepted=int(counts[0]), reset=int(counts[1]))
-        row.update({f"by_{name.replace('-', '_')}": int(c)
-                    for name, c in zip(PROVOKED_CODES[2:], counts[2:])})
-        result.rows.append(row)
-    result.seconds = _time.perf_counter() - started
-    return result
+    fixed = dict(msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
+                 request_bytes=request_bytes, old_offset=old_offset, seed=seed)
+    return _grid_sweep(
+        "provoked-reset", PROVOKED_CODES, 2, fixed, isn, time_wait_msl, reconnect_delay, trials,
+        lambda policy, tw, r, rng: provoked_reset_trials(
+            trials, policy, tw, r, msl, delay, timestamps, ack_check, request_bytes,
+            old_offset, rng=rng)[0],
+        parts=lambda counts: dict(accepted=int(counts[0]), reset=int(counts[1])))
 
 
 def split_by_outcome(result: SweepResult, parts: dict, x: str = "time_wait_msl") -> SweepResult:
