@@ -15,27 +15,22 @@ fi
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } || missing+=(iproute2)
 { command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; } || missing+=(nftables)
+# optional_package PACKAGE PURPOSE: what a test needs but the course does without.
+optional_package() {
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian package for $2: $1"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null; } \
+      || echo "apt-get could not install $1: $2 will skip (or fail in CI)" >&2
+  else
+    echo "$2 needs the Debian package $1. Install it with:  sudo apt-get install -y $1"
+  fi
+}
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
    && ! command -v google-chrome >/dev/null 2>&1 && ! command -v google-chrome-stable >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian package for the site test: chromium"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
-      || echo "apt-get could not install chromium: \`make test-site\` will skip (or fail in CI)" >&2
-  else
-    echo "The site test (make test-site) needs Chromium. Install it with:  sudo apt-get install -y chromium"
-  fi
+  optional_package chromium "the site test (make test-site)"
 fi
-if ! command -v node >/dev/null 2>&1; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian package for the Pyodide check: nodejs"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs >/dev/null; } \
-      || echo "apt-get could not install nodejs: the Pyodide check in tests/site will skip (or fail in CI)" >&2
-  else
-    echo "The Pyodide check in tests/site needs Node.js 18+. Install it with:  sudo apt-get install -y nodejs"
-  fi
-fi
+command -v node >/dev/null 2>&1 || optional_package nodejs "the Pyodide check in tests/site"
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -489,17 +489,23 @@ def _pyodide_source(root: Path) -> str:
     return "an unknown address"
 
 
-def test_jupyterlite_opens_the_simulation_notebook_from_the_site(site):
-    """The JupyterLite app and the notebook are served by the site itself: with every other
-    host refused, the app starts and shows the notebook's cells. (Starting its Python kernel
-    is the next test's subject.)"""
+def _first_lite_link(site) -> tuple:
+    """(page, JupyterLite URL) of the first simulation-only notebook page that offers one."""
     base, visits = site["base"], site["visits"]
     links = [(page, h) for page in _simulation_only_notebooks() if page in visits
              for h in _lite_links(visits[page], base)]
     if not links:
         pytest.fail("no JupyterLite link on a simulation-only notebook page "
                     "(see test_jupyterlite_links_are_well_formed)", pytrace=False)
-    page, href = links[0]
+    return links[0]
+
+
+def test_jupyterlite_opens_the_simulation_notebook_from_the_site(site):
+    """The JupyterLite app and the notebook are served by the site itself: with every other
+    host refused, the app starts and shows the notebook's cells. (Starting its Python kernel
+    is the next test's subject.)"""
+    base = site["base"]
+    page, href = _first_lite_link(site)
     nb = json.loads((ROOT / "notebooks" / Path(page).with_suffix(".ipynb").name).read_text())
     title = "".join(nb["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip()
     context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
@@ -533,13 +539,8 @@ def test_jupyterlite_opens_the_simulation_notebook_from_the_site(site):
 
 
 def test_a_jupyterlite_simulation_notebook_starts(site):
-    base, visits = site["base"], site["visits"]
-    links = [(page, h) for page in _simulation_only_notebooks() if page in visits
-             for h in _lite_links(visits[page], base)]
-    if not links:
-        pytest.fail("no JupyterLite link on a simulation-only notebook page "
-                    "(see test_jupyterlite_links_are_well_formed)", pytrace=False)
-    page, href = links[0]
+    base = site["base"]
+    page, href = _first_lite_link(site)
     root = HTML / _lite_root(urlsplit(href).path)
     pyodide = _pyodide_source(root)
     if urlsplit(pyodide).netloc not in ("", urlsplit(base).netloc):
