@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     time_wait_assassination, time_wait_memory, time_wait_overflow,
 )
 from . import connection_reuse, ephemeral_ports  # noqa: F401
+from . import timeout_close  # noqa: F401
 
 
 def list_experiments() -> list:
