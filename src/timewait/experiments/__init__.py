@@ -7,9 +7,9 @@ an experiment live, its recorded outcome is returned, with a one-line notice say
 from .base import REGISTRY, Experiment, ExperimentResult, Param, get, record_all, run
 # Each module registers its experiment when imported.
 from . import (  # noqa: F401
-    abortive_close, close_wait_leak, fin_wait_2, fixed_port_reconnect, four_way_close,
-    lost_final_ack, old_duplicate, orphan_retries, port_exhaustion, server_restart,
-    time_wait_assassination, time_wait_memory, time_wait_overflow,
+    abortive_close, close_wait_leak, closing_defaults, fin_wait_2, fixed_port_reconnect,
+    four_way_close, lost_final_ack, old_duplicate, orphan_retries, port_exhaustion,
+    server_restart, time_wait_assassination, time_wait_memory, time_wait_overflow,
 )
 from . import connection_reuse, ephemeral_ports  # noqa: F401
 from . import timeout_close  # noqa: F401
