@@ -60,9 +60,13 @@ COLLECT_JS = """() => {
   return {
     images: [...document.images].map(i => ({src: (i.currentSrc || i.src).slice(0, 120),
                                             alt: i.getAttribute('alt'), loaded: loaded(i)})),
-    // Icons the theme marks aria-hidden are decoration; every other SVG image needs a name.
-    svgs: [...document.querySelectorAll('svg[role="img"]:not([aria-hidden="true"])')].map(s =>
-        (s.getAttribute('aria-label') || (s.querySelector('title') || {}).textContent || '').trim()),
+    // Icons the theme marks aria-hidden, or draws inside its buttons, are decoration; every
+    // other SVG, drawn into the page or by a widget, is a picture and needs a name. (An SVG
+    // nested in another is part of its picture.)
+    svgs: [...document.querySelectorAll('svg')].filter(s =>
+        !s.closest('[aria-hidden="true"], button') && !s.parentElement.closest('svg')).map(s =>
+        (s.getAttribute('aria-label') || (s.querySelector(':scope > title') || {}).textContent
+         || '').trim()),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id)
            .concat([...document.querySelectorAll('a[name]')].map(a => a.name)),
