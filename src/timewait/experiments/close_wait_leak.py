@@ -7,10 +7,25 @@ timer column of /proc/net/tcp reads "off"), so nothing ends it but the applicati
 clients' orphaned FIN_WAIT_2 sockets give up after ``tcp_fin_timeout``; after ``hold``
 seconds the body looks again, and finally lets the server write into one leaked
 connection, whose peer no longer knows it.
+
+With ``fd_limit`` set, the server runs in a process of its own (forked inside the
+experiment's process, as a real server is not its clients' process) whose soft
+RLIMIT_NOFILE is ``fd_limit``. Each leaked socket keeps a descriptor, so after
+``fd_limit`` minus the server's own descriptors accept() fails with EMFILE. The clients are
+not limited: they go on connecting, and the body records what they see (connect(), then a
+request that waits ``hold`` seconds for a reply), the listener's accept queue (its Recv-Q)
+and the socket table. The limit is set in that forked process only: it ends with it, and the
+caller's process (a notebook kernel, a test) never has its limit changed.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
+import json
+import os
+import resource
+import signal
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +34,7 @@ from .base import Experiment, ExperimentResult, Param, register
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
+LISTENER_FD, CHANNEL_FD = 3, 4  # where the forked server keeps its two sockets
 
 
 @dataclass
@@ -31,10 +47,29 @@ class CloseWaitLeakResult(ExperimentResult):
     write_into_leak: str = ""  # the server writes twice into a leaked connection
     socket_table: str = ""  # just after the clients closed
     socket_table_after_hold: str = ""
+    # With fd_limit: the server process and what its clients saw.
+    server_descriptors: int = 0  # descriptors open in the server before its first accept()
+    accepted: int = 0  # connections the server accepted
+    accept_errors: dict = field(default_factory=dict)  # errno name -> count
+    client_connects: dict = field(default_factory=dict)  # "connected" or errno name -> count
+    reply_to_queued_request: str = ""  # a request sent on a connection nobody accepted
+    listen_queue: int = 0  # the listener's Recv-Q: connections waiting to be accepted
 
     SHOWN = ("close_wait_at_start", "close_wait_after_hold", "close_wait_timer",
              "client_states_after_hold", "reads_after_fin", "write_into_leak",
              "socket_table_after_hold")
+    SHOWN_WITH_FD_LIMIT = ("server_descriptors", "accepted", "accept_errors",
+                           "client_connects", "reply_to_queued_request", "listen_queue",
+                           "close_wait_after_hold", "socket_table_after_hold")
+
+    def summary(self) -> str:
+        if self.params.get("fd_limit"):
+            shown = dataclasses.replace(self)
+            shown.SHOWN = self.SHOWN_WITH_FD_LIMIT
+            return ExperimentResult.summary(shown)
+        # Without a limit the run is the one it always was, and reads as before.
+        params = {k: v for k, v in self.params.items() if k != "fd_limit"}
+        return ExperimentResult.summary(dataclasses.replace(self, params=params))
 
 
 def _count(sockets, state, local_port=None) -> int:
@@ -42,7 +77,14 @@ def _count(sockets, state, local_port=None) -> int:
                and (local_port is None or s.local[1] == local_port))
 
 
-def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool) -> dict:
+def _errno_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno, str(exc.errno))
+
+
+def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool,
+         fd_limit: int = 0) -> dict:
+    if fd_limit:
+        return _limited_server(lab, connections, hold, fin_timeout, server_closes, fd_limit)
     listener = lab.listener(SERVER_PORT)
     pairs = []
     for i in range(connections):
@@ -84,7 +126,7 @@ def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool
                 server.send(b"late reply\n")
                 outcomes.append("sent")
             except OSError as exc:
-                outcomes.append(errno.errorcode.get(exc.errno, str(exc.errno)))
+                outcomes.append(_errno_name(exc))
             time.sleep(0.2)
         write = ", then ".join(outcomes)
     return {
@@ -99,20 +141,148 @@ def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool
     }
 
 
+# --- the server in a process of its own, under a descriptor limit ------------------------
+def _serve(listener: socket.socket, channel: socket.socket, fd_limit: int,
+           server_closes: bool) -> None:
+    """The forked server: it answers the body's commands, one line each, on ``channel``."""
+    os.dup2(listener.fileno(), LISTENER_FD)
+    os.dup2(channel.fileno(), CHANNEL_FD)
+    os.closerange(CHANNEL_FD + 1, os.sysconf("SC_OPEN_MAX"))
+    listener = socket.socket(fileno=LISTENER_FD)
+    chan = socket.socket(fileno=CHANNEL_FD).makefile("rw")  # no new descriptor
+
+    def tell(answer: dict) -> None:
+        chan.write(json.dumps(answer) + "\n")
+        chan.flush()
+    listener.settimeout(5)
+    descriptors = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir() opened
+    # Soft limit only, in this process only: the hard limit and every other process keep theirs.
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (fd_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    tell({"descriptors": descriptors})
+    leaked = []  # the accepted sockets, kept open: the bug
+    for line in chan:
+        if line.strip() != "accept":
+            break
+        try:
+            conn, _ = listener.accept()
+        except OSError as exc:
+            tell({"accept": _errno_name(exc)})
+            continue
+        tell({"accept": "ok"})
+        conn.settimeout(5)
+        data = conn.recv(100)
+        if server_closes:
+            conn.close()
+        else:
+            leaked.append(conn)
+        tell({"read": "EOF" if data == b"" else f"{len(data)} bytes"})
+
+
+def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool,
+                    fd_limit: int) -> dict:
+    listener = lab.listener(SERVER_PORT)
+    ours, theirs = socket.socketpair()
+    lab.step(f"forking a server process with RLIMIT_NOFILE {fd_limit}")
+    pid = os.fork()
+    if pid == 0:  # the server process: never returns into the body
+        code = 0
+        try:
+            ours.close()
+            _serve(listener, theirs, fd_limit, server_closes)
+        except BaseException as exc:  # told to the body, which raises it
+            code = 1
+            os.write(CHANNEL_FD, (json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+                                  + "\n").encode())
+        finally:
+            os._exit(code)
+    try:
+        theirs.close()
+        ours.settimeout(10)
+        chan = ours.makefile("rw")
+
+        def reply(what: str) -> dict:
+            line = chan.readline()
+            if not line:
+                raise RuntimeError(f"the server process exited while {what}")
+            answer = json.loads(line)
+            if "error" in answer:
+                raise RuntimeError(f"the server process failed while {what}: {answer['error']}")
+            return answer
+
+        descriptors = reply("starting")["descriptors"]
+        accepted, errors, connects, queued = 0, {}, {}, []
+        for i in range(connections):
+            try:
+                client = lab.connect(SERVER_PORT, src_port=FIRST_PORT + i, timeout=2)
+            except OSError as exc:  # a full accept queue: the SYN goes unanswered
+                name = "timed out" if isinstance(exc, TimeoutError) else _errno_name(exc)
+                connects[name] = connects.get(name, 0) + 1
+                break
+            connects["connected"] = connects.get("connected", 0) + 1
+            lab.step(f"the server accepts connection {i + 1}")
+            chan.write("accept\n")
+            chan.flush()
+            outcome = reply("accepting")["accept"]
+            if outcome != "ok":
+                errors[outcome] = errors.get(outcome, 0) + 1
+                queued.append(client)
+                continue
+            accepted += 1
+            client.close()
+            reply("reading end-of-file")
+        lab.step(f"a client with a queued connection waits {hold} s for a reply")
+        answer = "no queued connection"
+        if queued:
+            queued[0].sendall(b"request\n")
+            queued[0].settimeout(hold)
+            try:
+                data = queued[0].recv(100)
+                answer = "EOF" if data == b"" else f"{len(data)} bytes"
+            except TimeoutError:
+                answer = f"none within {hold} s"
+            except OSError as exc:
+                answer = _errno_name(exc)
+        # The table without the clients' orphans, whatever ``hold`` was: they last fin_timeout.
+        lab.wait_for(lambda: all(lab.state_of(FIRST_PORT + i, SERVER_PORT) != "FIN_WAIT_2"
+                                 for i in range(accepted)),
+                     "the clients' orphans to end", timeout=fin_timeout + 5)
+        table = lab.sockets([SERVER_PORT])
+        listening = [s for s in table if s.state == "LISTEN"]
+    finally:
+        ours.close()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return {
+        "server_descriptors": descriptors,
+        "accepted": accepted,
+        "accept_errors": errors,
+        "client_connects": connects,
+        "reply_to_queued_request": answer,
+        "listen_queue": listening[0].recv_queue if listening else 0,
+        "close_wait_after_hold": _count(table, "CLOSE_WAIT", SERVER_PORT),
+        "socket_table_after_hold": ss_text(table, timers=False),
+    }
+
+
 register(Experiment(
     name="close-wait-leak",
     summary="A server that never closes: its sockets stay in CLOSE_WAIT, which has no timer.",
     params=(
         Param("connections", int, 3, "connections the client opens and closes", minimum=1,
               maximum=100),
-        Param("hold", int, 3, "seconds to wait before looking again", minimum=1, maximum=60),
+        Param("hold", int, 3, "seconds to wait before looking again (with fd_limit: for a "
+              "reply on a connection nobody accepted)", minimum=1, maximum=60),
         Param("fin_timeout", int, 1, "net.ipv4.tcp_fin_timeout (the clients' orphans)",
               minimum=1, maximum=60),
         Param("server_closes", bool, False, "the server closes on end-of-file (the fix)"),
+        Param("fd_limit", int, 0, "soft RLIMIT_NOFILE of a server in a process of its own "
+              "(0: no server process, no limit)", minimum=0, maximum=1024),
     ),
     body=f"{__name__}:body",
     result=CloseWaitLeakResult,
     sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
-    timeout=lambda p: 20.0 + p["hold"],
-    variants=({}, {"server_closes": True}),
+    # with fd_limit: the clients' orphans to end, and one connect() timing out on a full queue
+    timeout=lambda p: 20.0 + p["hold"] + (p["fin_timeout"] + 2 if p["fd_limit"] else 0),
+    variants=({}, {"server_closes": True}, {"connections": 5, "hold": 2, "fd_limit": 8}),
 ))
