@@ -160,6 +160,21 @@ class Lab:
         s.connect((ADDR, port))
         return s
 
+    def accepted(self, listener: socket.socket, src_port: int = 0,
+                 reuseaddr: bool = False) -> tuple:
+        """A connection to ``listener`` from ``src_port``, accepted: ``(client, server)``."""
+        client = self.connect(listener.getsockname()[1], src_port=src_port, reuseaddr=reuseaddr)
+        server, _ = listener.accept()
+        return client, self.track(server)
+
+    def connection(self, server_port: int, client_port: int) -> tuple:
+        """One accepted connection from ``client_port`` to ``server_port``, with the listener
+        closed again: ``(client, server)``."""
+        listener = self.listener(server_port)
+        client, server = self.accepted(listener, client_port)
+        listener.close()
+        return client, server
+
     # --- observation ------------------------------------------------------------------
     def sockets(self, ports: Optional[Iterable[int]] = None) -> list:
         return observe.socket_table(ports)

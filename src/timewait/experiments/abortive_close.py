@@ -56,11 +56,7 @@ def _errno_of(call) -> tuple:
 
 def body(lab, mode: str) -> dict:
     lab.start_capture()
-    listener = lab.listener(SERVER_PORT)
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
-    server, _ = listener.accept()
-    lab.track(server)
-    listener.close()
+    client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     lab.segments()  # load the packet parser now, not while the postscript is in flight
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Nagle would hold it back
 

@@ -39,9 +39,7 @@ class FinWait2Result(ExperimentResult):
 
 
 def _connect_pair(lab, listener, client_port):
-    client = lab.connect(SERVER_PORT, src_port=client_port)
-    server, _ = listener.accept()
-    lab.track(server)
+    client, server = lab.accepted(listener, client_port)
     client.sendall(b"request\n")
     assert server.recv(100) == b"request\n"
     return client, server

@@ -36,11 +36,7 @@ class FourWayCloseResult(ExperimentResult):
 
 def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: int) -> dict:
     lab.start_capture()
-    listener = lab.listener(SERVER_PORT)
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
-    server, _ = listener.accept()
-    lab.track(server)
-    listener.close()
+    client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     ends = {"client": client, "server": server}
     ports = {"client": CLIENT_PORT, "server": SERVER_PORT}
     passive = "server" if closer == "client" else "client"

@@ -114,11 +114,7 @@ def body(lab, retries: int, watch: float) -> dict:
     default = int(lab.sysctl(SYSCTL))  # read before this experiment changes it
     lab.sysctl(SYSCTL, retries)
     lab.start_capture()
-    listener = lab.listener(SERVER_PORT)
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
-    server, _ = listener.accept()
-    lab.track(server)
-    listener.close()
+    client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     lab.step("client closes")
     client.close()
     server.settimeout(5)

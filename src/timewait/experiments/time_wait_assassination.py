@@ -74,9 +74,7 @@ def _inject(view, **changes) -> None:
 def body(lab, rfc1337: int) -> dict:
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
-    server, _ = listener.accept()
-    lab.track(server)
+    client, server = lab.accepted(listener, CLIENT_PORT)
 
     lab.step("closing: client first, so the client keeps TIME_WAIT")
     client.close()

@@ -250,11 +250,7 @@ def _close_timeout(lab, client, server) -> dict:
 
 def body(lab, kind: str) -> dict:
     lab.start_capture()
-    listener = lab.listener(SERVER_PORT)
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT)
-    server, _ = listener.accept()
-    lab.track(server)
-    listener.close()
+    client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     lab.segments()  # load the packet parser now, not while the timer runs
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     before = lab.counters()
