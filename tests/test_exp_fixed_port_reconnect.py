@@ -1,4 +1,5 @@
-"""fixed-port-reconnect: bind() needs SO_REUSEADDR; connect() then needs timestamps."""
+"""fixed-port-reconnect: bind() needs SO_REUSEADDR; connect() then needs timestamps, and
+tcp_tw_reuse has no say for a port the client bound itself."""
 import pytest
 
 from timewait.experiments import run
@@ -29,6 +30,33 @@ def test_reconnect_from_the_same_port(full_tier, timestamps, reuseaddr):
         assert "TWRecycled" not in r.counters and r.old_state_after == "TIME_WAIT"
 
 
+@pytest.mark.parametrize("timestamps", [True, False])
+def test_tcp_tw_reuse_off_changes_nothing_for_a_bound_port(full_tier, timestamps):
+    # tcp_twsk_unique(): twp is NULL for a bound port, so only ts_recent_stamp decides.
+    r = run("fixed-port-reconnect", timestamps=timestamps, reuseaddr=True, tw_reuse=0)
+    assert r.tw_reuse_value == 0  # the namespace really ran with tcp_tw_reuse=0
+    assert r.old_state == "TIME_WAIT"
+    assert (r.reconnect_error, r.failed_at) == EXPECTED[(timestamps, True)]
+    if timestamps:
+        assert r.counters.get("TWRecycled") == 1 and r.old_state_after == "gone (recycled)"
+    else:
+        assert "TWRecycled" not in r.counters and r.old_state_after == "TIME_WAIT"
+
+
+def test_without_tw_reuse_the_namespace_keeps_its_default(full_tier):
+    r = run("fixed-port-reconnect")
+    assert r.params["tw_reuse"] is None
+    assert r.tw_reuse_value == 2  # Linux's default: reuse for loopback connections only
+
+
+def test_setting_tw_reuse_on_the_host_tier_shows_the_recording(monkeypatch):
+    # The host's sysctls are never touched: a run that sets tcp_tw_reuse is not a host run.
+    monkeypatch.setenv("TIMEWAIT_TIER", "host")
+    r = run("fixed-port-reconnect", timestamps=True, reuseaddr=True, tw_reuse=0)
+    assert r.recorded and r.tier == detect_tier().name and r.tw_reuse_value == 0
+    assert r.reconnect_error is None and r.counters.get("TWRecycled") == 1
+
+
 @pytest.mark.parametrize("reuseaddr", [True, False])
 def test_the_host_tier_runs_on_free_host_ports(monkeypatch, reuseaddr):
     if not detect_tier().at_least("host"):
@@ -54,3 +82,9 @@ def test_the_sysctl_probe_sees_sysctls_that_exist():
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("fixed-port-reconnect", **bad)
+
+
+@pytest.mark.parametrize("bad", [3, -1, True, "0"])
+def test_a_bad_tw_reuse_names_the_option_and_its_values(bad):
+    with pytest.raises(ValueError, match=r"^tw_reuse: must be one of None, 0, 1, 2, got "):
+        run("fixed-port-reconnect", tw_reuse=bad)

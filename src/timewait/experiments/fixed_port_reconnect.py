@@ -5,14 +5,17 @@ same source port (with or without SO_REUSEADDR) and connects to the same server:
 4-tuple. bind() refuses a port held by TIME_WAIT unless SO_REUSEADDR is set; connect() then
 asks whether the TIME_WAIT socket may hand over its 4-tuple. For a socket bound explicitly,
 Linux allows it whenever the old connection used timestamps (PAWS then guards the new one;
-tcp_tw_reuse and its delay apply to ports the kernel picks itself).
+tcp_tw_reuse and its delay apply to ports the kernel picks itself). To test that, ``tw_reuse``
+sets ``net.ipv4.tcp_tw_reuse`` in the namespace; unless it is given, the namespace's default
+stays.
 
 The run also looks for the sysctl files of ``net.ipv4.tcp_tw_recycle``, the option that once
 let Linux cut TIME_WAIT short for peers that used timestamps (Linux 4.12 removed it), and of
 ``net.ipv4.tcp_tw_reuse``, which remains.
 
-On the host tier (timestamps on) the ports are free ones the kernel picks on the host
-loopback, and counters are not reported: other host traffic moves them.
+On the host tier (timestamps on, ``tw_reuse`` not given) the ports are free ones the kernel
+picks on the host loopback, and counters are not reported: other host traffic moves them. A
+run that sets ``tw_reuse`` never runs on the host: it shows its recording there.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class FixedPortReconnectResult(ExperimentResult):
     old_state_after: str = ""  # the TIME_WAIT socket after the attempt
     counters: dict = field(default_factory=dict)  # full tier only
     tw_sysctls: dict = field(default_factory=dict)  # name -> "present" or "absent" on this kernel
+    tw_reuse_value: Optional[int] = None  # the namespace's tcp_tw_reuse during the run (full tier)
 
     SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters",
              "tw_sysctls")
@@ -53,7 +57,7 @@ def _host_timestamps_on() -> bool:
         return False
 
 
-def body(lab, timestamps: bool, reuseaddr: bool) -> dict:
+def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None) -> dict:
     if not lab.isolated and not _host_timestamps_on():
         raise RuntimeError("this host has net.ipv4.tcp_timestamps=0; the host-tier run "
                            "needs timestamps on")
@@ -112,6 +116,7 @@ def body(lab, timestamps: bool, reuseaddr: bool) -> dict:
         "counters": counter_delta(before, lab.counters(), REUSE_COUNTERS) if lab.isolated else {},
         "tw_sysctls": {name: "present" if lab.sysctl_exists(name) else "absent"
                        for name in TW_SYSCTLS},
+        "tw_reuse_value": int(lab.sysctl("net.ipv4.tcp_tw_reuse")) if lab.isolated else None,
     }
 
 
@@ -121,11 +126,18 @@ register(Experiment(
     params=(
         Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
         Param("reuseaddr", bool, True, "SO_REUSEADDR on the client's sockets"),
+        Param("tw_reuse", int, None, "net.ipv4.tcp_tw_reuse in the namespace; None leaves "
+              "the namespace's default", choices=(None, 0, 1, 2)),
     ),
     body=f"{__name__}:body",
     result=FixedPortReconnectResult,
-    sysctls=lambda p: {"net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
+    sysctls=lambda p: {"net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
+                       **({} if p["tw_reuse"] is None
+                          else {"net.ipv4.tcp_tw_reuse": p["tw_reuse"]})},
     timeout=lambda p: 20.0,
-    host_ok=lambda p: p["timestamps"] and _host_timestamps_on(),
-    variants=tuple({"timestamps": t, "reuseaddr": r} for t in (True, False) for r in (True, False)),
+    # Setting tcp_tw_reuse needs the namespace: on the host such a run shows its recording.
+    host_ok=lambda p: p["timestamps"] and p["tw_reuse"] is None and _host_timestamps_on(),
+    variants=tuple({"timestamps": t, "reuseaddr": r} for t in (True, False) for r in (True, False))
+    # tcp_tw_reuse=0 with a bound port: timestamps alone decide.
+    + tuple({"timestamps": t, "reuseaddr": True, "tw_reuse": 0} for t in (True, False)),
 ))
