@@ -123,3 +123,14 @@ def test_tier_cannot_be_raised_and_rejects_nonsense(monkeypatch):
     monkeypatch.setenv("TIMEWAIT_TIER", "bogus")
     with pytest.raises(ValueError, match="TIMEWAIT_TIER: must be one of none, host, full"):
         detect_tier()
+
+
+def test_a_choice_must_match_in_type_as_well_as_value():
+    # 1.0 == 1 and True == 1 in Python; neither is the integer choice 1.
+    from timewait.experiments import get
+
+    exp = get("fixed-port-reconnect")
+    assert exp.check({"tw_reuse": 1})["tw_reuse"] == 1
+    for bad in (1.0, True, "1"):
+        with pytest.raises(ValueError, match=r"^tw_reuse: must be one of None, 0, 1, 2"):
+            exp.check({"tw_reuse": bad})

@@ -46,8 +46,9 @@ class Param:
                 raise bad
             return value
         if self.choices is not None:
-            # True == 1 in Python: a flag is not a valid choice of a numeric option.
-            if value not in self.choices or (isinstance(value, bool) and self.kind is not bool):
+            # True == 1 == 1.0 in Python: a choice must match in type as well as value, so
+            # neither a flag nor a float is a valid choice of an integer option.
+            if not any(value == c and type(value) is type(c) for c in self.choices):
                 raise bad
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
