@@ -48,7 +48,7 @@ test-lib: setup
 	$(PY) -m pytest tests -q -n 2 --ignore=tests/notebooks
 
 test-notebooks: setup
-	$(PY) -m pytest --nbval notebooks -q -n 2 --dist loadscope --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
+	$(PY) -m pytest --nbval notebooks labs -q -n 2 --dist loadscope --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
 
 ## test-notebooks-user: the same nbval run as an unprivileged user (only when run as root)
 test-notebooks-user: setup
