@@ -107,6 +107,16 @@ def _watch_for_time_wait(lab, seconds: float) -> Optional[str]:
     return None
 
 
+def _while_waiting(error, start: float, end: float, after: list, state: str, peer_state: str,
+                   sent: list, time_wait: Optional[str]) -> dict:
+    """The fields every kind reports about the wait and what followed it."""
+    return {"error": error, "waited_s": round(end - start, 3), "sockets_after": after,
+            "state_after_timeout": state, "peer_state_after_timeout": peer_state,
+            "client_segments_while_waiting": len(sent),
+            "client_fins_while_waiting": sum("FIN" in v.flags for v in sent),
+            "time_wait": time_wait}
+
+
 def _recv_timeout(lab, client, server) -> dict:
     # A blocking socket, so that the kernel's SO_RCVTIMEO times the call, not Python's poll().
     client.settimeout(None)
@@ -137,13 +147,9 @@ def _recv_timeout(lab, client, server) -> dict:
         "application_saw": f"recv() failed with {error} after {_about(end - start, 0.1)}",
         "wire_while_waiting": f"nothing: {len(sent)} segments",
         "gave_up": "no: nothing was outstanding",
-        "error": error, "waited_s": round(end - start, 3), "sockets_after": after,
-        "state_after_timeout": state, "peer_state_after_timeout": peer_state,
-        "client_segments_while_waiting": len(sent),
-        "client_fins_while_waiting": sum("FIN" in v.flags for v in sent),
         "afterwards": f"the server sent {len(LATE_REPLY)} bytes and the client read "
                       f"{len(got)}; then the client closed first, the server second",
-        "time_wait": time_wait,
+        **_while_waiting(error, start, end, after, state, peer_state, sent, time_wait),
     }
 
 
@@ -188,14 +194,10 @@ def _user_timeout(lab, client, server) -> dict:
                                   "FIN" in v.flags or "RST" in v.flags for v in sent)
                                  else "FIN or RST sent"),
         "gave_up": gave_up, "after_first_timeout_retransmission_s": after_rto,
-        "error": error, "waited_s": round(end - start, 3), "sockets_after": after,
-        "state_after_timeout": state, "peer_state_after_timeout": peer_state,
-        "client_segments_while_waiting": len(sent),
-        "client_fins_while_waiting": sum("FIN" in v.flags for v in sent),
         "afterwards": f"the server read the {len(request)}-byte request and replied; the "
                       f"client answered {answer.flags}; the server's next recv() failed with "
                       f"{peer_error}",
-        "time_wait": time_wait,
+        **_while_waiting(error, start, end, after, state, peer_state, sent, time_wait),
     }
 
 
@@ -240,11 +242,9 @@ def _close_timeout(lab, client, server) -> dict:
                               + ("no RST" if not any("RST" in v.flags for v in sent)
                                  else "a RST"),
         "gave_up": gave_up, "after_first_timeout_retransmission_s": after_rto,
-        "error": None, "waited_s": round(end - start, 3), "sockets_after": after,
-        "state_after_timeout": " -> ".join(states), "peer_state_after_timeout": peer_state,
-        "client_segments_while_waiting": len(sent), "client_fins_while_waiting": len(fins),
         "afterwards": f"the server closed; its FIN was answered with {answer.flags}",
-        "time_wait": time_wait,
+        **_while_waiting(None, start, end, after, " -> ".join(states), peer_state, sent,
+                         time_wait),
     }
 
 
