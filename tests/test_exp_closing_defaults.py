@@ -17,6 +17,15 @@ def test_a_fresh_namespace_has_the_kernels_closing_defaults(full_tier):
     assert values["net.ipv4.tcp_rfc1337"] == "0"
 
 
+@live
+def test_the_time_wait_limit_defaults_to_half_the_connection_hash(full_tier):
+    r = run("closing-defaults")
+    assert r.ehash_entries < 0  # a new namespace shares the initial namespace's table
+    assert r.max_tw_buckets == -r.ehash_entries // 2
+    assert r.tw_buckets_half_the_hash is True
+    assert str(r.max_tw_buckets) not in r.summary()  # it differs from machine to machine
+
+
 def test_a_setting_the_kernel_lacks_is_reported_as_none():
     from timewait.experiments.closing_defaults import read_defaults
 

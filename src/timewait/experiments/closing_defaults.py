@@ -3,12 +3,16 @@
 Nothing is set: the experiment creates a network namespace and reads each sysctl file, so
 the values are this kernel's own defaults (``None`` for a setting this kernel does not
 have). The chapters quote these rather than a documentation page, which may describe
-another version. ``tcp_max_tw_buckets`` is left out: its default follows the size of the
-machine's connection hash table, so it differs from one machine to the next.
+another version. ``tcp_max_tw_buckets`` is not among them: its default follows the size of
+the machine's hash table of connections, so it differs from one machine to the next. The
+experiment reports instead whether it is half that table (``tcp_ehash_entries``, negative in
+a namespace that shares the initial namespace's table), keeping both numbers out of the
+summary.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .base import Experiment, ExperimentResult, register
 
@@ -28,8 +32,12 @@ CLOSING_SYSCTLS = {
 @dataclass
 class ClosingDefaultsResult(ExperimentResult):
     sysctls: dict = field(default_factory=dict)  # name -> value as the kernel prints it, or None
+    tw_buckets_half_the_hash: Optional[bool] = None  # None: no tcp_ehash_entries (before 6.1)
+    # Machine-dependent, kept out of summary():
+    max_tw_buckets: Optional[int] = None
+    ehash_entries: Optional[int] = None
 
-    SHOWN = ("sysctls",)
+    SHOWN = ("sysctls", "tw_buckets_half_the_hash")
 
 
 def read_defaults(lab, names) -> dict:
@@ -43,7 +51,11 @@ def read_defaults(lab, names) -> dict:
 
 
 def body(lab) -> dict:
-    return {"sysctls": read_defaults(lab, CLOSING_SYSCTLS)}
+    sizes = read_defaults(lab, ("net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_ehash_entries"))
+    buckets, ehash = (None if v is None else int(v) for v in sizes.values())
+    return {"sysctls": read_defaults(lab, CLOSING_SYSCTLS), "max_tw_buckets": buckets,
+            "ehash_entries": ehash,
+            "tw_buckets_half_the_hash": None if ehash is None else buckets == abs(ehash) // 2}
 
 
 register(Experiment(
