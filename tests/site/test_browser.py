@@ -381,7 +381,11 @@ def test_search_finds_the_chapters(site):
     page = context.new_page()
     try:
         page.goto(site["base"] + "search.html?q=TIME_WAIT", wait_until="load", timeout=60_000)
-        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        # Results are appended one page at a time; the summary line is written when done.
+        page.wait_for_function(
+            "() => /finished|found/i.test("
+            "document.querySelector('#search-results .search-summary')?.innerText || '')",
+            timeout=30_000)
         found = page.locator("#search-results ul.search li a").evaluate_all(
             "links => links.map(a => a.getAttribute('href'))")
     finally:
