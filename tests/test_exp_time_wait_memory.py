@@ -7,7 +7,8 @@ from timewait.experiments import run
 @pytest.mark.live
 def test_a_time_wait_socket_is_several_times_cheaper_than_an_open_one(full_tier):
     r = run("tw-memory", connections=4000)
-    assert r.time_wait_sockets == 4000
+    assert r.time_wait_sockets == 4000, (r.sockstat_time_wait, r.closes_counted)
+    assert r.closes_counted.get("TW") == 4000
     assert 150 < r.bytes_per_time_wait < 1500
     assert r.bytes_per_open_socket > 3 * r.bytes_per_time_wait
     if r.slab_readable:

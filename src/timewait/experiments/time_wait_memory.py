@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .. import observe
 from ..lab import ADDR
 from .base import Experiment, ExperimentResult, Param, register
 
@@ -40,6 +41,7 @@ class TimeWaitMemoryResult(ExperimentResult):
     slab_object_sizes: dict = field(default_factory=dict)  # cache -> bytes; empty unless root
     slab_readable: bool = False
     sockstat_time_wait: str = ""  # the TCP line of /proc/net/sockstat after phase one
+    closes_counted: dict = field(default_factory=dict)  # TcpExt TW, TCPTimeWaitOverflow... moved
 
     SHOWN = ("time_wait_sockets", "open_sockets", "bytes_per_time_wait", "bytes_per_open_socket",
              "ratio", "slab_readable", "slab_object_sizes")
@@ -60,9 +62,9 @@ def _sockstat_tcp() -> str:
         return next(l.strip() for l in fh if l.startswith("TCP:"))
 
 
-def _sockstat_tw(line: str) -> int:
+def _sockstat_field(line: str, name: str) -> int:
     fields = line.split()
-    return int(fields[fields.index("tw") + 1])
+    return int(fields[fields.index(name) + 1])
 
 
 def _object_sizes() -> Optional[dict]:
@@ -86,6 +88,7 @@ def body(lab, connections: int) -> dict:
     time.sleep(0.2)
 
     lab.step(f"making {connections} TIME_WAIT sockets")
+    counted_before = lab.counters()
     before = _meminfo()
     for _ in range(connections):
         client = socket.create_connection((ADDR, TIME_WAIT_PORT), timeout=5)
@@ -94,10 +97,16 @@ def body(lab, connections: int) -> dict:
         server.settimeout(5)
         server.recv(1)
         server.close()
+    # Every close is finished when no orphan is left: no client in FIN_WAIT_1, no server in
+    # LAST_ACK waiting for the last ACK.
+    lab.wait_for(lambda: _sockstat_field(_sockstat_tcp(), "orphan") == 0,
+                 "every close to finish (/proc/net/sockstat: orphan 0)", timeout=10.0)
     time.sleep(0.3)
     after_tw = _meminfo()
     line = _sockstat_tcp()
-    time_wait = _sockstat_tw(line)
+    time_wait = _sockstat_field(line, "tw")
+    closes_counted = observe.counter_delta(counted_before, lab.counters(),
+                                           ("TW", "TWKilled", "TWRecycled", "TCPTimeWaitOverflow"))
 
     pairs = min(connections, (hard - 64) // 2)
     lab.step(f"holding {pairs} connections open")
@@ -126,6 +135,7 @@ def body(lab, connections: int) -> dict:
         "slab_object_sizes": sizes or {},
         "slab_readable": sizes is not None,
         "sockstat_time_wait": line,
+        "closes_counted": closes_counted,
     }
 
 
