@@ -56,3 +56,17 @@ def hold_and_deliver(lab):
     trace = lab.trace(40000, 5000)
     data = [(s.flags, s.note) for s in trace if s.length]
     return {"held": rule.dropped, "received": received.decode(), "data_segments": data}
+
+
+def orphan_left_behind(lab):
+    """An orphan in LAST_ACK whose FIN is never acknowledged, then the teardown's clean-up."""
+    client, server = lab.connection(5000, 40000)
+    client.close()
+    server.settimeout(5)
+    server.recv(1)
+    lab.drop(Match(src_port=40000, dst_port=5000, flags="ACK"))
+    server.close()
+    lab.wait_for(lambda: lab.state_of(5000, 40000) == "LAST_ACK", "the server in LAST_ACK")
+    before = sorted(s.state for s in lab.sockets([5000, 40000]))
+    lab._destroy_leftover_sockets()
+    return {"before": before, "after": sorted(s.state for s in lab.sockets([5000, 40000]))}

@@ -134,3 +134,9 @@ def test_a_choice_must_match_in_type_as_well_as_value():
     for bad in (1.0, True, "1"):
         with pytest.raises(ValueError, match=r"^tw_reuse: must be one of None, 0, 1, 2"):
             exp.check({"tw_reuse": bad})
+
+
+def test_teardown_aborts_the_sockets_a_closed_experiment_leaves_in_its_namespace(full_tier):
+    out = sandbox.run_body("tests.engine_bodies:orphan_left_behind", {}, timeout=20)
+    assert out["before"] == ["LAST_ACK", "TIME_WAIT"]  # would live on for up to two minutes
+    assert out["after"] == []

@@ -96,6 +96,20 @@ class Lab:
                 pass
         if self.capture:
             self.capture.stop()
+        if self.isolated:
+            self._destroy_leftover_sockets()
+
+    def _destroy_leftover_sockets(self) -> None:
+        """Abort every TCP socket still in the namespace (``ss -K``, SOCK_DESTROY).
+
+        A closed socket outlives its process: an orphan in LAST_ACK whose FIN is never
+        acknowledged keeps retransmitting, and keeps the namespace alive, for up to minutes.
+        Without ``ss`` (iproute2) or SOCK_DESTROY in the kernel they are left to the kernel's
+        own timers."""
+        try:
+            subprocess.run([tool_path("ss"), "-K", "-tan"], capture_output=True, timeout=10)
+        except (RuntimeError, OSError, subprocess.SubprocessError):
+            pass
 
     # --- sysctls ----------------------------------------------------------------------
     def sysctl(self, name: str, value=None):

@@ -67,6 +67,10 @@ def _sockstat_field(line: str, name: str) -> int:
     return int(fields[fields.index(name) + 1])
 
 
+def _closing(lab) -> list:
+    return [s for s in lab.sockets([TIME_WAIT_PORT]) if s.state not in ("LISTEN", "TIME_WAIT")]
+
+
 def _object_sizes() -> Optional[dict]:
     sizes = {}
     for cache in SLAB_CACHES:
@@ -97,10 +101,11 @@ def body(lab, connections: int) -> dict:
         server.settimeout(5)
         server.recv(1)
         server.close()
-    # Every close is finished when no orphan is left: no client in FIN_WAIT_1, no server in
-    # LAST_ACK waiting for the last ACK.
-    lab.wait_for(lambda: _sockstat_field(_sockstat_tcp(), "orphan") == 0,
-                 "every close to finish (/proc/net/sockstat: orphan 0)", timeout=10.0)
+    # Every close has finished when the namespace's socket table holds nothing on the port but
+    # the listener and TIME_WAIT (no FIN_WAIT_1/2 client, no LAST_ACK server). sockstat's
+    # "orphan" would not do: it counts the orphans of every namespace on the machine.
+    lab.wait_for(lambda: not _closing(lab), "every close to finish (only TIME_WAIT left)",
+                 timeout=10.0, interval=0.05)
     time.sleep(0.3)
     after_tw = _meminfo()
     line = _sockstat_tcp()
