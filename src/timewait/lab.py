@@ -103,8 +103,8 @@ class Lab:
         """Abort every TCP socket still in the namespace (``ss -K``, SOCK_DESTROY).
 
         A closed socket outlives its process: an orphan in LAST_ACK whose FIN is never
-        acknowledged keeps retransmitting, and keeps the namespace alive, for up to minutes.
-        Without ``ss`` (iproute2) or SOCK_DESTROY in the kernel they are left to the kernel's
+        acknowledged goes on retransmitting for up to two minutes (the closing-states
+        chapter). Without ``ss`` (iproute2) or SOCK_DESTROY in the kernel they are left to the kernel's
         own timers."""
         try:
             subprocess.run([tool_path("ss"), "-K", "-tan"], capture_output=True, timeout=10)

@@ -3,8 +3,8 @@
 The parent (a notebook, the CLI, a test) starts ``unshare -rn python -m timewait.sandbox``;
 that child owns a brand-new network namespace with only a loopback interface, sets the
 namespace's sysctls, runs the body and prints its result as JSON. Before it exits, the child
-aborts the TCP sockets the kernel still keeps for the closed ones (an unacknowledged orphan
-would otherwise keep the namespace alive for minutes); then the namespace, its nftables
+aborts the TCP sockets the kernel still keeps for the closed ones (an orphan whose FIN is
+never acknowledged would otherwise go on retransmitting for up to two minutes); then the namespace, its nftables
 ruleset and its sysctls vanish with it: the host's are never touched. A child that overruns its timeout is killed with its whole process group,
 and the error names the step it was stuck in.
 """

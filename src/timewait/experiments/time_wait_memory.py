@@ -62,9 +62,9 @@ def _sockstat_tcp() -> str:
         return next(l.strip() for l in fh if l.startswith("TCP:"))
 
 
-def _sockstat_field(line: str, name: str) -> int:
+def _sockstat_tw(line: str) -> int:
     fields = line.split()
-    return int(fields[fields.index(name) + 1])
+    return int(fields[fields.index("tw") + 1])
 
 
 def _closing(lab) -> list:
@@ -102,14 +102,13 @@ def body(lab, connections: int) -> dict:
         server.recv(1)
         server.close()
     # Every close has finished when the namespace's socket table holds nothing on the port but
-    # the listener and TIME_WAIT (no FIN_WAIT_1/2 client, no LAST_ACK server). sockstat's
-    # "orphan" would not do: it counts the orphans of every namespace on the machine.
+    # the listener and TIME_WAIT (no FIN_WAIT_1/2 client, no LAST_ACK server).
     lab.wait_for(lambda: not _closing(lab), "every close to finish (only TIME_WAIT left)",
                  timeout=10.0, interval=0.05)
     time.sleep(0.3)
     after_tw = _meminfo()
     line = _sockstat_tcp()
-    time_wait = _sockstat_field(line, "tw")
+    time_wait = _sockstat_tw(line)
     closes_counted = observe.counter_delta(counted_before, lab.counters(),
                                            ("TW", "TWKilled", "TWRecycled", "TCPTimeWaitOverflow"))
 

@@ -117,6 +117,20 @@ def _while_waiting(error, start: float, end: float, after: list, state: str, pee
             "time_wait": time_wait}
 
 
+def _recv_until_error(lab, client) -> tuple:
+    """Wait in ``recv()`` until it fails: ``(errno name or None, end time, the server's socket
+    table, the client's state, the server's state)`` read at once afterwards."""
+    try:
+        client.recv(100)
+        error = None
+    except OSError as exc:
+        error = _errno_name(exc)
+    end = lab.now()
+    after = lab.sockets([SERVER_PORT])
+    return (error, end, after, lab.state_of(CLIENT_PORT, SERVER_PORT),
+            lab.state_of(SERVER_PORT, CLIENT_PORT))
+
+
 def _recv_timeout(lab, client, server) -> dict:
     # A blocking socket, so that the kernel's SO_RCVTIMEO times the call, not Python's poll().
     client.settimeout(None)
@@ -124,15 +138,8 @@ def _recv_timeout(lab, client, server) -> dict:
                       struct.pack("ll", 0, int(RCVTIMEO_S * 1e6)))
     lab.step("the client waits in recv() with nothing to read")
     start = lab.now()
-    try:
-        client.recv(100)
-        error = None
-    except OSError as exc:
-        error = _errno_name(exc)
-    end = lab.now()
+    error, end, after, state, peer_state = _recv_until_error(lab, client)
     sent = _client_segments(lab, start, end)
-    after = lab.sockets([SERVER_PORT])
-    state, peer_state = lab.state_of(CLIENT_PORT, SERVER_PORT), lab.state_of(SERVER_PORT, CLIENT_PORT)
 
     lab.step("the server replies late; then both close")
     server.sendall(LATE_REPLY)
@@ -160,14 +167,7 @@ def _user_timeout(lab, client, server) -> dict:
     start = lab.now()
     client.sendall(REQUEST)
     client.settimeout(10)  # Python's bound on the wait: far beyond the user timeout
-    try:
-        client.recv(100)
-        error = None
-    except OSError as exc:
-        error = _errno_name(exc)
-    end = lab.now()
-    after = lab.sockets([SERVER_PORT])
-    state, peer_state = lab.state_of(CLIENT_PORT, SERVER_PORT), lab.state_of(SERVER_PORT, CLIENT_PORT)
+    error, end, after, state, peer_state = _recv_until_error(lab, client)
     time_wait = _watch_for_time_wait(lab, 0.5)
     sent = _client_segments(lab, start, end)
 
