@@ -80,14 +80,14 @@ def test_a_refused_syn_draws_a_reset_and_a_quick_retransmission(runs, variant):
     assert result.connect_seconds < 0.5
     assert result.counters["Tcp:OutRsts"] == 1 and result.counters["TCPSynRetrans"] == 1
     flags = [s.flags for s in result.trace]
-    assert flags[6:10] == ["SYN", "ACK", "RST", "SYN"]
-    assert [s.note for s in result.trace][7] == "from TIME_WAIT"
+    assert flags[7:11] == ["SYN", "ACK", "RST", "SYN"]
+    assert [s.note for s in result.trace][8] == "from TIME_WAIT"
 
 
 @pytest.mark.live
 def test_the_trace_holds_both_incarnations_without_the_bulk(result):
     flags = [s.flags for s in result.trace]
-    assert flags[:6] == ["SYN", "SYN|ACK", "ACK", "FIN|ACK", "FIN|ACK", "ACK"]
+    assert flags[:7] == ["SYN", "SYN|ACK", "ACK", "FIN|ACK", "ACK", "FIN|ACK", "ACK"]
     assert flags[-3:] == ["SYN", "SYN|ACK", "ACK"]
     assert all(s.length == 0 for s in result.trace)
 

@@ -128,6 +128,10 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     server.close()
     client.settimeout(5)
     assert client.recv(1) == b""
+    # The client acknowledges the server's FIN on its own, at once (TCP_QUICKACK sends the
+    # pending ACK). Left delayed, that ACK rides on the client's FIN only when close() comes
+    # within the delayed-ACK timeout, which a busy machine can miss.
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
     client.close()
     lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "TIME_WAIT"
                  and lab.state_of(CLIENT_PORT, SERVER_PORT) == "CLOSED",
