@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("record", help="refresh recorded outcomes (full tier only)")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=cmd_record)
-    for module in ("simulate_cli", "doctor"):
+    for module in ("simulate_cli", "doctor", "analyze"):
         try:
             mod = __import__(f"timewait.{module}", fromlist=["add_parser", "main"])
         except ModuleNotFoundError as exc:
