@@ -71,3 +71,23 @@ def test_timeline_names_every_wide_state_and_describes_all_of_them():
     assert client.index("FIN_WAIT_2") < client.index("TIME_WAIT") < client.rindex("CLOSED")
     for _, who, state in r.timeline:
         assert state in label
+
+
+def _state_names(svg):
+    """(x, y, anchor, text) of each state name beside an endpoint's line."""
+    return [(float(t.get("x")), float(t.get("y")), t.get("text-anchor"), t.text)
+            for t in ET.fromstring(svg).iter(SVG + "text") if t.get("font-style") == "italic"]
+
+
+def test_state_names_entered_together_stand_one_above_the_other():
+    # In a four-way close the server enters CLOSE_WAIT and LAST_ACK before it sends its FIN:
+    # both belong beside one row, and once were written on top of each other.
+    for scenario in ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
+                     "lost-final-ack"):
+        r = simulate(scenario)
+        names = _state_names(sequence_svg(r.trace, states=r.timeline))
+        assert len(names) == len(r.timeline)
+        for side in ("start", "end"):
+            ys = sorted(y for _, y, anchor, _ in names if anchor == side)
+            # 11 px text: baselines at least 12 px apart never overlap.
+            assert all(b - a >= 12 for a, b in zip(ys, ys[1:])), (scenario, side, ys)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import matplotlib.pyplot as plt
-
 from .trace import Trace
+
+# matplotlib is imported where a figure is drawn: the colours and descriptions here are also
+# used by the SVG panels (timewait.svgdiagram), which run in a web page's Pyodide without it.
 
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
@@ -65,6 +66,7 @@ def sequence_diagram(trace: Trace, ax=None, title: Optional[str] = None,
     left, right = trace.endpoints
     n = len(trace)
     if ax is None:
+        import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(7.5, 0.55 * n + 1.6))
     else:
         fig = ax.figure
@@ -120,6 +122,7 @@ def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: 
     written on the bar, TIME_WAIT also hatched). Returns the Figure."""
     endpoints = timeline_endpoints(timeline)
     if ax is None:
+        import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(8, 0.9 * len(endpoints) + 1.2))
     else:
         fig = ax.figure
@@ -189,6 +192,7 @@ def sweep_curves(result, x: str, group: str, ax=None, label=None):
     intervals as bars. Curves differ in colour, marker and line style, and each has a legend
     entry (``label(value)``, by default ``"group = value"``). Returns the Figure."""
     if ax is None:
+        import matplotlib.pyplot as plt
         _, ax = plt.subplots(figsize=(7, 4))
     label = label or (lambda g: f"{group} = {g}")
     groups = []
@@ -256,6 +260,7 @@ class FigureHTML:
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+        import matplotlib.pyplot as plt
         plt.close(fig)
         self.png = buf.getvalue()
         self.alt = alt

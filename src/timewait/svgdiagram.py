@@ -22,9 +22,12 @@ from .plots import (OKABE_ITO, describe_timeline, describe_trace, flag_colour, s
 from .trace import Trace
 
 ROW = 30  # pixels per segment
+STACK = 12  # pixels between state names stacked beside one row
 WIDTH = 640
 X_LEFT, X_RIGHT = 170, 470  # the two endpoints' lines
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+# Narrower than WIDTH (a phone), a picture scales down whole rather than being cut off.
+SCALES = "max-width:100%;height:auto"
 _HALO = 'paint-order="stroke" stroke="#ffffff" stroke-width="3" stroke-linejoin="round"'
 
 
@@ -54,18 +57,28 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
     x = {left: X_LEFT, right: X_RIGHT}
     n = len(trace)
     top = 44 if title else 22
-    height = top + 40 + ROW * (n + 1)
-    y_row = lambda i: top + 30 + ROW * i  # noqa: E731  (row i: 1-based, its label line)
+    labels = _state_labels(trace, states or [], x)
+    # Each row is tall enough for the state names stacked above its arrow, so that names
+    # entered together (CLOSE_WAIT then LAST_ACK) stand one above the other, never on top.
+    lines = {row: max(len(names) for (_, r), names in labels.items() if r == row)
+             for _, row in labels}
+    ys, y, previous = {}, top + 30 - ROW, 0
+    for row in sorted(set(range(1, n + 1)) | set(lines)):
+        y += ROW * (row - previous) + STACK * (lines.get(row, 1) - 1)
+        ys[row], previous = y, row
+    y_row = ys.__getitem__  # row i (1-based; n + 0.6 after the last segment): its label line
+    last = max(ys.values())
+    height = last + ROW + 10
     alt = describe_trace(trace, title or "")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(alt)}" '
-           f'font-family="{FONT}">',
+           f'font-family="{FONT}" style="{SCALES}">',
            f'<title>{escape(alt)}</title>',
            f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
     if title:
         out.append(f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="15" '
                    f'font-family="sans-serif">{escape(title)}</text>')
-    bottom = y_row(n) + 18
+    bottom = last + 18
     for name, xpos in x.items():
         out.append(f'<line x1="{xpos}" y1="{top + 8}" x2="{xpos}" y2="{bottom}" '
                    f'stroke="#555555" stroke-width="1.5"/>')
@@ -92,20 +105,31 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
             out.append(_arrowhead(x1, y1, x0, y0, colour))
         out.append(f'<text x="{WIDTH / 2}" y="{yl - 9}" text-anchor="middle" font-size="11" '
                    f'{_HALO}>{escape(label)}</text>')
-    if states:
-        times = [s.t for s in trace]
-        for t, endpoint, state in states:
-            if endpoint not in x:
-                continue
-            row = next((i for i, ts in enumerate(times, start=1) if ts >= t - 1e-9), n + 0.6)
-            left_side = x[endpoint] == X_LEFT
-            xs = x[endpoint] + (-8 if left_side else 8)
-            out.append(f'<text x="{xs}" y="{y_row(row) - 14:.0f}" font-size="11" '
+    for (endpoint, row), names in labels.items():
+        left_side = x[endpoint] == X_LEFT
+        xs = x[endpoint] + (-8 if left_side else 8)
+        for k, state in enumerate(names):  # the first entered on top, the latest nearest
+            ys_ = y_row(row) - 14 - STACK * (len(names) - 1 - k)
+            out.append(f'<text x="{xs}" y="{ys_:.0f}" font-size="11" '
                        f'text-anchor="{"end" if left_side else "start"}" font-style="italic" '
                        f'fill="{OKABE_ITO["purple"]}" font-family="sans-serif">'
                        f'{escape(state)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _state_labels(trace: Trace, states: list, x: dict) -> dict:
+    """``{(endpoint, row): [state, ...]}``: each state change at the row of the first segment
+    at or after it (``n + 0.6`` after the last), in the order entered."""
+    times = [s.t for s in trace]
+    n = len(times)
+    labels = {}
+    for t, endpoint, state in states:
+        if endpoint not in x:
+            continue
+        row = next((i for i, ts in enumerate(times, start=1) if ts >= t - 1e-9), n + 0.6)
+        labels.setdefault((endpoint, row), []).append(state)
+    return labels
 
 
 def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
@@ -121,7 +145,7 @@ def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
     alt = escape(describe_timeline(timeline, until))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" '
-           f'aria-label="{alt}">',
+           f'aria-label="{alt}" style="{SCALES}">',
            f'<title>{alt}</title>',
            '<defs><pattern id="tw-hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
            '<path d="M0,8L8,0M-2,2L2,-2M6,10L10,6" stroke="#000000" stroke-width="1"/>'

@@ -20,12 +20,9 @@ import html
 import io
 
 import ipywidgets as W
-import matplotlib
 
 from .model.portbudget import LINUX_PORT_RANGE, port_budget
 from .model.scenarios import SCENARIOS, simulate
-from .model.sweeps import old_duplicate_sweep, provoked_reset_sweep, reset_sweep
-from .plots import describe_sweep, sweep_curves
 from .svgdiagram import sequence_svg, timeline_svg
 
 EXPLORER_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
@@ -57,6 +54,11 @@ def _png(fig) -> bytes:
 def _img(fig, alt: str) -> str:
     data = base64.b64encode(_png(fig)).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _columns(*columns) -> W.HBox:
+    """Columns of controls side by side, wrapping into one on a narrow screen (a phone)."""
+    return W.HBox([W.VBox(c) for c in columns], layout=W.Layout(flex_flow="row wrap"))
 
 
 class _Panel:
@@ -93,8 +95,10 @@ class SequenceExplorer(_Panel):
         self.final_ack_losses = W.IntSlider(value=final_ack_losses, min=0, max=9,
                                             description="final ACKs lost")
         self.delay = W.FloatText(value=delay, description="delay (s)", step=0.001)
-        self.time_wait_msl = W.FloatSlider(value=time_wait_msl, min=0, max=2, step=0.05,
-                                           description="TIME_WAIT (MSL)")
+        # A step of 0.01 MSL, shown with two decimals, so a short TIME_WAIT such as 0.01 MSL
+        # (an initial value of the course's notebooks) is one the slider can show and return to.
+        self.time_wait_msl = W.FloatSlider(value=time_wait_msl, min=0, max=2, step=0.01,
+                                           readout_format=".2f", description="TIME_WAIT (MSL)")
         self.msl = W.FloatText(value=msl, description="MSL (s)")
         self.merged = W.Checkbox(value=merged, description="merged FIN/ACK")
         self.seed = W.IntText(value=seed, description="seed")
@@ -104,8 +108,7 @@ class SequenceExplorer(_Panel):
         self.diagram = W.HTML()
         controls = [self.scenario, self.closer, self.loss, self.final_ack_losses, self.delay,
                     self.time_wait_msl, self.msl, self.merged, self.seed]
-        self.widget = W.VBox([W.HBox([W.VBox(controls[:5]), W.VBox(controls[5:])]),
-                              self.status, self.diagram])
+        self.widget = W.VBox([_columns(controls[:5], controls[5:]), self.status, self.diagram])
         self.result = None
         self._observe(controls)
         self.update()
@@ -176,14 +179,15 @@ class SweepExplorer(_Panel):
         self.image = W.HTML()
         controls = [self.sweep, self.isn, self.reconnect_delay, self.timestamps,
                     self.time_wait_msl, self.trials, self.seed]
-        self.widget = W.VBox([W.HBox([W.VBox(controls[:4]), W.VBox(controls[4:])]),
-                              self.status, self.image])
+        self.widget = W.VBox([_columns(controls[:4], controls[4:]), self.status, self.image])
         self.fig = _figure(7, 4)
         self.result = None
         self._observe(controls)
         self.update()
 
     def _update(self):
+        from .model.sweeps import old_duplicate_sweep, provoked_reset_sweep, reset_sweep
+        from .plots import describe_sweep, sweep_curves
         trials = self.trials.value
         if not (1 <= trials <= 2_000_000):
             raise ValueError(f"trials: must be between 1 and 2000000, got {trials}")
@@ -233,8 +237,7 @@ class PortBudgetCalculator(_Panel):
         self.status = W.HTML()
         self.output = W.HTML()
         controls = [self.low, self.high, self.time_wait, self.rate]
-        self.widget = W.VBox([W.HBox([W.VBox(controls[:2]), W.VBox(controls[2:])]),
-                              self.status, self.output])
+        self.widget = W.VBox([_columns(controls[:2], controls[2:]), self.status, self.output])
         self.budget = None
         self._observe(controls)
         self.update()
