@@ -45,6 +45,7 @@ test: setup
 		test-labs test-binder
 
 test-lib: setup
+	$(PY) book/_ext/course_claims.py
 	$(PY) -m pytest tests -q -n 2 --ignore=tests/notebooks
 
 test-notebooks: setup
