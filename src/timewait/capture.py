@@ -2,7 +2,9 @@
 
 A packet socket (AF_PACKET) bound to ``lo`` receives each frame with the kernel's
 timestamp. Scapy parses the frames and writes pcap files. On loopback each packet passes the
-tap twice (leaving and arriving); like libpcap we keep the arriving copy only.
+tap twice (leaving and arriving); like libpcap we keep the arriving copy only. On any other
+interface (a topology's veth link) a frame passes once, leaving or arriving, and both are kept;
+each frame remembers the link it was seen on.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ SCAPY_FLAGS = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH", "A": "ACK", "U": 
 class Frame:
     t: float  # CLOCK_REALTIME seconds, from the kernel's receive timestamp
     data: bytes  # Ethernet frame as captured (TCP checksum possibly partial)
+    link: str = ""  # where it was seen: "" for the namespace's loopback, else "host:iface"
 
     def tcp(self) -> Optional["TcpView"]:
         return TcpView.parse(self)
@@ -34,7 +37,7 @@ class Frame:
 
 @dataclass(frozen=True)
 class TcpView:
-    """The fields of one captured TCP/IPv4 segment the course needs."""
+    """The fields of one captured TCP segment (over IPv4 or IPv6) the course needs."""
     t: float
     src: tuple
     dst: tuple
@@ -49,17 +52,23 @@ class TcpView:
     @classmethod
     def parse(cls, frame: Frame) -> Optional["TcpView"]:
         from scapy.layers.inet import IP, TCP
+        from scapy.layers.inet6 import IPv6
         from scapy.layers.l2 import Ether
 
         pkt = Ether(frame.data)
-        if IP not in pkt or TCP not in pkt:
+        if TCP not in pkt or (IP not in pkt and IPv6 not in pkt):
             return None
-        ip, tcp = pkt[IP], pkt[TCP]
+        tcp = pkt[TCP]
+        if IP in pkt:
+            ip = pkt[IP]
+            payload = ip.len - ip.ihl * 4 - tcp.dataofs * 4
+        else:
+            ip = pkt[IPv6]
+            payload = ip.plen - tcp.dataofs * 4
         tsval = tsecr = None
         for name, value in tcp.options:
             if name == "Timestamp":
                 tsval, tsecr = value
-        payload = ip.len - ip.ihl * 4 - tcp.dataofs * 4
         flags = flags_text(SCAPY_FLAGS[c] for c in str(tcp.flags) if c in SCAPY_FLAGS)
         return cls(frame.t, (ip.src, tcp.sport), (ip.dst, tcp.dport), flags, tcp.seq, tcp.ack,
                    payload, tsval, tsecr, frame)
@@ -68,8 +77,9 @@ class TcpView:
 class Capture:
     """Start with :meth:`start`, stop with :meth:`stop`; frames accumulate in ``frames``."""
 
-    def __init__(self, iface: str = "lo"):
+    def __init__(self, iface: str = "lo", link: str = ""):
         self.iface = iface
+        self.link = link
         self.frames: list = []
         self._sock: Optional[socket.socket] = None
         self._thread: Optional[threading.Thread] = None
@@ -97,7 +107,7 @@ class Capture:
             if not ready:
                 continue
             data, anc, _flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(16))
-            if addr[2] == PACKET_OUTGOING:
+            if addr[2] == PACKET_OUTGOING and self.iface == "lo":
                 continue
             t = time.time()
             for level, kind, value in anc:
@@ -105,7 +115,7 @@ class Capture:
                     sec, nsec = struct.unpack("qq", value[:16])
                     t = sec + nsec / 1e9
             with self._lock:
-                self.frames.append(Frame(t, data))
+                self.frames.append(Frame(t, data, self.link))
 
     def drain(self, settle: float = 0.05) -> None:
         """Wait until the capture has read what the kernel queued (``settle`` s of quiet)."""
@@ -177,5 +187,6 @@ def to_trace(views: list, client: tuple, server: tuple,
             t=round(v.t - t0, 6), src=names[v.src], dst=names[v.dst], flags=v.flags,
             seq=(v.seq - isn[v.src]) % 2**32, ack=rel_ack, length=v.length,
             seq_abs=v.seq, ack_abs=v.ack, tsval=v.tsval, tsecr=v.tsecr,
-            note=(note_for(v) if note_for else "") or "", sport=v.src[1], dport=v.dst[1]))
+            note=(note_for(v) if note_for else "") or "", sport=v.src[1], dport=v.dst[1],
+            link=v.frame.link))
     return Trace(segments, ("client", "server"))

@@ -72,6 +72,7 @@ class Lab:
         self.injected: list = []  # (time, Match-like key) of delivered segments
         self._sockets: list = []
         self._nft_ready = False
+        self._topology = None
 
     # --- life cycle -------------------------------------------------------------------
     def step(self, name: str) -> None:
@@ -96,6 +97,8 @@ class Lab:
                 pass
         if self.capture:
             self.capture.stop()
+        if self._topology is not None:
+            self._topology.teardown()
         if self.isolated:
             self._destroy_leftover_sockets()
 
@@ -110,6 +113,17 @@ class Lab:
             subprocess.run([tool_path("ss"), "-K", "-tan"], capture_output=True, timeout=10)
         except (RuntimeError, OSError, subprocess.SubprocessError):
             pass
+
+    def topology(self):
+        """A :class:`timewait.topology.Topology` of hosts and links inside this experiment's
+        namespace (full tier); torn down with the lab."""
+        from .topology import Topology
+
+        if not self.isolated:
+            raise RuntimeError("a topology needs a private namespace (full tier)")
+        if self._topology is None:
+            self._topology = Topology(step=self.step)
+        return self._topology
 
     # --- sysctls ----------------------------------------------------------------------
     def sysctl(self, name: str, value=None):

@@ -81,10 +81,12 @@ def parse_proc_net_tcp(text: str, clock_ticks: Optional[int] = None) -> list:
     return sockets
 
 
-def socket_table(ports: Optional[Iterable[int]] = None) -> list:
-    """Every TCP socket of this namespace (or those with a local or remote port in ``ports``)."""
+def socket_table(ports: Optional[Iterable[int]] = None, root: str = "/proc/net") -> list:
+    """Every TCP socket of this namespace (or those with a local or remote port in ``ports``).
+    ``root="/proc/thread-self/net"`` reads the namespace of the calling thread (a topology's
+    host, in ``with topo.on(host):``)."""
     found = []
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for path in (f"{root}/tcp", f"{root}/tcp6"):
         try:
             with open(path) as fh:
                 found += parse_proc_net_tcp(fh.read())

@@ -75,6 +75,44 @@ def _detected() -> Tier:
     return Tier("full", "private user+network namespaces, nftables and packet capture are available")
 
 
+TOPOLOGY_CHECK = """
+unshare -n -- sleep 10 & holder=$!
+trap 'kill $holder' EXIT
+sleep 0.1
+ip link add tw0 type veth peer name tw1 netns $holder || exit 3
+nft add table ip nat && nft add chain ip nat post '{ type nat hook postrouting priority srcnat; }' \
+  && nft add rule ip nat post masquerade || exit 4
+test -r /proc/net/nf_conntrack || exit 5
+"""
+TOPOLOGY_FAILURES = {
+    3: "this kernel will not make a veth pair between two namespaces (module veth missing?)",
+    4: "nftables cannot add a NAT rule here (kernel modules nf_nat/nft_masq missing?)",
+    5: "connection tracking (/proc/net/nf_conntrack) is missing in a private namespace",
+}
+
+
+@lru_cache(maxsize=1)
+def topology_support() -> tuple:
+    """``(True, "")`` when a private namespace can hold further namespaces joined by veth
+    links, with NAT and connection tracking (Part III's topologies); else ``(False, why)``.
+    A machine can be at the full tier and still lack these."""
+    tier = detect_tier()
+    if tier.name != "full":
+        return False, tier.reason
+    try:
+        proc = subprocess.run(["unshare", "-rn", "--", "sh", "-c", TOPOLOGY_CHECK],
+                              capture_output=True, text=True, timeout=20,
+                              env={**os.environ, "PATH": os.environ.get("PATH", "/usr/bin:/bin")
+                                   + ":/usr/sbin:/sbin"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"a topology of namespaces could not be built ({exc})"
+    if proc.returncode != 0:
+        why = TOPOLOGY_FAILURES.get(proc.returncode, f"the check exited with {proc.returncode}")
+        detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no detail"
+        return False, f"one private namespace works, but not a topology: {why} ({detail})"
+    return True, ""
+
+
 def detect_tier() -> Tier:
     """The tier this process may use: detected once, then lowered by ``TIMEWAIT_TIER``."""
     tier = _detected()

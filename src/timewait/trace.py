@@ -45,6 +45,7 @@ class Segment:
     note: str = ""  # e.g. "dropped", "retransmission", "old duplicate"
     sport: Optional[int] = None
     dport: Optional[int] = None
+    link: str = ""  # a topology's link it was captured on ("router:eth1"); "" on loopback
 
     @property
     def flag_set(self) -> frozenset:

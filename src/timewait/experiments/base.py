@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
 
 from .. import sandbox
-from ..tiers import detect_tier
+from ..tiers import Tier, detect_tier, topology_support
 from ..trace import Trace
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"
@@ -136,6 +136,7 @@ class Experiment:
     timeout: Callable = lambda p: 30.0
     host_ok: Callable = lambda p: False  # can it run on the host loopback with these params?
     variants: tuple = ({},)  # parameter sets kept as recordings
+    topology: bool = False  # builds hosts and links (timewait.topology): needs topology_support()
 
     def check(self, params: dict) -> dict:
         known = {p.name: p for p in self.params}
@@ -175,6 +176,10 @@ def run(name: str, *, timeout: Optional[float] = None, capture_frames: bool = Fa
     params = exp.check(params)
     tier = detect_tier()
     live = tier.name == "full" or (tier.name == "host" and exp.host_ok(params))
+    if live and exp.topology:
+        ok, why = topology_support()
+        if not ok:
+            return recorded(exp, params, Tier(tier.name, why))
     if not live:
         return recorded(exp, params, tier)
     isolated = tier.name == "full"
