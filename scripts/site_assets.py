@@ -46,8 +46,9 @@ NPM = {
     "mathjax": ("mathjax", "3.2.2",
                 ("sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJ"
                  "vtRZM1vO+geW0OhGw==")),
-    # Not served: the Pyodide that jupyterlite-pyodide-kernel 0.8.6 loads, for the check that
-    # the course library's model runs in it (tests/site).
+    # The Pyodide that jupyterlite-pyodide-kernel 0.8.6 loads: its runtime (not its package
+    # index, which points at a CDN) runs the live panels (live-panels.js), and tests/site runs
+    # the course library's model in it under Node.
     "pyodide": ("pyodide", "314.0.6",
                 ("sha512-BKDTJyIqFxC4BExLqeRS3f5xvXZIjOt8C3zGLN/Cc7tFxSwvKVhVkchQQ2AGLOtR4YrVOI"
                  "FxbV8poyDOOmWwxQ==")),
@@ -67,7 +68,30 @@ FILES = {
     "mathjax": ["LICENSE", "es5/startup.js", "es5/core.js", "es5/input/tex.js", "es5/input/tex",
                 "es5/output/chtml.js", "es5/output/chtml/fonts/tex.js",
                 "es5/output/chtml/fonts/woff-v2", "es5/a11y/assistive-mml.js"],
+    # The runtime alone: Python compiled to WebAssembly, its standard library and the loader.
+    # Fetched only when a reader makes a panel live.
+    "pyodide": ["package.json", "README.md", "pyodide.mjs", "pyodide.asm.mjs",
+                "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"],
 }
+# embed.js keeps its widget manager class to itself; the live panels need one of their own
+# to connect to the panel running in Pyodide. This pinned build names the class ``ot`` where
+# it draws the snapshots (``new ot``); vendor() makes it ``window.CourseHTMLManager`` too,
+# and fails if the build does not read exactly so.
+EMBED_ANCHOR = "window._jupyter_widget_embedder||(window._jupyter_widget_embedder=!0,"
+EMBED_CLASS = "(()=>new ot)"
+EMBED_EXPOSE = "window.CourseHTMLManager=ot,"
+
+# Pure-Python wheels from PyPI that a live panel imports in Pyodide: ipywidgets and what it
+# imports (IPython, for get_ipython, and IPython's own imports). Not served: widgetsnbextension
+# and jupyterlab_widgets (JavaScript for notebook front ends), jedi and parso (completion),
+# pexpect and ptyprocess (terminals). The course library's own wheel is built from the checkout.
+PANEL_WHEELS = {"ipywidgets": "8.1.9", "comm": "0.2.3", "traitlets": "5.16.1",
+                "ipython": "9.12.0", "asttokens": "3.0.2", "decorator": "5.3.1",
+                "executing": "2.3.0", "ipython_pygments_lexers": "1.1.1",
+                "matplotlib_inline": "0.2.2", "prompt_toolkit": "3.0.53", "pure_eval": "0.2.4",
+                "pygments": "2.21.0", "stack_data": "0.6.3", "wcwidth": "0.9.4"}
+PYODIDE_PYTHON = "3.14"  # the Python of Pyodide 314.0.6 (its ipython pin, 9.12.0, needs >= 3.12)
+WHEEL_CACHE = CACHE.parent / "wheels"
 # The URLs the pages use, relative to the site root (see _config.yml).
 WIDGETS_JS = "_static/vendor/html-manager/dist/embed.js"
 MATHJAX_JS = "_static/vendor/mathjax/es5/startup.js"
@@ -138,9 +162,47 @@ def vendor(dest: Path = VENDOR) -> list:
                         target.parent.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(f, target)
                         written.append(target)
+    expose_widget_manager(dest / "html-manager" / "dist" / "embed.js")
+    written += panel_wheels(dest / "panels")
     # Generated at build time from the pinned packages; not part of the repository.
     (dest / ".gitignore").write_text("*\n")
     return written
+
+
+def expose_widget_manager(embed: Path) -> None:
+    text = embed.read_text()
+    if text.count(EMBED_ANCHOR) != 1 or EMBED_CLASS not in text:
+        raise SystemExit(f"site assets: {embed.name} is not the build EMBED_ANCHOR describes")
+    embed.write_text(text.replace(EMBED_ANCHOR, EMBED_EXPOSE + EMBED_ANCHOR))
+
+
+def panel_wheels(dest: Path) -> list:
+    """The wheels a live panel loads (PANEL_WHEELS and timewait), and ``panels.json`` listing
+    them with the runtime's files and their sizes, for the page to fetch and announce."""
+    import subprocess
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for name, version in PANEL_WHEELS.items():
+        found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*-none-any.whl"))
+        if not found:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--only-binary=:all:", "--python-version", PYODIDE_PYTHON,
+                            "--platform", "any", "--implementation", "py", "-d",
+                            str(WHEEL_CACHE), f"{name}=={version}"], check=True)
+            found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*-none-any.whl"))
+        if not found:
+            raise SystemExit(f"site assets: no pure-Python wheel of {name} {version}")
+        wheels.append(Path(shutil.copyfile(found[0], dest / found[0].name)))
+    import build_lite
+    wheels.append(build_lite.course_wheel(dest))
+    runtime = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
+               "pyodide-lock.json"]
+    sizes = {f: (dest.parent / "pyodide" / f).stat().st_size for f in runtime}
+    sizes.update({w.name: w.stat().st_size for w in wheels})
+    (dest / "panels.json").write_text(json.dumps(
+        {"wheels": [w.name for w in wheels], "bytes": sizes}, indent=1) + "\n")
+    return wheels + [dest / "panels.json"]
 
 
 # ---------------------------------------------------------------- captures of recorded runs
