@@ -92,7 +92,9 @@ class Incarnation:
     fin_retransmissions: int
     lost_final_ack: bool
     rst_answering_fin: bool
-    timewait_ack_then_rst: bool  # SYN answered by an ACK of the old connection, then RST
+    # The SYN met the previous incarnation still held by the peer ("TIME_WAIT", "LAST_ACK",
+    # ...): it answered with an ACK of the old connection, which the opener reset. Else None.
+    old_ack_then_rst: Optional[str]
     reuse: Optional[Reuse] = None
 
     @property
@@ -104,8 +106,9 @@ class Incarnation:
             found.append("final ACK lost (the peer retransmitted its FIN)")
         if self.rst_answering_fin:
             found.append("RST answering a FIN (the side that closed first kept no TIME_WAIT)")
-        if self.timewait_ack_then_rst:
-            found.append("SYN answered from TIME_WAIT by an ACK of the old connection, then RST")
+        if self.old_ack_then_rst:
+            found.append(f"SYN answered from {self.old_ack_then_rst} by an ACK of the old "
+                         "connection, then RST")
         if self.reuse is not None:
             r = self.reuse
             found.append(f"4-tuple reused {r.gap_s:.3g} s after #{r.previous}: ISN {r.isn_relation} "
@@ -120,7 +123,7 @@ class _Live:
                  "first_fin", "fin_acked_alone", "second_fin_acks_first", "final_ack_t",
                  "lost_final_ack", "rst_answering_fin", "rst_from", "resets", "fins",
                  "fin_retransmissions", "synack_seen", "tw_ack", "tw_ack_then_rst", "reuse",
-                 "last_from", "last_flags")
+                 "last_from", "last_flags", "peer_old_state")
 
     def __init__(self, index, client, server, t, opener):
         self.index, self.client, self.server, self.opener = index, client, server, opener
@@ -137,6 +140,7 @@ class _Live:
         self.synack_seen = False
         self.tw_ack = self.tw_ack_then_rst = False
         self.reuse = None
+        self.peer_old_state = "an older connection"
         self.last_from = None
         self.last_flags = 0
 
@@ -239,7 +243,8 @@ class _Live:
             resets=self.resets,
             retransmissions=sum(s.retransmissions for s in self.sides.values()),
             fin_retransmissions=self.fin_retransmissions, lost_final_ack=self.lost_final_ack,
-            rst_answering_fin=self.rst_answering_fin, timewait_ack_then_rst=self.tw_ack_then_rst,
+            rst_answering_fin=self.rst_answering_fin,
+            old_ack_then_rst=self.peer_old_state if self.tw_ack_then_rst else None,
             reuse=self.reuse)
 
 
@@ -293,8 +298,8 @@ class Analysis:
         out.append(f"FINs {t['fins']:,}, RSTs {t['resets']:,}, retransmissions "
                    f"{t['retransmissions']:,} (of FINs {t['fin_retransmissions']:,}), final ACKs "
                    f"lost {t['lost_final_acks']:,}, RSTs answering a FIN {t['rst_answering_fin']:,}, "
-                   f"4-tuples reused within 60 s {t['reuses_within_60s']:,}, SYNs answered from "
-                   f"TIME_WAIT {t['timewait_ack_then_rst']:,}")
+                   f"4-tuples reused within 60 s {t['reuses_within_60s']:,}, SYNs answered by an "
+                   f"ACK of the old connection {t['old_ack_then_rst']:,}")
         out.append("")
         out.append("Per server (address:port):")
         for s in self.servers[:top]:
@@ -370,7 +375,7 @@ class Analyzer:
                 previous = inc
                 inc = self._open(key, src, dst, p.t, "client")
                 if previous is not None:
-                    self._reuse(inc, previous, p, src)
+                    self._reuse(inc, previous, p, src, dst)
                     self._fold(previous)
         elif inc is None:
             if p.flags & SYN:  # SYN|ACK first: its sender is the server
@@ -388,9 +393,12 @@ class Analyzer:
         self.live[key] = inc
         return inc
 
-    def _reuse(self, inc: _Live, previous: _Live, p: Packet, src: tuple) -> None:
+    def _reuse(self, inc: _Live, previous: _Live, p: Packet, src: tuple, dst: tuple) -> None:
         gap = p.t - previous.last_t
         old = previous.sides[src]
+        peer = previous.sides[dst]
+        if peer.fin_seq is not None:
+            inc.peer_old_state = "TIME_WAIT" if previous.first_fin == dst else "LAST_ACK"
         if gap >= TIME_WAIT_LEN or old.next_seq is None:
             return
         above = _after(p.seq, old.next_seq)
@@ -419,7 +427,7 @@ class Analyzer:
         t["lost_final_acks"] += inc.lost_final_ack
         t["rst_answering_fin"] += inc.rst_answering_fin
         t["reuses_within_60s"] += inc.reuse is not None
-        t["timewait_ack_then_rst"] += inc.timewait_ack_then_rst
+        t["old_ack_then_rst"] += inc.old_ack_then_rst is not None
         s = self.servers.setdefault(inc.server, [0, Counter(), Counter(), Counter(), 0, 0,
                                                  inc.first_t, inc.first_t])
         s[0] += 1
@@ -453,7 +461,7 @@ class Analyzer:
         self.done.sort(key=lambda i: i.index)
         totals = {k: self.totals.get(k, 0) for k in (
             "fins", "resets", "retransmissions", "fin_retransmissions", "lost_final_acks",
-            "rst_answering_fin", "reuses_within_60s", "timewait_ack_then_rst")}
+            "rst_answering_fin", "reuses_within_60s", "old_ack_then_rst")}
         return Analysis(self.path, self.packets, self.first_t, self.last_t, self.done, self.count,
                         {k: self.kinds.get(k, 0) for k in CLOSE_KINDS}, servers, totals)
 
