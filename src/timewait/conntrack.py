@@ -25,6 +25,7 @@ TIMEOUT_SYSCTLS = tuple(f"net.netfilter.nf_conntrack_tcp_timeout_{s}" for s in (
 STATS = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop", "clashres",
          "search_restart")
 _TUPLE = re.compile(r"src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)")
+_AGE = re.compile(r"delta-time=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Entry:
     reply: tuple  # (src, sport, dst, dport) a reply must carry: the translated tuple
     assured: bool  # seen traffic both ways ([ASSURED]); never dropped early
     unreplied: bool  # no reply seen yet ([UNREPLIED])
+    age_s: Optional[int] = None  # seconds since the entry was made (nf_conntrack_timestamp=1)
 
     @property
     def translated(self) -> bool:
@@ -63,7 +65,8 @@ def parse(text: str) -> list:
             family=6 if fields[0] == "ipv6" else 4, state=fields[5], timeout_s=int(fields[4]),
             original=(_addr(osrc), int(osp), _addr(odst), int(odp)),
             reply=(_addr(rsrc), int(rsp), _addr(rdst), int(rdp)),
-            assured="[ASSURED]" in line, unreplied="[UNREPLIED]" in line))
+            assured="[ASSURED]" in line, unreplied="[UNREPLIED]" in line,
+            age_s=int(age.group(1)) if (age := _AGE.search(line)) else None))
     return entries
 
 

@@ -283,6 +283,11 @@ class Lab:
         views = self.segments(start, end)
         return to_trace(views, (ADDR, client), (ADDR, server), self.note_for)
 
+    def trace_between(self, client: tuple, server: tuple) -> list:
+        """The captured exchange between two ``(address, port)`` endpoints (a topology's
+        hosts, seen on the link ``self.capture`` watches), as Trace rows."""
+        return to_trace(self.segments(), client, server, self.note_for).to_dicts()
+
     def _assign_rule_frames(self) -> None:
         """Mark, for each rule, the captured segments it dropped: in capture order, the first
         ``count`` matching segments seen while the rule was installed (what numgen counted)."""

@@ -45,6 +45,7 @@ HOST_SYSCTLS = {
     "net.ipv4.ip_local_port_range": None,  # "low high"
     **{name: (1, 2**31 - 1) for name in conntrack.TIMEOUT_SYSCTLS},
     "net.netfilter.nf_conntrack_max": (1, 2**31 - 1),
+    "net.netfilter.nf_conntrack_timestamp": (0, 1),
 }
 
 _libc = ctypes.CDLL(None, use_errno=True)
