@@ -346,7 +346,7 @@ def _old_duplicate(isn_above: bool, ts: str) -> str:
 class Analyzer:
     """Feed packets with :meth:`add`, then :meth:`result`."""
 
-    def __init__(self, path: str = "", keep: Optional[int] = 100_000):
+    def __init__(self, path: str = "", keep: Optional[int] = 10_000):
         self.path, self.keep = path, keep
         self.live = {}  # canonical 4-tuple -> _Live
         self.done = []
@@ -467,14 +467,14 @@ class Analyzer:
 
 
 def analyze_packets(packets: Iterable[Packet], path: str = "",
-                    keep: Optional[int] = 100_000) -> Analysis:
+                    keep: Optional[int] = 10_000) -> Analysis:
     a = Analyzer(path, keep)
     for p in packets:
         a.add(p)
     return a.result()
 
 
-def analyze(path: str, keep: Optional[int] = 100_000) -> Analysis:
+def analyze(path: str, keep: Optional[int] = 10_000) -> Analysis:
     """Read the capture at ``path`` once and report every connection incarnation in it; the
     first ``keep`` incarnations are listed (all of them are counted)."""
     return analyze_packets(read_tcp(path), path, keep)
