@@ -31,6 +31,14 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   optional_package chromium "the site test (make test-site)"
 fi
 command -v node >/dev/null 2>&1 || optional_package nodejs "the Pyodide check in tests/site"
+# tshark: the tests check `timewait analyze` and the site's pcaps against Wireshark's dissector.
+# Its package asks whether non-root users may capture; answer no, without a prompt.
+if ! command -v tshark >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v debconf-set-selections >/dev/null 2>&1; then
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  fi
+  optional_package tshark "the capture checks against Wireshark (tests/test_analyze.py)"
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
