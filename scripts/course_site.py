@@ -180,6 +180,40 @@ def scope_mathjax(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = scripts
 
 
+def add_live_panels(app, pagename, templatename, context, doctree) -> None:
+    """On a notebook page with widget panels, tell live-panels.js which snapshot is which
+    panel (``window.COURSE_PANELS``), where the runtime and wheels are, and where else the
+    notebook runs (JupyterLite, Binder)."""
+    notebook = _notebook(app, pagename) if doctree is not None else None
+    panels = site_assets.notebook_panels(notebook) if notebook else {}
+    if not panels:
+        return
+    from timewait.webpage import NOT_IN_PAGE, PANELS
+    views = {}
+    for model_id, (call, kwargs) in panels.items():
+        if call in PANELS and kwargs is not None:
+            views[model_id] = {"call": call, "kwargs": kwargs}
+        else:
+            views[model_id] = {"call": call, "static": NOT_IN_PAGE.get(
+                call, "its settings are computed in the notebook")}
+    manifest = json.loads((site_assets.STATIC / "vendor" / "panels" / "panels.json").read_text())
+    binder = next((b.get("url") for g in context.get("header_buttons", [])
+                   if g.get("label") == "launch-buttons" for b in g.get("buttons", [])
+                   if "binder" in str(b.get("url", ""))), None)
+    lite = None
+    if site_assets.is_simulation_only(notebook):
+        lite = context["pathto"](f"{_lite_url(app)}/index.html", 1) + f"?path={notebook.name}"
+    config = {"views": views, "bytes": sum(manifest["bytes"].values()),
+              "pyodide": context["pathto"]("_static/vendor/pyodide/", 1),
+              "panels": context["pathto"]("_static/vendor/panels/", 1),
+              "lite": lite, "binder": binder}
+    scripts = list(context.get("script_files", []))
+    js_type = type(scripts[0])
+    body = "window.COURSE_PANELS = " + json.dumps(config).replace("</", "<\\/") + ";"
+    scripts += [js_type("", body=body), js_type("_static/live-panels.js")]
+    context["script_files"] = scripts
+
+
 def setup(app):
     # Where build_lite.py puts the JupyterLite site, relative to the site root.
     app.add_config_value("course_lite_url", "lite/lab", "html")
@@ -189,4 +223,7 @@ def setup(app):
     app.connect("html-page-context", add_lite_button, priority=600)
     # After Sphinx's MathJax and myst-nb's widget scripts are added (priority 500).
     app.connect("html-page-context", scope_mathjax, priority=600)
+    app.connect("html-page-context", add_live_panels, priority=610)
+    # The frame of every page: scroll cues and print rules for wide outputs, panel bars.
+    app.add_css_file("course.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

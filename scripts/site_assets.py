@@ -344,6 +344,48 @@ def notebook_pcaps(notebook: Path) -> list:
     return found
 
 
+PANEL_CALLS = ("sequence_explorer", "sweep_explorer", "port_budget_calculator")
+
+
+def notebook_panels(notebook: Path) -> dict:
+    """``{model_id: (function, kwargs)}`` for each widget panel the notebook shows: the
+    timewait.widgets function its cell calls and the keyword arguments, literals or names
+    bound to a literal in an earlier cell; ``kwargs`` is None when one is neither."""
+    nb = json.loads(Path(notebook).read_text())
+    names, panels = {}, {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)):
+                ok, value = _literal(node.value)
+                if ok:
+                    names[node.targets[0].id] = value
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", None) in PANEL_CALLS]
+        views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+                 for o in cell.get("outputs", [])
+                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        if len(calls) != 1 or len(views) != 1:
+            continue
+        kwargs = {}
+        for kw in calls[0].keywords:
+            ok, value = _literal(kw.value)
+            if not ok and isinstance(kw.value, ast.Name) and kw.value.id in names:
+                ok, value = True, names[kw.value.id]
+            if kw.arg is None or not ok:
+                kwargs = None
+                break
+            kwargs[kw.arg] = value
+        panels[views[0]] = (calls[0].func.id, kwargs)
+    return panels
+
+
 def timewait_imports(notebook: Path) -> set:
     """The timewait modules a notebook imports."""
     mods = set()

@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
+import ipywidgets as W  # noqa: E402
+
 from timewait.widgets import port_budget_calculator, sequence_explorer, sweep_explorer  # noqa: E402
 
 PNG = b"\x89PNG"
@@ -92,3 +94,29 @@ def test_port_budget_calculator():
     assert not p.budget.exhausted and "within budget" in p.status.value
     p.low.value = 70000
     assert not p.ok and "port_range" in p.status.value
+
+
+def _controls(widget):
+    kids = getattr(widget, "children", ())
+    return [widget] if not kids else [c for k in kids for c in _controls(k)]
+
+
+@pytest.mark.parametrize("kwargs", [dict(time_wait_msl=0.01, final_ack_losses=3),
+                                    dict(time_wait_msl=0.0, loss=0.05), dict()])
+def test_every_slider_starts_at_a_value_it_can_show_and_return_to(kwargs):
+    panel = sequence_explorer(scenario="lost-final-ack", seed=0, **kwargs)
+    sliders = [c for c in _controls(panel.widget) if isinstance(c, (W.FloatSlider, W.IntSlider))]
+    assert sliders
+    for s in sliders:
+        steps = (s.value - s.min) / s.step
+        assert abs(steps - round(steps)) < 1e-9, (s.description, s.value, s.step)
+        shown = format(s.value, s.readout_format)
+        assert float(shown) == pytest.approx(s.value), (s.description, shown)
+    assert panel.time_wait_msl.value == kwargs.get("time_wait_msl", 2.0)
+
+
+def test_no_control_label_is_cut_to_the_default_width():
+    for panel in (sequence_explorer(), port_budget_calculator()):
+        for c in _controls(panel.widget):
+            if getattr(c, "description", ""):
+                assert c.style.description_width == "initial", c.description

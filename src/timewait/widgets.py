@@ -57,7 +57,10 @@ def _img(fig, alt: str) -> str:
 
 
 def _columns(*columns) -> W.HBox:
-    """Columns of controls side by side, wrapping into one on a narrow screen (a phone)."""
+    """Columns of controls side by side, wrapping into one on a narrow screen (a phone). Each
+    control's label takes its natural width: the default 80 px cuts longer ones ("TIME_WAI...")."""
+    for control in (c for column in columns for c in column):
+        control.style.description_width = "initial"
     return W.HBox([W.VBox(c) for c in columns], layout=W.Layout(flex_flow="row wrap"))
 
 
