@@ -64,7 +64,7 @@ class _Side:
         self.retransmissions = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Reuse:
     """The 4-tuple was opened again ``gap_s`` after the previous incarnation's last segment."""
     gap_s: float
@@ -74,7 +74,7 @@ class Reuse:
     old_duplicate: str  # "rejected by PAWS", "rejected by sequence", or "possible"
 
 
-@dataclass
+@dataclass(slots=True)
 class Incarnation:
     index: int
     client: str  # "address:port"; the side that sent the SYN (else the higher port)
