@@ -1,18 +1,21 @@
 """`timewait simulate`: scenarios by name, options from the model's parameters, JSON out."""
-import argparse
 import json
 
 import pytest
 
 from timewait import simulate_cli
+from timewait.cli_options import OneLineParser
 
 
 def run(capsys, *argv):
-    parser = argparse.ArgumentParser(prog="timewait")
+    parser = OneLineParser(prog="timewait")
     sub = parser.add_subparsers(dest="command")
     simulate_cli.add_parser(sub)
-    args = parser.parse_args(["simulate", *argv])
-    code = args.func(args)
+    try:
+        args = parser.parse_args(["simulate", *argv])
+        code = args.func(args)
+    except SystemExit as exc:  # refused while parsing
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -59,7 +62,7 @@ def test_drop_rule_and_boolean_options(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["four-way-close", "--loss", "1.5"], "loss: must be between 0 and 1, got 1.5"),
+    (["four-way-close", "--loss", "1.5"], "--loss: must be between 0 and 1, got '1.5'"),
     (["old-duplicate", "--closer", "server"], "closer: scenario 'old-duplicate' does not use"),
     (["no-such-scenario"], "scenario: must be one of"),
     ([], "scenario"),

@@ -7,11 +7,19 @@ aborts the TCP sockets the kernel still keeps for the closed ones (an orphan who
 never acknowledged would otherwise go on retransmitting for up to two minutes); then the namespace, its nftables
 ruleset and its sysctls vanish with it: the host's are never touched. A child that overruns its timeout is killed with its whole process group,
 and the error names the step it was stuck in.
+
+The child never outlives its parent. It asks the kernel for a signal when the parent ends,
+however it ends (``PR_SET_PDEATHSIG``: SIGKILL of the parent included), and then kills its
+own process group: itself and anything it forked. A parent interrupted by Ctrl-C
+(KeyboardInterrupt) kills the group and raises :class:`ExperimentInterrupted`, naming the
+step the child was in.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -30,6 +38,14 @@ class ExperimentTimeout(TimeoutError):
 
 class ExperimentFailed(RuntimeError):
     """An experiment body raised; the message carries the child's error."""
+
+
+class ExperimentInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C); its processes are gone. ``step`` is where it was."""
+
+    def __init__(self, experiment: str, step: str):
+        super().__init__(f"{experiment}: stopped during step '{step}'")
+        self.experiment, self.step = experiment, step
 
 
 def _child_env() -> dict:
@@ -52,7 +68,11 @@ def run_body(target: str, params: dict, *, sysctls: dict | None = None,
     """
     if not isolated and sysctls:
         raise ValueError("sysctls: can only be set inside a private namespace (full tier)")
-    cmd = [sys.executable, "-m", "timewait.sandbox", target]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not (0 < timeout < math.inf):
+        raise ValueError(f"timeout: must be a number of seconds, more than 0, got {timeout!r}")
+    name = target.split(':')[0].rsplit('.', 1)[-1]
+    cmd = [sys.executable, "-m", "timewait.sandbox", target, str(os.getpid())]
     if isolated:
         cmd = ["unshare", "-rn", "--"] + cmd
     request = json.dumps({"params": params, "sysctls": sysctls or {}, "isolated": isolated})
@@ -66,8 +86,14 @@ def run_body(target: str, params: dict, *, sysctls: dict | None = None,
         out, err = proc.communicate()
         step = _last_step(err)
         raise ExperimentTimeout(
-            f"{target.split(':')[0].rsplit('.', 1)[-1]}: step '{step}' did not finish "
-            f"within the {timeout:g} s timeout") from None
+            f"{name}: step '{step}' did not finish within the {timeout:g} s timeout") from None
+    except KeyboardInterrupt as exc:
+        _kill_group(proc)
+        try:  # what the child wrote before it was killed, for the step it was in
+            _, err = proc.communicate(timeout=2)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            err = ""
+        raise ExperimentInterrupted(name, _last_step(err or "")) from exc
     finally:
         _kill_group(proc)
     for line in out.splitlines():
@@ -101,7 +127,27 @@ def _last_step(err: str) -> str:
     return steps[-1] if steps else "starting"
 
 
-def _child_main(target: str) -> int:
+def _end_group(signum=None, frame=None) -> None:
+    os.killpg(0, signal.SIGKILL)  # this process, its group leader, and all it forked
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Kill this process group when the parent ends (the parent-death signal, prctl(2))."""
+    PR_SET_PDEATHSIG = 1
+    signal.signal(signal.SIGTERM, _end_group)
+    signal.signal(signal.SIGHUP, _end_group)
+    if not sys.platform.startswith("linux"):  # no experiment runs elsewhere (tier "none")
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:  # the parent ended before the request above
+        _end_group()
+
+
+def _child_main(target: str, parent_pid: int | None = None) -> int:
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     from timewait.lab import Lab
 
     request = json.loads(sys.stdin.read())
@@ -127,4 +173,4 @@ def _child_main(target: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1]))
+    sys.exit(_child_main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None))

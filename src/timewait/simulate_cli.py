@@ -2,15 +2,17 @@
 
 The options are generated from :data:`timewait.model.scenarios.PARAMS`, so the command line
 and the Python API take the same parameters under the same names (``--time-wait-msl`` is
-``time_wait_msl``).
+``time_wait_msl``), checked against the same ranges while the command line is parsed.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 
+from .cli_options import OneLineParser, add_valid, checked, one_line
 from .model.scenarios import PARAMS, SCENARIOS, list_scenarios, simulate
 
 
@@ -28,15 +30,34 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
             continue
         kw = dict(dest=name, default=argparse.SUPPRESS, help=par.help)
         if par.kind is bool:
-            parser.add_argument(_option(name), action=argparse.BooleanOptionalAction, **kw)
+            action = parser.add_argument(_option(name), action=argparse.BooleanOptionalAction,
+                                         **kw)
         elif name == "drop":
-            parser.add_argument(_option(name), action="append", metavar="SENDER:FLAGS:N", **kw)
+            action = parser.add_argument(_option(name), action="append",
+                                         metavar="SENDER:FLAGS:N", **kw)
         else:
-            if par.choices:
-                kw["choices"] = par.choices
-            parser.add_argument(_option(name), type=par.kind,
-                                metavar=name.upper() if not par.choices else None, **kw)
+            metavar = "{" + ",".join(par.choices) + "}" if par.choices else name.upper()
+            action = parser.add_argument(_option(name), type=_converter(name, par),
+                                         metavar=metavar, **kw)
+        add_valid(action, par.valid_range() if name != "drop" else _DROP)
     return parser
+
+
+_DROP = "SENDER:FLAGS:N, e.g. client:ACK:3"
+
+
+def _converter(name: str, par):
+    def check(value):
+        if par.choices and value not in par.choices:
+            raise ValueError(value)
+        return par.check(name, value)
+    return checked(par.kind, par.valid_range(), check)
+
+
+def _as_option(message: str) -> str:
+    """The model names a parameter ``time_wait_msl``; the command line ``--time-wait-msl``."""
+    return re.sub(r"^(\w+):", lambda m: (_option(m[1]) if m[1] in PARAMS else m[1]) + ":",
+                  one_line(message))
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -68,7 +89,8 @@ def main(args) -> int:
         print(_listing())
         return 0
     if not args.scenario:
-        print("error: scenario: give a scenario name, or --list to see them", file=sys.stderr)
+        print("timewait simulate: scenario: give a scenario name, or --list to see them",
+              file=sys.stderr)
         return 2
     params = {name: getattr(args, name) for name in PARAMS if hasattr(args, name)}
     if "drop" in params:
@@ -77,8 +99,8 @@ def main(args) -> int:
         result = simulate(args.scenario, **params)
     except ValueError as exc:
         if args.json:
-            print(json.dumps({"error": str(exc)}))
-        print(f"error: {exc}", file=sys.stderr)
+            print(json.dumps({"error": one_line(exc)}))
+        print(f"timewait simulate: {_as_option(str(exc))}", file=sys.stderr)
         return 2
     if args.json:
         print(result.to_json())
@@ -89,7 +111,7 @@ def main(args) -> int:
 
 
 def run(argv=None) -> int:
-    parser = configure(argparse.ArgumentParser(prog="timewait simulate"))
+    parser = configure(OneLineParser(prog="timewait simulate"))
     return main(parser.parse_args(argv))
 
 

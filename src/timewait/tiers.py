@@ -113,14 +113,22 @@ def topology_support() -> tuple:
     return True, ""
 
 
+def check_forced_tier() -> str:
+    """The tier ``TIMEWAIT_TIER`` asks for, "" when it is unset or empty; a ValueError naming
+    the variable and its valid values for anything else."""
+    forced = os.environ.get(ENV_VAR, "").strip().lower()
+    if forced and forced not in TIER_ORDER:
+        shown = forced if len(forced) <= 40 else forced[:40] + "..."
+        raise ValueError(f"{ENV_VAR}: must be one of {', '.join(TIER_ORDER)}, got {shown!r}")
+    return forced
+
+
 def detect_tier() -> Tier:
     """The tier this process may use: detected once, then lowered by ``TIMEWAIT_TIER``."""
     tier = _detected()
-    forced = os.environ.get(ENV_VAR, "").strip().lower()
+    forced = check_forced_tier()
     if not forced:
         return tier
-    if forced not in TIER_ORDER:
-        raise ValueError(f"{ENV_VAR}: must be one of {', '.join(TIER_ORDER)}, got {forced!r}")
     if TIER_ORDER.index(forced) < TIER_ORDER.index(tier.name):
         return Tier(forced, f"lowered from {tier.name} by {ENV_VAR}={forced}")
     return tier

@@ -60,6 +60,11 @@ class Param:
         return self.kind(value)
 
 
+# ``run(..., timeout=)`` and ``--timeout``: an hour is longer than any experiment needs.
+TIMEOUT = Param("timeout", float, None, "seconds before the experiment is stopped "
+                "(default: the experiment's own limit)", minimum=1, maximum=3600)
+
+
 @dataclass
 class ExperimentResult:
     """Common fields; each experiment adds its outcome fields in a subclass."""
@@ -174,6 +179,8 @@ def run(name: str, *, timeout: Optional[float] = None, capture_frames: bool = Fa
     """Run experiment ``name`` live if this machine's tier allows it, else show its recording."""
     exp = get(name)
     params = exp.check(params)
+    if timeout is not None:
+        timeout = TIMEOUT.check(timeout)
     tier = detect_tier()
     live = tier.name == "full" or (tier.name == "host" and exp.host_ok(params))
     if live and exp.topology:

@@ -43,7 +43,7 @@ class FixedPortReconnectResult(ExperimentResult):
     old_state_after: str = ""  # the TIME_WAIT socket after the attempt
     counters: dict = field(default_factory=dict)  # full tier only
     tw_sysctls: dict = field(default_factory=dict)  # name -> "present" or "absent" on this kernel
-    tw_reuse_value: Optional[int] = None  # the namespace's tcp_tw_reuse during the run (full tier)
+    tw_reuse_value: Optional[int] = None  # tcp_tw_reuse in force: the namespace's, or the host's
 
     SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters",
              "tw_sysctls")
@@ -116,7 +116,9 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
         "counters": counter_delta(before, lab.counters(), REUSE_COUNTERS) if lab.isolated else {},
         "tw_sysctls": {name: "present" if lab.sysctl_exists(name) else "absent"
                        for name in TW_SYSCTLS},
-        "tw_reuse_value": int(lab.sysctl("net.ipv4.tcp_tw_reuse")) if lab.isolated else None,
+        # Read-only on the host tier: the host's value decides there.
+        "tw_reuse_value": (int(lab.sysctl("net.ipv4.tcp_tw_reuse"))
+                           if lab.sysctl_exists("net.ipv4.tcp_tw_reuse") else None),
     }
 
 

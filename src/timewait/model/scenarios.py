@@ -8,6 +8,7 @@ each scenario lists the ones it uses in :data:`SCENARIOS`.
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -55,50 +56,100 @@ class Param:
     help: str
     choices: tuple = ()
     cli: bool = True  # shown as a command-line option
+    minimum: Optional[float] = None  # a number's valid range, checked by check()
+    maximum: Optional[float] = None
+    above_minimum: bool = False  # the minimum itself is not valid (an MSL of 0 s)
+    valid: str = ""  # the valid range in words, where it depends on another parameter
 
+    def valid_range(self) -> str:
+        if self.valid:
+            return self.valid
+        if self.kind is bool:
+            return "True or False"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.minimum is None:
+            return f"a value of type {self.kind.__name__}"
+        low, high = _number(self.minimum), _number(self.maximum)
+        if self.above_minimum:
+            return f"more than {low} and at most {high}"
+        return f"between {low} and {high}"
+
+    def check(self, name: str, value):
+        """``value`` if it is of this parameter's kind and in its range, else a ValueError
+        naming ``name`` and the range (``nan`` and ``inf`` are out of every range)."""
+        if self.minimum is None or value is None:
+            return value
+        number = (numbers.Integral if self.kind is int else numbers.Real)
+        if (isinstance(value, bool) or not isinstance(value, number)
+                or not (self.minimum <= value <= self.maximum)
+                or (self.above_minimum and value == self.minimum)):
+            raise ValueError(f"{name}: must be {self.valid_range()}, got {value!r}")
+        return value
+
+
+def _number(x) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+_DAY, _MANY = 86400.0, 100  # seconds in a day; more losses or retries than a close can use
+_WITHIN_MSL = "a number of seconds, more than 0 and at most the MSL"
 
 PARAMS = {
-    "msl": Param(30.0, float, "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)"),
-    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ..."),
+    "msl": Param(30.0, float, "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
+                 minimum=0, maximum=3600, above_minimum=True),
+    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ...",
+                           minimum=0, maximum=100),
     "time_wait": Param(None, float, "TIME_WAIT length in seconds (overrides time_wait_msl; "
-                                    "Linux: 60)"),
+                                    "Linux: 60)", minimum=0, maximum=_DAY),
     "closer": Param("client", str, "who closes first ('both': simultaneous close)",
                     ("client", "server", "both")),
     "merged": Param(False, bool, "the passive closer piggy-backs its ACK on its FIN "
                                  "(three-segment close)"),
     "half_close": Param(False, bool, "the passive side sends response_bytes after the "
                                      "first FIN, then closes"),
-    "request_bytes": Param(0, int, "bytes the client sends after connecting"),
-    "response_bytes": Param(0, int, "bytes the server sends back"),
-    "delay": Param(0.001, float, "one-way network delay, seconds"),
-    "jitter": Param(0.0, float, "scale of the random extra delay, seconds"),
+    "request_bytes": Param(0, int, "bytes the client sends after connecting",
+                           minimum=0, maximum=10**9),
+    "response_bytes": Param(0, int, "bytes the server sends back", minimum=0, maximum=10**9),
+    "delay": Param(0.001, float, "one-way network delay, seconds", minimum=0, maximum=3600),
+    "jitter": Param(0.0, float, "scale of the random extra delay, seconds",
+                    minimum=0, maximum=3600),
     "distribution": Param("uniform", str, "distribution of the extra delay",
                           ("uniform", "exponential")),
-    "loss": Param(0.0, float, "probability that any segment is lost, both directions"),
-    "client_loss": Param(None, float, "loss probability of segments the client sends"),
-    "server_loss": Param(None, float, "loss probability of segments the server sends"),
+    "loss": Param(0.0, float, "probability that any segment is lost, both directions",
+                  minimum=0, maximum=1),
+    "client_loss": Param(None, float, "loss probability of segments the client sends",
+                         minimum=0, maximum=1),
+    "server_loss": Param(None, float, "loss probability of segments the server sends",
+                         minimum=0, maximum=1),
     "drop": Param((), str, "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
-    "duplicate": Param(0.0, float, "probability that a segment arrives twice"),
-    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms"),
+    "duplicate": Param(0.0, float, "probability that a segment arrives twice",
+                       minimum=0, maximum=1),
+    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms",
+                     minimum=0, maximum=1),
     "isn": Param("clock", str, "initial sequence number policy", ISN_POLICIES),
     "timestamps": Param(False, bool, "TCP timestamps, and with them PAWS"),
     "ack_check": Param(True, bool, "RFC 5961 ACK acceptability check"),
     "rfc1337": Param(False, bool, "ignore resets in TIME_WAIT (RFC 1337)"),
-    "rto": Param(0.2, float, "first retransmission timeout, seconds (doubles each time)"),
-    "max_retries": Param(8, int, "retransmissions before giving up"),
-    "fin_losses": Param(1, int, "how many of the closer's FINs in a row the network loses"),
-    "final_ack_losses": Param(1, int, "how many final ACKs in a row the network loses"),
+    "rto": Param(0.2, float, "first retransmission timeout, seconds (doubles each time)",
+                 minimum=0, maximum=120, above_minimum=True),
+    "max_retries": Param(8, int, "retransmissions before giving up", minimum=0, maximum=_MANY),
+    "fin_losses": Param(1, int, "how many of the closer's FINs in a row the network loses",
+                        minimum=0, maximum=_MANY),
+    "final_ack_losses": Param(1, int, "how many final ACKs in a row the network loses",
+                              minimum=0, maximum=_MANY),
     "final_ack_loss": Param(None, float, "probability that each final ACK is lost "
-                                         "(instead of final_ack_losses)"),
+                                         "(instead of final_ack_losses)", minimum=0, maximum=1),
     "reconnect_delay": Param(0.0, float, "seconds between the 4-tuple becoming free and "
-                                         "the new connection"),
+                                         "the new connection", minimum=0, maximum=_DAY),
     "hold": Param(None, float, "how long the old duplicate stays in the network, seconds "
-                               "(at most the MSL; default: the MSL)"),
+                               "(at most the MSL; default: the MSL)", valid=_WITHIN_MSL),
     "answer_hold": Param(None, float, "how long the peer's reset, provoked by the old duplicate, "
                                       "stays in the network, seconds (at most the MSL; default: "
-                                      "the MSL)"),
-    "old_offset": Param(0, int, "bytes connection 1 carried before the duplicated segment"),
-    "seed": Param(0, int, "random seed"),
+                                      "the MSL)", valid=_WITHIN_MSL),
+    "old_offset": Param(0, int, "bytes connection 1 carried before the duplicated segment",
+                        minimum=0, maximum=10**9),
+    "seed": Param(0, int, "random seed", minimum=0, maximum=2**32 - 1),
     "client_isns": Param((), tuple, "explicit client ISNs, one per incarnation", cli=False),
     "server_isns": Param((), tuple, "explicit server ISNs, one per incarnation", cli=False),
     "isn_secret": Param(None, int, "RFC 6528 per-4-tuple secret of the clock ISN", cli=False),
@@ -273,30 +324,17 @@ def _resolve(name: str, params: dict) -> dict:
         par = PARAMS[k]
         if par.choices and v not in par.choices:
             raise ValueError(f"{k}: must be one of {', '.join(par.choices)}, got {v!r}")
-    _check(p, "msl", lambda v: v > 0, "must be > 0 seconds")
-    for k in ("loss", "client_loss", "server_loss", "duplicate", "reorder", "final_ack_loss"):
-        if p.get(k) is not None and not (0 <= p[k] <= 1):
-            raise ValueError(f"{k}: must be between 0 and 1, got {p[k]}")
-    for k in ("time_wait_msl", "time_wait", "reconnect_delay", "delay", "jitter"):
-        _check(p, k, lambda v: v >= 0, "must be >= 0")
-    for k in ("request_bytes", "response_bytes", "old_offset", "final_ack_losses", "fin_losses",
-              "max_retries"):
-        _check(p, k, lambda v: v >= 0, "must be >= 0")
-    _check(p, "rto", lambda v: v > 0, "must be > 0 seconds")
+        par.check(k, v)
     if p.get("delay", 0) > p["msl"]:
         raise ValueError(f"delay: must be between 0 and the MSL ({p['msl']} s), got {p['delay']}")
     for k in ("hold", "answer_hold"):
         if k in p:
             if p[k] is None:
                 p[k] = p["msl"]
-            if not (0 < p[k] <= p["msl"]):
-                raise ValueError(f"{k}: must be in (0, MSL={p['msl']}] seconds, got {p[k]}")
+            v = p[k]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= p["msl"]):
+                raise ValueError(f"{k}: must be in (0, MSL={p['msl']}] seconds, got {v}")
     return p
-
-
-def _check(p, k, ok, text):
-    if p.get(k) is not None and not ok(p[k]):
-        raise ValueError(f"{k}: {text}, got {p[k]}")
 
 
 def time_wait_seconds(p: dict) -> float:
