@@ -210,9 +210,15 @@ table inet router {
         self.nft(host, f"add rule ip nat postrouting oifname {out_iface} meta l4proto tcp masquerade\n")
 
     def snat(self, host: str, out_iface: str, address: str, ports: Optional[tuple] = None) -> None:
-        """Rewrite the source of IPv4 TCP connections leaving by ``out_iface`` to ``address``,
-        with source ports from ``ports`` = (low, high) when given."""
-        ipaddress.IPv4Address(address)
+        """Rewrite the source of IPv4 TCP connections leaving by ``out_iface`` to ``address``
+        (or a range of them, ``"10.0.100.1-10.0.100.3"``), with source ports from ``ports`` =
+        (low, high) when given."""
+        for one in address.split("-", 1):
+            try:
+                ipaddress.IPv4Address(one)
+            except ValueError:
+                raise ValueError(f"address: must be an IPv4 address or a range 'A-B', "
+                                 f"got {address!r}") from None
         target = address
         if ports is not None:
             low, high = ports

@@ -14,7 +14,7 @@ from . import (  # noqa: F401
 from . import connection_reuse, ephemeral_ports  # noqa: F401
 from . import timeout_close  # noqa: F401
 from . import time_wait_reopen  # noqa: F401
-from . import conntrack_time_wait  # noqa: F401
+from . import conntrack_time_wait, nat_port_exhaustion  # noqa: F401
 
 
 def list_experiments() -> list:
