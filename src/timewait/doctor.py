@@ -40,6 +40,8 @@ from .observe import parse_proc_net_tcp
 TIME_WAIT_LEN = 60.0  # seconds; TCP_TIMEWAIT_LEN in include/net/tcp.h, not a sysctl
 DEFAULT_PORT_RANGE = (32768, 60999)
 RECENT_WINDOW = 10.0  # seconds; TIME_WAIT sockets younger than this give the recent rate
+SERVER_TIME_WAIT_NOTE = 100  # TIME_WAIT on a listening port worth a line of advice
+YOUNG_LOAD = 0.8  # TIME_WAIT count below this share of measured rate x 60 s: a load younger than 60 s
 CLOSE_WAIT_LEAK = 10  # CLOSE_WAIT normally lasts microseconds; this many is no accident
 FIN_WAIT_2_MANY = 10
 BUDGET_WARNING = 0.5
@@ -69,6 +71,25 @@ class EndpointCounts:
     time_wait: int
     close_wait: int
     fin_wait_2: int
+
+    @property
+    def total(self) -> int:
+        return self.time_wait + self.close_wait + self.fin_wait_2
+
+
+@dataclass(frozen=True)
+class ServerPortCounts:
+    """Sockets of connections this host accepted on one local listening ``port``.
+
+    TIME_WAIT here means this server closed first. It holds only its own 4-tuple, on the
+    server's port: it costs this host no ephemeral port, and the client can connect again at
+    once from another port.
+    """
+    port: int
+    time_wait: int
+    close_wait: int
+    fin_wait_2: int
+    peers: int  # distinct remote addresses
 
     @property
     def total(self) -> int:
@@ -139,7 +160,7 @@ class MeasuredRates:
 class Report:
     sockets: int
     state_totals: dict  # every state seen -> count
-    endpoints: tuple  # EndpointCounts, most sockets first
+    endpoints: tuple  # EndpointCounts of this host's outgoing connections, most sockets first
     budgets: tuple  # DestinationBudget, most used first
     port_range: tuple  # (low, high) as used for the budget
     usable_ports: int
@@ -150,6 +171,10 @@ class Report:
     notes: tuple = field(default=())
     timewait_sockets: int = 0  # sockets on the timewait timer: TIME_WAIT and orphaned FIN_WAIT_2
     measured: Optional[MeasuredRates] = None  # with --interval only
+    server_ports: tuple = ()  # ServerPortCounts, most sockets first
+    # Share of the connections in the table whose peer is this host too (loopback, or an
+    # address of its own): those are counted in both ActiveOpens and PassiveOpens.
+    local_peer_share: float = 0.0
 
     @property
     def estimated_close_rate(self) -> float:
@@ -179,6 +204,7 @@ class Report:
             "time_wait_len_s": self.time_wait_len,
             "port_range": list(self.port_range),
             "usable_ports": self.usable_ports,
+            "server_ports": [{**asdict(p), "total": p.total} for p in self.server_ports[:top]],
             "endpoints_count": len(self.endpoints),
             "endpoints": [endpoint(e) for e in self.endpoints[:top]],
             "destinations_count": len(self.budgets),
@@ -188,6 +214,7 @@ class Report:
             "advice": [asdict(a) for a in self.advice],
             "notes": list(self.notes),
             "timewait_sockets": self.timewait_sockets,
+            "local_peer_share": self.local_peer_share,
             "rates": {
                 "estimated": {
                     "closes_per_s": self.estimated_close_rate,
@@ -346,17 +373,37 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
     state_totals = dict(sorted(Counter(s.state for s in sockets).items(),
                                key=lambda kv: (-kv[1], kv[0])))
 
-    per_remote = defaultdict(Counter)
+    # Server side: sockets on a port this host listens on (or, with the listener gone, a
+    # local port outside the ephemeral range talking to a peer's port inside it). They are
+    # grouped by that local port, the client side by remote endpoint.
+    listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
+
+    def server_side(s) -> bool:
+        return s.local[1] in listening or (not low <= s.local[1] <= high
+                                           and low <= s.remote[1] <= high)
+
+    per_remote, per_port, peers = defaultdict(Counter), defaultdict(Counter), defaultdict(set)
     for s in sockets:
         if s.state in WATCHED_STATES:
-            per_remote[tuple(s.remote)][s.state] += 1
+            if server_side(s):
+                per_port[s.local[1]][s.state] += 1
+                peers[s.local[1]].add(s.remote[0])
+            else:
+                per_remote[tuple(s.remote)][s.state] += 1
     endpoints = sorted((EndpointCounts(r, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"])
                         for r, c in per_remote.items()),
                        key=lambda e: (-e.total, -e.time_wait, e.remote))
+    server_ports = sorted((ServerPortCounts(p, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"],
+                                            len(peers[p]))
+                           for p, c in per_port.items()),
+                          key=lambda e: (-e.total, -e.time_wait, e.port))
+    connected = [s for s in sockets if s.state not in ("LISTEN", "CLOSED")]
+    own = {s.local[0] for s in connected}
+    local_peer_share = (sum(1 for s in connected if s.remote[0] in own or _is_loopback(s.remote[0]))
+                        / len(connected)) if connected else 0.0
 
     # A socket spends an ephemeral port when its local port is in the range and is not a
     # port this host listens on (server-side sockets share the listener's port).
-    listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
     held = defaultdict(list)
     for s in sockets:
         port = s.local[1]
@@ -380,16 +427,27 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
     budgets.sort(key=lambda b: (-(b.time_wait + b.other_states), b.source, b.destination))
 
     counters = {n: counters[n] for n in COUNTERS if counters and n in counters}
-    advice = _advise(state_totals, endpoints, budgets, sockets, sysctls, counters, usable)
+    advice = _advise(state_totals, endpoints, budgets, sockets, sysctls, counters, usable,
+                     server_ports)
     return Report(sockets=len(sockets), state_totals=state_totals, endpoints=tuple(endpoints),
+                  server_ports=tuple(server_ports), local_peer_share=local_peer_share,
                   budgets=tuple(budgets), port_range=port_range, usable_ports=usable,
                   sysctls=sysctl_rows, counters=counters, advice=tuple(advice),
                   notes=tuple(notes),
                   timewait_sockets=sum(1 for s in sockets if s.timer == "timewait"))
 
 
-def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable) -> list:
+def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable,
+            server_ports=()) -> list:
     advice = []
+    for p in server_ports:
+        if p.time_wait >= SERVER_TIME_WAIT_NOTE:
+            advice.append(Advice("info", "server_time_wait", (
+                f"{human(p.time_wait)} TIME_WAIT on :{p.port} (from {human(p.peers)} client "
+                f"address{'es' if p.peers != 1 else ''}), closed by this server: costs this host "
+                "no ephemeral ports. Each holds only its own 4-tuple, so clients connect again "
+                "at once from other ports; what it costs is memory (a few hundred bytes each) "
+                "and a place under tcp_max_tw_buckets.")))
     close_wait = totals.get("CLOSE_WAIT", 0)
     if close_wait:
         # Concentrated on a listening port, the leak is in the server that accepted them;
@@ -397,8 +455,8 @@ def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable) -> l
         listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
         local_port, on_port = Counter(s.local[1] for s in sockets
                                       if s.state == "CLOSE_WAIT").most_common(1)[0]
-        worst = max(endpoints, key=lambda e: e.close_wait)
-        if local_port in listening and on_port >= worst.close_wait:
+        worst = max(endpoints, key=lambda e: e.close_wait, default=None)
+        if local_port in listening and (worst is None or on_port >= worst.close_wait):
             where = (f"{on_port:,} of them accepted on local port {local_port}, which this host "
                      "listens on (look at that server)")
         else:
@@ -636,24 +694,83 @@ def examine(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
     return report.with_measured(measured)
 
 
+def human(x) -> str:
+    """A number as a person reads it: ``30,000``, ``385``, ``12``, ``5.3``, ``0.25``."""
+    if isinstance(x, int):
+        return f"{x:,}"
+    if abs(x) >= 99.5:
+        return f"{x:,.0f}"
+    if abs(x) >= 9.95:
+        return f"{x:.0f}"
+    return f"{x:.2g}"
+
+
+def human_seconds(s: float) -> str:
+    """``2.00056`` -> ``"2.0 s"``; ``65.2`` -> ``"65 s"``."""
+    return f"{s:.1f} s" if s < 9.95 else f"{s:,.0f} s"
+
+
+def connections_per_s(report: Report, measured: MeasuredRates) -> float:
+    """New connections per second, each counted once.
+
+    ActiveOpens counts connect()s and PassiveOpens accepted connections; a connection between
+    two sockets of this host (loopback) is in both. The share of such connections in the
+    socket table (:attr:`Report.local_peer_share`) says how many of the smaller of the two
+    rates to take off.
+    """
+    active = measured.per_s.get("ActiveOpens", 0.0)
+    passive = measured.per_s.get("PassiveOpens", 0.0)
+    return active + passive - min(active, passive) * report.local_peer_share
+
+
 def _with_rate_advice(report: Report, measured: MeasuredRates) -> Report:
-    """Say so when the measured opens run well above the snapshot's estimate."""
-    opens = sum(measured.per_s.get(n, 0.0) for n in OPEN_COUNTERS)
+    """Reason from the measured rates: how many connections, who closes first (TW, the
+    timewait sockets this host created), and whether the load is younger than TIME_WAIT, so
+    that the snapshot's count has not caught up yet."""
+    opens = connections_per_s(report, measured)
     estimate = report.estimated_close_rate
-    if opens <= 2 * estimate + 1:
+    tw_now = report.state_totals.get("TIME_WAIT", 0)
+    tw_rate = measured.per_s.get("TW")
+    active = measured.per_s.get("ActiveOpens", 0.0)
+    passive = measured.per_s.get("PassiveOpens", 0.0)
+    taken = sum(measured.per_s.get(n, 0.0) for n in ("TWRecycled", "TWKilled"))
+    steady = None if tw_rate is None else (tw_rate - taken) * report.time_wait_len
+    young = steady is not None and steady >= 10 and tw_now < YOUNG_LOAD * steady
+    if opens <= 2 * estimate + 1 and not young:
         return report
+    head = (f"measured {human(opens)} new connections/s over {human_seconds(measured.interval_s)}")
+    both = min(active, passive) * report.local_peer_share
+    if both >= 0.5:
+        head += (f" ({human(active)}/s by connect(), {human(passive)}/s accepted; "
+                 f"{human(both)}/s have both ends on this host and are counted once)")
+    parts = [head + f", against an estimated {human(estimate)} closes/s from the TIME_WAIT count."]
     causes = []
     for name, what in (("TWRecycled", "TIME_WAIT ports taken over by tcp_tw_reuse"),
+                       ("TWKilled", "TIME_WAIT ended early (a RST, RFC 1337)"),
                        ("TCPTimeWaitOverflow", "closes past tcp_max_tw_buckets")):
         if measured.per_s.get(name):
-            causes.append(f"{measured.per_s[name]:,.1f}/s {what} ({name})")
-    why = ("; ".join(causes) + " explain part of the gap" if causes else
-           "no TWRecycled or TCPTimeWaitOverflow: the peers close first or connections end "
-           "by reset, leaving no TIME_WAIT here")
-    advice = Advice("info", "rate", (
-        f"measured {opens:,.1f} connections/s opened or accepted over {measured.interval_s:g} s, "
-        f"against an estimated {estimate:,.1f} closes/s from the TIME_WAIT count: {why}. The "
-        "port budget above uses the estimate; the measured rate is the one to trust."))
+            causes.append(f"{human(measured.per_s[name])}/s {what} ({name})")
+    if tw_rate is not None and tw_rate >= 0.5 * opens and opens > 0:
+        parts.append(f"This host creates {human(tw_rate)} TIME_WAIT sockets/s (TW): it closes "
+                     "first for most connections.")
+    elif tw_rate is not None:
+        parts.append(f"This host creates only {human(tw_rate)} TIME_WAIT sockets/s (TW): for the "
+                     "others the peers close first or connections end by reset, leaving no "
+                     "TIME_WAIT here.")
+    if causes:
+        parts.append("; ".join(causes) + " keep the TIME_WAIT count below the rate.")
+    if young:
+        age = tw_now / (tw_rate - taken) if tw_rate - taken > 0 else 0.0
+        parts.append(
+            f"At that rate {human(round(steady))} TIME_WAIT sockets are held once a load has run "
+            f"for {report.time_wait_len:g} s, and {human(tw_now)} are held now: the load is "
+            f"younger than TIME_WAIT (about {human_seconds(age)} old, if steady) or has just "
+            "grown. The count and the port budget above will climb; run the report again "
+            f"after {report.time_wait_len:g} s.")
+    elif tw_rate is None and not causes:
+        parts.append("No TW counter on this kernel to say who closes first.")
+    parts.append("The port budget above uses the snapshot; the measured rate is the one to trust.")
+    advice = Advice("info", "rate", " ".join(parts))
     ordered = sorted(report.advice + (advice,),
                      key=lambda a: (LEVELS.index(a.level), a.topic == "ok"))
     return replace(report, advice=tuple(ordered))
@@ -677,7 +794,16 @@ def render_text(report: Report, top: int = 10) -> str:
     if others:
         lines.append(f"  {others}")
 
-    lines += ["", "Per remote endpoint (TIME_WAIT, CLOSE_WAIT, FIN_WAIT_2)"]
+    if report.server_ports:
+        lines += ["", "Server side, per local listening port (TIME_WAIT here: this server closed "
+                  "first)"]
+        rows = [("port", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2", "client addresses")]
+        rows += [(f":{p.port}", human(p.time_wait), human(p.close_wait), human(p.fin_wait_2),
+                  human(p.peers)) for p in report.server_ports[:top]]
+        lines += _table(rows)
+        if len(report.server_ports) > top:
+            lines.append(f"  ... and {len(report.server_ports) - top:,} more ports")
+    lines += ["", "Client side, per remote endpoint (TIME_WAIT, CLOSE_WAIT, FIN_WAIT_2)"]
     if report.endpoints:
         rows = [("remote", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")]
         rows += [(_fmt(e.remote), f"{e.time_wait:,}", f"{e.close_wait:,}", f"{e.fin_wait_2:,}")
@@ -711,7 +837,7 @@ def render_text(report: Report, top: int = 10) -> str:
 
     lines += ["", "Connection rate"]
     lines += textwrap.wrap(
-        f"estimated: {report.estimated_close_rate:,.1f} closes/s by this host "
+        f"estimated: {human(report.estimated_close_rate)} closes/s by this host "
         f"({totals.get('TIME_WAIT', 0):,} TIME_WAIT / {report.time_wait_len:g} s, one "
         "snapshot; it misses TIME_WAIT sockets taken over by tcp_tw_reuse, closes past "
         "tcp_max_tw_buckets and closes by reset)", 96, initial_indent="  ",
@@ -722,9 +848,10 @@ def render_text(report: Report, top: int = 10) -> str:
     else:
         def r(name):
             value = m.rate(name)
-            return "-" if value is None else f"{value:,.1f}"
+            return "-" if value is None else human(value)
         lines += textwrap.wrap(
-            f"measured over {m.interval_s:.1f} s: {r('ActiveOpens')}/s opened by connect() "
+            f"measured over {human_seconds(m.interval_s)}: {human(connections_per_s(report, m))} "
+            f"new connections/s, each counted once; {r('ActiveOpens')}/s opened by connect() "
             f"(ActiveOpens), {r('PassiveOpens')}/s accepted (PassiveOpens); timewait sockets "
             f"created {r('TW')}/s (TW), TWKilled {r('TWKilled')}/s; "
             f"TIME_WAIT taken over by tcp_tw_reuse {r('TWRecycled')}/s (TWRecycled); closes "
