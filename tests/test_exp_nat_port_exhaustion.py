@@ -29,6 +29,15 @@ def test_past_the_port_budget_the_syn_is_dropped_and_connect_times_out(topology_
     assert result.syns_dropped == result.failed_syns
     assert result.counters == {"insert_failed": result.failed_syns, "drop": result.failed_syns}
     assert result.entries_by_state == {"ESTABLISHED": ports}
+    # The hosts' holder processes ran in the experiment's process group, which is gone.
+    assert len(result.host_pids) == 3 and not any(_alive(p) for p in result.host_pids)
+
+
+def _alive(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline").read().split("\0")[:2] == ["sleep", "3600"]
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.live

@@ -70,16 +70,21 @@ def test_a_host_sysctl_is_set_on_that_host_only(topology_ok):
         assert open("/proc/sys/" + name.replace(".", "/")).read().strip() == host
 
 
-def _holders():
-    out = subprocess.run(["pgrep", "-x", "-f", "sleep 3600"], capture_output=True, text=True).stdout
-    return set(out.split())
-
-
-def test_a_hanging_topology_is_killed_with_its_hosts(topology_ok):
-    before = _holders()
+def test_a_hanging_topology_is_killed_with_its_hosts(topology_ok, tmp_path):
+    pid_file = tmp_path / "pids"
     with pytest.raises(sandbox.ExperimentTimeout, match="waiting forever with hosts up"):
-        sandbox.run_body("tests.topology_bodies:hangs_with_a_topology", {}, timeout=8)
-    assert _holders() - before == set()
+        sandbox.run_body("tests.topology_bodies:hangs_with_a_topology",
+                         {"pid_file": str(pid_file)}, timeout=8)
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 3  # router, client, server
+    assert [p for p in pids if _is_holder(p)] == []
+
+
+def _is_holder(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline").read().split("\0")[:2] == ["sleep", "3600"]
+    except FileNotFoundError:
+        return False
 
 
 def test_bad_host_sysctls_and_names_are_refused():

@@ -42,9 +42,10 @@ def set_host_sysctl(lab, name, value):
     return {"inside": topo.sysctl("a", name), "outside": lab.sysctl(name)}
 
 
-def hangs_with_a_topology(lab):
+def hangs_with_a_topology(lab, pid_file):
     topo = lab.topology()
     routed(topo)
-    print("PIDS " + " ".join(map(str, topo.processes())), flush=True)
+    with open(pid_file, "w") as fh:
+        fh.write(" ".join(map(str, topo.processes())))
     lab.step("waiting forever with hosts up")
     time.sleep(60)

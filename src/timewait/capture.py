@@ -188,5 +188,5 @@ def to_trace(views: list, client: tuple, server: tuple,
             seq=(v.seq - isn[v.src]) % 2**32, ack=rel_ack, length=v.length,
             seq_abs=v.seq, ack_abs=v.ack, tsval=v.tsval, tsecr=v.tsecr,
             note=(note_for(v) if note_for else "") or "", sport=v.src[1], dport=v.dst[1],
-            link=v.frame.link))
+            link=v.frame.link, saddr=v.src[0], daddr=v.dst[0]))
     return Trace(segments, ("client", "server"))

@@ -82,12 +82,13 @@ sleep 0.1
 ip link add tw0 type veth peer name tw1 netns $holder || exit 3
 nft add table ip nat && nft add chain ip nat post '{ type nat hook postrouting priority srcnat; }' \
   && nft add rule ip nat post masquerade || exit 4
-test -r /proc/net/nf_conntrack || exit 5
+nsenter --net=/proc/$holder/ns/net -- sh -c \
+  'nft add table ip t && test -r /proc/net/nf_conntrack' || exit 5
 """
 TOPOLOGY_FAILURES = {
     3: "this kernel will not make a veth pair between two namespaces (module veth missing?)",
     4: "nftables cannot add a NAT rule here (kernel modules nf_nat/nft_masq missing?)",
-    5: "connection tracking (/proc/net/nf_conntrack) is missing in a private namespace",
+    5: "connection tracking (/proc/net/nf_conntrack) cannot be read in a host's namespace",
 }
 
 
@@ -95,7 +96,11 @@ TOPOLOGY_FAILURES = {
 def topology_support() -> tuple:
     """``(True, "")`` when a private namespace can hold further namespaces joined by veth
     links, with NAT and connection tracking (Part III's topologies); else ``(False, why)``.
-    A machine can be at the full tier and still lack these."""
+    A machine can be at the full tier and still lack these.
+
+    Conntrack is read in a host's namespace, made inside the private one: an unprivileged
+    user cannot read the first namespace's /proc/net/nf_conntrack, which was made before its
+    user namespace had a uid mapping and so belongs to the real root."""
     tier = detect_tier()
     if tier.name != "full":
         return False, tier.reason

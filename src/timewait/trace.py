@@ -46,6 +46,8 @@ class Segment:
     sport: Optional[int] = None
     dport: Optional[int] = None
     link: str = ""  # a topology's link it was captured on ("router:eth1"); "" on loopback
+    saddr: Optional[str] = None  # source and destination addresses as captured
+    daddr: Optional[str] = None
 
     @property
     def flag_set(self) -> frozenset:

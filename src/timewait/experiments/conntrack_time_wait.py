@@ -50,6 +50,7 @@ class ConntrackTimeWaitResult(ExperimentResult):
     reopen_entry_is_new: Optional[bool] = None  # younger than the old one would be by then
     reopen_conntrack_table: str = ""
     samples: list = field(default_factory=list)  # [t, closer socket state, entry state] (watch)
+    host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
 
     SHOWN = ("end_states", "time_wait_side", "socket_timer_s", "conntrack_state",
              "conntrack_time_wait_s", "conntrack_timer_matches_sysctl", "conntrack_table",
@@ -147,6 +148,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
         again.close()
         server2.close()
     lab.settle()
+    out["host_pids"] = topo.processes()
     out["trace"] = lab.trace_between((net.client(), CLIENT_PORT), (net.server(), SERVER_PORT))
     return out
 

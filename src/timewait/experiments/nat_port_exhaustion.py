@@ -57,6 +57,7 @@ class NatPortExhaustionResult(ExperimentResult):
     evictions: int = 0  # closed: connections that took a port whose entry was in TIME_WAIT
     rule_predicted_all: Optional[bool] = None  # closed: the eviction rule matched each outcome
     outcomes: list = field(default_factory=list)  # per connection: "ok" or errno (not shown)
+    host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
 
     SHOWN = ("budget", "connected", "failed", "errors", "gave_up_after_s", "mappings",
              "addresses_used", "entries_by_state", "counters", "failed_syns", "syns_dropped",
@@ -163,6 +164,7 @@ def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive
         "evictions": evictions,
         "rule_predicted_all": all(predicted) if hold == "closed" and not keepalive else None,
         "outcomes": outcomes,
+        "host_pids": topo.processes(),
     }
 
 
