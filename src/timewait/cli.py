@@ -45,8 +45,9 @@ def _experiment_parser(exp) -> argparse.ArgumentParser:
     for p in exp.params + (TIMEOUT,):
         _add_param(parser, p)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    add_valid(parser.add_argument("--pcap", metavar="FILE", type=output_file,
-                                  help="write the captured segments to FILE"), OUTPUT_FILE)
+    if exp.captures:  # only an experiment that captures its segments can write them
+        add_valid(parser.add_argument("--pcap", metavar="FILE", type=output_file,
+                                      help="write the captured segments to FILE"), OUTPUT_FILE)
     return parser
 
 
@@ -68,7 +69,7 @@ def cmd_experiment(args, rest) -> int:
         print(f"timewait experiment: {one_line(exc)}", file=sys.stderr)
         return 2
     opts = vars(_experiment_parser(exp).parse_args(rest))
-    as_json, pcap, timeout = opts.pop("json"), opts.pop("pcap"), opts.pop("timeout")
+    as_json, pcap, timeout = opts.pop("json"), opts.pop("pcap", None), opts.pop("timeout")
     try:
         result = experiments.run(exp.name, timeout=timeout, capture_frames=bool(pcap), **opts)
     except ValueError as exc:

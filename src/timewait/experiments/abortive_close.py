@@ -114,6 +114,7 @@ def body(lab, mode: str) -> dict:
 
 register(Experiment(
     name="abortive-close",
+    captures=True,
     summary="Close with a RST (SO_LINGER zero, or unread data): no TIME_WAIT, and the peer errs.",
     params=(
         Param("mode", str, "linger-zero", "how the client aborts",

@@ -142,6 +142,7 @@ class Experiment:
     host_ok: Callable = lambda p: False  # can it run on the host loopback with these params?
     variants: tuple = ({},)  # parameter sets kept as recordings
     topology: bool = False  # builds hosts and links (timewait.topology): needs topology_support()
+    captures: bool = False  # records its segments, so it offers --pcap
 
     def check(self, params: dict) -> dict:
         known = {p.name: p for p in self.params}

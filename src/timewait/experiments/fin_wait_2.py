@@ -89,6 +89,7 @@ def body(lab, fin_timeout: int) -> dict:
 
 register(Experiment(
     name="fin-wait-2",
+    captures=True,
     summary="An orphaned FIN_WAIT_2 socket whose peer never closes, bounded by tcp_fin_timeout.",
     params=(
         Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=60),

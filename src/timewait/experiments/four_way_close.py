@@ -103,6 +103,7 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
 
 register(Experiment(
     name="four-way-close",
+    captures=True,
     summary="Open, exchange data and close a connection; capture every segment of the close.",
     params=(
         Param("closer", str, "client", "which side closes first", choices=("client", "server")),

@@ -248,6 +248,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
 
 register(Experiment(
     name="lost-final-ack",
+    captures=True,
     summary="Drop the active closer's final ACK; the passive side retransmits its FIN.",
     params=(
         Param("time_wait", bool, True,

@@ -366,6 +366,7 @@ DESYNC = ("; B's server now acknowledges bytes B's client never sent, and when B
 
 register(Experiment(
     name="old-duplicate",
+    captures=True,
     summary="Deliver a held segment of one incarnation into the next one on the same 4-tuple.",
     params=(
         Param("time_wait", bool, True,

@@ -204,6 +204,7 @@ def _timeout(p: dict) -> float:
 
 register(Experiment(
     name="orphan-retries",
+    captures=True,
     summary="An orphaned LAST_ACK socket whose FIN is never ACKed: how many retries, how long.",
     params=(
         Param("retries", int, 2, "net.ipv4.tcp_orphan_retries set in the namespace",

@@ -115,6 +115,7 @@ def body(lab, rfc1337: int) -> dict:
 
 register(Experiment(
     name="time-wait-assassination",
+    captures=True,
     summary="An in-window RST hits a TIME_WAIT socket: killed, unless tcp_rfc1337=1.",
     params=(
         Param("rfc1337", int, 0, "net.ipv4.tcp_rfc1337: 1 makes TIME_WAIT ignore RSTs",

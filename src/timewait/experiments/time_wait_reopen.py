@@ -260,6 +260,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
 
 register(Experiment(
     name="time-wait-reopen",
+    captures=True,
     summary="The server closes first; the client reconnects at once on the same 4-tuple, "
             "and the SYN meets the server's TIME_WAIT.",
     params=(

@@ -276,6 +276,7 @@ def body(lab, kind: str) -> dict:
 
 register(Experiment(
     name="timeout-close",
+    captures=True,
     summary="A receive timeout leaves the connection open; a TCP timeout aborts it to CLOSED, "
             "with no TIME_WAIT.",
     params=(
