@@ -207,9 +207,9 @@ def panel_wheels(dest: Path) -> list:
 
 # ---------------------------------------------------------------- captures of recorded runs
 def pcap_name(experiment: str, params: dict) -> str:
-    """``lost-final-ack__fin_losses-0__new_connection-none__time_wait-True.pcap``"""
+    """``lost-final-ack__fin_losses-0__new_connection-none__time_wait-True.pcapng``"""
     parts = [experiment] + [f"{k}-{v}" for k, v in sorted(params.items())]
-    return "__".join(parts) + ".pcap"
+    return "__".join(parts) + ".pcapng"
 
 
 def recorded_runs():
@@ -224,11 +224,29 @@ _SCAPY_FLAGS = {"SYN": "S", "FIN": "F", "RST": "R", "PSH": "P", "ACK": "A", "URG
                 "ECE": "E", "CWR": "C"}
 
 
+# What a segment's note means, written as its pcapng packet comment.
+SEGMENT_COMMENTS = {
+    "dropped": "dropped by the experiment's nftables rule: the receiver never got it",
+    "held": "held back by the experiment's nftables rule, to be delivered late",
+    "delivered late": "delivered late by the experiment: an old duplicate of a held segment",
+    "crafted": "crafted and sent by the experiment",
+}
+# Payload bytes are not recorded: a printable stand-in of the same length. (Zeros on port
+# 5000 make Wireshark's GSM IPA dissector claim the segment and call it malformed.)
+STAND_IN = b"payload not recorded; stand-in of the same length. "
+
+
+def segment_comment(note: str) -> str:
+    return SEGMENT_COMMENTS.get(note, note)
+
+
 def trace_packets(trace: list, date: str) -> list:
     """Ethernet frames for a recorded trace, as the loopback capture saw them: 127.0.0.1 on
     both sides, the recorded ports, flags, wire sequence and acknowledgement numbers,
-    timestamps option and payload length. Payload bytes are not recorded and are zeros;
-    times count from midnight UTC of the recording date."""
+    timestamps option and payload length. Payload bytes are not recorded: a printable
+    stand-in of the same length takes their place. A segment the experiment dropped, held
+    or delivered late carries a pcapng packet comment saying so. Times count from midnight
+    UTC of the recording date."""
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
@@ -245,18 +263,21 @@ def trace_packets(trace: list, date: str) -> list:
         p = Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / IP(
             src="127.0.0.1", dst="127.0.0.1") / tcp
         if seg.get("length"):
-            p = p / Raw(b"\0" * seg["length"])
+            n = seg["length"]
+            p = p / Raw((STAND_IN * (n // len(STAND_IN) + 1))[:n])
+        if seg.get("note"):
+            p.comments = [segment_comment(seg["note"]).encode()]
         p.time = t0 + seg["t"]
         packets.append(p)
     return packets
 
 
 def write_pcaps(dest: Path = PCAPS) -> list:
-    """One pcap per recorded run that kept a trace; returns the files written."""
-    from scapy.utils import wrpcap
+    """One pcapng per recorded run that kept a trace; returns the files written."""
+    from scapy.utils import wrpcapng
 
     dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("*.pcap"):
+    for old in [*dest.glob("*.pcap"), *dest.glob("*.pcapng")]:
         old.unlink()
     written = []
     for experiment, params, result, date in recorded_runs():
@@ -264,7 +285,7 @@ def write_pcaps(dest: Path = PCAPS) -> list:
         if not trace or any(s.get("seq_abs") is None or s.get("sport") is None for s in trace):
             continue
         path = dest / pcap_name(experiment, params)
-        wrpcap(str(path), trace_packets(trace, date))
+        wrpcapng(str(path), trace_packets(trace, date))
         written.append(path)
     return written
 

@@ -147,8 +147,10 @@ def test_bad_input_names_the_parameter(tmp_path, capsys):
     junk.write_bytes(b"not a capture at all")
     assert main(["analyze", str(junk)]) == 2
     assert "neither a pcap nor a pcapng" in capsys.readouterr().err
-    assert main(["analyze", str(junk), "--top", "0"]) == 2
-    assert "--top must be between 1 and 100000" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # refused while the command line is parsed
+        main(["analyze", str(junk), "--top", "0"])
+    assert refused.value.code == 2
+    assert "--top: must be between 1 and 100000, got '0'" in capsys.readouterr().err
 
 
 @needs_tshark

@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional
 
+from .cli_options import OUTPUT_FILE, add_valid, checked, output_file
 from .pcapread import ACK, FIN, RST, SYN, Packet, read_tcp
 
 MASK = 0xFFFFFFFF
@@ -527,16 +528,28 @@ def add_parser(sub) -> None:
                        "and who kept TIME_WAIT")
     p.add_argument("capture", help="a pcap or pcapng file (tcpdump -w, Wireshark, timewait --pcap)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--top", type=int, default=20,
-                   help="servers and connections listed in the text report (1 to 100000; default 20)")
-    p.add_argument("--diagram", type=int, metavar="N",
-                   help="draw connection #N as a sequence diagram (needs the plots extra)")
-    p.add_argument("--out", metavar="FILE", default="connection.svg",
-                   help="where --diagram writes the picture (.svg or .png; default connection.svg)")
+    # Checked while the command line is parsed (cli_options): one line naming the range.
+    top, number = "between 1 and 100000", "a connection number between 0 and 1000000000"
+    add_valid(p.add_argument("--top", type=checked(int, top, lambda n: _within(n, 1, 100_000)),
+                             default=20, help="servers and connections listed in the text "
+                             "report (1 to 100000; default 20)"), top)
+    add_valid(p.add_argument("--diagram", type=checked(int, number, lambda n: _within(n, 0, 10**9)),
+                             metavar="N", help="draw connection #N as a sequence diagram (needs "
+                             "the plots extra)"), number)
+    add_valid(p.add_argument("--out", metavar="FILE", type=output_file, default=None,
+                             help="where --diagram writes the picture (.svg or .png; default "
+                             "connection.svg)"), OUTPUT_FILE)
     p.set_defaults(func=main)
 
 
+def _within(n: int, low: int, high: int) -> int:
+    if not low <= n <= high:
+        raise ValueError(n)
+    return n
+
+
 def main(args) -> int:
+    args.out = args.out or "connection.svg"
     if not 1 <= args.top <= 100_000:
         print(f"timewait analyze: --top must be between 1 and 100000, got {args.top}",
               file=sys.stderr)

@@ -56,12 +56,13 @@ def cmd_experiment(args, rest) -> int:
         for name, summary in experiments.list_experiments():
             print(f"{name:26s} {summary}")
         return 0
-    if not args.name:
+    if args.name is None:
         if any(r in ("-h", "--help") for r in rest):
             print("usage: timewait experiment --list | NAME [options] [--json] [--pcap FILE]\n"
                   "       timewait experiment NAME --help")
             return 0
-        print("timewait experiment: give an experiment name, or --list", file=sys.stderr)
+        print(f"timewait experiment: experiment: required: must be one of "
+              f"{', '.join(sorted(experiments.REGISTRY))} (or --list)", file=sys.stderr)
         return 2
     try:
         exp = experiments.get(args.name)
@@ -161,7 +162,8 @@ def main(argv=None) -> int:
             signal.signal(signum, handler)
 
 
-def _main(argv) -> int:
+def build_parser() -> tuple:
+    """The ``timewait`` parser and its subcommands' parsers (``sub.choices``)."""
     parser = OneLineParser(prog="timewait", description="Why TCP Waits: experiments "
                            "on your own kernel and simulations of TCP's TIME_WAIT.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +184,11 @@ def _main(argv) -> int:
                 raise
             continue
         mod.add_parser(sub)
+    return parser, sub
+
+
+def _main(argv) -> int:
+    parser, sub = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command in ("experiment", "tier", "record"):
         try:

@@ -35,6 +35,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Optional
 
+from .cli_options import one_line
 from .observe import parse_proc_net_tcp
 
 TIME_WAIT_LEN = 60.0  # seconds; TCP_TIMEWAIT_LEN in include/net/tcp.h, not a sysctl
@@ -931,7 +932,7 @@ def main(args, rest=()) -> int:
             raise ValueError(f"--top: must be a whole number >= 1, got {args.top}")
         report = examine(args.proc_root, interval=getattr(args, "interval", None))
     except ValueError as exc:
-        print(f"timewait doctor: {exc}", file=sys.stderr)
+        print(f"timewait doctor: {one_line(exc)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report.to_json(top=args.top), indent=2))

@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 from .cli_options import OneLineParser, add_valid, checked, one_line
-from .model.scenarios import PARAMS, SCENARIOS, list_scenarios, simulate
+from .model.scenarios import PARAMS, SCENARIOS, list_scenarios, parse_drop, simulate
 
 
 def _option(name: str) -> str:
@@ -34,6 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                                          **kw)
         elif name == "drop":
             action = parser.add_argument(_option(name), action="append",
+                                         type=checked(str, _DROP, _drop_rule),
                                          metavar="SENDER:FLAGS:N", **kw)
         else:
             metavar = "{" + ",".join(par.choices) + "}" if par.choices else name.upper()
@@ -43,7 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-_DROP = "SENDER:FLAGS:N, e.g. client:ACK:3"
+_DROP = "SENDER:FLAGS:N (SENDER client or server, N from 1), e.g. client:ACK:3"
+
+
+def _drop_rule(text: str) -> str:
+    parse_drop(text)
+    return text
 
 
 def _converter(name: str, par):
@@ -88,9 +94,9 @@ def main(args) -> int:
     if getattr(args, "list", False):
         print(_listing())
         return 0
-    if not args.scenario:
-        print("timewait simulate: scenario: give a scenario name, or --list to see them",
-              file=sys.stderr)
+    if args.scenario is None:
+        print(f"timewait simulate: scenario: required: must be one of {', '.join(SCENARIOS)} "
+              "(or --list)", file=sys.stderr)
         return 2
     params = {name: getattr(args, name) for name in PARAMS if hasattr(args, name)}
     if "drop" in params:

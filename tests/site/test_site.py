@@ -243,7 +243,7 @@ def test_no_page_loads_more_than_2_mb_of_its_own_assets():
 
 
 def pcap_links(page: Path) -> list:
-    return re.findall(r'href="([^"]*_static/pcaps/[^"]+\.pcap)"', page.read_text())
+    return re.findall(r'href="([^"]*_static/pcaps/[^"]+\.pcapng)"', page.read_text())
 
 
 def test_each_experiment_page_offers_the_captures_of_its_recorded_runs():
