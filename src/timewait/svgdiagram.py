@@ -26,8 +26,6 @@ STACK = 12  # pixels between state names stacked beside one row
 WIDTH = 640
 X_LEFT, X_RIGHT = 170, 470  # the two endpoints' lines
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
-# Narrower than WIDTH (a phone), a picture scales down whole rather than being cut off.
-SCALES = "max-width:100%;height:auto"
 _HALO = 'paint-order="stroke" stroke="#ffffff" stroke-width="3" stroke-linejoin="round"'
 
 
@@ -72,7 +70,7 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
     alt = describe_trace(trace, title or "")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(alt)}" '
-           f'font-family="{FONT}" style="{SCALES}">',
+           f'font-family="{FONT}">',
            f'<title>{escape(alt)}</title>',
            f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
     if title:
@@ -145,7 +143,7 @@ def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
     alt = escape(describe_timeline(timeline, until))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" '
-           f'aria-label="{alt}" style="{SCALES}">',
+           f'aria-label="{alt}">',
            f'<title>{alt}</title>',
            '<defs><pattern id="tw-hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
            '<path d="M0,8L8,0M-2,2L2,-2M6,10L10,6" stroke="#000000" stroke-width="1"/>'

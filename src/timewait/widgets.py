@@ -56,6 +56,9 @@ def _img(fig, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
+_SCROLLS = 'style="overflow-x:auto;max-width:100%"'
+
+
 def _columns(*columns) -> W.HBox:
     """Columns of controls side by side, wrapping into one on a narrow screen (a phone). Each
     control's label takes its natural width: the default 80 px cuts longer ones ("TIME_WAI...")."""
@@ -144,8 +147,9 @@ class SequenceExplorer(_Panel):
     def _update(self):
         r = self.result = simulate(self.scenario.value, **self.params())
         until = max(r.settle_time * 1.2, r.settle_time + 0.05)
-        self.diagram.value = (f"<div>{sequence_svg(r.trace, states=r.timeline)}</div>"
-                              f"<div>{timeline_svg(r.timeline, until=until)}</div>")
+        # Wider than a phone: the pictures scroll sideways at full size, their text legible.
+        self.diagram.value = (f"<div {_SCROLLS}>{sequence_svg(r.trace, states=r.timeline)}</div>"
+                              f"<div {_SCROLLS}>{timeline_svg(r.timeline, until=until)}</div>")
         ends = ", ".join(f"{k}: {v}" for k, v in r.end_states.items())
         self.status.value = _message(f"outcome: {r.outcome} ({r.explanation}); end states: {ends}",
                                      "error" if r.outcome == "peer-reset" else "ok")
