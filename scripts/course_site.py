@@ -118,11 +118,14 @@ def add_sections(app, doctree) -> None:
     kernels = sorted({recordings[e] for _, e, _ in pcaps if e in recordings})
     when = "; ".join(f"{kernel}, {date}" for kernel, date in kernels)
     intro = nodes.paragraph(text=(
-        "The captures of this page's experiments, as pcap files for Wireshark or tcpdump. They "
-        f"come from the recorded runs ({when}), the outcomes shown when a machine cannot run "
-        "an experiment live, and are rebuilt from the recorded segments: addresses, ports, "
+        "The captures of this page's experiments, as pcapng files for Wireshark or tcpdump. "
+        f"They come from the recorded runs ({when}), the outcomes shown when a machine cannot "
+        "run an experiment live, and are rebuilt from the recorded segments: addresses, ports, "
         "flags, sequence and acknowledgement numbers, timestamps and payload lengths as "
-        "captured; payload bytes are zeros. Your own run writes its capture with "))
+        "captured. Payload bytes, windows and other TCP options are not recorded: the payload "
+        "is a printable stand-in of the same length, and the window a fixed 8192. A segment "
+        "the experiment dropped, held or delivered late carries a packet comment saying so. "
+        "Your own run writes its capture, as it was, with "))
     intro += nodes.literal(text="timewait experiment NAME --pcap FILE")
     intro += nodes.Text(".")
     section += intro

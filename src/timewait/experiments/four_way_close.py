@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..faults import Match
-from ..observe import ss_text
+from ..observe import ss_rows, ss_text
 from .base import Experiment, ExperimentResult, Param, register
 
 SERVER_PORT = 5000
@@ -29,6 +29,9 @@ class FourWayCloseResult(ExperimentResult):
     time_wait_timer_s: Optional[int] = None  # the kernel's timer, seconds, rounded up
     data_after_fin: int = 0  # bytes the passive side sent after the first FIN (half-close)
     socket_table: str = ""  # ss-like view just after the close
+    # `ss -Htano state time-wait` just after the close, as ss prints it (the time left
+    # included, so it differs from run to run); None when ss is not installed
+    ss_time_wait: Optional[list] = None
 
     SHOWN = ("close_segments", "end_states", "time_wait_side", "time_wait_timer_s",
              "data_after_fin", "socket_table")
@@ -84,6 +87,9 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
                  "the closer to reach TIME_WAIT and the peer to close")
     table = lab.sockets([SERVER_PORT])
     tw = [s for s in table if s.state == "TIME_WAIT"]
+    ss_time_wait = ss_rows("time-wait", normalise=False)
+    if ss_time_wait is not None:  # on the host tier, only this experiment's connection
+        ss_time_wait = [r for r in ss_time_wait if f":{SERVER_PORT} " in r + " "]
     if half_close:
         active_sock.close()  # the application lets go; the kernel keeps TIME_WAIT
     time.sleep(0.05)
@@ -98,6 +104,7 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
         "time_wait_timer_s": math.ceil(tw[0].expires_s) if tw else None,
         "data_after_fin": data_after_fin,
         "socket_table": ss_text(table),
+        "ss_time_wait": ss_time_wait,
     }
 
 
