@@ -104,6 +104,8 @@ def test_a_cell_whose_assert_does_not_check_a_result_fails(tmp_path):
     ("r = run('x')\nassert r.end_state == 'CLOSED'", True),
     ("r = run('x')\nstate = r.end_states['client']\nassert state == 'TIME_WAIT'", True),
     ("rows = [run('x', n=n) for n in range(3)]\nassert all(x.ok for x in rows)", True),
+    ("rows = []\nfor n in (1, 2):\n    rows.append(run('x', n=n).state)\nassert rows == ['A', 'B']",
+     True),
     ("r = run('x')\nassert 1 == 1", False),
     ("r = run('x')\nassert True", False),
     ("other = 60\nassert other == 60", False),

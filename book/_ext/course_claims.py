@@ -261,6 +261,11 @@ def derived_names(sources: list, modules: tuple) -> set:
                 value = _value(node)
                 if value is not None and _names(value) & derived:
                     derived |= _targets(node)
+                # rows.append(result), seen.update(...): the container holds results too
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and isinstance(node.func.value, ast.Name)
+                        and any(_names(arg) & derived for arg in node.args)):
+                    derived.add(node.func.value.id)
     return derived
 
 
