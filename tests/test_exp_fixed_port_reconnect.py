@@ -68,6 +68,9 @@ def test_the_host_tier_runs_on_free_host_ports(monkeypatch, reuseaddr):
     assert r.tier == "host" and r.counters == {}
     assert r.tw_sysctls["net.ipv4.tcp_tw_recycle"] == "absent"
     assert (r.reconnect_error, r.failed_at) == EXPECTED[(True, reuseaddr)]
+    # The value in force is the host's own, read (never written) during the run.
+    with open("/proc/sys/net/ipv4/tcp_tw_reuse") as fh:
+        assert r.tw_reuse_value == int(fh.read())
 
 
 def test_the_sysctl_probe_sees_sysctls_that_exist():
