@@ -22,3 +22,42 @@ def test_only_experiments_that_capture_offer_pcap(capsys):
         cli.main(["experiment", "port-exhaustion", "--pcap", "x.pcap"])
     assert refused.value.code == 2
     assert "--pcap" in capsys.readouterr().err
+
+
+def _site_assets():
+    spec = importlib.util.spec_from_file_location("site_assets", ROOT / "scripts" / "site_assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tshark_rows(path, *fields):
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields",
+                          *[a for f in fields for a in ("-e", f)]],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return [line.split("\t") for line in out.splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None,
+                    reason="needs tshark (scripts/system-deps.sh installs it)")
+def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmissions(tmp_path):
+    assets = _site_assets()
+    written = assets.write_pcaps(tmp_path)
+    assert len(written) >= 40
+    runs = {assets.pcap_name(e, p): (e, r) for e, p, r, _ in assets.recorded_runs()}
+    for path in written:
+        experiment, result = runs[path.name]
+        rows = _tshark_rows(path, "_ws.col.Protocol", "_ws.malformed", "frame.comment",
+                            "tcp.analysis.retransmission", "tcp.len")
+        trace = result["trace"]
+        assert len(rows) == len(trace), path.name
+        for (protocol, malformed, comment, _retrans, length), seg in zip(rows, trace):
+            assert protocol == "TCP" and not malformed, (path.name, protocol)
+            assert int(length) == seg["length"]
+            # Dropped, held and late segments are marked; no other segment is.
+            assert comment == (assets.segment_comment(seg["note"]) if seg.get("note") else "")
+        if experiment == "lost-final-ack":
+            # The experiment counts the peer's FIN retransmissions; tshark flags the same ones.
+            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, _l), seg in zip(rows, trace)
+                                     if retrans and "FIN" in seg["flags"])
+            assert retransmitted_fins == result["fin_retransmissions"], path.name
