@@ -59,6 +59,16 @@ class ConntrackTimeWaitResult(ExperimentResult):
              "reopen_conntrack_table")
 
 
+def _close_after_eof(sock) -> None:
+    """The passive side reads the peer's FIN, acknowledges it on its own at once
+    (TCP_QUICKACK sends the pending ACK), then closes: a separate ACK and FIN on every run,
+    rather than one FIN|ACK only when close() beats the delayed-ACK timer."""
+    sock.settimeout(5)
+    assert sock.recv(100) == b""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    sock.close()
+
+
 def _state(topo, host: str, local_port: int, remote_port: int) -> str:
     for s in topo.sockets(host, [local_port]):
         if s.local[1] == local_port and s.remote[1] == remote_port:
@@ -96,9 +106,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
     passive = "server" if closer == "client" else "client"
     lab.step(f"{closer} closes")
     hosts[closer][0].close()
-    hosts[passive][0].settimeout(5)
-    assert hosts[passive][0].recv(100) == b""
-    hosts[passive][0].close()
+    _close_after_eof(hosts[passive][0])
     closed_at = time.monotonic()
     lab.wait_for(lambda: _state(topo, closer, *hosts[closer][1:]) == "TIME_WAIT"
                  and _state(topo, passive, *hosts[passive][1:]) == "CLOSED"
@@ -146,7 +154,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
                    reopen_entry_is_new=found[0].age_s < old_age + REOPEN_AFTER,
                    reopen_entries=len(found), reopen_conntrack_table=conntrack.table_text(found))
         again.close()
-        server2.close()
+        _close_after_eof(server2)
     lab.settle()
     out["host_pids"] = topo.processes()
     out["trace"] = lab.trace_between((net.client(), CLIENT_PORT), (net.server(), SERVER_PORT))
@@ -169,6 +177,7 @@ register(Experiment(
     result=ConntrackTimeWaitResult,
     timeout=lambda p: 30.0 + p["watch"],
     topology=True,
+    captures=True,
     variants=({}, {"closer": "server"}, {"ct_time_wait": 2, "watch": 4.0},
               {"closer": "server", "reopen": True}),
 ))
