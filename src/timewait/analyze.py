@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional
 
 from .cli_options import OUTPUT_FILE, add_valid, checked, output_file
-from .pcapread import ACK, FIN, RST, SYN, Packet, read_tcp
+from .pcapread import ACK, FIN, FLAG_NAMES, RST, SYN, Packet, read_tcp
 
 MASK = 0xFFFFFFFF
 TIME_WAIT_LEN = 60.0  # s; TCP_TIMEWAIT_LEN in include/net/tcp.h
@@ -479,6 +479,25 @@ def analyze(path: str, keep: Optional[int] = 10_000) -> Analysis:
     """Read the capture at ``path`` once and report every connection incarnation in it; the
     first ``keep`` incarnations are listed (all of them are counted)."""
     return analyze_packets(read_tcp(path), path, keep)
+
+
+def trace_packets(trace) -> Iterable[Packet]:
+    """The segments of a recorded :class:`timewait.trace.Trace` as the packets of a loopback
+    capture (127.0.0.1 on both sides, the recorded ports and wire sequence numbers)."""
+    for s in trace:
+        bits = sum(bit for bit, name in FLAG_NAMES if name in s.flag_set)
+        yield Packet(s.t, "127.0.0.1", s.sport, "127.0.0.1", s.dport, s.seq_abs, s.ack_abs or 0,
+                     bits, s.length, 0, s.tsval, s.tsecr)
+
+
+def analyze_result(result, path: str) -> Analysis:
+    """Analyse an experiment's capture. A live run's frames are written to the pcap ``path``
+    and read back like any capture; a recorded run keeps no frames, so its recorded segments
+    are analysed instead (the same segments, without the file)."""
+    if result.frames:
+        result.write_pcap(path)
+        return analyze(path)
+    return analyze_packets(trace_packets(result.trace), f"recorded run of {result.experiment}")
 
 
 def incarnation_trace(path: str, inc: Incarnation):
