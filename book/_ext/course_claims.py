@@ -91,9 +91,10 @@ class Report:
     def summary(self) -> str:
         n = self.counts()
         total = sum(n.values())
-        live_share = f"{100 * n['live'] / total:.0f} %" if total else "-"
+        kernel = n["live"] + n["cited"]  # claims about Linux itself: shown live or cited
+        live_share = f"{100 * n['live'] / kernel:.0f} %" if kernel else "-"
         return (f"claims: {total} ({n['live']} live, {n['model']} model, {n['cited']} cited; "
-                f"live {live_share})")
+                f"of the claims about the kernel, {live_share} live)")
 
 
 # --- reading chapters ---------------------------------------------------------------------
