@@ -515,6 +515,13 @@ def incarnation_trace(path: str, inc: Incarnation):
     return to_trace(views, client, server)
 
 
+class _FileLink:
+    link = ""  # a capture file is one link, not one of a topology's
+
+
+_FILE_LINK = _FileLink()
+
+
 @dataclass(frozen=True)
 class _View:
     """A :class:`Packet` in the shape :func:`timewait.capture.to_trace` reads."""
@@ -535,6 +542,11 @@ class _View:
     @property
     def flags(self):
         return self.packet.flag_text()
+
+    @property
+    def frame(self):
+        """What :func:`timewait.capture.to_trace` asks of a frame: the link it was on."""
+        return _FILE_LINK
 
     def __getattr__(self, name):
         return getattr(self.packet, name)
