@@ -114,3 +114,15 @@ def test_an_assert_counts_only_when_it_uses_an_experiments_result(source, ok):
     cells = ["from timewait.experiments import run", source]
     names = course_claims.derived_names(cells, course_claims.LIVE_MODULES)
     assert course_claims.asserts_on(source, names) is ok
+
+
+def test_the_readme_states_the_counts_the_check_finds():
+    import re
+
+    report = course_claims.check(ROOT)
+    n = report.counts()
+    readme = (ROOT / "README.md").read_text()
+    stated = re.search(r"counts (\d+) claims: (\d+) live, (\d+) model, (\d+) cited", readme)
+    assert stated, "README.md no longer states the claim counts"
+    assert tuple(map(int, stated.groups())) == (len(report.claims), n["live"], n["model"],
+                                                n["cited"])
