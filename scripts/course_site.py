@@ -17,10 +17,14 @@ loads both MathJax and the widget manager gets the small adapter the widget mana
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import site_assets
+import yaml
 from docutils import nodes
+from docutils.parsers.rst import Directive
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
 
@@ -154,7 +158,7 @@ def add_lite_button(app, pagename, templatename, context, doctree) -> None:
             url = context["pathto"](f"{_lite_url(app)}/index.html", 1) + f"?path={notebook.name}"
             group["buttons"].append({
                 "type": "link", "text": "JupyterLite", "tooltip": "Run in the browser with JupyterLite",
-                "icon": "_static/images/logo_jupyterlite.svg", "url": url})
+                "icon": "fa-solid fa-laptop-code", "url": url})
 
 
 def _has_math(doctree) -> bool:
@@ -217,7 +221,42 @@ def add_live_panels(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = scripts
 
 
+WORDS_PER_MINUTE = 200
+
+
+def _reading_minutes(path: Path) -> int:
+    """Minutes to read a chapter's prose at WORDS_PER_MINUTE (code blocks left out)."""
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    return max(1, round(len(re.findall(r"[A-Za-z0-9_'’-]+", text)) / WORDS_PER_MINUTE))
+
+
+class CourseChapters(Directive):
+    """The course's chapters in their order (``_toc.yml``), each linked, with the minutes its
+    prose takes to read, counted from the chapter as it is built."""
+
+    def run(self):
+        env = self.state.document.settings.env
+        toc = yaml.safe_load((Path(env.srcdir) / "_toc.yml").read_text())
+        items = nodes.enumerated_list()
+        for part in toc.get("parts", []):
+            for chapter in part.get("chapters", []):
+                docname = chapter["file"]
+                source = Path(env.srcdir) / f"{docname}.md"
+                if not docname.startswith("book/") or not source.exists():
+                    continue
+                env.note_dependency(str(source))
+                para = nodes.paragraph()
+                para += addnodes.pending_xref("", nodes.inline(text=docname), refdomain="std",
+                                              reftype="doc", reftarget="/" + docname,
+                                              refexplicit=False, refwarn=True)
+                para += nodes.Text(f" ({part['caption']}): about {_reading_minutes(source)} "
+                                   "min to read, then its notebook")
+                items += nodes.list_item("", para)
+        return [items]
+
+
 def setup(app):
+    app.add_directive("course-chapters", CourseChapters)
     # Where build_lite.py puts the JupyterLite site, relative to the site root.
     app.add_config_value("course_lite_url", "lite/lab", "html")
     # Before the table-of-contents collector reads the page, so the section is listed.
