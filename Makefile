@@ -11,7 +11,7 @@ BOOK_FLAGS := --all -W -n --keep-going
 NB_TIMEOUT ?= 120
 
 .PHONY: setup book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
-        test-labs test-site test-binder lab recordings bench clean
+        test-labs test-labs-repeat test-site test-binder lab recordings bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
@@ -60,8 +60,16 @@ test-book: setup
 	@$(MAKE) --no-print-directory build-book
 	$(PY) -m pytest tests/site -q
 
+## test-labs: every lab built and graded (reference at full marks, student version below), and one
+## lab's student bundle installed in a fresh directory as its README says
 test-labs: setup
-	$(PY) labs/check_labs.py
+	$(PY) labs/check_labs.py --check-bundle
+
+## test-labs-repeat: every check of every lab RUNS times against the reference solutions (never
+## below full marks) and against the wrong answers in labs/*/wrong/ (never full marks)
+RUNS ?= 20
+test-labs-repeat: setup
+	$(PY) labs/repeat_checks.py --runs $(RUNS)
 
 ## test-binder: a fresh environment from binder/ alone; every notebook run as an unprivileged
 ## user, once with user namespaces available and once with them switched off

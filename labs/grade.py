@@ -5,7 +5,9 @@
 Runs ``otter run`` in its own process group and kills the whole group if it overruns the
 timeout. ``otter run`` exits 0 whatever the score, so the score is read from the
 ``results.json`` it writes. Prints ``score/max`` (or the failure) and exits 0 only for full
-marks, so a GitHub Classroom step can use the exit status. ``--classroom`` also writes the
+marks, so a GitHub Classroom step can use the exit status. A question whose failed checks all
+say they cannot run on this machine (``timewait.labkit.CannotRunHere``: no private network
+namespace) is reported as *not run*, not as failed; ``--json`` lists it under ``not_run``. ``--classroom`` also writes the
 per-question scores as the ``result`` step output that GitHub Classroom's grading reporter
 reads (``classroom-resources/autograding-grading-reporter``).
 """
@@ -24,11 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+NOT_RUN = "CannotRunHere:"  # timewait.labkit.CannotRunHere, in a check's failure message
+
+
 @dataclass
 class Grade:
     score: float = 0.0
     max_score: float = 0.0
     questions: dict = field(default_factory=dict)  # name -> (score, max, output)
+    not_run: dict = field(default_factory=dict)  # name -> why: checks this machine cannot run
     error: str = ""  # set when grading itself failed: timeout, crash, no results
     seconds: float = 0.0
 
@@ -36,10 +42,29 @@ class Grade:
     def full_marks(self) -> bool:
         return not self.error and self.max_score > 0 and self.score >= self.max_score
 
+    @property
+    def failed(self) -> list:
+        """Questions below their points for a reason other than a check not run here."""
+        return [q for q, (s, top, _) in self.questions.items() if s < top and q not in self.not_run]
+
     def text(self) -> str:
         if self.error:
             return f"FAILED ({self.error})"
+        if self.not_run:
+            return (f"{self.score:g}/{self.max_score:g}, {', '.join(self.not_run)} not run on "
+                    f"this machine")
         return f"{self.score:g}/{self.max_score:g}"
+
+
+def not_run_reason(output: str) -> str:
+    """Why a question's checks did not run, when every failed check of it says it could not
+    run here; "" when one really failed."""
+    failed = output.count("Test case failed")
+    cannot = output.count(NOT_RUN)
+    if not failed or cannot < failed:
+        return ""
+    line = next(l for l in output.splitlines() if NOT_RUN in l)
+    return line.split(NOT_RUN, 1)[1].strip()
 
 
 def otter_command() -> list:
@@ -55,6 +80,9 @@ def read_results(path: Path) -> Grade:
             continue
         score, top = float(test.get("score") or 0), float(test["max_score"])
         grade.questions[test["name"]] = (score, top, test.get("output", ""))
+        why = not_run_reason(test.get("output", "")) if score < top else ""
+        if why:
+            grade.not_run[test["name"]] = why
         grade.score += score
         grade.max_score += top
     if not grade.questions:
@@ -102,8 +130,8 @@ def classroom_result(g: Grade) -> str:
         tests = [{"name": "grading", "status": "error", "score": 0, "message": g.error}]
         status, top = "error", 0
     else:
-        tests = [{"name": name, "status": "pass" if score >= top else "fail", "score": score,
-                  "message": output.strip()}
+        tests = [{"name": name, "score": score, "message": output.strip(),
+                  "status": "pass" if score >= top else "error" if name in g.not_run else "fail"}
                  for name, (score, top, output) in g.questions.items()]
         status, top = ("pass" if g.full_marks else "fail"), g.max_score
     data = {"version": 1, "status": status, "max_score": top, "tests": tests}
@@ -122,14 +150,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     g = grade(args.submission, args.autograder, args.timeout, args.output_dir)
     if args.json:
-        print(json.dumps({"score": g.score, "max_score": g.max_score, "error": g.error,
-                          "questions": {k: v[:2] for k, v in g.questions.items()}}))
+        print(json.dumps({"submission": str(args.submission), "score": g.score,
+                          "max_score": g.max_score, "error": g.error,
+                          "questions": {k: v[:2] for k, v in g.questions.items()},
+                          "not_run": g.not_run}))
     else:
         for name, (score, top, output) in g.questions.items():
+            if name in g.not_run:
+                print(f"{name}: not run on this machine ({g.not_run[name]})")
+                continue
             print(f"{name}: {score:g}/{top:g}")
             if score < top:
                 print("    " + output.strip().replace("\n", "\n    "))
-        print(f"{args.submission.name}: {g.text()}")
+        print(f"{args.submission}: {g.text()}")
     if args.classroom:
         with open(os.environ["GITHUB_OUTPUT"], "a") as fh:
             fh.write(f"result={classroom_result(g)}\n")

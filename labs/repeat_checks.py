@@ -48,7 +48,8 @@ REPORT = "REPEAT-REPORT "
 
 def notebook_env(notebook: Path) -> dict:
     """Execute the code cells of an otter-generated notebook as ``otter run`` does, skipping
-    otter's own cells (its initialisation and the ``grader.check`` calls)."""
+    otter's own cells (its initialisation and the ``grader.check`` calls) and the cells
+    tagged ``lab-demo``, which only show a run to the student."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
@@ -57,7 +58,8 @@ def notebook_env(notebook: Path) -> dict:
         if cell.cell_type != "code":
             continue
         source = cell.source
-        if "otter.Notebook(" in source or source.lstrip().startswith("grader."):
+        if "otter.Notebook(" in source or source.lstrip().startswith("grader.") \
+                or "lab-demo" in cell.metadata.get("tags", []):
             continue
         exec(compile(source, f"<{notebook.name} cell {index}>", "exec"), env)  # noqa: S102
     return env

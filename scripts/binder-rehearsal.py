@@ -13,6 +13,9 @@
      new user namespace, exactly as on a host that allows none. The host's sysctls are never
      written. The tier must then be ``host`` or ``none`` and recorded outcomes must appear.
    A notebook passes when every cell ran and no cell shows an error or a traceback.
+3. Without user namespaces, every lab too: its reference solution with its checks (the
+   autograder version ``otter assign`` writes from the master), top to bottom. No check may
+   fail; a check that needs a namespace must say it cannot run here, and at least one must.
 
 Each notebook has a time limit; the total time is printed. Temporary files and every
 process started are removed on exit: as root, each notebook runs in its own PID namespace,
@@ -45,6 +48,7 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TIER_CHECK = ("from timewait.tiers import detect_tier; t = detect_tier(); "
               "print(t.name); print(t.reason)")
 RECORDED_NOTICE = "[recorded on "
+NOT_RUN = "CannotRunHere:"  # a lab check that needs what this machine does not give
 REPORT_PREFIX = "BINDER-REHEARSAL-REPORT "
 MODES = {
     "namespaces available": {"no_userns": False, "tiers": ("full",)},
@@ -94,7 +98,7 @@ def execute_notebook(path: str, cell_timeout: int) -> None:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=cell_timeout, startup_timeout=60,
                             resources={"metadata": {"path": str(Path(path).parent)}})
-    problems, tiers, notices = [], [], 0
+    problems, tiers, notices, not_run = [], [], 0, 0
     try:
         client.execute()
     except CellExecutionError:
@@ -117,6 +121,13 @@ def execute_notebook(path: str, cell_timeout: int) -> None:
                 continue
             text = out.get("text", "") if out.output_type == "stream" else \
                 str(out.get("data", {}).get("text/plain", ""))
+            if cell.source.startswith("grader.check("):  # a lab's checks, run by otter
+                failed, cannot = text.count("Test case failed"), text.count(NOT_RUN)
+                not_run += cannot
+                if failed > cannot:
+                    problems.append({"cell": index, "source": first_line,
+                                     "error": f"{failed - cannot} check(s) failed the reference solution",
+                                     "traceback": text.splitlines()[-12:]})
             if "Traceback (most recent call last)" in text:
                 problems.append({"cell": index, "source": first_line,
                                  "error": f"traceback in {out.get('name', 'output')}",
@@ -126,7 +137,7 @@ def execute_notebook(path: str, cell_timeout: int) -> None:
             notices += text.count(RECORDED_NOTICE)
     nbformat.write(nb, path)  # the executed copy, kept for --save-failed
     print(REPORT_PREFIX + json.dumps({"problems": problems, "tiers": sorted(set(tiers)),
-                                      "notices": notices}), flush=True)
+                                      "notices": notices, "not_run": not_run}), flush=True)
 
 
 # ---------------------------------------------------------------- the rehearsal
@@ -316,15 +327,16 @@ class Rehearsal:
 
         def one(nb: str) -> tuple:
             t = time.monotonic()
+            path = work / "repo" / nb
             cmd = [str(self.venv / "bin/python"), str(self.repo / "scripts/binder-rehearsal.py"),
-                   "execute", str(work / "repo/notebooks" / nb),
-                   "--cell-timeout", str(self.args.cell_timeout)]
+                   "execute", str(path), "--cell-timeout", str(self.args.cell_timeout)]
             status, out, err = self.run_bounded(self.reader_argv(cmd, home, no_userns),
-                                                self.args.notebook_timeout,
-                                                work / "repo/notebooks")
+                                                self.args.notebook_timeout, path.parent)
             return nb, status, out, err, time.monotonic() - t
 
-        notices = 0
+        if no_userns:
+            notebooks = notebooks + self.assign_labs(work / "repo")
+        notices = not_run = 0
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
             for nb, status, out, err, took in pool.map(one, notebooks):
                 report = None
@@ -345,21 +357,39 @@ class Rehearsal:
                         verdict.append(f"printed tier {', '.join(wrong)}, "
                                        f"expected {' or '.join(tiers)}")
                     notices += report["notices"]
+                    not_run += report.get("not_run", 0)
                 extra = "" if report is None else \
-                    f"tier {','.join(report['tiers']) or '-'}, {report['notices']} recorded-outcome notices"
-                print(f"  {'FAIL' if verdict else 'ok  '} {nb:32s} {took:5.0f} s  {extra}", flush=True)
+                    f"tier {','.join(report['tiers']) or '-'}, {report['notices']} recorded-outcome notices" \
+                    + (f", {report['not_run']} lab checks not run here" if report.get("not_run") else "")
+                print(f"  {'FAIL' if verdict else 'ok  '} {nb:42s} {took:5.0f} s  {extra}", flush=True)
                 for v in verdict:
                     print(f"      {v}")
                     self.failures.append(f"{label}: {nb}: {v.splitlines()[0]}")
                 if verdict and self.args.save_failed:
                     saved = Path(self.args.save_failed).resolve() / label.replace(" ", "-") / nb
                     saved.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(work / "repo/notebooks" / nb, saved)
+                    shutil.copyfile(work / "repo" / nb, saved)
                     print(f"      executed notebook saved as {saved}")
         if no_userns and notices == 0:
             self.failures.append(f"{label}: no notebook showed a recorded outcome with its notice")
+        if no_userns and not_run == 0:
+            self.failures.append(f"{label}: no lab check said it cannot run here")
         print(f"{label}: {notices} recorded-outcome notices shown; "
               f"{time.monotonic() - started:.0f} s", flush=True)
+
+    def assign_labs(self, repo: Path) -> list:
+        """Each lab's autograder version (reference solution and ``grader.check`` cells), as
+        the Binder environment's otter writes it; paths relative to ``repo``."""
+        found = []
+        for master in sorted(repo.glob("labs/[0-9]*/*.ipynb")):
+            if "ASSIGNMENT CONFIG" not in master.read_text():
+                continue
+            out = repo / "labs-assigned" / master.parent.name
+            self.sh([str(self.venv / "bin/python"), "-m", "otter", "assign", "--no-run-tests",
+                     str(master), str(out)], cwd=master.parent)
+            found.append(str((out / "autograder" / master.name).relative_to(repo)))
+        self.give_to_reader(repo / "labs-assigned")
+        return found
 
     def cleanup(self) -> None:
         with self.lock:
@@ -379,7 +409,7 @@ class Rehearsal:
 
     def main(self) -> int:
         host_limit = Path("/proc/sys/user/max_user_namespaces").read_text().strip()
-        notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+        notebooks = sorted(f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb"))
         steps = [("Python", lambda: setattr(self, "py", self.python())),
                  ("apt.txt", self.apt), ("copy", self.copy_repository),
                  ("requirements.txt", lambda: self.environment(self.py)),

@@ -143,10 +143,10 @@ def test_a_report_without_an_experiment_fails():
         def lost_final_ack(lab, time_wait, client_port=40000, server_port=5000):
             return {"answer": "ACK", "fin_retransmissions": 1, "peer_error": None, "trace": []}
     """)
-    assert fails_everywhere(result, "never started a packet capture"), result["errors"]
+    assert fails_everywhere(result, "No segment was captured"), result["errors"]
 
 
-def test_time_wait_without_restarting_its_timer_fails_hidden_checks():
+def test_time_wait_without_restarting_its_timer_fails_a_visible_check():
     rows = """
         CLOSE_ROWS = {
             (ESTABLISHED, APP_CLOSE): (FIN_WAIT_1, (SEND_FIN,)),
@@ -159,14 +159,16 @@ def test_time_wait_without_restarting_its_timer_fails_hidden_checks():
             (TIME_WAIT, TIMEOUT_2MSL): (CLOSED, (DELETE_TCB,)),
         }
     """
-    assert hard_coded(outcome("time_wait_model.ipynb", "q2", rows))
+    result = outcome("time_wait_model.ipynb", "q2", rows)
+    assert not all(result["visible"]) and not all(result["hidden"]), result
 
 
-def test_a_plain_close_fails_when_the_client_sent_more():
-    assert hard_coded(outcome("restartable_server.ipynb", "q2", """
+def test_a_plain_close_fails_a_visible_check_when_the_client_sent_more():
+    result = outcome("restartable_server.ipynb", "q2", """
         def finish(conn):
             conn.close()
-    """))
+    """)
+    assert not any(result["visible"]) and not all(result["hidden"]), result
 
 
 def test_linger_zero_is_not_graceful():
@@ -175,7 +177,7 @@ def test_linger_zero_is_not_graceful():
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
     """)
-    assert fails_everywhere(result, "the connection was reset"), result["errors"]
+    assert fails_everywhere(result, "connection was reset"), result["errors"]
 
 
 def test_a_listener_without_reuseaddr_cannot_restart():

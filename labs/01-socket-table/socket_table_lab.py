@@ -12,8 +12,7 @@ import random
 import socket
 
 from timewait import observe
-from timewait.sandbox import run_body
-from timewait.timeouts import time_limit  # noqa: F401  (the notebook imports it from here)
+from timewait.labkit import lab_tier, run_in_namespace, time_limit  # noqa: F401
 
 HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
           "   uid  timeout inode")
@@ -116,9 +115,6 @@ def observe_body(lab) -> dict:
 
 
 def observe_namespace(timeout: float = 20.0) -> dict:
-    """Run :func:`observe_body` in a fresh namespace; the module must be importable there."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.environ.get("PYTHONPATH", "")
-    if here not in path.split(os.pathsep):
-        os.environ["PYTHONPATH"] = here + (os.pathsep + path if path else "")
-    return run_body(f"{__name__}:observe_body", {}, timeout=timeout)
+    """Run :func:`observe_body` in a fresh namespace."""
+    return run_in_namespace(__file__, "observe_body", "reading a live socket table",
+                            timeout=timeout)

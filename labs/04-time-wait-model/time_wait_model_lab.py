@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from importlib import resources
 
 from timewait.model import simulate
-from timewait.timeouts import time_limit
+from timewait.labkit import lab_tier, time_limit  # noqa: F401
 from timewait.model import states as S
 
 # The rows students write: the passive close and the active close, TIME_WAIT included.
@@ -90,3 +90,44 @@ def from_first_fin(flags: list) -> list:
 
 def model_close(result) -> list:
     return from_first_fin(result.flag_sequence())
+
+
+def _flags(close: list) -> str:
+    return ", ".join(f"{who} {flags}" for who, flags in close) or "(nothing)"
+
+
+def check_against_kernel(rows: dict, graded, closer: str, merged: bool) -> None:
+    """The model with the student's rows closes as the recorded kernel did."""
+    result = simulate_with(rows, "four-way-close", graded=graded, closer=closer, merged=merged,
+                           request_bytes=8, response_bytes=6)
+    kernel = recorded_close(closer, merged)
+    how = "with the server's FIN and ACK in one segment" if merged else "in four segments"
+    assert model_close(result) == kernel["close"], (
+        f"The {closer} closing first, {how}: the kernel sent {_flags(kernel['close'])}; the "
+        f"model with your rows sent {_flags(model_close(result))}.")
+    assert result.end_states == kernel["end_states"], (
+        f"The {closer} closing first, {how}: the kernel ended with {kernel['end_states']}; "
+        f"the model with your rows with {result.end_states}.")
+
+
+def check_lost_final_acks(rows: dict, losses=(1,)) -> None:
+    """The active closer's final ACK lost ``n`` times: the model with the student's rows
+    answers every retransmitted FIN and keeps TIME_WAIT as long as the course's does."""
+    for n in losses:
+        mine = simulate_with(rows, "lost-final-ack", graded=ACTIVE_ROWS, final_ack_losses=n)
+        course = simulate_with({k: S.TRANSITIONS[k] for k in ACTIVE_ROWS}, "lost-final-ack",
+                               graded=ACTIVE_ROWS, final_ack_losses=n)
+        lost = f"{n} final ACK{'s' if n > 1 else ''} lost"
+        assert mine.outcome == "clean-close", (
+            f"{lost}: the peer should still see a clean close; the model says {mine.outcome} "
+            f"({mine.explanation}).")
+        assert mine.flag_sequence() == course.flag_sequence(), (
+            f"{lost}: the segments should be {_flags(course.flag_sequence())}; with your rows "
+            f"they are {_flags(mine.flag_sequence())}.")
+        ends = [t for t, who, state in mine.timeline if who == "client" and state == "CLOSED"]
+        want = [t for t, who, state in course.timeline if who == "client" and state == "CLOSED"]
+        assert mine.timeline == course.timeline, (
+            f"{lost}: the client left TIME_WAIT at t={ends[-1] if ends else None!r} s instead of "
+            f"t={want[-1] if want else None!r} s. What happens to the 2 MSL timer when a "
+            f"retransmitted FIN arrives in TIME_WAIT?")
+

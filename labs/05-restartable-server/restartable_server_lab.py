@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
 import socket
 import struct
 import termios
@@ -20,7 +19,8 @@ import threading
 
 import dill
 
-from timewait.sandbox import run_body
+from timewait.labkit import (call_student, describe_crash, lab_tier,  # noqa: F401
+                             run_student, time_limit)
 
 CLIENT_PORT = 40000
 REQUEST = b"GET /status\n"
@@ -65,7 +65,10 @@ def restart_body(lab, payload: str, port: int) -> dict:
     """Leave the server's side of a connection in TIME_WAIT, then restart the listener."""
     open_listener = dill.loads(bytes.fromhex(payload))
     lab.step("opening the listener with open_listener")
-    listener = lab.track(open_listener(port))
+    listener, crash = call_student(lab, open_listener, port)
+    if crash:
+        return {"student_error": crash}
+    lab.track(listener)
     reuse = listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
     bound = list(listener.getsockname())
     client = lab.connect(port, src_port=CLIENT_PORT)
@@ -86,8 +89,10 @@ def restart_body(lab, payload: str, port: int) -> dict:
     restart = "ok"
     try:
         lab.track(open_listener(port)).close()
-    except OSError as exc:
+    except OSError as exc:  # what the restart is about: EADDRINUSE
         restart = _errno_name(exc)
+    except Exception as exc:  # noqa: BLE001 (any other mistake in the student's code)
+        return {"student_error": describe_crash(exc, open_listener, lab.current_step)}
     return {"reuseaddr": bool(reuse), "bound": bound, "restart": restart,
             "server_side_state": lab.state_of(port, CLIENT_PORT)}
 
@@ -110,7 +115,9 @@ def finish_body(lab, payload: str, port: int, extra: int, reply: int) -> dict:
         lab.wait_for(lambda: _unread(conn) >= extra, "the client's extra bytes to arrive")
     conn.sendall(b"r" * reply)
     lab.step("finishing the connection with finish(conn)")
-    finish(conn)
+    _, crash = call_student(lab, finish, conn)
+    if crash:
+        return {"student_error": crash}
     reader.join(5)
     if outcome.get("end") == "eof":
         lab.wait_for(lambda: lab.state_of(CLIENT_PORT, port) == "CLOSED",
@@ -133,21 +140,60 @@ def _unread(conn: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-def _run(body: str, func, timeout: float, **params) -> dict:
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.environ.get("PYTHONPATH", "")
-    if here not in path.split(os.pathsep):
-        os.environ["PYTHONPATH"] = here + (os.pathsep + path if path else "")
-    payload = dill.dumps(func, recurse=True).hex()
-    return run_body(f"{__name__}:{body}", {"payload": payload, **params}, timeout=timeout)
-
-
 def restart_experiment(open_listener, port: int = 5000, timeout: float = 20.0) -> dict:
     """Run :func:`restart_body` with ``open_listener(port) -> listening socket``."""
-    return _run("restart_body", open_listener, timeout, port=port)
+    return run_student(__file__, "restart_body", open_listener, "your open_listener",
+                       timeout=timeout, port=port)
 
 
 def finish_experiment(finish, port: int = 5000, extra: int = 0, reply: int = 7,
                       timeout: float = 20.0) -> dict:
     """Run :func:`finish_body` with ``finish(conn)``."""
-    return _run("finish_body", finish, timeout, port=port, extra=extra, reply=reply)
+    return run_student(__file__, "finish_body", finish, "your finish", timeout=timeout,
+                       port=port, extra=extra, reply=reply)
+
+
+def check_restart(run: dict, port: int) -> None:
+    """Question 1's checks: the listener came back while its old connection sat in TIME_WAIT."""
+    assert run["bound"] == ["127.0.0.1", port], (
+        f"The listener is bound to {tuple(run['bound'])}; the server listens on "
+        f"('127.0.0.1', {port}), the port it was given.")
+    assert run["server_side_state"] == "TIME_WAIT", (
+        f"After the server closed its connection first, its side was {run['server_side_state']} "
+        f"instead of TIME_WAIT, so the restart was not tested.")
+    assert run["restart"] == "ok", (
+        f"Opening the listener again, while the old connection sat in TIME_WAIT, failed with "
+        f"{run['restart']}. A listener that is to be reopened must say so before bind() "
+        f"(a socket option; setting it after bind() is too late).")
+    assert run["reuseaddr"], (
+        "The listener came back although SO_REUSEADDR is not set on it: the restart worked "
+        "for a reason this lab does not teach. Set SO_REUSEADDR before bind().")
+
+
+def check_finish(run: dict, reply: int, extra: int) -> None:
+    """Question 2's checks: the whole reply, then end of file, no reset, no abort counted."""
+    aborts = run["aborts"]
+    if aborts.get("TCPAbortOnData") or aborts.get("TCPAbortOnLinger"):
+        why = (" The kernel counted a close with a zero linger timeout: SO_LINGER 0 throws away "
+               "what is unsent and resets the connection instead of closing it.")
+    elif extra:
+        why = (f" The client had sent {extra} bytes the server never read: close() with unread "
+               f"data resets the connection. Drain what the client sends until its end of file, "
+               f"then close.")
+    else:
+        why = ""
+    unread = why
+    assert run["resets"] == [], (
+        f"The connection was reset ({', '.join(run['resets'])}); the client saw "
+        f"{run['client_end']} after {run['client_received']} of {reply} bytes.{unread}")
+    assert run["client_end"] == "eof", (
+        f"The client read {run['client_received']} of {reply} bytes and then saw "
+        f"{run['client_end']!r} instead of an end of file. Send your FIN with "
+        f"shutdown(SHUT_WR) once the reply is written.")
+    assert run["client_received"] == reply, (
+        f"The client received {run['client_received']} of the {reply} bytes of the reply.")
+    assert run["server_side_state"] == "TIME_WAIT", (
+        f"The server closed first, so its side should hold TIME_WAIT; it is "
+        f"{run['server_side_state']}.{unread}")
+    counted = {k: v for k, v in run["aborts"].items() if v}
+    assert not counted, f"The kernel counted an abort: {counted}.{unread}"

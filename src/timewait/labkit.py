@@ -22,8 +22,8 @@ from timewait.tiers import detect_tier
 from timewait.timeouts import time_limit  # noqa: F401  (the labs import it from here)
 
 # Where a check that cannot run here does run.
-WHERE_TO_RUN = ("it runs when your notebook is graded (GitHub Classroom's runner allows "
-                "namespaces), or on a Linux machine where `unshare -rn true` works")
+WHERE_TO_RUN = ("when your notebook is graded (GitHub Classroom's runner allows namespaces), "
+                "or on a Linux machine where `unshare -rn true` works")
 
 
 class CannotRunHere(Exception):
@@ -42,15 +42,16 @@ def lab_tier() -> str:
                 "namespaces are available.")
     return (f"This machine cannot run the checks that need a private network namespace "
             f"({tier.reason}). Those checks will say \"cannot run here\": they are neither "
-            f"passed nor failed, and {WHERE_TO_RUN}. The other checks run as usual.")
+            f"passed nor failed, and they run {WHERE_TO_RUN}. The other checks run as usual.")
 
 
 def require_namespace(what: str) -> None:
     """Raise ``CannotRunHere`` unless private namespaces are available."""
     tier = detect_tier()
     if not tier.at_least("full"):
-        raise CannotRunHere(f"cannot run here: {what} needs a private network namespace, and "
-                            f"{tier.reason}. This check was not run; {WHERE_TO_RUN}.")
+        raise CannotRunHere(f"cannot run here: {what} needs a private network namespace, which "
+                            f"this machine does not give ({tier.reason}). Not run here, so "
+                            f"neither passed nor failed; it runs {WHERE_TO_RUN}.")
 
 
 def _lab_dir_importable(module_file: str) -> None:
@@ -59,6 +60,18 @@ def _lab_dir_importable(module_file: str) -> None:
     path = os.environ.get("PYTHONPATH", "")
     if here not in path.split(os.pathsep):
         os.environ["PYTHONPATH"] = here + (os.pathsep + path if path else "")
+
+
+def run_in_namespace(module_file: str, body: str, what: str, *, sysctls=None,
+                     timeout: float = 30.0, **params) -> dict:
+    """Run ``body(lab, **params)`` of the lab module ``module_file`` in a fresh private
+    namespace and return its result dict; ``what`` names it for the reader."""
+    from timewait.sandbox import run_body
+
+    require_namespace(what)
+    _lab_dir_importable(module_file)
+    module = os.path.splitext(os.path.basename(module_file))[0]
+    return run_body(f"{module}:{body}", params, sysctls=sysctls, timeout=timeout)
 
 
 def run_student(module_file: str, harness: str, func, what: str, *, sysctls=None,
@@ -70,14 +83,9 @@ def run_student(module_file: str, harness: str, func, what: str, *, sysctls=None
     """
     import dill
 
-    from timewait.sandbox import run_body
-
-    require_namespace(what)
-    _lab_dir_importable(module_file)
-    module = os.path.splitext(os.path.basename(module_file))[0]
     payload = dill.dumps(func, recurse=True).hex()
-    result = run_body(f"{module}:{harness}", {"payload": payload, **params},
-                      sysctls=sysctls, timeout=timeout)
+    result = run_in_namespace(module_file, harness, what, sysctls=sysctls, timeout=timeout,
+                              payload=payload, **params)
     crash = result.get("student_error")
     if crash:
         raise StudentCodeError(

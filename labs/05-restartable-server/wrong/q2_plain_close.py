@@ -1,0 +1,5 @@
+"""Closes at once: with request bytes still unread, close() resets the connection."""
+
+
+def finish(conn):
+    conn.close()
