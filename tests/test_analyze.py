@@ -112,6 +112,9 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
                 assert (second.reuse.isn_relation == "below") == params["overlap"]
                 assert second.reuse.old_duplicate == ("possible" if params["overlap"]
                                                       else "rejected by sequence")
+    elif experiment == "conntrack-time-wait":
+        assert first.active_closer == params["closer"]
+        assert first.close_kind in ("four-segment", "merged")
     elif experiment == "orphan-retries":
         fins_from_server = result["fin_transmissions"]
         assert first.fin_retransmissions == fins_from_server - 1
@@ -185,9 +188,9 @@ def test_pcapng_ipv6_and_cooked_captures_read_the_same(site_pcaps, tmp_path):
     assert analyze_counts(b) == tshark_counts(v6)
 
 
-CAPTURING = ("abortive-close", "fin-wait-2", "four-way-close", "lost-final-ack", "old-duplicate",
-             "orphan-retries", "time-wait-assassination", "time-wait-reopen", "timeout-close")
+CAPTURING = sorted(name for name, exp in experiments.REGISTRY.items() if exp.captures)
 LIVE = [("four-way-close", {"closer": "server"}), ("four-way-close", {"merged_fin_ack": True}),
+        ("conntrack-time-wait", {"closer": "client"}), ("conntrack-time-wait", {"closer": "server"}),
         ("lost-final-ack", {"time_wait": False}), ("lost-final-ack", {"new_connection": "same-port"}),
         ("abortive-close", {}), ("fin-wait-2", {"fin_timeout": 1}),
         ("time-wait-reopen", {"outrun": False, "timestamps": False}),
