@@ -51,6 +51,8 @@ def tshark_counts(path) -> dict:
     streams, fins, resets, retransmissions = set(), 0, 0, 0
     for line in out.splitlines():
         stream, fin, rst, *retrans = line.split("\t")
+        if not stream:  # not a TCP segment (ARP, ICMPv6 on a topology's link)
+            continue
         streams.add(stream)
         fins += fin in ("1", "True")
         resets += rst in ("1", "True")
