@@ -61,3 +61,14 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
             retransmitted_fins = sum(1 for (_p, _m, _c, retrans, _l), seg in zip(rows, trace)
                                      if retrans and "FIN" in seg["flags"])
             assert retransmitted_fins == result["fin_retransmissions"], path.name
+
+
+def test_analyze_draws_one_connection_as_a_sequence_diagram(tmp_path, capsys):
+    assets = _site_assets()
+    assets.write_pcaps(tmp_path)
+    capture = tmp_path / assets.pcap_name("time-wait-reopen", {"outrun": True, "timestamps": False})
+    out = tmp_path / "reopen.svg"
+    assert cli.main(["analyze", str(capture), "--diagram", "1", "--out", str(out)]) == 0
+    assert f"wrote the sequence diagram of #1 to {out}" in capsys.readouterr().out
+    svg = out.read_text()
+    assert svg.startswith("<?xml") and "<svg" in svg
