@@ -126,8 +126,9 @@ def add_sections(app, doctree) -> None:
         f"They come from the recorded runs ({when}), the outcomes shown when a machine cannot "
         "run an experiment live, and are rebuilt from the recorded segments: addresses, ports, "
         "flags, sequence and acknowledgement numbers, timestamps and payload lengths as "
-        "captured. Payload bytes, windows and other TCP options are not recorded: the payload "
-        "is a printable stand-in of the same length, and the window a fixed 8192. A segment "
+        "captured, windows and TCP options too where the recording keeps them (else a window "
+        "of 8192 and the timestamps option alone). Payload bytes are not recorded: a "
+        "printable stand-in of the same length takes their place. A segment "
         "the experiment dropped, held or delivered late carries a packet comment saying so. "
         "Your own run writes its capture, as it was, with "))
     intro += nodes.literal(text="timewait experiment NAME --pcap FILE")

@@ -240,10 +240,25 @@ def segment_comment(note: str) -> str:
     return SEGMENT_COMMENTS.get(note, note)
 
 
+def _tcp_options(seg: dict) -> list:
+    """The segment's TCP options as captured, or its timestamps alone for a recording made
+    before the options were kept."""
+    from scapy.layers.inet import TCP
+
+    raw = bytes.fromhex(seg.get("tcp_options") or "")
+    if raw:  # scapy parses options from a header: 20 bytes with the data offset, then them
+        header = bytes(12) + bytes([(20 + len(raw)) // 4 << 4, 0]) + bytes(6)
+        return TCP(header + raw).options
+    if seg.get("tsval") is not None:
+        return [("NOP", None), ("NOP", None), ("Timestamp", (seg["tsval"], seg["tsecr"] or 0))]
+    return []
+
+
 def trace_packets(trace: list, date: str) -> list:
     """Ethernet frames for a recorded trace, as the loopback capture saw them: 127.0.0.1 on
-    both sides, the recorded ports, flags, wire sequence and acknowledgement numbers,
-    timestamps option and payload length. Payload bytes are not recorded: a printable
+    both sides, the recorded ports, flags, wire sequence and acknowledgement numbers, window
+    and TCP options (recordings made before these were kept: a window of 8192 and the
+    timestamps option alone) and payload length. Payload bytes are not recorded: a printable
     stand-in of the same length takes their place. A segment the experiment dropped, held
     or delivered late carries a pcapng packet comment saying so. Times count from midnight
     UTC of the recording date."""
@@ -254,12 +269,11 @@ def trace_packets(trace: list, date: str) -> list:
     t0 = datetime.datetime.fromisoformat(date).replace(tzinfo=datetime.timezone.utc).timestamp()
     packets = []
     for seg in trace:
-        options = []
-        if seg.get("tsval") is not None:
-            options = [("NOP", None), ("NOP", None), ("Timestamp", (seg["tsval"], seg["tsecr"] or 0))]
         flags = "".join(_SCAPY_FLAGS[f] for f in seg["flags"].split("|") if f)
+        window = seg.get("window")
         tcp = TCP(sport=seg["sport"], dport=seg["dport"], flags=flags,
-                  seq=seg["seq_abs"] % 2**32, ack=(seg["ack_abs"] or 0) % 2**32, options=options)
+                  seq=seg["seq_abs"] % 2**32, ack=(seg["ack_abs"] or 0) % 2**32,
+                  window=8192 if window is None else window, options=_tcp_options(seg))
         p = Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / IP(
             src="127.0.0.1", dst="127.0.0.1") / tcp
         if seg.get("length"):

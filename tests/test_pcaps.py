@@ -48,17 +48,21 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
     for path in written:
         experiment, result = runs[path.name]
         rows = _tshark_rows(path, "_ws.col.Protocol", "_ws.malformed", "frame.comment",
-                            "tcp.analysis.retransmission", "tcp.len")
+                            "tcp.analysis.retransmission", "tcp.len", "tcp.window_size_value",
+                            "tcp.options")
         trace = result["trace"]
         assert len(rows) == len(trace), path.name
-        for (protocol, malformed, comment, _retrans, length), seg in zip(rows, trace):
+        for (protocol, malformed, comment, _retrans, length, window, options), seg in zip(rows, trace):
             assert protocol == "TCP" and not malformed, (path.name, protocol)
             assert int(length) == seg["length"]
+            if seg.get("window") is not None:  # recorded as captured: window and options
+                assert int(window) == seg["window"]
+                assert options.replace(":", "") == seg["tcp_options"], path.name
             # Dropped, held and late segments are marked; no other segment is.
             assert comment == (assets.segment_comment(seg["note"]) if seg.get("note") else "")
         if experiment == "lost-final-ack":
             # The experiment counts the peer's FIN retransmissions; tshark flags the same ones.
-            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, _l), seg in zip(rows, trace)
+            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace)
                                      if retrans and "FIN" in seg["flags"])
             assert retransmitted_fins == result["fin_retransmissions"], path.name
 

@@ -48,6 +48,8 @@ class TcpView:
     tsval: Optional[int]
     tsecr: Optional[int]
     frame: Frame
+    window: int = 0
+    options: bytes = b""  # the TCP header's options, as sent
 
     @classmethod
     def parse(cls, frame: Frame) -> Optional["TcpView"]:
@@ -70,8 +72,9 @@ class TcpView:
             if name == "Timestamp":
                 tsval, tsecr = value
         flags = flags_text(SCAPY_FLAGS[c] for c in str(tcp.flags) if c in SCAPY_FLAGS)
+        options = bytes(tcp)[20:tcp.dataofs * 4]
         return cls(frame.t, (ip.src, tcp.sport), (ip.dst, tcp.dport), flags, tcp.seq, tcp.ack,
-                   payload, tsval, tsecr, frame)
+                   payload, tsval, tsecr, frame, tcp.window, options)
 
 
 class Capture:
@@ -188,5 +191,6 @@ def to_trace(views: list, client: tuple, server: tuple,
             seq=(v.seq - isn[v.src]) % 2**32, ack=rel_ack, length=v.length,
             seq_abs=v.seq, ack_abs=v.ack, tsval=v.tsval, tsecr=v.tsecr,
             note=(note_for(v) if note_for else "") or "", sport=v.src[1], dport=v.dst[1],
-            link=v.frame.link, saddr=v.src[0], daddr=v.dst[0]))
+            link=v.frame.link, saddr=v.src[0], daddr=v.dst[0],
+            window=getattr(v, "window", None), tcp_options=getattr(v, "options", b"").hex()))
     return Trace(segments, ("client", "server"))

@@ -48,6 +48,8 @@ class Segment:
     link: str = ""  # a topology's link it was captured on ("router:eth1"); "" on loopback
     saddr: Optional[str] = None  # source and destination addresses as captured
     daddr: Optional[str] = None
+    window: Optional[int] = None  # the window field as captured (unscaled); None in the model
+    tcp_options: str = ""  # the TCP options as captured, hex; "" in the model
 
     @property
     def flag_set(self) -> frozenset:
