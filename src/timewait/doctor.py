@@ -223,6 +223,7 @@ class Report:
                 },
                 "measured": None if self.measured is None else {
                     "interval_s": self.measured.interval_s,
+                    "new_connections_per_s": connections_per_s(self, self.measured),
                     "per_s": dict(self.measured.per_s),
                     "missing": list(self.measured.missing),
                 },
