@@ -53,7 +53,7 @@ class NatPortExhaustionResult(ExperimentResult):
     counters: dict = field(default_factory=dict)  # conntrack statistics that moved
     syns_dropped: int = 0  # SYNs seen on the client's link but never on the server's
     failed_syns: int = 0  # SYNs the failed connections sent (seen on the client's link)
-    failed_syn_times_s: list = field(default_factory=list)  # each one's SYNs, s after its first
+    failed_syn_times_s: list = field(default_factory=list)  # each one's SYNs, whole s after its first
     evictions: int = 0  # closed: connections that took a port whose entry was in TIME_WAIT
     rule_predicted_all: Optional[bool] = None  # closed: the eviction rule matched each outcome
     outcomes: list = field(default_factory=list)  # per connection: "ok" or errno (not shown)
@@ -147,7 +147,7 @@ def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive
     for v in inside_syns:
         if v.src[1] not in client_ports:
             by_port.setdefault(v.src[1], []).append(v.t)
-    syn_times = [[round(t - ts[0], 1) for t in ts] for ts in by_port.values()]
+    syn_times = [[round(t - ts[0]) for t in ts] for ts in by_port.values()]
     return {
         "budget": ports * addresses,
         "connected": outcomes.count("ok") if not keepalive else len(used),
