@@ -190,7 +190,8 @@ def other_options():
     for command, parser in sub.choices.items():
         if command in ("experiment", "simulate"):
             continue
-        positional = ["x" for a in parser._actions if not a.option_strings and a.nargs is None]
+        # A readable file stands for a required argument (analyze's capture).
+        positional = [__file__ for a in parser._actions if not a.option_strings and a.nargs is None]
         for action in parser._actions:
             if not action.option_strings or action.dest == "help":
                 continue
@@ -211,12 +212,27 @@ def test_other_subcommand_options_refuse_bad_values(capsys, command, positional,
         check_refused(capsys, [command, *positional, *case], f"timewait {command}: {flag}: ", valid)
 
 
+def other_arguments():
+    _, sub = cli.build_parser()
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            if not action.option_strings and hasattr(action, "valid"):
+                yield pytest.param(command, action, id=f"{command}-{action.dest}")
+
+
+@pytest.mark.parametrize("command,action", list(other_arguments()))
+def test_other_subcommand_arguments_refuse_bad_values(capsys, command, action):
+    for value in PATH_VALUES:
+        check_refused(capsys, [command, value], f"timewait {command}: {action.dest}: ",
+                      action.valid)
+
+
 @pytest.mark.parametrize("command", ["tier", "record", "doctor", "analyze"])
 def test_unknown_options_of_other_subcommands(capsys, command):
     _, sub = cli.build_parser()
     if command not in sub.choices:
         pytest.skip(f"no {command} subcommand here")
-    positional = ["x"] if command == "analyze" else []
+    positional = [__file__] if command == "analyze" else []
     for unknown in ["--nosuch", "--nosuch=1", "--" + "x" * 100_000]:
         check_refused(capsys, [command, *positional, unknown], f"timewait {command}: ",
                       "not an option of")

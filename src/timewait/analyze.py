@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional
 
-from .cli_options import OUTPUT_FILE, add_valid, checked, output_file
+from .cli_options import INPUT_FILE, OUTPUT_FILE, add_valid, checked, input_file, output_file
 from .pcapread import ACK, FIN, FLAG_NAMES, RST, SYN, Packet, read_tcp
 
 MASK = 0xFFFFFFFF
@@ -557,7 +557,8 @@ class _View:
 def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="how every TCP connection in a pcap/pcapng capture ended, "
                        "and who kept TIME_WAIT")
-    p.add_argument("capture", help="a pcap or pcapng file (tcpdump -w, Wireshark, timewait --pcap)")
+    add_valid(p.add_argument("capture", type=input_file, help="a pcap or pcapng file (tcpdump "
+                             "-w, Wireshark, timewait --pcap)"), INPUT_FILE)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     # Checked while the command line is parsed (cli_options): one line naming the range.
     top, number = "between 1 and 100000", "a connection number between 0 and 1000000000"

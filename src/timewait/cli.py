@@ -119,6 +119,10 @@ def cmd_record(args, rest) -> int:
     except (RuntimeError, ValueError) as exc:
         print(f"timewait record: {one_line(exc)}", file=sys.stderr)
         return 2
+    except ExperimentInterrupted as exc:
+        print(f"timewait record: {exc.experiment}: stopped{_by(exc)} during step '{exc.step}'",
+              file=sys.stderr)
+        return 128 + _signal_of(exc)
     return 0
 
 

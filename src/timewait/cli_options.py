@@ -102,6 +102,29 @@ def checked(kind: type, valid: str, check: Callable) -> Callable:
     return convert
 
 
+INPUT_FILE = "a file that exists and that you can read"
+
+
+def input_file(text: str) -> str:
+    """An argparse ``type`` for a file the command will read: refused now if it is empty,
+    missing, a directory or unreadable (what is in it is the command's to judge)."""
+    def refuse(why: str):
+        raise argparse.ArgumentTypeError(f"must be {INPUT_FILE}, got {shown(text)} ({why})")
+
+    if not text.strip():
+        refuse("empty")
+    if os.path.isdir(text):
+        refuse("a directory")
+    try:
+        with open(text, "rb"):
+            pass
+    except ValueError:  # a NUL byte
+        refuse("not a file name")
+    except OSError as exc:
+        refuse(os.strerror(exc.errno) if exc.errno else str(exc))
+    return text
+
+
 OUTPUT_FILE = "a file you can write, in a directory that exists"
 
 
