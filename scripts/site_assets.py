@@ -196,13 +196,61 @@ def panel_wheels(dest: Path) -> list:
         wheels.append(Path(shutil.copyfile(found[0], dest / found[0].name)))
     import build_lite
     wheels.append(build_lite.course_wheel(dest))
+    bundle = compile_bundle(wheels, dest.parent / "pyodide", dest / PANEL_BUNDLE)
+    for w in wheels:  # served inside the bundle
+        w.unlink()
     runtime = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
                "pyodide-lock.json"]
     sizes = {f: (dest.parent / "pyodide" / f).stat().st_size for f in runtime}
-    sizes.update({w.name: w.stat().st_size for w in wheels})
+    sizes[bundle.name] = bundle.stat().st_size
     (dest / "panels.json").write_text(json.dumps(
-        {"wheels": [w.name for w in wheels], "bytes": sizes}, indent=1) + "\n")
-    return wheels + [dest / "panels.json"]
+        {"bundle": bundle.name, "packages": [w.name for w in wheels], "bytes": sizes},
+        indent=1) + "\n")
+    return [bundle, dest / "panels.json"]
+
+
+PANEL_BUNDLE = "panel-packages.zip"
+# Run under Node in the vendored Pyodide: install the wheels, compile every module to bytecode
+# for Pyodide's own Python, and zip site-packages with the bytecode in place of the sources,
+# as Pyodide ships its own packages. A page then imports without compiling: IPython alone
+# is about a hundred modules.
+_BUNDLE_JS = """
+import {{ loadPyodide }} from "{index}pyodide.mjs";
+import {{ readFileSync, writeFileSync }} from "node:fs";
+const py = await loadPyodide({{ indexURL: "{index}" }});
+for (const w of {wheels})
+  py.unpackArchive(new Uint8Array(readFileSync(w)), "wheel", {{ extractDir: "/bundle" }});
+py.runPython(`
+import compileall, os, shutil
+packages = "/bundle"
+assert compileall.compile_dir(packages, quiet=1, legacy=True, optimize=0)
+for root, _, files in os.walk(packages):
+    for f in files:
+        if f.endswith(".py") and os.path.exists(os.path.join(root, f + "c")):
+            os.remove(os.path.join(root, f))
+shutil.make_archive("/tmp/bundle", "zip", packages)
+`);
+writeFileSync("{out}", py.FS.readFile("/tmp/bundle.zip"));
+"""
+
+
+def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
+    """The wheels installed and byte-compiled in Pyodide (under Node), as one zip of
+    site-packages."""
+    import subprocess
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("site assets: Node.js is needed to byte-compile the live panels' "
+                         "packages in Pyodide (scripts/system-deps.sh installs it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bundle.mjs"
+        script.write_text(_BUNDLE_JS.format(index=f"{pyodide.resolve()}/", out=out,
+                                            wheels=json.dumps([str(w) for w in wheels])))
+        done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=600)
+    if done.returncode or not out.exists():
+        raise SystemExit(f"site assets: byte-compiling the panels' packages failed: "
+                         f"{done.stderr[-2000:]}")
+    return out
 
 
 # ---------------------------------------------------------------- captures of recorded runs

@@ -5,7 +5,7 @@
 // panel as the notebook did (timewait.webpage.start), and connects its widgets to a widget
 // manager of the page (@jupyter-widgets/html-manager, the one that draws the snapshots).
 // Nothing is fetched from another host. window.COURSE_PANELS (scripts/course_site.py) says
-// which snapshot is which panel; panels.json (scripts/site_assets.py) lists what to fetch.
+// which snapshot is which panel; panels.json (scripts/site_assets.py) says what to fetch.
 (() => {
   "use strict";
   const config = window.COURSE_PANELS;
@@ -52,17 +52,19 @@
     const progress = n => { done += n; report(`loading Python: ${MB(done)} of ${MB(total)}`); };
     report(`loading Python: 0 of ${MB(total)}`);
     const { loadPyodide } = await import(config.pyodide + "pyodide.mjs");
-    const [py, wheels] = await Promise.all([
+    const [py, bundle] = await Promise.all([
       loadPyodide({ indexURL: config.pyodide, stdout: () => {}, stderr: () => {} }).then(p => {
         progress(["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
                   "pyodide-lock.json"].reduce((a, f) => a + manifest.bytes[f], 0));
         return p;
       }),
-      Promise.all(manifest.wheels.map(w => fetchBytes(config.panels + w, progress))),
+      fetchBytes(config.panels + manifest.bundle, progress),
     ]);
     phases.loaded = performance.now();
     report("starting the course library");
-    for (const wheel of wheels) py.unpackArchive(wheel, "wheel");
+    // The packages, byte-compiled for this Python at build time (scripts/site_assets.py).
+    py.unpackArchive(bundle, "zip",
+                     { extractDir: py.runPython("import site; site.getsitepackages()[0]") });
     const manager = new window.CourseHTMLManager();
     const comms = new Map();
     const opening = [];
@@ -109,6 +111,7 @@
     button.disabled = true;
     const status = bar.querySelector(".course-panel-status");
     const report = text => { status.textContent = text; };
+    const first = !runtime;
     try {
       runtime = runtime || startRuntime(report);
       const rt = await runtime;
@@ -127,9 +130,9 @@
       bar.dataset.bytes = rt.bytes;
       // Where the time went, for the site's browser test: seconds from the click.
       const s = t => ((t - t0) / 1000).toFixed(2);
-      bar.dataset.phases = JSON.stringify({ downloaded_and_runtime: s(rt.phases.loaded),
-                                            library_imported: s(rt.phases.imported),
-                                            live: s(performance.now()) });
+      bar.dataset.phases = JSON.stringify(first ? {
+        downloaded_and_runtime: s(rt.phases.loaded), library_imported: s(rt.phases.imported),
+        live: s(performance.now()) } : { runtime_already_running: true });
     } catch (err) {
       runtime = null;
       bar.dataset.state = "failed";
