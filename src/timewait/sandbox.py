@@ -128,7 +128,7 @@ def _last_step(err: str) -> str:
 
 
 def _end_group(signum=None, frame=None) -> None:
-    os.killpg(0, signal.SIGKILL)  # this process, its group leader, and all it forked
+    os.killpg(0, signal.SIGKILL)  # this process (its group's leader) and all it started
 
 
 def _die_with_parent(parent_pid: int) -> None:
