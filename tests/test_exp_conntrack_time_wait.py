@@ -71,6 +71,16 @@ def _alive(pid):
         return False
 
 
+@pytest.mark.live
+def test_over_ipv6_the_router_keeps_the_same_time_wait(topology_ok):
+    result = run("conntrack-time-wait", family=6)
+    assert result.end_states == {"client": "TIME_WAIT", "server": "CLOSED"}
+    assert result.socket_timer_s == 60 and result.conntrack_state == "TIME_WAIT"
+    assert result.conntrack_time_wait_s == 120 and result.conntrack_timer_matches_sysctl
+    assert "[fd00:1::2]:40000 -> [fd00:100::2]:80" in result.conntrack_table
+    assert {s.saddr for s in result.trace} == {"fd00:1::2", "fd00:100::2"}
+
+
 def test_reopen_needs_the_server_to_close_first(topology_ok):
     with pytest.raises(ValueError, match="reopen: needs closer='server'"):
         run("conntrack-time-wait", closer="client", reopen=True)
@@ -82,3 +92,5 @@ def test_options_are_checked():
         exp.check({"ct_time_wait": 5})
     with pytest.raises(ValueError, match=r"watch: must be between 0 and 10"):
         exp.check({"watch": 11})
+    with pytest.raises(ValueError, match=r"family: must be one of 4, 6"):
+        exp.check({"family": 5})

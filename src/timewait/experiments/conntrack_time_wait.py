@@ -12,6 +12,8 @@ was doing at that moment. ``reopen``: the server closes first, and the client at
 connects again from the same port (after ``REOPEN_AFTER`` s), so a new SYN meets the
 router's TIME_WAIT entry for that very 4-tuple. The router stamps its entries with their
 creation time (``nf_conntrack_timestamp``), so the run can tell a new entry from the old one.
+
+``family=6`` runs the connection over the hosts' IPv6 addresses (fd00:1::2 to fd00:100::2).
 """
 from __future__ import annotations
 
@@ -82,7 +84,8 @@ def _entry(topo) -> Optional[conntrack.Entry]:
     return found[0] if found else None
 
 
-def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bool) -> dict:
+def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bool,
+         family: int) -> dict:
     if reopen and closer != "server":
         raise ValueError("reopen: needs closer='server' (the client's own TIME_WAIT would "
                          "keep its port), got closer='client'")
@@ -93,8 +96,8 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
     ct_sysctl = int(topo.sysctl("router", CT_SYSCTL))
     topo.sysctl("router", "net.netfilter.nf_conntrack_timestamp", 1)  # entries show their age
     lab.capture = topo.capture("router", net.outside_iface)
-    listener = topo.listener("server", net.server(), SERVER_PORT)
-    client = topo.connect("client", net.server(), SERVER_PORT, src_port=CLIENT_PORT)
+    listener = topo.listener("server", net.server(family), SERVER_PORT)
+    client = topo.connect("client", net.server(family), SERVER_PORT, src_port=CLIENT_PORT)
     server, _ = listener.accept()
     lab.step("exchanging a request and a reply")
     client.sendall(b"request\n")
@@ -144,7 +147,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
         time.sleep(REOPEN_AFTER)
         lab.step("the client connects again from the same port")
         listener.settimeout(5)
-        again = topo.connect("client", net.server(), SERVER_PORT, src_port=CLIENT_PORT)
+        again = topo.connect("client", net.server(family), SERVER_PORT, src_port=CLIENT_PORT)
         server2, _ = listener.accept()
         lab.wait_for(lambda: (_entry(topo) or conntrack.Entry(4, "", 0, (), (), False, False)).state
                      == "ESTABLISHED", "the router's entry to be ESTABLISHED again")
@@ -157,7 +160,8 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
         _close_after_eof(server2)
     lab.settle()
     out["host_pids"] = topo.processes()
-    out["trace"] = lab.trace_between((net.client(), CLIENT_PORT), (net.server(), SERVER_PORT))
+    out["trace"] = lab.trace_between((net.client(family=family), CLIENT_PORT),
+                                     (net.server(family), SERVER_PORT))
     return out
 
 
@@ -172,6 +176,8 @@ register(Experiment(
               "the close", minimum=0, maximum=10),
         Param("reopen", bool, False, "the server closes first, then the client connects again "
               "from the same port"),
+        Param("family", int, 4, "IP version of the connection (the hosts have both)",
+              choices=(4, 6)),
     ),
     body=f"{__name__}:body",
     result=ConntrackTimeWaitResult,
@@ -179,5 +185,5 @@ register(Experiment(
     topology=True,
     captures=True,
     variants=({}, {"closer": "server"}, {"ct_time_wait": 2, "watch": 4.0},
-              {"closer": "server", "reopen": True}),
+              {"closer": "server", "reopen": True}, {"family": 6}),
 ))
