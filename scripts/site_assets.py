@@ -303,14 +303,15 @@ def _tcp_options(seg: dict) -> list:
 
 
 def trace_packets(trace: list, date: str) -> list:
-    """Ethernet frames for a recorded trace, as the loopback capture saw them: 127.0.0.1 on
-    both sides, the recorded ports, flags, wire sequence and acknowledgement numbers, window
+    """Ethernet frames for a recorded trace, as the capture saw them: the recorded addresses
+    (127.0.0.1 on both sides for recordings that kept none), the recorded ports, flags, wire sequence and acknowledgement numbers, window
     and TCP options (recordings made before these were kept: a window of 8192 and the
     timestamps option alone) and payload length. Payload bytes are not recorded: a printable
     stand-in of the same length takes their place. A segment the experiment dropped, held
     or delivered late carries a pcapng packet comment saying so. Times count from midnight
     UTC of the recording date."""
     from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
 
@@ -322,8 +323,9 @@ def trace_packets(trace: list, date: str) -> list:
         tcp = TCP(sport=seg["sport"], dport=seg["dport"], flags=flags,
                   seq=seg["seq_abs"] % 2**32, ack=(seg["ack_abs"] or 0) % 2**32,
                   window=8192 if window is None else window, options=_tcp_options(seg))
-        p = Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / IP(
-            src="127.0.0.1", dst="127.0.0.1") / tcp
+        src, dst = seg.get("saddr") or "127.0.0.1", seg.get("daddr") or "127.0.0.1"
+        ip = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
+        p = Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / ip / tcp
         if seg.get("length"):
             n = seg["length"]
             p = p / Raw((STAND_IN * (n // len(STAND_IN) + 1))[:n])
