@@ -16,6 +16,7 @@ import socket
 import struct
 import termios
 import threading
+import time
 
 import dill
 
@@ -24,6 +25,10 @@ from timewait.labkit import (call_student, describe_crash, lab_tier,  # noqa: F4
 
 CLIENT_PORT = 40000
 REQUEST = b"GET /status\n"
+# The client closes its side this long after the reply's end of file, as a client busy with
+# the reply would: a server that closes without draining meets the unread bytes every time,
+# not only when it happens to be slower than the client's FIN.
+CLIENT_CLOSE_DELAY = 0.5
 
 
 def _errno_name(exc: OSError) -> str:
@@ -40,6 +45,7 @@ def _client(sock: socket.socket, extra: bytes, outcome: dict) -> None:
             chunk = sock.recv(65536)
             if not chunk:
                 outcome["end"] = "eof"
+                time.sleep(CLIENT_CLOSE_DELAY)
                 break
             received += chunk
     except socket.timeout:
