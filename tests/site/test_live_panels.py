@@ -312,8 +312,9 @@ def _fail_on(problems, what):
 
 
 def _report(results, redraws):
+    load, cores = os.getloadavg()[0], os.cpu_count()
     lines = ["Live panels, measured in headless Chromium against a local server "
-             "(every other host refused):"]
+             f"(every other host refused; load average {load:.1f} on {cores} cores):"]
     for kind in ("cold", "warm"):
         for page_name, call, facts in results.get(kind, []):
             phases = json.loads(facts["phases"])
@@ -352,6 +353,12 @@ def test_screenshots_of_a_live_panel_and_its_pictures_fit(served_browser, width)
         return b.width > 0 && (b.left < r.left - 1 || b.right > r.right + 1); })
         .map(c => c.outerHTML.slice(0, 80)); }""")
     assert not clipped, clipped
+    # The pictures keep their size and scroll sideways on a phone: text stays legible.
+    smallest = panel.evaluate("""el => Math.min(...[...el.querySelectorAll('svg text')]
+        .map(t => parseFloat(getComputedStyle(t).fontSize) *
+                  t.closest('svg').getBoundingClientRect().width /
+                  t.closest('svg').viewBox.baseVal.width))""")
+    assert smallest >= 10, f"SVG text drawn {smallest:.1f} px high at {width} px wide"
     page.screenshot(path=str(ARTIFACTS / f"live-panel-{width}.png"), full_page=False)
     assert not reader.refused, reader.refused
     reader.close()
