@@ -126,3 +126,10 @@ def test_without_veth_or_nat_a_topology_experiment_shows_its_recording(monkeypat
             assert result.recorded and "veth" in result.notice
     finally:
         tiers.topology_support.cache_clear()
+
+
+def test_timewait_tier_says_whether_topologies_work(topology_ok, capsys):
+    from timewait.cli import main
+
+    assert main(["tier"]) == 0
+    assert "topologies (Part III): yes: veth links, NAT and connection tracking work" in capsys.readouterr().out

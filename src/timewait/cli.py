@@ -25,7 +25,7 @@ from .cli_options import (OUTPUT_FILE, OneLineParser, add_valid, checked, one_li
                           shown)
 from .experiments.base import TIMEOUT
 from .sandbox import ExperimentFailed, ExperimentInterrupted, ExperimentTimeout
-from .tiers import check_forced_tier, detect_tier
+from .tiers import check_forced_tier, detect_tier, topology_support
 
 
 def _add_param(parser: argparse.ArgumentParser, p) -> None:
@@ -108,6 +108,10 @@ def cmd_experiment(args, rest) -> int:
 def cmd_tier(args, rest) -> int:
     tier = detect_tier()  # TIMEWAIT_TIER was checked in main()
     print(f"tier: {tier.name}\n{tier.reason}")
+    if tier.name == "full":
+        ok, why = topology_support()
+        print("topologies (Part III): " + ("yes: veth links, NAT and connection tracking work"
+                                           if ok else f"no: {why}"))
     return 0
 
 
