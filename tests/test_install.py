@@ -36,7 +36,7 @@ def test_core_installs_into_a_fresh_venv_and_runs_doctor_and_analyze(tmp_path):
     subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'scripts'); "
                     f"import site_assets; site_assets.write_pcaps(site_assets.Path({str(pcaps)!r}))"],
                    cwd=ROOT, check=True, timeout=120)
-    capture = next(pcaps.glob("four-way-close__closer-server__*merged_fin_ack-False.pcap"))
+    capture = next(pcaps.glob("four-way-close__closer-server__*merged_fin_ack-False.pcapng"))
     analyze = subprocess.run([str(py), "-m", "timewait", "analyze", str(capture)],
                              capture_output=True, text=True, timeout=60)
     assert analyze.returncode == 0, analyze.stderr
