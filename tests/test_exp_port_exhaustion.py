@@ -80,3 +80,12 @@ def test_summary_shows_no_exact_timing(full_tier):
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         run("port-exhaustion", **bad)
+
+
+@pytest.mark.live
+def test_tw_reuse_2_counts_a_socket_bound_to_lo_as_loopback_whatever_its_address(full_tier):
+    plain = run("port-exhaustion", ports=10, tw_reuse=2, address="192.0.2.1")
+    bound = run("port-exhaustion", ports=10, tw_reuse=2, address="192.0.2.1", bind_to_lo=True)
+    assert plain.recovered_after_s is None and "TWRecycled" not in plain.counters
+    assert bound.first_error == "EADDRNOTAVAIL"
+    assert bound.recovered_after_s == 1.0 and bound.counters["TWRecycled"] == 1

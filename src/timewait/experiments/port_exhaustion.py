@@ -10,7 +10,9 @@ and waits ``tcp_tw_reuse_delay`` ms after the TIME_WAIT began).
 ``bind_first`` makes the client call ``bind((address, 0))`` before ``connect()``, as an
 application that chooses its source address does; ``address`` moves client and server from
 ``127.0.0.1`` to ``192.0.2.1``, an address the namespace's ``lo`` is given, which is not a
-loopback address in the sense of ``tcp_tw_reuse=2``.
+loopback address in the sense of ``tcp_tw_reuse=2``; ``bind_to_lo`` binds the client's
+sockets to ``lo`` (SO_BINDTODEVICE), which ``tcp_tw_reuse=2`` counts as loopback whatever the
+address.
 
 Measured, not assumed: with ``ports=3`` only 2 connections succeed. connect()'s port search
 (``__inet_hash_connect()`` in ``net/ipv4/inet_hashtables.c``) rounds the range size down to an
@@ -61,11 +63,13 @@ class _CallFailed(Exception):
         self.errno_name = errno.errorcode.get(exc.errno, str(exc.errno))
 
 
-def _one_connection(listener, address: str, bind_first: bool) -> None:
+def _one_connection(listener, address: str, bind_first: bool, bind_to_lo: bool = False) -> None:
     """Open a connection, then close it client first: the client's port is left in TIME_WAIT.
     Raises _CallFailed naming the call (bind or connect) that failed."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
         client.settimeout(5)
+        if bind_to_lo:  # SO_BINDTODEVICE: the socket, and its TIME_WAIT socket, belong to lo
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
         if bind_first:
             try:
                 client.bind((address, 0))
@@ -83,7 +87,7 @@ def _one_connection(listener, address: str, bind_first: bool) -> None:
 
 
 def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
-         address: str = ADDR, bind_first: bool = False) -> dict:
+         address: str = ADDR, bind_first: bool = False, bind_to_lo: bool = False) -> dict:
     if address != ADDR:
         lab.add_address(address)
     lab.step(f"listening on {address}:{SERVER_PORT}")
@@ -96,7 +100,7 @@ def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
     lab.step(f"connecting until the {ports} ephemeral port(s) run out")
     while made <= ports:
         try:
-            _one_connection(listener, address, bind_first)
+            _one_connection(listener, address, bind_first, bind_to_lo)
         except _CallFailed as exc:
             failure = exc
             break
@@ -109,7 +113,7 @@ def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
     lab.step(f"retrying for up to {limit:g} s")
     while failure and time.monotonic() - failed_at < limit:
         try:
-            _one_connection(listener, address, bind_first)
+            _one_connection(listener, address, bind_first, bind_to_lo)
             recovered = time.monotonic() - failed_at
             break
         except _CallFailed:
@@ -139,6 +143,8 @@ register(Experiment(
         Param("address", str, ADDR, "address of client and server (192.0.2.1 is not loopback)",
               choices=(ADDR, OTHER_ADDRESS)),
         Param("bind_first", bool, False, "bind((address, 0)) before connect()"),
+        Param("bind_to_lo", bool, False,
+              "bind the client's sockets to the lo interface (SO_BINDTODEVICE)"),
     ),
     body=f"{__name__}:body",
     result=PortExhaustionResult,
@@ -155,5 +161,6 @@ register(Experiment(
        {"ports": 3, "tw_reuse": 0},
        {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS},
        {"ports": 10, "tw_reuse": 1, "address": OTHER_ADDRESS},
+       {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS, "bind_to_lo": True},
        {"ports": 10, "tw_reuse": 1, "bind_first": True}),
 ))
