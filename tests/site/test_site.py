@@ -397,3 +397,33 @@ def test_the_served_wheel_runs_the_model_in_pyodide(tmp_path):
     assert not any(m.startswith(("scapy", "socket", "timewait.capture", "timewait.sandbox",
                                  "timewait.experiments")) for m in loaded), loaded
     assert "timewait.model.scenarios" in loaded
+
+
+def test_each_panel_page_says_which_snapshot_is_which_panel_and_serves_the_runtime():
+    """live-panels.js gets, on every page with a panel, the panel each snapshot is and what
+    to fetch; the runtime and the byte-compiled packages are served by the site itself."""
+    from timewait.webpage import PANELS
+    panels_dir = HTML / "_static" / "vendor" / "panels"
+    manifest = json.loads((panels_dir / "panels.json").read_text())
+    bundle = zipfile.ZipFile(panels_dir / manifest["bundle"])
+    names = set(bundle.namelist())
+    assert {"timewait/webpage.pyc", "ipywidgets/__init__.pyc", "comm/__init__.pyc"} <= names
+    assert not any(n.endswith(".py") for n in names)  # compiled, as Pyodide ships packages
+    for f, size in manifest["bytes"].items():
+        path = panels_dir / f if f == manifest["bundle"] else HTML / "_static/vendor/pyodide" / f
+        assert path.stat().st_size == size, f
+    seen = set()
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        expected = site_assets.notebook_panels(nb)
+        if not expected:
+            continue
+        text = (HTML / "notebooks" / f"{nb.stem}.html").read_text()
+        config = json.loads(re.search(r"window\.COURSE_PANELS = (\{.*?\});", text).group(1))
+        assert config["bytes"] == sum(manifest["bytes"].values())
+        for model_id, (call, kwargs) in expected.items():
+            view = config["views"][model_id]
+            live = call in PANELS and kwargs is not None
+            assert ("static" not in view) == live, (nb.name, call)
+            seen.add(live)
+        assert "live-panels.js" in " ".join(assets(HTML / "notebooks" / f"{nb.stem}.html"))
+    assert seen == {True, False}
