@@ -42,7 +42,7 @@ serve:
 ## test: every check; prints the wall time of each stage and the total
 test: setup
 	@$(PY) scripts/run_checks.py test-lib test-notebooks test-notebooks-user test-book test-site \
-		test-labs test-binder
+		test-labs test-labs-repeat test-binder
 
 test-lib: setup
 	$(PY) book/_ext/course_claims.py
