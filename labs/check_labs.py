@@ -83,12 +83,26 @@ def bundle_check(name: str, master: Path, out: Path, timeout: float) -> str:
     started = time.monotonic()
     error = assign(master, out, timeout)
     if not error:
-        write_bundle(master, out / "student", f"file://{HERE.parent}")
+        # A copy of this checkout: building it writes build/ and *.egg-info beside its sources.
+        course = out / "course"
+        copy_checkout(HERE.parent, course)
+        write_bundle(master, out / "student", f"file://{course}")
         error = check_bundle(out / "student", master.name, timeout=600)
     print(f"BUNDLE {name}: " + (f"FAILED: {error}" if error else
           "installed in a fresh directory with its README's command; grader.check(\"q1\") ran")
           + f"  [{time.monotonic() - started:.0f} s]", flush=True)
     return error
+
+
+def copy_checkout(root: Path, dest: Path) -> None:
+    """The files of the checkout that git tracks or would track (never ignored ones)."""
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True)
+    for rel in filter(None, listed.stdout.decode().split("\0")):
+        src = root / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
 
 
 def check_bundle(student: Path, notebook: str, timeout: float) -> str:
