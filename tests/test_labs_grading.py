@@ -99,3 +99,15 @@ def test_grade_exit_status_says_full_marks(model_lab, tmp_path):
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith(f"{MODEL_LAB.name}: 12/12"), proc.stdout
+
+
+def test_grade_json_names_the_submission(model_lab, tmp_path):
+    import json
+
+    proc = subprocess.run([sys.executable, str(LABS / "grade.py"), str(model_lab["solution"]),
+                           str(model_lab["zip"]), "--timeout", "120", "--json"],
+                          capture_output=True, text=True, timeout=180)
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["submission"] == str(model_lab["solution"])
+    assert report["score"] == report["max_score"] == 12
+    assert report["not_run"] == {}
