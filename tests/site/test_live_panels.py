@@ -323,7 +323,7 @@ def _report(results, redraws):
                              "the click (Python already running for another panel of the page)")
                 continue
             lines.append(f"  {kind}: {page_name} {call}: live {facts['seconds']:.2f} s after the "
-                         f"click ({facts['bytes'] / 1e6:.1f} MB of runtime and wheels); seconds "
+                         f"click ({facts['bytes'] / 1e6:.1f} MB of runtime and packages); seconds "
                          f"from the click: {phases}")
     if redraws:
         ordered = sorted(redraws)
