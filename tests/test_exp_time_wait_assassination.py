@@ -21,8 +21,28 @@ def test_rfc1337_decides_whether_time_wait_survives_the_reset(full_tier, rfc1337
         assert "TIME_WAIT" not in r.socket_table
 
 
+@pytest.mark.live
+@pytest.mark.parametrize("rfc1337", [0, 1])
+def test_a_forgetful_peer_answers_time_waits_ack_with_the_reset_that_ends_it(full_tier, rfc1337):
+    r = run("time-wait-assassination", rfc1337=rfc1337, trigger="retransmitted-fin")
+    segments = list(r.trace)
+    crafted = [s for s in segments if s.note == "crafted"]
+    assert [s.flags for s in crafted] == ["FIN|ACK"]  # the copy of the server's FIN
+    after = segments[segments.index(crafted[0]) + 1:]
+    assert [(s.src, s.flags) for s in after] == [("client", "ACK"), ("server", "RST")]
+    ack, rst = after
+    assert rst.seq_abs == ack.ack_abs  # the reset's sequence number is the ACK's ack number
+    assert (r.reply_to_fin, r.peer_reply, r.reply_to_rst) == ("ACK", "RST", None)
+    if rfc1337:
+        assert r.time_wait_survived and r.reconnect == "EADDRINUSE"
+        assert r.time_wait_timer_s > 50
+    else:
+        assert not r.time_wait_survived and "TIME_WAIT" not in r.socket_table
+        assert r.reconnect == "ok" and r.reusable_after_s == 0.0
+
+
 @pytest.mark.parametrize("bad", [{"rfc1337": 2}, {"rfc1337": -1}, {"rfc1337": True},
-                                 {"rfc1337": "1"}])
+                                 {"rfc1337": "1"}, {"trigger": "fin"}, {"trigger": 1}])
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("time-wait-assassination", **bad)
