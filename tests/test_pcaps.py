@@ -49,10 +49,10 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
         experiment, result = runs[path.name]
         rows = _tshark_rows(path, "_ws.col.Protocol", "_ws.malformed", "frame.comment",
                             "tcp.analysis.retransmission", "tcp.len", "tcp.window_size_value",
-                            "tcp.options")
+                            "tcp.options", "tcp.analysis.duplicate_ack")
         trace = result["trace"]
         assert len(rows) == len(trace), path.name
-        for (protocol, malformed, comment, _retrans, length, window, options), seg in zip(rows, trace):
+        for (protocol, malformed, comment, _retrans, length, window, options, _dup), seg in zip(rows, trace):
             assert protocol == "TCP" and not malformed, (path.name, protocol)
             assert int(length) == seg["length"]
             if seg.get("window") is not None:  # recorded as captured: window and options
@@ -65,6 +65,11 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
             retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace)
                                      if retrans and "FIN" in seg["flags"])
             assert retransmitted_fins == result["fin_retransmissions"], path.name
+            # TIME_WAIT answers the one retransmitted FIN that gets through with the ACK that
+            # was lost: the same ACK again, a duplicate ACK to tshark. Without TIME_WAIT the
+            # answer is a RST, and no ACK repeats.
+            dup_acks = sum(1 for row in rows if row[7])
+            assert dup_acks == (1 if result["answer_to_retransmitted_fin"] == "ACK" else 0), path.name
         if experiment == "orphan-retries":
             # The orphan's FIN, sent fin_transmissions times: all but the first are
             # retransmissions to tshark too.
