@@ -16,8 +16,22 @@ def test_the_orphan_lasts_fin_timeout_while_the_held_socket_stays(full_tier, fin
     assert r.answer_to_late_fin == "RST"
 
 
+@pytest.mark.live
+@pytest.mark.parametrize("fin_timeout,linger2", [(5, 1), (1, 2)])
+def test_tcp_linger2_bounds_the_orphan_which_keeps_its_port_until_then(full_tier, fin_timeout,
+                                                                        linger2):
+    r = run("fin-wait-2", fin_timeout=fin_timeout, linger2=linger2)
+    # The orphan lives linger2 seconds, not tcp_fin_timeout: well clear of the other value.
+    assert linger2 - 0.1 < r.fin_wait_2_lifetime_s < linger2 + 1.5
+    assert r.orphan_timer == "timewait" and r.held_state == "FIN_WAIT_2"
+    assert r.bind_while_orphaned == "EADDRINUSE"  # the orphan holds its port
+    assert r.bind_after == "ok"  # and frees it when it goes
+    assert r.answer_to_late_fin == "RST"
+
+
 @pytest.mark.parametrize("bad", [{"fin_timeout": 0}, {"fin_timeout": 61}, {"fin_timeout": 1.5},
-                                 {"fin_timeout": None}])
+                                 {"fin_timeout": None}, {"linger2": -1}, {"linger2": 61},
+                                 {"linger2": True}])
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("fin-wait-2", **bad)

@@ -8,9 +8,15 @@ socket waits in FIN_WAIT_2 as long as the application holds it. In both the serv
 application never closes, so the server's side sits in CLOSE_WAIT. When the server finally
 closes the first connection, its FIN reaches a client that has forgotten it and is
 answered with a RST.
+
+With ``linger2`` the client sets the per-socket option TCP_LINGER2 before it closes, and that
+bounds the orphan instead of tcp_fin_timeout. While the orphan exists it keeps its port: a
+new socket's bind() to it (without SO_REUSEADDR) fails with EADDRINUSE; once it has gone,
+the same bind() succeeds.
 """
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from dataclasses import dataclass
@@ -33,6 +39,8 @@ class FinWait2Result(ExperimentResult):
     held_state: str = ""  # the shutdown-only socket's state at that moment
     answer_to_late_fin: str = ""  # what the forgotten client sends when the server closes
     socket_table: str = ""  # both connections, while the orphan still exists
+    bind_while_orphaned: str = ""  # bind() to the orphan's port meanwhile: "ok" or the errno name
+    bind_after: str = ""  # the same bind() once the orphan has gone
 
     SHOWN = ("lifetime_whole_s", "orphan_timer", "peer_state", "held_state", "answer_to_late_fin",
              "socket_table")
@@ -45,7 +53,18 @@ def _connect_pair(lab, listener, client_port):
     return client, server
 
 
-def body(lab, fin_timeout: int) -> dict:
+def _bind(lab, port: int) -> str:
+    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    try:
+        s.bind(("127.0.0.1", port))
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+    finally:
+        s.close()
+
+
+def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     orphan, orphan_peer = _connect_pair(lab, listener, ORPHAN_PORT)
@@ -53,6 +72,8 @@ def body(lab, fin_timeout: int) -> dict:
     listener.close()
 
     lab.step("client closes one connection and half-closes the other")
+    if linger2:
+        orphan.setsockopt(socket.IPPROTO_TCP, socket.TCP_LINGER2, linger2)
     orphan.close()
     held.shutdown(socket.SHUT_WR)
     lab.wait_for(lambda: lab.state_of(ORPHAN_PORT, SERVER_PORT) == "FIN_WAIT_2"
@@ -62,10 +83,13 @@ def body(lab, fin_timeout: int) -> dict:
     sockets = lab.sockets([SERVER_PORT])
     table = ss_text(sockets, timers=False)
     orphan_timer = next(s.timer for s in sockets if s.local[1] == ORPHAN_PORT)
+    bind_while_orphaned = _bind(lab, ORPHAN_PORT)
 
     lab.wait_for(lambda: lab.state_of(ORPHAN_PORT, SERVER_PORT) == "CLOSED",
-                 "the orphaned FIN_WAIT_2 socket to go", timeout=fin_timeout + 10, interval=0.01)
+                 "the orphaned FIN_WAIT_2 socket to go", timeout=(linger2 or fin_timeout) + 10,
+                 interval=0.01)
     lifetime = lab.now() - reached
+    bind_after = _bind(lab, ORPHAN_PORT)
     peer_state = lab.state_of(SERVER_PORT, ORPHAN_PORT)
     held_state = lab.state_of(HELD_PORT, SERVER_PORT)
 
@@ -84,6 +108,8 @@ def body(lab, fin_timeout: int) -> dict:
         "held_state": held_state,
         "answer_to_late_fin": answer.flags,
         "socket_table": table,
+        "bind_while_orphaned": bind_while_orphaned,
+        "bind_after": bind_after,
     }
 
 
@@ -93,10 +119,13 @@ register(Experiment(
     summary="An orphaned FIN_WAIT_2 socket whose peer never closes, bounded by tcp_fin_timeout.",
     params=(
         Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=60),
+        Param("linger2", int, 0, "TCP_LINGER2 on the orphan before close, seconds (0: not set)",
+              minimum=0, maximum=60),
     ),
     body=f"{__name__}:body",
     result=FinWait2Result,
     sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
-    timeout=lambda p: p["fin_timeout"] + 20.0,
-    variants=({"fin_timeout": 1}, {"fin_timeout": 2}, {"fin_timeout": 5}),
+    timeout=lambda p: max(p["fin_timeout"], p["linger2"]) + 20.0,
+    variants=({"fin_timeout": 1}, {"fin_timeout": 2}, {"fin_timeout": 5},
+              {"fin_timeout": 5, "linger2": 1}, {"fin_timeout": 1, "linger2": 2}),
 ))
