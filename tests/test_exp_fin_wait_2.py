@@ -29,7 +29,21 @@ def test_tcp_linger2_bounds_the_orphan_which_keeps_its_port_until_then(full_tier
     assert r.answer_to_late_fin == "RST"
 
 
-@pytest.mark.parametrize("bad", [{"fin_timeout": 0}, {"fin_timeout": 61}, {"fin_timeout": 1.5},
+@pytest.mark.live
+def test_above_60_s_the_full_socket_waits_before_the_timewait_socket(full_tier):
+    r = run("fin-wait-2", fin_timeout=62)
+    assert r.orphan_timers == ["keepalive", "timewait"]
+    # tcp_fin_timeout - 60 s on each timer: about 4 s in all, not 62
+    assert 3.5 < r.fin_wait_2_lifetime_s < 6
+    assert (r.bind_while_orphaned, r.bind_after, r.answer_to_late_fin) == ("EADDRINUSE", "ok", "RST")
+
+
+@pytest.mark.live
+def test_up_to_60_s_the_orphan_is_a_timewait_socket_from_the_start(full_tier):
+    assert run("fin-wait-2", fin_timeout=2).orphan_timers == ["timewait"]
+
+
+@pytest.mark.parametrize("bad", [{"fin_timeout": 0}, {"fin_timeout": 121}, {"fin_timeout": 1.5},
                                  {"fin_timeout": None}, {"linger2": -1}, {"linger2": 61},
                                  {"linger2": True}])
 def test_bad_options_are_rejected(bad):

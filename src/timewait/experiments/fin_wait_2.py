@@ -13,13 +13,17 @@ With ``linger2`` the client sets the per-socket option TCP_LINGER2 before it clo
 bounds the orphan instead of tcp_fin_timeout. While the orphan exists it keeps its port: a
 new socket's bind() to it (without SO_REUSEADDR) fails with EADDRINUSE; once it has gone,
 the same bind() succeeds.
+
+Above 60 s (TCP_TIMEWAIT_LEN) the orphan is not made a timewait socket at once: the full
+socket waits first on its keepalive timer, and becomes a timewait socket when that fires
+(``orphan_timers`` lists the timer kinds seen, in order).
 """
 from __future__ import annotations
 
 import errno
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..faults import Match
 from ..observe import ss_text
@@ -41,6 +45,7 @@ class FinWait2Result(ExperimentResult):
     socket_table: str = ""  # both connections, while the orphan still exists
     bind_while_orphaned: str = ""  # bind() to the orphan's port meanwhile: "ok" or the errno name
     bind_after: str = ""  # the same bind() once the orphan has gone
+    orphan_timers: list = field(default_factory=list)  # the orphan's timer kinds, in the order seen
 
     SHOWN = ("lifetime_whole_s", "orphan_timer", "peer_state", "held_state", "answer_to_late_fin",
              "socket_table")
@@ -85,9 +90,17 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     orphan_timer = next(s.timer for s in sockets if s.local[1] == ORPHAN_PORT)
     bind_while_orphaned = _bind(lab, ORPHAN_PORT)
 
-    lab.wait_for(lambda: lab.state_of(ORPHAN_PORT, SERVER_PORT) == "CLOSED",
-                 "the orphaned FIN_WAIT_2 socket to go", timeout=(linger2 or fin_timeout) + 10,
-                 interval=0.01)
+    timers = [orphan_timer]
+
+    def orphan_gone() -> bool:
+        row = next((s for s in lab.sockets([ORPHAN_PORT]) if s.local[1] == ORPHAN_PORT
+                    and s.remote[1] == SERVER_PORT), None)
+        if row is not None and row.timer != timers[-1]:
+            timers.append(row.timer)
+        return row is None
+
+    lab.wait_for(orphan_gone, "the orphaned FIN_WAIT_2 socket to go",
+                 timeout=(linger2 or fin_timeout) + 10, interval=0.01)
     lifetime = lab.now() - reached
     bind_after = _bind(lab, ORPHAN_PORT)
     peer_state = lab.state_of(SERVER_PORT, ORPHAN_PORT)
@@ -110,6 +123,7 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
         "socket_table": table,
         "bind_while_orphaned": bind_while_orphaned,
         "bind_after": bind_after,
+        "orphan_timers": timers,
     }
 
 
@@ -118,7 +132,7 @@ register(Experiment(
     captures=True,
     summary="An orphaned FIN_WAIT_2 socket whose peer never closes, bounded by tcp_fin_timeout.",
     params=(
-        Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=60),
+        Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=120),
         Param("linger2", int, 0, "TCP_LINGER2 on the orphan before close, seconds (0: not set)",
               minimum=0, maximum=60),
     ),
@@ -127,5 +141,6 @@ register(Experiment(
     sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
     timeout=lambda p: max(p["fin_timeout"], p["linger2"]) + 20.0,
     variants=({"fin_timeout": 1}, {"fin_timeout": 2}, {"fin_timeout": 5},
-              {"fin_timeout": 5, "linger2": 1}, {"fin_timeout": 1, "linger2": 2}),
+              {"fin_timeout": 5, "linger2": 1}, {"fin_timeout": 1, "linger2": 2},
+              {"fin_timeout": 62}),
 ))
