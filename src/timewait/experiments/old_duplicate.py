@@ -45,6 +45,7 @@ from typing import Optional
 from ..capture import TcpView, to_trace
 from ..faults import Match
 from ..lab import ADDR
+from ..model.seq import seq_diff
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
 
@@ -102,12 +103,6 @@ def _reader(sock: socket.socket, sink: bytearray, stop: threading.Event) -> None
         if not data:
             return
         sink += data
-
-
-def _seq_diff(a: int, b: int) -> int:
-    """``a - b`` in 32-bit sequence space."""
-    d = (a - b) % 2**32
-    return d - 2**32 if d >= 2**31 else d
 
 
 def _unacked(sock: socket.socket) -> int:
@@ -235,7 +230,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         isn_advance = (syn_b.seq - isn_a) % 2**32
         server_isn_a = (held.ack - (BULK if reply_overlap else 0) - 1) % 2**32
         server_isn_advance = (synack.seq - server_isn_a) % 2**32
-        gap = _seq_diff(held.seq, syn_b.seq + 1)
+        gap = seq_diff(held.seq, syn_b.seq + 1)
         recycled = reuse_moved.get("TWRecycled", 0) > 0
         b_isn_from = RECYCLED_ISN if recycled else CLOCK_ISN
         threading.Thread(target=_reader, args=(b_server, got_b, stop_b), daemon=True).start()
@@ -250,7 +245,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
             lab.wait_for(lambda: _unacked(b_client) == 0, "B's bytes to be acknowledged")
             bulks.append((start, lab.now()))
             b_bytes = gap
-        reply_gap = _seq_diff(held.ack, synack.seq + 1)
+        reply_gap = seq_diff(held.ack, synack.seq + 1)
         if reply_overlap and reply_gap <= 0:
             raise RuntimeError(f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
                                f"server's ISN is {-reply_gap} bytes past A's ACK number)")
@@ -270,14 +265,14 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     if b_server is not None:
         # From the handshake and the bytes each side read: the capture may miss frames of a
         # bulk transfer, so its last ACKs are not relied on.
-        offset = _seq_diff(held.seq, syn_b.seq + 1 + b_bytes)
+        offset = seq_diff(held.seq, syn_b.seq + 1 + b_bytes)
         landed = ("at B's next expected byte" if offset == 0 else
                   f"{'before' if offset < 0 else 'beyond'} B's next expected byte")
         b_server_nxt = (synack.seq + 1 + reply_bytes) % 2**32
         if old_ack == "current":
             changes["ack"] = b_server_nxt
         # Where the ACK number B's server receives falls (rewritten or not).
-        ack_landed = _ack_landed(_seq_diff(changes.get("ack", held.ack), b_server_nxt),
+        ack_landed = _ack_landed(seq_diff(changes.get("ack", held.ack), b_server_nxt),
                                  reply_bytes)
         time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
 

@@ -31,6 +31,7 @@ from typing import Optional
 from ..capture import to_trace
 from ..faults import Match
 from ..lab import ADDR
+from ..model.seq import seq_gt
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
 from .old_duplicate import _trace_views
@@ -78,11 +79,6 @@ class TimeWaitReopenResult(ExperimentResult):
 def _unacked(sock: socket.socket) -> int:
     """Bytes sent or queued on ``sock`` and not yet acknowledged (SIOCOUTQ)."""
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
-
-
-def _after(a: int, b: int) -> bool:
-    """``after(a, b)`` of include/net/tcp.h: a is later than b in 32-bit sequence space."""
-    return 0 < (a - b) % 2**32 < 2**31
 
 
 def _rounded(seconds: float, syns: int) -> str:
@@ -188,7 +184,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     if not syns:
         raise RuntimeError("the capture shows no SYN of the new connection")
     first_syn = syns[0]
-    beyond = _after(first_syn.seq, rcv_nxt)
+    beyond = seq_gt(first_syn.seq, rcv_nxt)
     if outrun and beyond:
         raise RuntimeError(f"the old connection's {BULK} bytes did not outrun the ISN clock "
                            "(the new SYN's sequence number is beyond the old rcv_nxt)")

@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import states as S
+from .seq import MOD, seq_lt
 
-MOD = 1 << 32
 _TRANSITIONS = S.TRANSITIONS
 ISN_POLICIES = ("fixed", "clock", "random")
 RFC793_CLOCK_RATE = 250_000  # ISN ticks per second: one per 4 microseconds
-
-
-def seq_lt(a: int, b: int) -> bool:
-    """``a`` before ``b`` in 32-bit sequence space (RFC 1982 style)."""
-    return 0 < (b - a) % MOD < (1 << 31)
 
 
 def _check_range(name, value, low, high, low_open=False):

@@ -19,6 +19,7 @@ from itertools import product
 import numpy as np
 
 from .endpoint import ISN_POLICIES, MOD, RFC793_CLOCK_RATE
+from .seq import seq_lt
 
 RESET_OUTCOMES = ("clean-close", "peer-reset", "gave-up")
 DUPLICATE_CODES = ("accepted", "time-wait", "no-connection", "same-incarnation", "paws",
@@ -181,10 +182,6 @@ class DuplicateDraws:
     server_isns: np.ndarray
 
 
-def _seq_lt(a, b):
-    return ((b - a) % MOD > 0) & ((b - a) % MOD < (1 << 31))
-
-
 def _duplicate_times(time_wait, reconnect_delay, delay) -> dict:
     """Event times of the old-duplicate exchange, with the event engine's float operations
     (see scenarios.old_duplicate)."""
@@ -255,9 +252,9 @@ def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
         (((seq + request_bytes - 1 - rcv_nxt) % MOD) < rcv_wnd)
     syn_rcvd_ack_ok = ack == (s2 + 1) % MOD
     snd_nxt = (s2 + 1) % MOD
-    est_ack_bad = _seq_lt(snd_nxt, ack)
+    est_ack_bad = seq_lt(snd_nxt, ack)
     if ack_check:
-        est_ack_bad = est_ack_bad | _seq_lt(ack, (snd_nxt - 65535) % MOD)
+        est_ack_bad = est_ack_bad | seq_lt(ack, (snd_nxt - 65535) % MOD)
     dup_ts = int(sent * ts_hz)
     paws_syn_rcvd = timestamps and dup_ts < int(t2 * ts_hz)
     paws_est = timestamps and dup_ts < int(((t2 + delay) + delay) * ts_hz)
