@@ -94,6 +94,7 @@ def read_dpkt_decode(path, limit):
 def read_pcapng_lib(path, limit):
     from pcapng import FileScanner
     from pcapng.blocks import EnhancedPacket
+
     from timewait.pcapread import parse_frame
     n = 0
     with open(path + "ng", "rb") as f:

@@ -128,6 +128,7 @@ def bench_engines_alone(events_per_run, ours_run, simpy_run):
     the next, so the queue stays short, as in a scenario run), and 100,000 timers scheduled
     up front (a long queue)."""
     import simpy
+
     from timewait.model.scheduler import Scheduler
     count = 100_000
 

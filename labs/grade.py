@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 NOT_RUN = "CannotRunHere:"  # timewait.labkit.CannotRunHere, in a check's failure message
 
 

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
         print(f"{lab}: template {out / master.parent.name / 'student'}, secret {name}")
     script = out / "set-secrets.sh"
     script.write_text("#!/bin/sh\n# The labs' autograder zips as organisation secrets.\nset -e\n"
-                      f'cd "$(dirname "$0")"\n' + "\n".join(commands) + "\n")
+                      'cd "$(dirname "$0")"\n' + "\n".join(commands) + "\n")
     script.chmod(0o755)
     print(f"secrets: {script}" + ("" if args.apply else " (run it, or publish.py --apply)"))
     if args.apply:

@@ -11,7 +11,7 @@ def _serve(listener, stop):
     while not stop.is_set():
         try:
             conn, _ = listener.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         conn.close()  # the server closes first: TIME_WAIT sits on its port
 

@@ -1,5 +1,4 @@
 """Small experiment bodies that exercise the engine itself (run inside the namespace)."""
-import socket
 import time
 
 from timewait.faults import Match

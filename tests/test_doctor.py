@@ -19,10 +19,21 @@ from pathlib import Path
 import pytest
 
 from timewait import cli
-from timewait.doctor import (TIME_WAIT_LEN, diagnose, examine, measure_rates, parse_port_range,
-                             parse_reserved_ports, read_counters, read_open_counters,
-                             read_rate_counters, read_sockets, read_sockstat, read_sysctls,
-                             render_text)
+from timewait.doctor import (
+    TIME_WAIT_LEN,
+    diagnose,
+    examine,
+    measure_rates,
+    parse_port_range,
+    parse_reserved_ports,
+    read_counters,
+    read_open_counters,
+    read_rate_counters,
+    read_sockets,
+    read_sockstat,
+    read_sysctls,
+    render_text,
+)
 from timewait.observe import SocketInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from timewait.model import OUTCOMES, simulate, list_scenarios
+from timewait.model import OUTCOMES, list_scenarios, simulate
 from timewait.model.scenarios import state_at
 
 HANDSHAKE = [("client", "SYN"), ("server", "SYN|ACK"), ("client", "ACK")]

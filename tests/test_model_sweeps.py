@@ -5,11 +5,20 @@ import pytest
 
 from timewait.model import simulate
 from timewait.model.portbudget import port_budget
-from timewait.model.sweeps import (DUPLICATE_CODES, PROVOKED_CODES, RESET_OUTCOMES,
-                                   old_duplicate_sweep, old_duplicate_trials,
-                                   provoked_reset_expected, provoked_reset_sweep,
-                                   provoked_reset_trials, reset_outcome_by_losses, reset_sweep,
-                                   split_by_outcome, wilson_interval)
+from timewait.model.sweeps import (
+    DUPLICATE_CODES,
+    PROVOKED_CODES,
+    RESET_OUTCOMES,
+    old_duplicate_sweep,
+    old_duplicate_trials,
+    provoked_reset_expected,
+    provoked_reset_sweep,
+    provoked_reset_trials,
+    reset_outcome_by_losses,
+    reset_sweep,
+    split_by_outcome,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize("time_wait", [0.0, 0.1, 0.3, 1.0, 60.0])

@@ -2,8 +2,14 @@
 import pytest
 
 from timewait import observe
-from timewait.observe import (counter_delta, normalise_ss_row, parse_proc_net_tcp, ss_like_rows,
-                              ss_rows, ss_text)
+from timewait.observe import (
+    counter_delta,
+    normalise_ss_row,
+    parse_proc_net_tcp,
+    ss_like_rows,
+    ss_rows,
+    ss_text,
+)
 
 PROC_NET_TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

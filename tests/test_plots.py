@@ -11,9 +11,17 @@ matplotlib.use("Agg")
 
 from timewait.model import simulate  # noqa: E402
 from timewait.model.sweeps import old_duplicate_sweep, reset_sweep  # noqa: E402
-from timewait.plots import (OKABE_ITO, SERIES_COLOURS, STATE_COLOURS, describe_timeline,  # noqa: E402
-                            flag_colour, sequence_diagram, state_colour, state_timeline,
-                            sweep_curves)
+from timewait.plots import (  # noqa: E402
+    OKABE_ITO,
+    SERIES_COLOURS,
+    STATE_COLOURS,
+    describe_timeline,
+    flag_colour,
+    sequence_diagram,
+    state_colour,
+    state_timeline,
+    sweep_curves,
+)
 
 # Machado, Oliveira & Fernandes (2009), "A physiologically-based model for simulation of
 # color vision deficiency", severity 1.0; applied to linear RGB.

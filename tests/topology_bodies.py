@@ -2,7 +2,6 @@
 import os
 import time
 
-from timewait import conntrack
 from timewait.topology import routed
 
 

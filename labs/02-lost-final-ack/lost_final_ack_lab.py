@@ -12,7 +12,6 @@ import dill
 from timewait.lab import Lab
 from timewait.labkit import call_student, lab_tier, run_student, time_limit  # noqa: F401
 
-
 # The notebook calls settle(lab): the engine's own wait for the capture to catch up.
 settle = Lab.settle
 

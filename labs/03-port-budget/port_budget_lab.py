@@ -13,8 +13,7 @@ import threading
 
 import dill
 
-from timewait.labkit import (StudentCodeError, call_student, lab_tier,  # noqa: F401
-                             run_student, time_limit)
+from timewait.labkit import StudentCodeError, call_student, lab_tier, run_student, time_limit  # noqa: F401
 from timewait.model.portbudget import port_budget
 
 SERVER_PORT = 5000

@@ -12,8 +12,8 @@ import json
 from contextlib import contextmanager
 from importlib import resources
 
-from timewait.model import simulate
 from timewait.labkit import lab_tier, time_limit  # noqa: F401
+from timewait.model import simulate
 from timewait.model import states as S
 
 # The rows students write: the passive close and the active close, TIME_WAIT included.

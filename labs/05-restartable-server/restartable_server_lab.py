@@ -20,8 +20,7 @@ import time
 
 import dill
 
-from timewait.labkit import (call_student, describe_crash, lab_tier,  # noqa: F401
-                             run_student, time_limit)
+from timewait.labkit import call_student, describe_crash, lab_tier, run_student, time_limit  # noqa: F401
 
 CLIENT_PORT = 40000
 REQUEST = b"GET /status\n"
@@ -48,7 +47,7 @@ def _client(sock: socket.socket, extra: bytes, outcome: dict) -> None:
                 time.sleep(CLIENT_CLOSE_DELAY)
                 break
             received += chunk
-    except socket.timeout:
+    except TimeoutError:
         outcome["end"] = "no end of file within 3 s"
     except OSError as exc:
         outcome["end"] = _errno_name(exc)

@@ -21,12 +21,12 @@ memory until 60 s of capture time after its last segment, then folded into the r
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional
+from typing import Optional
 
 from .cli_options import INPUT_FILE, OUTPUT_FILE, add_valid, checked, input_file, output_file
 from .pcapread import ACK, FIN, FLAG_NAMES, RST, SYN, Packet, read_tcp

@@ -13,8 +13,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from .trace import Segment, Trace, flags_text
 
@@ -31,7 +32,7 @@ class Frame:
     data: bytes  # Ethernet frame as captured (TCP checksum possibly partial)
     link: str = ""  # where it was seen: "" for the namespace's loopback, else "host:iface"
 
-    def tcp(self) -> Optional["TcpView"]:
+    def tcp(self) -> Optional[TcpView]:
         return TcpView.parse(self)
 
 
@@ -52,7 +53,7 @@ class TcpView:
     options: bytes = b""  # the TCP header's options, as sent
 
     @classmethod
-    def parse(cls, frame: Frame) -> Optional["TcpView"]:
+    def parse(cls, frame: Frame) -> Optional[TcpView]:
         from scapy.layers.inet import IP, TCP
         from scapy.layers.inet6 import IPv6
         from scapy.layers.l2 import Ether
@@ -89,7 +90,7 @@ class Capture:
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
-    def start(self) -> "Capture":
+    def start(self) -> Capture:
         # Scapy takes a good fraction of a second to import: pay it now, not mid-experiment.
         import scapy.layers.inet  # noqa: F401
         import scapy.layers.l2  # noqa: F401
@@ -124,7 +125,7 @@ class Capture:
         """Wait until the capture has read what the kernel queued (``settle`` s of quiet)."""
         time.sleep(settle)
 
-    def stop(self) -> "Capture":
+    def stop(self) -> Capture:
         if self._thread:
             self.drain()
             self._stop.set()

@@ -21,8 +21,7 @@ import sys
 import threading
 
 from . import experiments
-from .cli_options import (OUTPUT_FILE, OneLineParser, add_valid, checked, one_line, output_file,
-                          shown)
+from .cli_options import OUTPUT_FILE, OneLineParser, add_valid, checked, one_line, output_file, shown
 from .experiments.base import TIMEOUT
 from .sandbox import ExperimentFailed, ExperimentInterrupted, ExperimentTimeout
 from .tiers import check_forced_tier, detect_tier, topology_support

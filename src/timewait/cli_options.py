@@ -13,7 +13,7 @@ import argparse
 import errno
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
 
 SHOWN_CHARS = 40  # a value is echoed up to this long, so a 100,000-character one stays one line
 

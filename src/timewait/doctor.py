@@ -26,14 +26,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 import math
+import os
 import sys
 import textwrap
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Optional
 
 from .cli_options import one_line
 from .observe import parse_proc_net_tcp
@@ -184,7 +185,7 @@ class Report:
         or a RST ended early, closes past tcp_max_tw_buckets and closes by reset."""
         return self.state_totals.get("TIME_WAIT", 0) / self.time_wait_len
 
-    def with_measured(self, measured: Optional[MeasuredRates]) -> "Report":
+    def with_measured(self, measured: Optional[MeasuredRates]) -> Report:
         """This report with measured rates added, and advice when they disagree with the
         estimate."""
         if measured is None:
@@ -552,7 +553,7 @@ def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable,
 def _read_text(path: str) -> Optional[str]:
     """The file's text, or None when it is absent or this user may not read it."""
     try:
-        with open(path, "r") as fh:
+        with open(path) as fh:
             return fh.read()
     except (FileNotFoundError, PermissionError):
         return None

@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Optional
 
 from . import observe
 from .capture import Capture, TcpView, to_trace

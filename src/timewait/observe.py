@@ -12,8 +12,9 @@ import os
 import re
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional
+from typing import Optional
 
 # include/net/tcp_states.h
 STATES = {

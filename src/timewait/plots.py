@@ -255,8 +255,8 @@ class FigureHTML:
 
     def __init__(self, fig, alt: str, caption: str = ""):
         import base64
-        import io
         import html
+        import io
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})

@@ -17,8 +17,16 @@ from __future__ import annotations
 from html import escape
 from typing import Optional
 
-from .plots import (OKABE_ITO, describe_timeline, describe_trace, flag_colour, state_colour,
-                    state_spans, timeline_end, timeline_endpoints)
+from .plots import (
+    OKABE_ITO,
+    describe_timeline,
+    describe_trace,
+    flag_colour,
+    state_colour,
+    state_spans,
+    timeline_end,
+    timeline_endpoints,
+)
 from .trace import Trace
 
 ROW = 30  # pixels per segment

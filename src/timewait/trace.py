@@ -5,8 +5,9 @@ whether it was captured on a namespace's loopback or produced by the simulator.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional
+from typing import Optional
 
 # Order used when writing flags as text: "SYN", "SYN|ACK", "FIN|ACK", "RST", "PSH|ACK".
 FLAG_ORDER = ("SYN", "FIN", "RST", "PSH", "ACK")
@@ -97,7 +98,7 @@ class Trace:
         return [s.to_dict() for s in self.segments]
 
     @classmethod
-    def from_dicts(cls, rows: list, endpoints=("client", "server")) -> "Trace":
+    def from_dicts(cls, rows: list, endpoints=("client", "server")) -> Trace:
         return cls([Segment(**r) for r in rows], tuple(endpoints))
 
     def table(self, times: bool = False) -> str:

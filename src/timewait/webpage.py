@@ -15,7 +15,8 @@ of either for Pyodide is on a package registry, so the site cannot serve them.
 from __future__ import annotations
 
 import json
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import comm
 from comm.base_comm import BaseComm

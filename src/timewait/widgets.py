@@ -36,8 +36,8 @@ def _message(text: str, kind: str = "error") -> str:
 
 
 def _figure(width, height):
-    from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), dpi=72)
     FigureCanvasAgg(fig)
     # The panel places its axes itself; tight_layout would cost a full extra draw.

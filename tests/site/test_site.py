@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("TIMEWAIT_SITE", ROOT / "_build" / "html"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import site_assets  # after the path line above: scripts/ is not a package
+
 pytestmark = pytest.mark.skipif(not (HTML / "index.html").exists(),
                                 reason="the site is not built; `make test-book` builds it first")
 

@@ -4,17 +4,30 @@
 returns a typed result; ``list_experiments()`` names them all. Where the machine cannot run
 an experiment live, its recorded outcome is returned, with a one-line notice saying so.
 """
-from .base import REGISTRY, Experiment, ExperimentResult, Param, get, record_all, run
 # Each module registers its experiment when imported.
 from . import (  # noqa: F401
-    abortive_close, close_wait_leak, closing_defaults, fin_wait_2, fixed_port_reconnect,
-    four_way_close, lost_final_ack, old_duplicate, orphan_retries, port_exhaustion,
-    server_restart, time_wait_assassination, time_wait_memory, time_wait_overflow,
+    abortive_close,
+    close_wait_leak,
+    closing_defaults,
+    connection_reuse,
+    conntrack_time_wait,
+    ephemeral_ports,
+    fin_wait_2,
+    fixed_port_reconnect,
+    four_way_close,
+    lost_final_ack,
+    nat_port_exhaustion,
+    old_duplicate,
+    orphan_retries,
+    port_exhaustion,
+    server_restart,
+    time_wait_assassination,
+    time_wait_memory,
+    time_wait_overflow,
+    time_wait_reopen,
+    timeout_close,
 )
-from . import connection_reuse, ephemeral_ports  # noqa: F401
-from . import timeout_close  # noqa: F401
-from . import time_wait_reopen  # noqa: F401
-from . import conntrack_time_wait, nat_port_exhaustion  # noqa: F401
+from .base import REGISTRY, Experiment, ExperimentResult, Param, get, record_all, run
 
 
 def list_experiments() -> list:

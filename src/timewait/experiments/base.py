@@ -5,9 +5,10 @@ import dataclasses
 import datetime
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 from .. import sandbox
 from ..tiers import Tier, detect_tier, topology_support
@@ -92,7 +93,7 @@ class ExperimentResult:
         return out
 
     @classmethod
-    def from_json(cls, data: dict) -> "ExperimentResult":
+    def from_json(cls, data: dict) -> ExperimentResult:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         if kwargs.get("trace") is not None:

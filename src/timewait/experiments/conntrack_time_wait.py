@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import conntrack
-from ..capture import to_trace
 from ..topology import routed
 from .base import Experiment, ExperimentResult, Param, register
 

@@ -9,7 +9,7 @@ segment is (after RFC 9293 section 3.10.7's acceptability checks) and carries ou
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from . import states as S
@@ -83,7 +83,7 @@ class Packet:
         self.rel_seq, self.rel_ack = rel_seq, rel_ack
         self.note, self.incarnation = note, incarnation
 
-    def copy(self, **changes) -> "Packet":
+    def copy(self, **changes) -> Packet:
         p = Packet(self.src, self.dst, self.flags, self.seq, self.ack, self.length, self.tsval,
                    self.tsecr, self.rel_seq, self.rel_ack, self.note, self.incarnation)
         for k, v in changes.items():

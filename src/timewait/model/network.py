@@ -13,8 +13,9 @@ purpose (see :class:`Hold`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Union
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Union
 
 from ..trace import Segment, Trace
 from .endpoint import Packet

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..trace import Trace
 from . import states as S
-from .endpoint import Endpoint, EndpointConfig, ISN_POLICIES
+from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig
 from .network import Drop, Hold, LinkConfig, Network
 from .scheduler import Scheduler
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from typing import Callable
+from collections.abc import Callable
 
 _INF = float("inf")
 
