@@ -5,6 +5,7 @@ returns a typed result; ``list_experiments()`` names them all. Where the machine
 an experiment live, its recorded outcome is returned, with a one-line notice saying so.
 """
 # Each module registers its experiment when imported.
+from . import held_last_ack, reuseport_group  # noqa: F401
 from . import (  # noqa: F401
     abortive_close,
     close_wait_leak,
