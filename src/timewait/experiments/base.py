@@ -5,6 +5,7 @@ import dataclasses
 import datetime
 import json
 import platform
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,7 @@ class Experiment:
     variants: tuple = ({},)  # parameter sets kept as recordings
     topology: bool = False  # builds hosts and links (timewait.topology): needs topology_support()
     captures: bool = False  # records its segments, so it offers --pcap
+    programs: tuple = ()  # commands it starts on a host (e.g. "haproxy"): each must be installed
 
     def check(self, params: dict) -> dict:
         known = {p.name: p for p in self.params}
@@ -168,6 +170,11 @@ def get(name: str) -> Experiment:
     return REGISTRY[name]
 
 
+def program_installed(name: str) -> bool:
+    """Is command ``name`` installed (on PATH, or in /usr/sbin where Debian puts daemons)?"""
+    return bool(shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin"))
+
+
 def params_key(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
@@ -189,6 +196,9 @@ def run(name: str, *, timeout: Optional[float] = None, capture_frames: bool = Fa
         ok, why = topology_support()
         if not ok:
             return recorded(exp, params, Tier(tier.name, why))
+    missing = [p for p in exp.programs if not program_installed(p)] if live else []
+    if missing:
+        return recorded(exp, params, Tier(tier.name, f"{', '.join(missing)} not installed"))
     if not live:
         return recorded(exp, params, tier)
     isolated = tier.name == "full"
