@@ -12,7 +12,6 @@ ends the connection.
 """
 from __future__ import annotations
 
-import errno
 import socket
 import struct
 import time
@@ -22,6 +21,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import attempt
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -45,13 +45,6 @@ class AbortiveCloseResult(ExperimentResult):
 
     SHOWN = ("close_segment", "time_wait_created", "peer_received", "peer_lost_data", "lost_bytes",
              "peer_error", "peer_send_error", "discarded_unread", "counters", "socket_table")
-
-
-def _errno_of(call) -> tuple:
-    try:
-        return call(), None
-    except OSError as exc:
-        return None, errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def body(lab, mode: str) -> dict:
@@ -92,11 +85,11 @@ def body(lab, mode: str) -> dict:
     server.settimeout(2)
     got = b""
     while True:
-        data, err = _errno_of(lambda: server.recv(100))
+        data, err = attempt(lambda: server.recv(100))
         if err or not data:
             break
         got += data
-    _, send_err = _errno_of(lambda: server.send(b"anyone there?\n"))
+    _, send_err = attempt(lambda: server.send(b"anyone there?\n"))
     return {
         "trace": lab.trace(CLIENT_PORT, SERVER_PORT).to_dicts(),
         "close_segment": seg.flags,

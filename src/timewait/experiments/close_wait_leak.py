@@ -20,7 +20,6 @@ caller's process (a notebook kernel, a test) never has its limit changed.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
 import resource
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..observe import ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
@@ -75,10 +75,6 @@ class CloseWaitLeakResult(ExperimentResult):
 def _count(sockets, state, local_port=None) -> int:
     return sum(1 for s in sockets if s.state == state
                and (local_port is None or s.local[1] == local_port))
-
-
-def _errno_name(exc: OSError) -> str:
-    return errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool,
@@ -126,7 +122,7 @@ def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool
                 server.send(b"late reply\n")
                 outcomes.append("sent")
             except OSError as exc:
-                outcomes.append(_errno_name(exc))
+                outcomes.append(errno_name(exc))
             time.sleep(0.2)
         write = ", then ".join(outcomes)
     return {
@@ -167,7 +163,7 @@ def _serve(listener: socket.socket, channel: socket.socket, fd_limit: int,
         try:
             conn, _ = listener.accept()
         except OSError as exc:
-            tell({"accept": _errno_name(exc)})
+            tell({"accept": errno_name(exc)})
             continue
         tell({"accept": "ok"})
         conn.settimeout(5)
@@ -216,7 +212,7 @@ def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_c
             try:
                 client = lab.connect(SERVER_PORT, src_port=FIRST_PORT + i, timeout=2)
             except OSError as exc:  # a full accept queue: the SYN goes unanswered
-                name = "timed out" if isinstance(exc, TimeoutError) else _errno_name(exc)
+                name = "timed out" if isinstance(exc, TimeoutError) else errno_name(exc)
                 connects[name] = connects.get(name, 0) + 1
                 break
             connects["connected"] = connects.get("connected", 0) + 1
@@ -242,7 +238,7 @@ def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_c
             except TimeoutError:
                 answer = f"none within {hold} s"
             except OSError as exc:
-                answer = _errno_name(exc)
+                answer = errno_name(exc)
         # The table without the clients' orphans, whatever ``hold`` was: they last fin_timeout.
         lab.wait_for(lambda: all(lab.state_of(FIRST_PORT + i, SERVER_PORT) != "FIN_WAIT_2"
                                  for i in range(accepted)),

@@ -16,7 +16,6 @@ open, and the result counts the client's TIME_WAIT sockets left behind.
 """
 from __future__ import annotations
 
-import errno
 import http.client
 import http.server
 import threading
@@ -25,6 +24,7 @@ from typing import Optional
 
 from ..lab import ADDR
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 8080
 FIRST_PORT = 40000
@@ -97,7 +97,7 @@ def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
                 if response.read() != b"ok\n" or response.status != 200:
                     raise RuntimeError(f"request {n}: unexpected response {response.status}")
             except OSError as exc:
-                first_error = errno.errorcode.get(exc.errno, str(exc.errno))
+                first_error = errno_name(exc)
                 conn.close()
                 break
             served += 1

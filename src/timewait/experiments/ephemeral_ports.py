@@ -20,7 +20,6 @@ govern source ports and TIME_WAIT reuse (``None`` for one this kernel does not h
 """
 from __future__ import annotations
 
-import errno
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Optional
 from ..lab import ADDR
 from .closing_defaults import read_defaults
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
@@ -96,7 +96,7 @@ def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
                         call = "connect"
                     client.connect(server)
                 except OSError as exc:
-                    failed_call, first_error = call, errno.errorcode.get(exc.errno, str(exc.errno))
+                    failed_call, first_error = call, errno_name(exc)
                     break
                 source, port = client.getsockname()
                 accepted, _ = listeners[server].accept()
@@ -211,7 +211,7 @@ def range_sizes_body(lab, max_size: int, runs: int) -> dict:
                         try:
                             client.connect((ADDR, server_port))
                         except OSError as exc:
-                            errs.add(errno.errorcode.get(exc.errno, str(exc.errno)))
+                            errs.add(errno_name(exc))
                             break
                         used_top |= client.getsockname()[1] == top
                         accepted, _ = listener.accept()

@@ -20,7 +20,6 @@ socket waits first on its keepalive timer, and becomes a timewait socket when th
 """
 from __future__ import annotations
 
-import errno
 import socket
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from ..faults import Match
 from ..observe import ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 ORPHAN_PORT = 40000  # client closes
@@ -64,7 +64,7 @@ def _bind(lab, port: int) -> str:
         s.bind(("127.0.0.1", port))
         return "ok"
     except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
+        return errno_name(exc)
     finally:
         s.close()
 

@@ -19,7 +19,6 @@ run that sets ``tw_reuse`` never runs on the host: it shows its recording there.
 """
 from __future__ import annotations
 
-import errno
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Optional
 from ..lab import ADDR
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -92,13 +92,13 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
     try:
         again.bind((ADDR, client_port))
     except OSError as exc:
-        error, failed_at = errno.errorcode.get(exc.errno, str(exc.errno)), "bind"
+        error, failed_at = errno_name(exc), "bind"
     if error is None:
         again.settimeout(5)
         try:
             again.connect((ADDR, server_port))
         except OSError as exc:
-            error, failed_at = errno.errorcode.get(exc.errno, str(exc.errno)), "connect"
+            error, failed_at = errno_name(exc), "connect"
     tw_left = [s for s in lab.sockets([client_port])
                if s.local[1] == client_port and s.remote[1] == server_port
                and s.state == "TIME_WAIT"]

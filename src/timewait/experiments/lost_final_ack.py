@@ -27,17 +27,16 @@ TCP demultiplexes on all four numbers) or to port 5000 again (``same-port``, the
 """
 from __future__ import annotations
 
-import errno
 import select
 import socket
-import struct
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..faults import Match
-from ..observe import COUNTERS, STATES, counter_delta, rfc_state, ss_text
+from ..observe import COUNTERS, counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name, socket_error, tcp_state
 
 SERVER_PORT = 5000
 OTHER_SERVER_PORT = 5001
@@ -90,12 +89,6 @@ class LostFinalAckResult(ExperimentResult):
         # before the (multi-line) socket table, which ends the summary
         head, sep, table = text.partition("\n  socket_table:")
         return "\n".join([head] + extra) + sep + table
-
-
-def _tcp_state(sock: socket.socket) -> str:
-    """The kernel's state of this very socket (TCP_INFO), whatever its 4-tuple is now."""
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
-    return rfc_state(STATES.get(struct.unpack("B", info[:1])[0], "?"))
 
 
 def _time_wait_timer(lab) -> Optional[float]:
@@ -163,7 +156,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         try:
             new = lab.connect(port, src_port=CLIENT_PORT, reuseaddr=True)
         except OSError as exc:
-            new_error = errno.errorcode.get(exc.errno, str(exc.errno))
+            new_error = errno_name(exc)
     ports = [SERVER_PORT] + ([OTHER_SERVER_PORT] if new_connection == "other-port" else [])
     table = ss_text(lab.sockets(ports), timers=False)
 
@@ -176,7 +169,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
 
     def server_done():
         read_timer()
-        return _tcp_state(server) == "CLOSED"
+        return tcp_state(server) == "CLOSED"
 
     lab.wait_for(server_done, "the server's connection to end", timeout=15, interval=0.002)
     done_at = lab.now()
@@ -191,15 +184,14 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         got = server.recv(100)
         peer_recv = "0 bytes (end of file)" if got == b"" else f"{len(got)} bytes"
     except OSError as exc:
-        peer_recv = errno.errorcode.get(exc.errno, str(exc.errno))
-    err = server.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        peer_recv = errno_name(exc)
+    peer_error = socket_error(server)
     time.sleep(0.05)
 
     new_state = ""
     if new is not None:
-        new_state = _tcp_state(new)
-        code = new.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        new_error = errno.errorcode.get(code, str(code)) if code else None
+        new_state = tcp_state(new)
+        new_error = socket_error(new)
     elif new_connection != "none":
         new_state = "CLOSED"
 
@@ -223,8 +215,8 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     return {
         "trace": trace.to_dicts(),
         "closer_state": closer_state,
-        "peer_error": errno.errorcode.get(err, str(err)) if err else None,
-        "peer_final_state": _tcp_state(server),
+        "peer_error": peer_error,
+        "peer_final_state": tcp_state(server),
         "fin_retransmissions": len(fins) - 1,
         "answer_to_retransmitted_fin": answers[0].flags if len(fins) > 1 and answers else "",
         "rst_seen": any(s.has("RST") for s in trace),

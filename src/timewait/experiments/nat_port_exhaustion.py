@@ -25,7 +25,6 @@ nf_nat_core.c) picks it by a hash of the source and destination addresses.
 """
 from __future__ import annotations
 
-import errno
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -33,6 +32,7 @@ from typing import Optional
 from .. import conntrack
 from ..topology import routed
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 80
 FIRST_PORT = 40000
@@ -101,7 +101,7 @@ def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive
             try:
                 client = topo.connect("client", net.server(), SERVER_PORT, timeout=CONNECT_TIMEOUT)
             except OSError as exc:
-                name = errno.errorcode.get(exc.errno, type(exc).__name__)
+                name = errno_name(exc)
                 outcomes.append(name)
                 errors.append(name)
                 if gave_up is None:

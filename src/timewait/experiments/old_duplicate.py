@@ -31,23 +31,18 @@ are not counted).
 """
 from __future__ import annotations
 
-import errno
-import fcntl
-import select
-import socket
-import struct
-import termios
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..capture import TcpView, to_trace
+from ..capture import to_trace
 from ..faults import Match
 from ..lab import ADDR
 from ..model.seq import seq_diff
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
+from .common import Reader, errno_name, unacked, views_outside
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -90,26 +85,6 @@ class OldDuplicateResult(ExperimentResult):
              "changed_fields", "reply", "defence_counters", "explanation")
 
 
-def _reader(sock: socket.socket, sink: bytearray, stop: threading.Event) -> None:
-    """Read into ``sink`` until EOF or ``stop``. It polls with select() rather than a socket
-    timeout, which would also apply to the other thread's sendall() on the same socket."""
-    while not stop.is_set():
-        try:
-            if not select.select([sock], [], [], 0.05)[0]:
-                continue
-            data = sock.recv(1 << 20)
-        except (OSError, ValueError):  # closed by the other thread
-            return
-        if not data:
-            return
-        sink += data
-
-
-def _unacked(sock: socket.socket) -> int:
-    """Bytes sent or queued on ``sock`` and not yet acknowledged (SIOCOUTQ)."""
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
-
-
 def _changed_fields(captured: bytes, delivered_tcp: bytes) -> list:
     """TCP fields whose value differs between a captured frame and the TCP segment the lab
     sent in its place; the checksum is left out (recomputed on every delivery)."""
@@ -136,20 +111,6 @@ def _ack_landed(offset: int, acked: int) -> str:
     return "behind B's server's snd_una, within what it has had acknowledged"
 
 
-def _trace_views(lab, bulks: list) -> list:
-    """Captured segments without the bulk transfers (SYNs, FINs and RSTs kept). Filtering on
-    raw bytes avoids parsing thousands of frames."""
-    views = []
-    for f in lab.capture.snapshot():
-        d = f.data
-        if len(d) < 54 or d[12:14] != b"\x08\x00" or d[23] != 6:
-            continue
-        control = d[14 + (d[14] & 0x0F) * 4 + 13] & 0x07  # FIN, SYN, RST
-        if control or not any(start <= f.t <= end for start, end in bulks):
-            views.append(TcpView.parse(f))
-    return views
-
-
 def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
          reply_overlap: bool = False) -> dict:
     lab.start_capture()
@@ -158,15 +119,8 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     bulks = []  # (start, end) of bulk transfers, left out of the trace
 
     # Incarnation A.
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT, reuseaddr=True)
-    server, _ = listener.accept()
-    lab.track(server)
-    got_a, stop_a = bytearray(), threading.Event()
-    reader = threading.Thread(target=_reader, args=(server, got_a, stop_a), daemon=True)
-    reader.start()
-    got_ac, stop_ac = bytearray(), threading.Event()
-    client_reader = threading.Thread(target=_reader, args=(client, got_ac, stop_ac), daemon=True)
-    client_reader.start()
+    client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
+    reader, client_reader = Reader(server), Reader(client)
     if overlap or reply_overlap:
         # Both directions at once: the less time A takes, the further it outruns the clock.
         lab.step(f"A sends {BULK} bytes{' each way' if overlap and reply_overlap else ''}, "
@@ -177,11 +131,11 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
             sender.start()
         if overlap:
             client.sendall(b"a" * BULK)
-        lab.wait_for(lambda: len(got_a) >= (BULK if overlap else 0)
-                     and len(got_ac) >= (BULK if reply_overlap else 0),
+        lab.wait_for(lambda: len(reader.got) >= (BULK if overlap else 0)
+                     and len(client_reader.got) >= (BULK if reply_overlap else 0),
                      "A's bulk to arrive", timeout=20)
         # Its last (possibly delayed) ACKs belong to the bulk, and are left out with it.
-        lab.wait_for(lambda: _unacked(client) == 0 and _unacked(server) == 0,
+        lab.wait_for(lambda: unacked(client) == 0 and unacked(server) == 0,
                      "A's bulk to be acknowledged")
         bulks.append((start, lab.now()))
     rule = lab.hold(match_data, count=1)
@@ -189,13 +143,13 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     lab.step("A sends a segment that is held back")
     client.sendall(OLD)
     held = lab.wait_for_segment(match_data, "A's held segment", after=mark)
-    lab.wait_for(lambda: len(got_a) >= (BULK if overlap else 0) + len(OLD),
+    lab.wait_for(lambda: len(reader.got) >= (BULK if overlap else 0) + len(OLD),
                  "A's retransmission to arrive", timeout=5)
     lab.remove(rule)
     # Closing with A's last bytes acknowledged keeps the close the same in every run: a
     # server that has sent data delays its ACKs, which could otherwise ride on its FIN or not.
-    lab.wait_for(lambda: _unacked(client) == 0, "A's server to acknowledge A's bytes")
-    stop_ac.set()
+    lab.wait_for(lambda: unacked(client) == 0, "A's server to acknowledge A's bytes")
+    client_reader.stop()
     client_reader.join(5)
     before_close = lab.counters()
     lab.step("A closes, client first")
@@ -211,17 +165,14 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     b_server = b_isn_from = None
     mark_b = lab.now()
     try:
-        b_client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT, reuseaddr=True, timeout=2)
+        b_client, b_server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
     except OSError as exc:
-        reuse_error = errno.errorcode.get(exc.errno, str(exc.errno))
+        reuse_error = errno_name(exc)
     reuse_moved = counter_delta(before_close, lab.counters(), REUSE_COUNTERS)
     isn_advance, b_bytes, landed = None, 0, "no connection: only the listener"
     server_isn_advance, reply_bytes, ack_landed = None, 0, ""
-    got_b, stop_b = bytearray(), threading.Event()
-    got_bc, stop_bc = bytearray(), threading.Event()
+    b_reader = b_client_reader = None
     if reuse_error is None:
-        b_server, _ = listener.accept()
-        lab.track(b_server)
         syn_b = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN",
                                      after=mark_b)
         synack = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="SYN|ACK"),
@@ -233,7 +184,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         gap = seq_diff(held.seq, syn_b.seq + 1)
         recycled = reuse_moved.get("TWRecycled", 0) > 0
         b_isn_from = RECYCLED_ISN if recycled else CLOCK_ISN
-        threading.Thread(target=_reader, args=(b_server, got_b, stop_b), daemon=True).start()
+        b_reader = Reader(b_server)
         if overlap and gap <= 0 and not recycled:
             raise RuntimeError(f"A's {BULK} bytes did not outrun the ISN clock "
                                f"(B's ISN is {-gap} bytes past the held segment)")
@@ -241,25 +192,26 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
             lab.step(f"B's client sends {gap} bytes, up to the held segment")
             start = lab.now()
             b_client.sendall(b"b" * gap)
-            lab.wait_for(lambda: len(got_b) >= gap, "B's bytes to arrive", timeout=20)
-            lab.wait_for(lambda: _unacked(b_client) == 0, "B's bytes to be acknowledged")
+            lab.wait_for(lambda: len(b_reader.got) >= gap, "B's bytes to arrive", timeout=20)
+            lab.wait_for(lambda: unacked(b_client) == 0, "B's bytes to be acknowledged")
             bulks.append((start, lab.now()))
             b_bytes = gap
         reply_gap = seq_diff(held.ack, synack.seq + 1)
         if reply_overlap and reply_gap <= 0:
             raise RuntimeError(f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
                                f"server's ISN is {-reply_gap} bytes past A's ACK number)")
-        threading.Thread(target=_reader, args=(b_client, got_bc, stop_bc), daemon=True).start()
+        b_client_reader = Reader(b_client)
         if reply_overlap:
             lab.step(f"B's server sends {reply_gap} bytes, up to the held segment's ACK number")
             start = lab.now()
             b_server.sendall(b"t" * reply_gap)
-            lab.wait_for(lambda: len(got_bc) >= reply_gap, "B's server's bytes to arrive",
-                         timeout=20)
-            lab.wait_for(lambda: _unacked(b_server) == 0,
+            lab.wait_for(lambda: len(b_client_reader.got) >= reply_gap,
+                         "B's server's bytes to arrive", timeout=20)
+            lab.wait_for(lambda: unacked(b_server) == 0,
                          "B's client to acknowledge all of B's server's bytes")
             bulks.append((start, lab.now()))
             reply_bytes = reply_gap
+    got_b = b_reader.got if b_reader else bytearray()  # what B's application read
     from_server = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
     changes = {}
     if b_server is not None:
@@ -298,8 +250,9 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         except TimeoutError:
             pass
         own_bytes_read = got_b.count(OWN[:1])
-    stop_b.set()
-    stop_bc.set()
+    for r in (b_reader, b_client_reader):
+        if r is not None:
+            r.stop()
     old_bytes = got_b.count(OLD[:1])
 
     if old_bytes:
@@ -317,7 +270,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         raise RuntimeError(f"the old segment was not delivered, yet no defence counter "
                            f"moved: {moved}")
     time.sleep(0.05)
-    trace = to_trace(_trace_views(lab, bulks), (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT),
+    trace = to_trace(views_outside(lab, bulks), (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT),
                      lambda v: "held" if v.frame == held.frame else lab.note_for(v))
     return {
         "trace": trace.to_dicts(),

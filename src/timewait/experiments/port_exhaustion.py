@@ -21,7 +21,6 @@ the odd one, so the third port of a 3-port range is never tried.
 """
 from __future__ import annotations
 
-import errno
 import socket
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Optional
 from ..lab import ADDR
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
@@ -60,7 +60,7 @@ class _CallFailed(Exception):
     def __init__(self, call: str, exc: OSError):
         super().__init__(call)
         self.call = call
-        self.errno_name = errno.errorcode.get(exc.errno, str(exc.errno))
+        self.errno_name = errno_name(exc)
 
 
 def _one_connection(listener, address: str, bind_first: bool, bind_to_lo: bool = False) -> None:

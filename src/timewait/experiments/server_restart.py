@@ -22,7 +22,6 @@ On the host tier the port is a free one the kernel picks on the host loopback.
 """
 from __future__ import annotations
 
-import errno
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Optional
 
 from ..lab import ADDR
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 HOLDERS = ("time-wait", "established", "listener", "nothing")
@@ -117,7 +117,7 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
         try:
             call()
         except OSError as exc:
-            error, failed_at = errno.errorcode.get(exc.errno, str(exc.errno)), name
+            error, failed_at = errno_name(exc), name
             break
     accepts, after = None, []
     if error is None:

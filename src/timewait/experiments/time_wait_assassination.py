@@ -21,7 +21,6 @@ TIME_WAIT 4-tuple whatever tcp_tw_reuse says.)
 """
 from __future__ import annotations
 
-import errno
 import math
 import socket
 import time
@@ -31,6 +30,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -60,7 +60,7 @@ def _reconnect(lab) -> str:
         s.connect(("127.0.0.1", SERVER_PORT))
         return "ok"
     except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
+        return errno_name(exc)
     finally:
         s.close()
 

@@ -9,7 +9,6 @@ first port (still in TIME_WAIT) and from the first port that skipped it.
 """
 from __future__ import annotations
 
-import errno
 import socket
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Optional
 from ..lab import ADDR
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
@@ -48,7 +48,7 @@ def _reconnect(port: int, listener) -> str:
         listener.accept()[0].close()
         return "connected"
     except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
+        return errno_name(exc)
     finally:
         s.close()
 

@@ -18,11 +18,7 @@ run waits ``TS_TICK`` seconds before reconnecting, so that the clock has ticked.
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import socket
-import struct
-import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +30,7 @@ from ..lab import ADDR
 from ..model.seq import seq_gt
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
-from .old_duplicate import _trace_views
+from .common import errno_name, unacked, views_outside
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -76,11 +72,6 @@ class TimeWaitReopenResult(ExperimentResult):
              "new_states", "counters", "explanation")
 
 
-def _unacked(sock: socket.socket) -> int:
-    """Bytes sent or queued on ``sock`` and not yet acknowledged (SIOCOUTQ)."""
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
-
-
 def _rounded(seconds: float, syns: int) -> str:
     """How long connect() took, in words that are the same on every run."""
     if syns <= 1:
@@ -115,7 +106,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
                 raise RuntimeError(f"the old connection ended after {got} of {BULK} bytes")
             got += len(data)
         sender.join(5)
-        lab.wait_for(lambda: _unacked(client) == 0, "the bulk to be acknowledged")
+        lab.wait_for(lambda: unacked(client) == 0, "the bulk to be acknowledged")
         bulks.append((start, lab.now()))
         lab.settle(quiet=0.1)  # let the capture catch up before the close
 
@@ -148,7 +139,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     try:
         again.connect((ADDR, SERVER_PORT))
     except OSError as exc:
-        error = errno.errorcode.get(exc.errno, str(exc.errno))
+        error = errno_name(exc)
     seconds = time.monotonic() - t0
     new_states, time_wait_after = {}, ""
     if error is None:
@@ -167,7 +158,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     from_server = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
 
     def exchange():
-        views = _trace_views(lab, bulks)
+        views = views_outside(lab, bulks)
         mine = [v for v in views if {v.src[1], v.dst[1]} == {CLIENT_PORT, SERVER_PORT}]
         old = [v for v in mine if v.t < mark]
         fins = [next((v for v in old if m.matches(v) and "FIN" in v.flags), None)

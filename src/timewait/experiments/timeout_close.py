@@ -26,7 +26,6 @@ and shown rounded.
 """
 from __future__ import annotations
 
-import errno
 import socket
 import struct
 import time
@@ -36,6 +35,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register
+from .common import errno_name
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -71,10 +71,6 @@ class TimeoutCloseResult(ExperimentResult):
     SHOWN = ("timer", "application_saw", "wire_while_waiting", "gave_up", "state_after_timeout",
              "peer_state_after_timeout", "socket_table", "kernel_counters", "afterwards",
              "end_states", "time_wait")
-
-
-def _errno_name(exc: OSError) -> str:
-    return errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno else type(exc).__name__
 
 
 def _about(seconds: float, step: float) -> str:
@@ -124,7 +120,7 @@ def _recv_until_error(lab, client) -> tuple:
         client.recv(100)
         error = None
     except OSError as exc:
-        error = _errno_name(exc)
+        error = errno_name(exc)
     end = lab.now()
     after = lab.sockets([SERVER_PORT])
     return (error, end, after, lab.state_of(CLIENT_PORT, SERVER_PORT),
@@ -183,7 +179,7 @@ def _user_timeout(lab, client, server) -> dict:
         server.recv(100)
         peer_error = "nothing"
     except OSError as exc:
-        peer_error = _errno_name(exc)
+        peer_error = errno_name(exc)
     requests = [v for v in sent if v.length]
     gave_up, after_rto = _gave_up(requests, end)
     return {

@@ -1,0 +1,95 @@
+"""Small helpers the experiment bodies share: errno names, a socket's unacknowledged bytes and
+kernel state, a reader thread, and the captured segments outside bulk transfers."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import select
+import socket
+import struct
+import termios
+import threading
+from typing import Callable, Optional
+
+from ..capture import TcpView
+from ..observe import STATES, rfc_state
+
+
+def errno_name(exc: OSError) -> str:
+    """``"EADDRINUSE"`` for an OSError; the exception's type name when it has no errno
+    (a socket timeout)."""
+    if exc.errno is None:
+        return type(exc).__name__
+    return errno.errorcode.get(exc.errno, str(exc.errno))
+
+
+def attempt(call: Callable) -> tuple:
+    """``(call(), None)``, or ``(None, errno name)`` if the call raised an OSError."""
+    try:
+        return call(), None
+    except OSError as exc:
+        return None, errno_name(exc)
+
+
+def socket_error(sock: socket.socket) -> Optional[str]:
+    """The errno name of the socket's pending error (SO_ERROR), ``None`` if it has none."""
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    return errno.errorcode.get(code, str(code)) if code else None
+
+
+def unacked(sock: socket.socket) -> int:
+    """Bytes sent or queued on ``sock`` and not yet acknowledged (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def tcp_state(sock: socket.socket) -> str:
+    """The kernel's state of this very socket (TCP_INFO), whatever its 4-tuple is now."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    return rfc_state(STATES.get(struct.unpack("B", info[:1])[0], "?"))
+
+
+class Reader:
+    """A thread that reads ``sock`` into :attr:`got` until end-of-file or :meth:`stop`.
+
+    It polls with select() rather than a socket timeout, which would also apply to another
+    thread's sendall() on the same socket."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.got = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not select.select([self.sock], [], [], 0.05)[0]:
+                    continue
+                data = self.sock.recv(1 << 20)
+            except (OSError, ValueError):  # closed by another thread
+                return
+            if not data:
+                return
+            self.got += data
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def views_outside(lab, bulks: list) -> list:
+    """Captured segments without those sent during the ``(start, end)`` spans of ``bulks``
+    (SYNs, FINs and RSTs always kept). Filtering on raw bytes avoids parsing thousands of
+    frames."""
+    views = []
+    for f in lab.capture.snapshot():
+        d = f.data
+        if len(d) < 54 or d[12:14] != b"\x08\x00" or d[23] != 6:
+            continue
+        control = d[14 + (d[14] & 0x0F) * 4 + 13] & 0x07  # FIN, SYN, RST
+        if control or not any(start <= f.t <= end for start, end in bulks):
+            views.append(TcpView.parse(f))
+    return views
