@@ -12,7 +12,8 @@ then reads it in a child process per reader (so that each peak RSS is its own):
 - ``pcapng-lib``: python-pcapng's block scanner on the pcapng copy, headers by struct;
 - ``scapy``: scapy's PcapReader, the Ethernet/IP/TCP objects most Python tools use;
 - ``analyze``: the whole report, :func:`timewait.analyze.analyze`, on the full file and on a
-  half of it: both last longer than one TIME_WAIT, so memory that stays the same from the half to the whole is flat in the file size.
+  half of it: both last longer than one TIME_WAIT, so memory that stays the same from the half
+  to the whole is flat in the file size.
 
 scapy is slow enough that it reads the first ``--scapy-packets`` packets only; its rate is
 packets per second over those.
@@ -111,7 +112,7 @@ def read_scapy(path, limit):
     n = 0
     for pkt in PcapReader(path):
         ip, tcp = pkt[IP], pkt[TCP]
-        (ip.src, ip.dst, tcp.sport, tcp.dport, tcp.seq, tcp.ack, tcp.flags, tcp.options)
+        _ = (ip.src, ip.dst, tcp.sport, tcp.dport, tcp.seq, tcp.ack, tcp.flags, tcp.options)  # decode each
         n += 1
         if n >= limit:
             break

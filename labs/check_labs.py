@@ -202,7 +202,7 @@ def verdict(r: dict) -> list:
     elif not sol.full_marks:
         lost = [f"{q} {s:g}/{m:g}" for q, (s, m, _) in sol.questions.items() if s < m]
         problems.append(f"the reference solution is below full marks: {', '.join(lost)}")
-        for q, (s, m, output) in sol.questions.items():
+        for s, m, output in sol.questions.values():
             if s < m:
                 problems.append(output.strip())
     if stu.error:
@@ -221,7 +221,8 @@ def line(r: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Build and grade every lab (see the module docstring).")
-    ap.add_argument("--out", type=Path, help="keep the generated versions here (default: a temporary directory)")
+    ap.add_argument("--out", type=Path,
+                    help="keep the generated versions here (default: a temporary directory)")
     ap.add_argument("--only", action="append", help="check only this lab (repeatable)")
     ap.add_argument("--jobs", type=int, default=2, help="labs checked at once (default 2)")
     ap.add_argument("--timeout", type=float, default=150.0,

@@ -7,9 +7,9 @@ timeout. ``otter run`` exits 0 whatever the score, so the score is read from the
 ``results.json`` it writes. Prints ``score/max`` (or the failure) and exits 0 only for full
 marks, so a GitHub Classroom step can use the exit status. A question whose failed checks all
 say they cannot run on this machine (``timewait.labkit.CannotRunHere``: no private network
-namespace) is reported as *not run*, not as failed; ``--json`` lists it under ``not_run``. ``--classroom`` also writes the
-per-question scores as the ``result`` step output that GitHub Classroom's grading reporter
-reads (``classroom-resources/autograding-grading-reporter``).
+namespace) is reported as *not run*, not as failed; ``--json`` lists it under ``not_run``.
+``--classroom`` also writes the per-question scores as the ``result`` step output that GitHub
+Classroom's grading reporter reads (``classroom-resources/autograding-grading-reporter``).
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def not_run_reason(output: str) -> str:
     cannot = output.count(NOT_RUN)
     if not failed or cannot < failed:
         return ""
-    line = next(l for l in output.splitlines() if NOT_RUN in l)
+    line = next(text for text in output.splitlines() if NOT_RUN in text)
     return line.split(NOT_RUN, 1)[1].strip()
 
 

@@ -90,7 +90,7 @@ def worker(lab_dir: Path, notebook: Path, tests: Path, wrong: list, runs: int) -
     report = {"solution": {}, "wrong": {}}
 
     env = notebook_env(notebook)
-    for run in range(runs):
+    for _ in range(runs):
         for q in questions:
             for name, verdict, message in run_checks(q, env):
                 entry = report["solution"].setdefault(f"{q.stem}/{name}", {"verdicts": [], "messages": []})
@@ -104,7 +104,7 @@ def worker(lab_dir: Path, notebook: Path, tests: Path, wrong: list, runs: int) -
         code = Path(path).read_text()
         exec(compile(code, str(path), "exec"), env)  # noqa: S102
         entry = {"question": question, "runs": [], "example": ""}
-        for run in range(runs):
+        for _ in range(runs):
             verdicts = run_checks(tests / f"{question}.py", env)
             kinds = {v for _, v, _ in verdicts}
             entry["runs"].append("caught" if "fail" in kinds else
@@ -139,7 +139,7 @@ def check_lab(name: str, master: Path, root: Path, runs: int, timeout: float) ->
     except subprocess.TimeoutExpired:
         return {"name": name, "error": f"did not finish within {timeout * runs:g} s",
                 "seconds": time.monotonic() - start}
-    lines = [l for l in proc.stdout.splitlines() if l.startswith(REPORT)]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(REPORT)]
     if not lines:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
         return {"name": name, "error": f"the worker exited with status {proc.returncode}:\n{tail}",

@@ -224,7 +224,8 @@ class Rehearsal:
             for cand in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}",
                          shutil.which(f"python{version}")):
                 if cand and os.access(cand, os.X_OK) and subprocess.run(
-                        [cand, "-c", "import venv, ensurepip"], check=False, capture_output=True).returncode == 0:
+                        [cand, "-c", "import venv, ensurepip"], check=False,
+                        capture_output=True).returncode == 0:
                     print(f"python: {cand} (binder/runtime.txt asks for python-{version})")
                     return cand
             print(f"note: binder/runtime.txt asks for python-{version}, which is not installed "
@@ -236,7 +237,8 @@ class Rehearsal:
         return system
 
     def apt(self) -> None:
-        wanted = [l.split("#")[0].strip() for l in (ROOT / "binder/apt.txt").read_text().splitlines()]
+        wanted = [line.split("#")[0].strip()
+                  for line in (ROOT / "binder/apt.txt").read_text().splitlines()]
         wanted = [p for p in wanted if p]
         if not shutil.which("dpkg-query"):
             print(f"apt.txt: this is not a Debian system; Binder would install: {' '.join(wanted)}")
@@ -350,7 +352,7 @@ class Rehearsal:
                                + " | ".join(err.strip().splitlines()[-5:])]
                 else:
                     verdict = [f"cell {p['cell']} ({p['source']!r}): {p['error']}"
-                               + "".join(f"\n        {l}" for l in p["traceback"])
+                               + "".join(f"\n        {line}" for line in p["traceback"])
                                for p in report["problems"]]
                     wrong = [t for t in report["tiers"] if t not in tiers]
                     if wrong:

@@ -304,12 +304,12 @@ def _tcp_options(seg: dict) -> list:
 
 def trace_packets(trace: list, date: str) -> list:
     """Ethernet frames for a recorded trace, as the capture saw them: the recorded addresses
-    (127.0.0.1 on both sides for recordings that kept none), the recorded ports, flags, wire sequence and acknowledgement numbers, window
-    and TCP options (recordings made before these were kept: a window of 8192 and the
-    timestamps option alone) and payload length. Payload bytes are not recorded: a printable
-    stand-in of the same length takes their place. A segment the experiment dropped, held
-    or delivered late carries a pcapng packet comment saying so. Times count from midnight
-    UTC of the recording date."""
+    (127.0.0.1 on both sides for recordings that kept none), the recorded ports, flags, wire
+    sequence and acknowledgement numbers, window and TCP options (recordings made before these
+    were kept: a window of 8192 and the timestamps option alone) and payload length. Payload
+    bytes are not recorded: a printable stand-in of the same length takes their place. A
+    segment the experiment dropped, held or delivered late carries a pcapng packet comment
+    saying so. Times count from midnight UTC of the recording date."""
     from scapy.layers.inet import IP, TCP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
@@ -362,7 +362,7 @@ def _code(notebook: Path) -> list:
         if cell["cell_type"] != "code":
             continue
         source = "".join(cell["source"])
-        lines = [l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))]
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
         try:
             # Notebook cells may await at top level (JupyterLite's package installer does).
             trees.append(compile("\n".join(lines), str(notebook), "exec",

@@ -41,7 +41,6 @@ def load_then_doctor(lab, rate, start_after, interval):
     time.sleep(start_after)
     lab.step("doctor --interval")
     report = doctor.examine("/proc", interval=interval)
-    elapsed = time.monotonic()
     stop.set()
     for t in threads:
         t.join(timeout=10)

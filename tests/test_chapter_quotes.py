@@ -30,7 +30,7 @@ def output_lines(nb: dict) -> set:
         for out in cell.get("outputs", []):
             text = "".join(out.get("text", "")) + "\n" + "".join(
                 out.get("data", {}).get("text/plain", ""))
-            lines |= {_norm(l) for l in text.splitlines() if l.strip()}
+            lines |= {_norm(line) for line in text.splitlines() if line.strip()}
     return lines
 
 
@@ -38,7 +38,8 @@ def misquoted(chapter: str, outputs: set) -> list:
     """The lines of the chapter's quotes that are not in ``outputs``."""
     wrong = []
     for block in re.findall(r"^```text\n(.*?)^```", chapter, re.M | re.S):
-        lines = [_norm(l) for l in block.splitlines() if _norm(l) not in ("", "...", ELISION)]
+        lines = [_norm(line) for line in block.splitlines()]
+        lines = [line for line in lines if line not in ("", "...", ELISION)]
 
         def found(line: str) -> bool:
             if ELISION in line:
@@ -46,9 +47,9 @@ def misquoted(chapter: str, outputs: set) -> list:
                 return any(o.startswith(head) for o in outputs)
             return line in outputs
 
-        hits = [found(l) for l in lines]
+        hits = [found(line) for line in lines]
         if any(hits):
-            wrong += [l for l, hit in zip(lines, hits) if not hit]
+            wrong += [line for line, hit in zip(lines, hits, strict=True) if not hit]
     return wrong
 
 

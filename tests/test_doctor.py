@@ -175,7 +175,7 @@ def test_narrow_port_range_is_pointed_out():
 
 def test_close_wait_leak_in_a_server_names_its_listening_port():
     table = [sock(("0.0.0.0", 8080), ("0.0.0.0", 0), "LISTEN")]
-    table += [sock(("10.0.0.5", 8080), ("10.9.0.%d" % (i % 200 + 1), 40000 + i), "CLOSE_WAIT")
+    table += [sock(("10.0.0.5", 8080), (f"10.9.0.{i % 200 + 1}", 40000 + i), "CLOSE_WAIT")
               for i in range(400)]
     report = diagnose(table, SYSCTLS)
     (adv,) = advice(report, "close_wait")
@@ -397,7 +397,7 @@ def run_cli(capsys, *argv):
 
 
 def test_cli_json_with_top(capsys, tmp_path):
-    tcp = [(("10.0.0.5", 33000 + i), ("10.0.1.%d" % (i % 4), 443), "TIME_WAIT", 3, 3000)
+    tcp = [(("10.0.0.5", 33000 + i), (f"10.0.1.{i % 4}", 443), "TIME_WAIT", 3, 3000)
            for i in range(40)]
     root = write_proc(tmp_path / "proc", tcp=tcp)
     code, out, _ = run_cli(capsys, "--json", "--top", "2", "--proc-root", str(root))

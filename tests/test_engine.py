@@ -18,15 +18,15 @@ def _host_state():
     state = {n: open(f"/proc/sys/net/ipv4/{n}").read() for n in names}
     if os.geteuid() == 0 and subprocess.run(["which", "nft"], capture_output=True).returncode == 0:
         state["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
-    state["ports"] = sorted(l.split()[1] for l in open("/proc/net/tcp").read().splitlines()[1:]
-                            if l.split()[1].endswith((":1388", ":9C40")))
+    state["ports"] = sorted(row.split()[1] for row in open("/proc/net/tcp").read().splitlines()[1:]
+                            if row.split()[1].endswith((":1388", ":9C40")))
     return state
 
 
 def _children():
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())],
                          capture_output=True, text=True).stdout
-    return [l for l in out.splitlines() if "timewait.sandbox" in l]
+    return [line for line in out.splitlines() if "timewait.sandbox" in line]
 
 
 def test_an_experiment_leaves_the_host_untouched(full_tier):

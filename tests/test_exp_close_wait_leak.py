@@ -45,7 +45,7 @@ def test_the_clients_still_connect_into_the_accept_queue_and_get_no_answer(full_
     assert r.client_connects == {"connected": 5}  # the kernel completes the handshake
     assert r.listen_queue == 2  # the listener's Recv-Q: connections nobody accepted
     assert r.reply_to_queued_request == "none within 1 s"
-    rows = [l.split() for l in r.socket_table_after_hold.splitlines()[1:]]
+    rows = [line.split() for line in r.socket_table_after_hold.splitlines()[1:]]
     assert ["LISTEN", "2"] == rows[0][:2]
     # the request waits in the queued connection's receive queue
     assert ["ESTABLISHED", "8", "0", "127.0.0.1:5000", "127.0.0.1:40003"] in rows

@@ -30,7 +30,7 @@ def test_every_recorded_variant_has_an_expected_outcome():
 
 @pytest.fixture(scope="module", params=list(EXPECTED), ids=lambda k: "-".join(map(str, k)))
 def result(request, full_tier):
-    return run("old-duplicate", **dict(zip(KEYS, request.param)))
+    return run("old-duplicate", **dict(zip(KEYS, request.param, strict=True)))
 
 
 def expected(result):

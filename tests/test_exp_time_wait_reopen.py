@@ -26,12 +26,13 @@ REFUSED = [k for k, (_, _, answer, _) in EXPECTED.items() if answer == TW_ACK]
 
 
 def _id(variant) -> str:
-    return "ts-%s-outrun-%s" % variant
+    timestamps, outrun = variant
+    return f"ts-{timestamps}-outrun-{outrun}"
 
 
 @pytest.fixture(scope="module")
 def runs(full_tier):
-    return {variant: run("time-wait-reopen", **dict(zip(KEYS, variant))) for variant in EXPECTED}
+    return {variant: run("time-wait-reopen", **dict(zip(KEYS, variant, strict=True))) for variant in EXPECTED}
 
 
 @pytest.fixture(params=list(EXPECTED), ids=_id)

@@ -84,7 +84,7 @@ NOT_RUN_OUTPUT = """q2 results:
         Error at line 11 in test q2:
               run = run_client(churning_client, 15)
         CannotRunHere: cannot run here: your churning_client needs a private network namespace, which this machine does not give (no namespaces).
-"""
+"""  # noqa: E501 (the grader's line as it prints it)
 FAILED_TOO = NOT_RUN_OUTPUT + """
     q2 - 2 result:
         ❌ Test case failed

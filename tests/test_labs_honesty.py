@@ -65,7 +65,7 @@ def outcome(master: str, question: str, answer: str) -> dict:
     """``{"visible": [passed...], "hidden": [passed...], "errors": [message...]}``."""
     env = notebook_env(master, answer)
     result = {"visible": [], "hidden": [], "errors": []}
-    for name, (hidden, func) in checks(master, question).items():
+    for hidden, func in checks(master, question).values():
         args = {a: env.get(a) for a in inspect.signature(func).parameters}
         try:
             func(**args)

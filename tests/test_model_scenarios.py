@@ -1,5 +1,6 @@
 """Scenarios: the segments exchanged, the states passed through and the named outcomes."""
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -91,7 +92,7 @@ def test_lost_final_ack_without_time_wait_is_a_peer_reset():
 def test_fin_retransmissions_back_off_exponentially():
     r = simulate("lost-fin", fin_losses=4, rto=0.2)
     fins = [s.t for s in r.trace if s.src == "client" and s.flags == "FIN|ACK"]
-    gaps = [round(b - a, 6) for a, b in zip(fins, fins[1:])]
+    gaps = [round(b - a, 6) for a, b in pairwise(fins)]
     assert gaps == [0.2, 0.4, 0.8, 1.6]
     assert r.outcome == "clean-close"
 
@@ -210,7 +211,9 @@ def test_runs_are_deterministic_for_a_seed():
 
 
 def test_random_isns_differ_between_seeds_and_fixed_isns_do_not():
-    abs_seq = lambda r: r.trace[0].seq_abs
+    def abs_seq(r):
+        return r.trace[0].seq_abs
+
     assert abs_seq(simulate("four-way-close", isn="random", seed=1)) != \
         abs_seq(simulate("four-way-close", isn="random", seed=2))
     assert abs_seq(simulate("four-way-close", isn="fixed", seed=1)) == \

@@ -52,7 +52,8 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
                             "tcp.options", "tcp.analysis.duplicate_ack")
         trace = result["trace"]
         assert len(rows) == len(trace), path.name
-        for (protocol, malformed, comment, _retrans, length, window, options, _dup), seg in zip(rows, trace):
+        for row, seg in zip(rows, trace, strict=True):
+            protocol, malformed, comment, _retrans, length, window, options, _dup = row
             assert protocol == "TCP" and not malformed, (path.name, protocol)
             assert int(length) == seg["length"]
             if seg.get("window") is not None:  # recorded as captured: window and options
@@ -62,7 +63,7 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
             assert comment == (assets.segment_comment(seg["note"]) if seg.get("note") else "")
         if experiment == "lost-final-ack":
             # The experiment counts the peer's FIN retransmissions; tshark flags the same ones.
-            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace)
+            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace, strict=True)
                                      if retrans and "FIN" in seg["flags"])
             assert retransmitted_fins == result["fin_retransmissions"], path.name
             # TIME_WAIT answers the one retransmitted FIN that gets through with the ACK that
@@ -73,7 +74,7 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
         if experiment == "orphan-retries":
             # The orphan's FIN, sent fin_transmissions times: all but the first are
             # retransmissions to tshark too.
-            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace)
+            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace, strict=True)
                                      if retrans and "FIN" in seg["flags"])
             assert retransmitted_fins == result["fin_transmissions"] - 1, path.name
 

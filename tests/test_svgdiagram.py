@@ -1,6 +1,7 @@
 """The SVG renderer draws what plots.sequence_diagram draws: every segment labelled with its
 flags, lost segments marked, states beside the lines, Okabe-Ito colours."""
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 
 from timewait.model import simulate
 from timewait.plots import OKABE_ITO, STATE_COLOURS, describe_timeline, state_colour
@@ -19,7 +20,7 @@ def test_every_segment_is_labelled_in_order_and_the_lost_one_marked():
     texts = _texts(svg)  # parses: well-formed XML
     labels = [t for t in texts if "seq=" in t]
     assert len(labels) == len(r.trace)
-    for seg, label in zip(r.trace, labels):
+    for seg, label in zip(r.trace, labels, strict=True):
         assert label.startswith(seg.flags + " ")
     assert sum("[lost]" in t for t in labels) == sum(s.note == "dropped" for s in r.trace) == 1
     assert "RST" in labels[-1] and OKABE_ITO["vermillion"] in svg
@@ -69,7 +70,7 @@ def test_timeline_names_every_wide_state_and_describes_all_of_them():
     assert label == root.find(SVG + "title").text == describe_timeline(r.timeline)
     client = label.split("client: ")[1].split(";")[0]
     assert client.index("FIN_WAIT_2") < client.index("TIME_WAIT") < client.rindex("CLOSED")
-    for _, who, state in r.timeline:
+    for _t, _who, state in r.timeline:
         assert state in label
 
 
@@ -90,4 +91,4 @@ def test_state_names_entered_together_stand_one_above_the_other():
         for side in ("start", "end"):
             ys = sorted(y for _, y, anchor, _ in names if anchor == side)
             # 11 px text: baselines at least 12 px apart never overlap.
-            assert all(b - a >= 12 for a, b in zip(ys, ys[1:])), (scenario, side, ys)
+            assert all(b - a >= 12 for a, b in pairwise(ys)), (scenario, side, ys)

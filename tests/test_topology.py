@@ -88,7 +88,8 @@ def _is_holder(pid):
 
 
 def test_bad_host_sysctls_and_names_are_refused():
-    with pytest.raises(ValueError, match=r"nf_conntrack_tcp_timeout_time_wait: must be an integer between 1 and"):
+    with pytest.raises(ValueError,
+                       match=r"nf_conntrack_tcp_timeout_time_wait: must be an integer between 1 and"):
         check_host_sysctl("net.netfilter.nf_conntrack_tcp_timeout_time_wait", 0)
     with pytest.raises(ValueError, match="is not one a topology sets"):
         check_host_sysctl("kernel.panic", 1)
@@ -132,4 +133,5 @@ def test_timewait_tier_says_whether_topologies_work(topology_ok, capsys):
     from timewait.cli import main
 
     assert main(["tier"]) == 0
-    assert "topologies (Part III): yes: veth links, NAT and connection tracking work" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "topologies (Part III): yes: veth links, NAT and connection tracking work" in out

@@ -35,12 +35,12 @@ def reference(text: str, clock_ticks: int = 100) -> list:
 
 # --- fixtures, written the way the kernel writes them (net/ipv4/tcp_ipv4.c, tcp_ipv6.c) ---
 def hex_v4(addr: str) -> str:
-    return "%08X" % int.from_bytes(socket.inet_aton(addr), "little")
+    return f"{int.from_bytes(socket.inet_aton(addr), 'little'):08X}"
 
 
 def hex_v6(addr: str) -> str:
     raw = socket.inet_pton(socket.AF_INET6, addr)
-    return "".join("%08X" % int.from_bytes(raw[i:i + 4], "little") for i in range(0, 16, 4))
+    return "".join(f"{int.from_bytes(raw[i:i + 4], 'little'):08X}" for i in range(0, 16, 4))
 
 
 def kernel_line(slot, local, remote, state, timer=0, when=0, retransmits=0, v6=False) -> str:

@@ -192,7 +192,8 @@ def check_reuse(run: dict, messages: list, ports: int) -> None:
     assert isinstance(result, list), (
         f"reusing_client returned {type(result).__name__}; it should return the list of replies.")
     if result != want:
-        wrong = next((i for i, (a, b) in enumerate(zip(result, want)) if a != b), min(len(result), len(want)))
+        wrong = next((i for i, (a, b) in enumerate(zip(result, want, strict=False)) if a != b),
+                     min(len(result), len(want)))
         got = result[wrong] if wrong < len(result) else "(nothing)"
         raise AssertionError(
             f"{len(messages)} messages got {len(result)} replies; the first one out of place is "

@@ -27,7 +27,7 @@ def shown(text) -> str:
 def one_line(message: str) -> str:
     """``message`` on one line, with any long quoted value in it cut short."""
     message = " ".join(str(message).split())
-    return re.sub(r"(['\"])([^'\"]{%d})[^'\"]+\1" % SHOWN_CHARS, r"\1\2...\1", message)
+    return re.sub(rf"(['\"])([^'\"]{{{SHOWN_CHARS}}})[^'\"]+\1", r"\1\2...\1", message)
 
 
 class OneLineParser(argparse.ArgumentParser):

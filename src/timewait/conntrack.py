@@ -96,7 +96,7 @@ def parse_stats(text: str) -> dict:
     names = lines[0].split()
     totals = dict.fromkeys(names, 0)
     for line in lines[1:]:
-        for name, value in zip(names, line.split()):
+        for name, value in zip(names, line.split(), strict=True):
             totals[name] += int(value, 16)
     totals.pop("entries", None)  # the same global count on every row, not a per-CPU one
     return totals
@@ -147,7 +147,7 @@ def table_text(table: list) -> str:
         rows.append((e.state, f"{_ep(e.original[0], e.original[1])} -> {_ep(e.original[2], e.original[3])}",
                      f"{_ep(e.reply[0], e.reply[1])} -> {_ep(e.reply[2], e.reply[3])}", flags))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def _ep(addr: str, port: int) -> str:

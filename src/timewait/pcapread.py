@@ -54,7 +54,7 @@ class Packet(NamedTuple):
 
 def _address(raw: bytes) -> str:
     if len(raw) == 4:
-        return "%d.%d.%d.%d" % tuple(raw)
+        return ".".join(str(b) for b in raw)
     import ipaddress
     return str(ipaddress.IPv6Address(raw))
 

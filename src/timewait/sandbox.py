@@ -4,9 +4,10 @@ The parent (a notebook, the CLI, a test) starts ``unshare -rn python -m timewait
 that child owns a brand-new network namespace with only a loopback interface, sets the
 namespace's sysctls, runs the body and prints its result as JSON. Before it exits, the child
 aborts the TCP sockets the kernel still keeps for the closed ones (an orphan whose FIN is
-never acknowledged would otherwise go on retransmitting for up to two minutes); then the namespace, its nftables
-ruleset and its sysctls vanish with it: the host's are never touched. A child that overruns its timeout is killed with its whole process group,
-and the error names the step it was stuck in.
+never acknowledged would otherwise go on retransmitting for up to two minutes); then the
+namespace, its nftables ruleset and its sysctls vanish with it: the host's are never touched.
+A child that overruns its timeout is killed with its whole process group, and the error names
+the step it was stuck in.
 
 The child never outlives its parent. It asks the kernel for a signal when the parent ends,
 however it ends (``PR_SET_PDEATHSIG``: SIGKILL of the parent included), and then kills its
@@ -123,7 +124,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _last_step(err: str) -> str:
-    steps = [l[len(STEP_PREFIX):] for l in err.splitlines() if l.startswith(STEP_PREFIX)]
+    steps = [line[len(STEP_PREFIX):] for line in err.splitlines() if line.startswith(STEP_PREFIX)]
     return steps[-1] if steps else "starting"
 
 

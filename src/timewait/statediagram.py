@@ -118,7 +118,7 @@ def state_diagram_svg(title: str = "TCP connection states (RFC 9293, Figure 5)")
         anchor = "middle"
         if a == b:  # a loop: TIME_WAIT answering a retransmitted FIN
             x, y = POSITIONS[a]
-            x0, x1, yb = x + BOX_W / 2 - 20, x + BOX_W / 2, y + BOX_H / 2
+            x0, x1 = x + BOX_W / 2 - 20, x + BOX_W / 2
             path = (f'M{x0},{y - BOX_H / 2} C{x0 + 30},{y - 45} {x1 + 45},{y - 5} '
                     f'{x1},{y}')
             label_xy = (x1 + 40, y - 26)

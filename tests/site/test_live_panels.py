@@ -195,7 +195,7 @@ def test_every_panel_is_marked_and_live_ones_follow_the_model(served_browser):
         bars = page.eval_on_selector_all(".course-panel-bar", "bs => bs.map(b => "
                                          "[b.dataset.panel, b.dataset.state, b.innerText])")
         assert len(bars) == len(panels), (page_name, bars)
-        for (call, _, live), (shown_call, state, text) in zip(panels, bars):
+        for (call, _, live), (shown_call, state, text) in zip(panels, bars, strict=True):
             assert shown_call == call
             assert "Static snapshot" in text, text  # said before anything else
             assert state == ("snapshot" if live else "static"), (page_name, call, state)

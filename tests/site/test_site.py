@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # TIMEWAIT_SITE checks a site built elsewhere (jupyter-book build --path-output DIR).
 HTML = Path(os.environ.get("TIMEWAIT_SITE", ROOT / "_build" / "html"))
 sys.path.insert(0, str(ROOT / "scripts"))
-import site_assets  # after the path line above: scripts/ is not a package
+import site_assets  # noqa: E402 (after the path line above: scripts/ is not a package)
 
 pytestmark = pytest.mark.skipif(not (HTML / "index.html").exists(),
                                 reason="the site is not built; `make test-book` builds it first")
@@ -253,7 +253,7 @@ def test_no_page_loads_more_than_2_mb_of_its_own_assets():
     heaviest = max(weights.items(), key=lambda kv: kv[1][1])
     print(f"heaviest page: {heaviest[0]}: {heaviest[1][1] / 1e6:.2f} MB compressed, "
           f"{heaviest[1][0] / 1e6:.2f} MB uncompressed")
-    for name, (raw, packed) in weights.items():
+    for name, (_raw, packed) in weights.items():
         assert packed <= PAGE_BUDGET, f"{name}: {packed / 1e6:.2f} MB compressed"
 
 

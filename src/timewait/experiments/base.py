@@ -112,9 +112,11 @@ class ExperimentResult:
             value = getattr(self, name)
             if isinstance(value, str) and "\n" in value:
                 lines.append(f"  {name}:")
-                lines += ["    " + l for l in value.splitlines()]
+                lines += ["    " + line for line in value.splitlines()]
+            elif value is None or isinstance(value, (bool, dict, list)):
+                lines.append(f"  {name}: {json.dumps(value)}")
             else:
-                lines.append(f"  {name}: {json.dumps(value) if value is None or isinstance(value, (bool, dict, list)) else value}")
+                lines.append(f"  {name}: {value}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

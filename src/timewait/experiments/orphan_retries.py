@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Optional
 
 from .. import observe
@@ -164,7 +165,7 @@ def body(lab, retries: int, watch: float) -> dict:
     fins = [s for s in fins if s.t + offset <= stopped]
     times = [round(s.t - fins[0].t, 3) for s in fins]
     rto = times[1] if len(times) > 1 else 0.0
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in pairwise(times)]
     captured_before = sum(1 for s in fins if s.t + offset <= looked_at)
     delta = counter_delta(before, lab.counters(), COUNTERS + ("TCPLossProbes",))
     lifetime = round(gone - first_fin.t, 3) if gone is not None else None

@@ -59,7 +59,7 @@ def _meminfo() -> dict:
 
 def _sockstat_tcp() -> str:
     with open("/proc/net/sockstat") as fh:
-        return next(l.strip() for l in fh if l.startswith("TCP:"))
+        return next(line.strip() for line in fh if line.startswith("TCP:"))
 
 
 def _sockstat_tw(line: str) -> int:

@@ -186,7 +186,7 @@ class SimulationResult:
             "end_states": self.end_states, "final_states": self.final_states,
             "settle_time": self.settle_time,
             "flags": [f"{src}: {flags}" + (" (dropped)" if s.note == "dropped" else "")
-                      for (src, flags), s in zip(self.trace.flag_sequence(), self.trace)],
+                      for (src, flags), s in zip(self.trace.flag_sequence(), self.trace, strict=True)],
             "trace": self.trace.to_dicts(),
             "timeline": [list(row) for row in self.timeline],
         }
