@@ -180,7 +180,7 @@ def test_fixed_isns_need_a_time_wait_of_two_msl_against_the_provoked_reset():
     r = provoked_reset_sweep(time_wait_msl=grid, isn=("fixed",), trials=20_000, seed=6)
     expected = provoked_reset_expected(grid)
     for row, disturbed, accepted, reset in zip(r.rows, expected["disturbed"],
-                                               expected["accepted"], expected["reset"]):
+                                               expected["accepted"], expected["reset"], strict=True):
         for hits, p in ((row["hits"], disturbed), (row["accepted"], accepted),
                         (row["reset"], reset)):
             if p == 0:
@@ -226,7 +226,7 @@ def test_split_by_outcome_gives_each_part_its_own_rows():
     assert [(row["part"], row["time_wait_msl"]) for row in parts.rows] == [
         ("either", 0.5), ("either", 1.5), ("old request", 0.5), ("old request", 1.5),
         ("late reset", 0.5), ("late reset", 1.5)]
-    for row, src in zip(parts.rows[2:4], r.rows):
+    for row, src in zip(parts.rows[2:4], r.rows, strict=True):
         assert row["hits"] == src["accepted"] and row["low"] <= row["p"] <= row["high"]
     with pytest.raises(ValueError, match="parts"):
         split_by_outcome(r, {"x": "no-such-column"})

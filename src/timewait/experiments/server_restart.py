@@ -157,7 +157,7 @@ def matrix_table(results) -> str:
         rows.append((p["held_by"], _yes(p["old_reuseaddr"]), _yes(p["new_reuseaddr"]),
                      _yes(p["reuseport"]), r.outcome))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)
 
 

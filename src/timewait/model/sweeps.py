@@ -297,7 +297,7 @@ def _grid_sweep(name: str, codes: tuple, n_hit_codes: int, fixed: dict, isn, tim
                    hits=hits, p=hits / trials, low=low, high=high)
         row.update(parts(counts) if parts else {})
         row.update({f"by_{code.replace('-', '_')}": int(c)
-                    for code, c in zip(codes[n_hit_codes:], counts[n_hit_codes:])})
+                    for code, c in zip(codes[n_hit_codes:], counts[n_hit_codes:], strict=True)})
         result.rows.append(row)
     result.seconds = _time.perf_counter() - started
     return result
