@@ -6,6 +6,7 @@ an experiment live, its recorded outcome is returned, with a one-line notice say
 """
 # Each module registers its experiment when imported.
 from . import held_last_ack, reuseport_group  # noqa: F401
+from . import proxy_is_a_client  # noqa: F401
 from . import (  # noqa: F401
     abortive_close,
     close_wait_leak,
