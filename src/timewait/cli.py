@@ -10,17 +10,19 @@ Invalid options print one line naming the option and its valid range, and exit w
 they are refused while the command line is parsed, before anything runs. Ctrl-C (SIGINT),
 SIGTERM or SIGHUP stop a running experiment with one line naming the step it was in, and
 end the experiment's processes (cli_options.py, sandbox.py).
+
+A subcommand is a module with ``add_parser(sub)``, which adds its parser and sets
+``func(args) -> exit status``; ``build_parser`` calls it.
 """
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import signal
 import sys
 import threading
 
-from . import experiments
+from . import analyze, doctor, experiments, simulate_cli
 from .cli_options import OUTPUT_FILE, OneLineParser, add_valid, checked, one_line, output_file, shown
 from .experiments.base import TIMEOUT
 from .sandbox import ExperimentFailed, ExperimentInterrupted, ExperimentTimeout
@@ -104,7 +106,7 @@ def cmd_experiment(args, rest) -> int:
     return 0
 
 
-def cmd_tier(args, rest) -> int:
+def cmd_tier(args) -> int:
     tier = detect_tier()  # TIMEWAIT_TIER was checked in main()
     print(f"tier: {tier.name}\n{tier.reason}")
     if tier.name == "full":
@@ -114,7 +116,7 @@ def cmd_tier(args, rest) -> int:
     return 0
 
 
-def cmd_record(args, rest) -> int:
+def cmd_record(args) -> int:
     try:
         for name in args.names:
             experiments.get(name)  # every name is checked before anything is recorded
@@ -178,19 +180,12 @@ def build_parser() -> tuple:
                        add_help=False)
     p.add_argument("name", nargs="?")
     p.add_argument("--list", action="store_true")
-    p.set_defaults(func=cmd_experiment)
     sub.add_parser("tier", help="what this machine can run live, and why").set_defaults(func=cmd_tier)
     p = sub.add_parser("record", help="refresh recorded outcomes (full tier only)")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=cmd_record)
-    for module in ("simulate_cli", "doctor", "analyze"):
-        try:
-            mod = __import__(f"timewait.{module}", fromlist=["add_parser", "main"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"timewait.{module}":
-                raise
-            continue
-        mod.add_parser(sub)
+    for module in (simulate_cli, doctor, analyze):
+        module.add_parser(sub)  # each sets its own func(args)
     return parser, sub
 
 
@@ -203,13 +198,11 @@ def _main(argv) -> int:
         except ValueError as exc:
             print(f"timewait {args.command}: {one_line(exc)}", file=sys.stderr)
             return 2
-    if args.command == "experiment":
-        return args.func(args, rest)
+    if args.command == "experiment":  # its options depend on the experiment it names
+        return cmd_experiment(args, rest)
     if rest:
         sub.choices[args.command].unknown(rest)
-    # Subcommands take (args) or (args, rest); pass what each asks for.
-    wants_rest = len(inspect.signature(args.func).parameters) >= 2
-    return args.func(args, rest) if wants_rest else args.func(args)
+    return args.func(args)
 
 if __name__ == "__main__":
     sys.exit(main())

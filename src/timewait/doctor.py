@@ -928,7 +928,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def main(args, rest=()) -> int:
+def main(args) -> int:
     try:
         if args.top < 1:
             raise ValueError(f"--top: must be a whole number >= 1, got {args.top}")
