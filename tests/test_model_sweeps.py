@@ -9,6 +9,9 @@ from timewait.model.sweeps import (
     DUPLICATE_CODES,
     PROVOKED_CODES,
     RESET_OUTCOMES,
+    DuplicateDraws,
+    ProvokedDraws,
+    final_ack_losses,
     old_duplicate_sweep,
     old_duplicate_trials,
     provoked_reset_expected,
@@ -254,3 +257,76 @@ def test_port_budget():
         port_budget(rate=1, port_range=(60000, 1000))
     with pytest.raises(ValueError, match="rate"):
         port_budget(rate=-1)
+
+
+# ---- the plain-Python backend (a web page's Pyodide has no numpy) ------------------------
+def _as_lists(draws, kind):
+    """numpy draws as the plain-Python backend keeps them: lists, ISNs as pairs of ints."""
+    pairs = lambda a: None if a is None else [(int(x), int(y)) for x, y in a]  # noqa: E731
+    holds = [[float(h) for h in draws.hold]]
+    if kind is ProvokedDraws:
+        holds.append([float(h) for h in draws.answer_hold])
+    return kind(*holds, pairs(draws.client_isns), pairs(draws.server_isns))
+
+
+@pytest.mark.parametrize("isn", ["fixed", "clock", "random"])
+@pytest.mark.parametrize("time_wait,reconnect,timestamps", [
+    (0.0, 0.0, False), (15.0, 0.0, False), (30.0, 0.0, False), (45.0, 0.0, False),
+    (20.0, 3.0, False), (15.0, 0.0, True), (0.0, 0.0, True)])
+def test_both_backends_decide_every_trial_alike(isn, time_wait, reconnect, timestamps):
+    n = 3000
+    _, draws = provoked_reset_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                     rng=np.random.default_rng(7))
+    if isn == "random":  # collisions, resets inside the window and beside it
+        draws.client_isns[:400, 1] = draws.client_isns[:400, 0]
+        draws.client_isns[1000:1400, 1] = draws.client_isns[1000:1400, 0]
+        draws.server_isns[:800, 1] = draws.server_isns[:800, 0]
+        draws.server_isns[800:1200, 1] = (draws.server_isns[800:1200, 0] - 10) % 2 ** 32
+    codes, _ = provoked_reset_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                     draws=draws, backend="numpy")
+    listed = _as_lists(draws, ProvokedDraws)
+    plain, _ = provoked_reset_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                     draws=listed, backend="python")
+    assert plain == [int(c) for c in codes]
+    dup = DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns)
+    codes, _ = old_duplicate_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                    draws=dup, backend="numpy")
+    plain, _ = old_duplicate_trials(n, isn, time_wait, reconnect, timestamps=timestamps,
+                                    draws=_as_lists(dup, DuplicateDraws), backend="python")
+    assert plain == [int(c) for c in codes]
+    if isn == "random" and time_wait == 0.0 and not timestamps:
+        assert {0, 5, 6} <= set(plain)  # accepted, and both defences, were exercised
+
+
+def test_plain_python_final_ack_losses_are_geometric():
+    import random
+    losses = final_ack_losses(200_000, 0.5, 8, random.Random(3))
+    assert max(losses) == 9 and min(losses) == 0
+    for j in (1, 2, 3):  # P(at least j ACKs lost in a row) = loss ** j
+        low, high = wilson_interval(sum(k >= j for k in losses), len(losses))
+        assert low <= 0.5 ** j <= high
+    assert final_ack_losses(5, 0.0, 8, random.Random(0)) == [0] * 5
+    assert final_ack_losses(5, 1.0, 8, random.Random(0)) == [9] * 5
+
+
+@pytest.mark.parametrize("sweep,kw", [
+    (reset_sweep, dict(final_ack_loss=(0.2, 0.5), time_wait_msl=(0, 0.01, 2))),
+    (old_duplicate_sweep, dict(time_wait_msl=(0, 0.5, 1), isn=("fixed", "clock"))),
+    (provoked_reset_sweep, dict(time_wait_msl=(0, 1, 1.5, 2), isn=("fixed",)))])
+def test_plain_python_sweeps_agree_with_numpy_within_their_intervals(sweep, kw):
+    plain = sweep(trials=4000, seed=5, backend="python", **kw)
+    fast = sweep(trials=4000, seed=5, backend="numpy", **kw)
+    assert plain.rows == sweep(trials=4000, seed=5, backend="python", **kw).rows  # seeded
+    assert plain.rows != fast.rows or all(r["p"] in (0, 1) for r in fast.rows)
+    for a, b in zip(plain.rows, fast.rows, strict=True):
+        assert {k: v for k, v in a.items() if not isinstance(v, (int, float))} == \
+            {k: v for k, v in b.items() if not isinstance(v, (int, float))}
+        # two independent samples: each estimate inside the other's 99.9 % interval
+        for x, y in ((a, b), (b, a)):
+            low, high = wilson_interval(y["hits"], y["trials"], z=3.29)
+            assert low - 0.01 <= x["p"] <= high + 0.01, (a, b)
+
+
+def test_backend_is_checked():
+    with pytest.raises(ValueError, match="backend"):
+        reset_sweep(trials=10, backend="fortran")

@@ -1,4 +1,4 @@
-"""Monte Carlo sweeps, vectorised with numpy.
+"""Monte Carlo sweeps, vectorised with numpy, or in plain Python where numpy is missing.
 
 Each sweep draws its trials' random inputs as arrays and decides every trial's outcome
 with the same rules, checks and event times the event-driven scenarios use
@@ -7,16 +7,29 @@ with the same rules, checks and event times the event-driven scenarios use
 :func:`~timewait.model.scenarios.provoked_reset`, with a fixed network delay); the tests
 run both on the same draws and require the same outcome trial by trial.
 
+``backend="python"`` decides the same trials one by one with the standard library's
+``random`` (seeded, so a seed still gives the same result, though not numpy's): that is how
+the sweeps run in a web page's Pyodide, where the course site can serve no numpy. A trial
+takes about 0.8 us here against numpy's 0.1 us, and about 3 us in a browser, so callers
+there ask for fewer trials, and the intervals say so.
+The tests require both backends to give the same outcome on the same draws.
+
 Estimates come with Wilson score intervals (95 % by default).
 """
 from __future__ import annotations
 
 import json
 import math
+import random
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import product
+from typing import Optional
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # Pyodide in a web page: the sweeps run with backend="python"
+    np = None  # type: ignore[assignment]
 
 from .endpoint import ISN_POLICIES, MOD, RFC793_CLOCK_RATE
 from .seq import seq_lt
@@ -29,6 +42,22 @@ DUPLICATE_CODES = ("accepted", "time-wait", "no-connection", "same-incarnation",
 PROVOKED_CODES = ("accepted", "reset", "same-incarnation", "paws", "sequence-window",
                   "ack-check", "reset-time-wait", "reset-no-connection", "reset-syn-sent",
                   "reset-rst-check", "reset-sequence-window")
+BACKENDS = ("numpy", "python")
+
+
+def _backend(backend) -> str:
+    """``backend`` checked; None means numpy where it is installed, else plain Python."""
+    if backend is None:
+        return "python" if np is None else "numpy"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "numpy" and np is None:
+        raise ValueError("backend: numpy is not installed here; use backend='python'")
+    return backend
+
+
+def _rng(backend: str, seed: int):
+    return np.random.default_rng(seed) if backend == "numpy" else random.Random(seed)
 
 
 def wilson_interval(successes, trials, z: float = 1.959963984540054) -> tuple:
@@ -80,7 +109,9 @@ class SweepResult:
 
 
 def _as_tuple(x):
-    return tuple(x) if isinstance(x, (list, tuple, np.ndarray)) else (x,)
+    if isinstance(x, (list, tuple)) or (np is not None and isinstance(x, np.ndarray)):
+        return tuple(x)
+    return (x,)
 
 
 def _probability(name, value):
@@ -89,15 +120,17 @@ def _probability(name, value):
 
 
 def _trials(trials):
-    if not (isinstance(trials, (int, np.integer)) and trials >= 1):
+    whole = isinstance(trials, int) or (np is not None and isinstance(trials, np.integer))
+    if not (whole and trials >= 1):
         raise ValueError(f"trials: must be a whole number >= 1, got {trials}")
 
 
 # ---- P(peer sees a reset) ---------------------------------------------------------------
 def reset_outcome_by_losses(time_wait: float, rto: float = 0.2, max_rto: float = 120.0,
-                            max_retries: int = 8, delay: float = 0.001) -> np.ndarray:
+                            max_retries: int = 8, delay: float = 0.001):
     """Outcome code (index into :data:`RESET_OUTCOMES`) for each number ``k`` = 0..R+1 of
-    final ACKs lost in a row, where R is ``max_retries``.
+    final ACKs lost in a row, where R is ``max_retries`` (a numpy array, or a list where
+    numpy is missing).
 
     The passive closer sends its FIN at s0 and retransmits after rto, 2 rto, 4 rto...
     The closer, in TIME_WAIT, ACKs each FIN and restarts its timer. When ACK j is lost,
@@ -116,7 +149,7 @@ def reset_outcome_by_losses(time_wait: float, rto: float = 0.2, max_rto: float =
         cur_rto = min(cur_rto * 2, max_rto)
         sends.append(s)
     arrivals = [x + delay for x in sends]
-    codes = np.empty(max_retries + 2, dtype=np.int8)
+    codes = [0] * (max_retries + 2)
     first_reset = max_retries  # first j whose lost ACK lets TIME_WAIT expire before FIN j+1
     for j in range(max_retries):
         if arrivals[j] + time_wait <= arrivals[j + 1]:
@@ -129,12 +162,20 @@ def reset_outcome_by_losses(time_wait: float, rto: float = 0.2, max_rto: float =
             codes[k] = 1
         else:
             codes[k] = 2
-    return codes
+    return codes if np is None else np.array(codes, dtype=np.int8)
 
 
-def final_ack_losses(n: int, loss: float, max_retries: int, rng) -> np.ndarray:
-    """How many final ACKs in a row are lost, per trial (capped at ``max_retries + 1``)."""
+def final_ack_losses(n: int, loss: float, max_retries: int, rng):
+    """How many final ACKs in a row are lost, per trial (capped at ``max_retries + 1``): an
+    array from a numpy generator, a list from a ``random.Random``, which inverts the
+    geometric distribution's CDF (``P(k >= j) = loss ** j``) with one uniform draw a trial."""
     _probability("final_ack_loss", loss)
+    if isinstance(rng, random.Random):
+        cap = max_retries + 1
+        if loss >= 1.0 or loss <= 0.0:
+            return [cap if loss >= 1.0 else 0] * n
+        log_loss, log, draw = math.log(loss), math.log, rng.random
+        return [min(int(log(1.0 - draw()) / log_loss), cap) for _ in range(n)]
     if loss >= 1.0:
         return np.full(n, max_retries + 1, dtype=np.int64)
     if loss <= 0.0:
@@ -145,14 +186,15 @@ def final_ack_losses(n: int, loss: float, max_retries: int, rng) -> np.ndarray:
 def reset_sweep(final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9), time_wait_msl=(0.0, 0.01, 1.0, 2.0),
                 trials: int = 100_000, msl: float = 30.0, rto: float = 0.2,
                 max_rto: float = 120.0, max_retries: int = 8, delay: float = 0.001,
-                seed: int = 0) -> SweepResult:
+                seed: int = 0, backend: Optional[str] = None) -> SweepResult:
     """P(the passive closer sees a reset) against final-ACK loss rate and TIME_WAIT length
-    (in MSLs). Rows also give P(gave up)."""
+    (in MSLs). Rows also give P(gave up). ``backend``: see the module's description."""
     import time as _time
     _trials(trials)
+    backend = _backend(backend)
     if msl <= 0:
         raise ValueError(f"msl: must be > 0 seconds, got {msl}")
-    rng = np.random.default_rng(seed)
+    rng = _rng(backend, seed)
     result = SweepResult("reset", fixed=dict(msl=msl, rto=rto, max_rto=max_rto,
                                              max_retries=max_retries, delay=delay, seed=seed))
     started = _time.perf_counter()
@@ -161,13 +203,19 @@ def reset_sweep(final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9), time_wait_msl=(0.0, 0.
             raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
         codes = reset_outcome_by_losses(tw * msl, rto, max_rto, max_retries, delay)
         k = final_ack_losses(trials, float(loss), max_retries, rng)
-        outcome = codes[k]
-        resets = int(np.count_nonzero(outcome == 1))
+        if backend == "numpy":
+            outcome = codes[k]
+            resets = int(np.count_nonzero(outcome == 1))
+            gave_up = int(np.count_nonzero(outcome == 2))
+        else:
+            by_code: Counter = Counter()
+            for losses, count in Counter(k).items():
+                by_code[codes[losses]] += count
+            resets, gave_up = by_code[1], by_code[2]
         low, high = wilson_interval(resets, trials)
         result.rows.append(dict(final_ack_loss=float(loss), time_wait_msl=float(tw),
                                 trials=trials, hits=resets, p=resets / trials, low=low,
-                                high=high,
-                                gave_up=int(np.count_nonzero(outcome == 2)) / trials))
+                                high=high, gave_up=gave_up / trials))
     result.seconds = _time.perf_counter() - started
     return result
 
@@ -175,7 +223,8 @@ def reset_sweep(final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9), time_wait_msl=(0.0, 0.
 # ---- P(old duplicate corrupts a new incarnation) ----------------------------------------
 @dataclass
 class DuplicateDraws:
-    """The random inputs of old-duplicate trials (one entry per trial)."""
+    """The random inputs of old-duplicate trials (one entry per trial): numpy arrays, or
+    lists (of ISN pairs) for the plain-Python backend."""
 
     hold: np.ndarray
     client_isns: np.ndarray  # shape (n, 2): incarnation 1, 2
@@ -200,51 +249,28 @@ def _duplicate_times(time_wait, reconnect_delay, delay) -> dict:
         established_at_server=(syn_at_server + delay) + delay)
 
 
-def _isns(isn, draws, t, isn_fixed, isn_clock_rate) -> tuple:
-    """ISNs of (client 1, client 2, server 1, server 2)."""
+def _isns(isn, draws, t, isn_fixed, isn_clock_rate, whole=None) -> tuple:
+    """ISNs of (client 1, client 2, server 1, server 2): arrays (random ISNs) or numbers of
+    type ``whole`` (np.int64 by default; int for the plain-Python backend)."""
     if isn == "random":
         return (draws.client_isns[:, 0], draws.client_isns[:, 1],
                 draws.server_isns[:, 0], draws.server_isns[:, 1])
+    whole = whole or np.int64
     if isn == "fixed":
-        x = np.int64(isn_fixed % MOD)
+        x = whole(isn_fixed % MOD)
         return x, x, x, x
     # RFC 6528 with the same secret for both incarnations of the 4-tuple
-    return (np.int64(0), np.int64(int(t["t2"] * isn_clock_rate) % MOD),
-            np.int64(int(t["t"][1] * isn_clock_rate) % MOD),
-            np.int64(int(t["syn_at_server"] * isn_clock_rate) % MOD))
+    return (whole(0), whole(int(t["t2"] * isn_clock_rate) % MOD),
+            whole(int(t["t"][1] * isn_clock_rate) % MOD),
+            whole(int(t["syn_at_server"] * isn_clock_rate) % MOD))
 
 
-def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
-                         reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
-                         timestamps: bool = False, ack_check: bool = True,
-                         request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
-                         isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
-                         ts_hz: float = 1000.0, rng=None, draws: DuplicateDraws = None):
-    """Outcome code per trial (index into :data:`DUPLICATE_CODES`; 0 means the old bytes
-    were accepted) and the draws used. Holds are uniform on (0, MSL]."""
-    if isn not in ISN_POLICIES:
-        raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {isn!r}")
-    for name, v in (("time_wait", time_wait), ("reconnect_delay", reconnect_delay)):
-        if v < 0:
-            raise ValueError(f"{name}: must be >= 0, got {v}")
-    if not (0 < delay <= msl):
-        raise ValueError(f"delay: must be in (0, MSL={msl}], got {delay}")
-    rng = rng if rng is not None else np.random.default_rng(0)
-    if draws is None:
-        hold = msl * (1.0 - rng.random(n))
-        if isn == "random":
-            c = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
-            s = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
-        else:
-            c = s = None
-        draws = DuplicateDraws(hold, c, s)
-    hold = np.asarray(draws.hold, dtype=float)
-    t = _duplicate_times(time_wait, reconnect_delay, delay)
-    sent, old_gone, tw_end = t["sent"], t["old_gone"], t["tw_end"]
-    t2, syn_at_server = t["t2"], t["syn_at_server"]
-    established_at_server = t["established_at_server"]
-    c1, c2, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
-    arrival = sent + hold
+def _duplicate_checks(t, c1, c2, s1, s2, timestamps, ack_check, request_bytes, old_offset,
+                      rcv_wnd, ts_hz) -> tuple:
+    """What decides the old request's fate once the new incarnation has begun, for the
+    incarnations' ISNs (numbers or arrays alike): (in the new window, its ACK is the one
+    SYN-RECEIVED expects, its ACK fails ESTABLISHED's check, PAWS drops it in SYN-RECEIVED,
+    PAWS drops it in ESTABLISHED)."""
     seq = (c1 + 1 + old_offset) % MOD
     ack = (s1 + 1) % MOD
     rcv_nxt = (c2 + 1) % MOD
@@ -255,9 +281,86 @@ def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
     est_ack_bad = seq_lt(snd_nxt, ack)
     if ack_check:
         est_ack_bad = est_ack_bad | seq_lt(ack, (snd_nxt - 65535) % MOD)
-    dup_ts = int(sent * ts_hz)
-    paws_syn_rcvd = timestamps and dup_ts < int(t2 * ts_hz)
-    paws_est = timestamps and dup_ts < int(((t2 + delay) + delay) * ts_hz)
+    dup_ts = int(t["sent"] * ts_hz)
+    paws_syn_rcvd = timestamps and dup_ts < int(t["t2"] * ts_hz)
+    paws_est = timestamps and dup_ts < int(t["established_at_client"] * ts_hz)
+    return in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est
+
+
+def _duplicate_code(arrival, t, checks) -> int:
+    """One trial's :data:`DUPLICATE_CODES` index, decided as old_duplicate_trials does."""
+    if arrival < t["syn_at_server"]:
+        return 3 if arrival < t["old_gone"] else 1 if arrival < t["tw_end"] else 2
+    in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est = checks
+    if arrival < t["established_at_server"]:
+        return 4 if paws_syn_rcvd else 5 if not in_window else 0 if syn_rcvd_ack_ok else 6
+    return 4 if paws_est else 5 if not in_window else 6 if est_ack_bad else 0
+
+
+def _python_draws(n, isn, msl, rng, holds: int) -> tuple:
+    """``holds`` lists of n holds uniform on (0, MSL], then (random ISNs only) n client and
+    n server ISN pairs, from a ``random.Random``: the numpy draws' order."""
+    draw, bits = rng.random, rng.getrandbits
+    out: list = [[msl * (1.0 - draw()) for _ in range(n)] for _ in range(holds)]
+    if isn == "random":
+        out += [[(bits(32), bits(32)) for _ in range(n)] for _ in range(2)]
+    else:
+        out += [None, None]
+    return tuple(out)
+
+
+def _python_duplicate_codes(draws, t, isn, isn_fixed, isn_clock_rate, rules) -> list:
+    """Each trial's :data:`DUPLICATE_CODES` index, one by one (the plain-Python backend)."""
+    sent = t["sent"]
+    if isn != "random":
+        checks = _duplicate_checks(t, *_isns(isn, None, t, isn_fixed, isn_clock_rate, int),
+                                   *rules)
+        return [_duplicate_code(sent + h, t, checks) for h in draws.hold]
+    return [_duplicate_code(sent + h, t, _duplicate_checks(t, c[0], c[1], s[0], s[1], *rules))
+            for h, c, s in zip(draws.hold, draws.client_isns, draws.server_isns,
+                                strict=True)]
+
+
+def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
+                         reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
+                         timestamps: bool = False, ack_check: bool = True,
+                         request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
+                         isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
+                         ts_hz: float = 1000.0, rng=None, draws: Optional[DuplicateDraws] = None,
+                         backend: Optional[str] = None):
+    """Outcome code per trial (index into :data:`DUPLICATE_CODES`; 0 means the old bytes
+    were accepted) and the draws used. Holds are uniform on (0, MSL]. With
+    ``backend="python"`` the codes are a list and ``rng`` a ``random.Random``."""
+    backend = _backend(backend)
+    if isn not in ISN_POLICIES:
+        raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {isn!r}")
+    for name, v in (("time_wait", time_wait), ("reconnect_delay", reconnect_delay)):
+        if v < 0:
+            raise ValueError(f"{name}: must be >= 0, got {v}")
+    if not (0 < delay <= msl):
+        raise ValueError(f"delay: must be in (0, MSL={msl}], got {delay}")
+    rng = rng if rng is not None else _rng(backend, 0)
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    rules = (timestamps, ack_check, request_bytes, old_offset, rcv_wnd, ts_hz)
+    if backend == "python":
+        draws = draws or DuplicateDraws(*_python_draws(n, isn, msl, rng, 1))
+        return _python_duplicate_codes(draws, t, isn, isn_fixed, isn_clock_rate, rules), draws
+    if draws is None:
+        hold = msl * (1.0 - rng.random(n))
+        if isn == "random":
+            c = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+            s = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+        else:
+            c = s = None
+        draws = DuplicateDraws(hold, c, s)
+    hold = np.asarray(draws.hold, dtype=float)
+    sent, old_gone, tw_end = t["sent"], t["old_gone"], t["tw_end"]
+    syn_at_server = t["syn_at_server"]
+    established_at_server = t["established_at_server"]
+    c1, c2, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
+    arrival = sent + hold
+    in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est = _duplicate_checks(
+        t, c1, c2, s1, s2, *rules)
 
     codes = np.full(hold.shape, 0, dtype=np.int8)
     in_syn_rcvd = (arrival >= syn_at_server) & (arrival < established_at_server)
@@ -274,7 +377,8 @@ def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
 
 
 def _grid_sweep(name: str, codes: tuple, n_hit_codes: int, fixed: dict, isn, time_wait_msl,
-                reconnect_delay, trials: int, run_trials, parts=None) -> SweepResult:
+                reconnect_delay, trials: int, run_trials, parts=None,
+                backend: str = "numpy") -> SweepResult:
     """One row per (ISN policy, TIME_WAIT length in MSLs, reconnect delay): the trials'
     outcome codes counted, the first ``n_hit_codes`` of ``codes`` being failures (``hits``,
     with a Wilson interval), ``parts(counts)`` adding columns, and each remaining code's
@@ -282,16 +386,20 @@ def _grid_sweep(name: str, codes: tuple, n_hit_codes: int, fixed: dict, isn, tim
     codes; one generator, seeded from ``fixed["seed"]``, serves every row in turn."""
     import time as _time
     _trials(trials)
-    rng = np.random.default_rng(fixed["seed"])
+    rng = _rng(backend, fixed["seed"])
     result = SweepResult(name, fixed=fixed)
     started = _time.perf_counter()
     for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
                                  _as_tuple(reconnect_delay)):
         if tw < 0:
             raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
-        counts = np.bincount(run_trials(policy, tw * fixed["msl"], float(r), rng),
-                             minlength=len(codes))
-        hits = int(counts[:n_hit_codes].sum())
+        outcome = run_trials(policy, tw * fixed["msl"], float(r), rng)
+        if backend == "numpy":
+            counts = [int(c) for c in np.bincount(outcome, minlength=len(codes))]
+        else:
+            tally = Counter(outcome)
+            counts = [tally[i] for i in range(len(codes))]
+        hits = sum(counts[:n_hit_codes])
         low, high = wilson_interval(hits, trials)
         row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r), trials=trials,
                    hits=hits, p=hits / trials, low=low, high=high)
@@ -307,23 +415,26 @@ def old_duplicate_sweep(time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
                         reconnect_delay=(0.0,), isn=ISN_POLICIES, trials: int = 100_000,
                         msl: float = 30.0, delay: float = 0.001, timestamps: bool = False,
                         ack_check: bool = True, request_bytes: int = 100, old_offset: int = 0,
-                        seed: int = 0) -> SweepResult:
+                        seed: int = 0, backend: Optional[str] = None) -> SweepResult:
     """P(an old duplicate is accepted by a new incarnation of the same 4-tuple) against
     TIME_WAIT length (MSLs), reconnect delay (seconds) and ISN policy. The duplicate's time
-    in the network is uniform on (0, MSL]. Rows also give the share of each defence."""
+    in the network is uniform on (0, MSL]. Rows also give the share of each defence.
+    ``backend``: see the module's description."""
+    backend = _backend(backend)
     fixed = dict(msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
                  request_bytes=request_bytes, old_offset=old_offset, seed=seed)
     return _grid_sweep(
         "old-duplicate", DUPLICATE_CODES, 1, fixed, isn, time_wait_msl, reconnect_delay, trials,
         lambda policy, tw, r, rng: old_duplicate_trials(
             trials, policy, tw, r, msl, delay, timestamps, ack_check, request_bytes,
-            old_offset, rng=rng)[0])
+            old_offset, rng=rng, backend=backend)[0], backend=backend)
 
 
 # ---- P(the old duplicate, or the reset it provokes, disturbs a new incarnation) ---------
 @dataclass
 class ProvokedDraws:
-    """The random inputs of provoked-reset trials (one entry per trial)."""
+    """The random inputs of provoked-reset trials (one entry per trial): numpy arrays, or
+    lists (of ISN pairs) for the plain-Python backend."""
 
     hold: np.ndarray  # the old request's time in the network
     answer_hold: np.ndarray  # the time in the network of the reset it provokes
@@ -336,8 +447,10 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
                           timestamps: bool = False, ack_check: bool = True,
                           request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
                           isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
-                          ts_hz: float = 1000.0, rng=None, draws: ProvokedDraws = None):
-    """Outcome code per trial (index into :data:`PROVOKED_CODES`) and the draws used.
+                          ts_hz: float = 1000.0, rng=None, draws: Optional[ProvokedDraws] = None,
+                          backend: Optional[str] = None):
+    """Outcome code per trial (index into :data:`PROVOKED_CODES`) and the draws used (with
+    ``backend="python"``, a list and a ``random.Random``, as in old_duplicate_trials).
 
     The old request is judged as in :func:`old_duplicate_trials`. When it reaches the server
     with no connection there (or fails the ACK check in SYN-RECEIVED), the server answers
@@ -349,7 +462,13 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
     if not (msl > 0):
         raise ValueError(f"msl: must be > 0 seconds, got {msl}")
     _trials(n)
-    rng = rng if rng is not None else np.random.default_rng(0)
+    backend = _backend(backend)
+    rng = rng if rng is not None else _rng(backend, 0)
+    if backend == "python":
+        draws = draws or ProvokedDraws(*_python_draws(n, isn, msl, rng, 2))
+        return _python_provoked_codes(
+            n, isn, time_wait, reconnect_delay, msl, delay, timestamps, ack_check,
+            request_bytes, old_offset, rcv_wnd, isn_fixed, isn_clock_rate, ts_hz, draws), draws
     if draws is None:
         hold = msl * (1.0 - rng.random(n))
         answer_hold = msl * (1.0 - rng.random(n))
@@ -377,8 +496,52 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
         answer_arrival < t["t2"], 7, np.where(
             answer_arrival < t["established_at_client"], 8, established)))
     # the old request's own fate, when it provoked nothing
-    own = np.array([0, -1, -1, 2, 3, 4, 5], dtype=np.int8)[data]
+    own = np.array(_OWN_FATE, dtype=np.int8)[data]
     return np.where(provoked, answer, own).astype(np.int8), draws
+
+
+# A DUPLICATE_CODES index as a PROVOKED_CODES index, when the request provoked no reset.
+_OWN_FATE = (0, -1, -1, 2, 3, 4, 5)
+
+
+def _python_provoked_codes(n, isn, time_wait, reconnect_delay, msl, delay, timestamps,
+                           ack_check, request_bytes, old_offset, rcv_wnd, isn_fixed,
+                           isn_clock_rate, ts_hz, draws) -> list:
+    """provoked_reset_trials' codes, trial by trial (the plain-Python backend)."""
+    data, _ = old_duplicate_trials(
+        n, isn, time_wait, reconnect_delay, msl, delay, timestamps, ack_check, request_bytes,
+        old_offset, rcv_wnd, isn_fixed, isn_clock_rate, ts_hz,
+        draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns),
+        backend="python")
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    sent, syn_at_server, est_server = t["sent"], t["syn_at_server"], t["established_at_server"]
+    tw_end, t2, est_client = t["tw_end"], t["t2"], t["established_at_client"]
+
+    def in_new_incarnation(s1, s2):
+        off = ((s1 + 1) % MOD - (s2 + 1)) % MOD  # the reset's sequence number against rcv_nxt
+        return 1 if off == 0 else 9 if off < rcv_wnd else 10
+
+    if isn != "random":
+        _, _, s1, s2 = _isns(isn, None, t, isn_fixed, isn_clock_rate, int)
+        fixed_answer = in_new_incarnation(s1, s2)
+    codes = []
+    for i, code in enumerate(data):
+        arrival = sent + draws.hold[i]
+        if not (code in (1, 2) or (code == 6 and syn_at_server <= arrival < est_server)):
+            codes.append(_OWN_FATE[code])
+            continue
+        answer_arrival = arrival + draws.answer_hold[i]
+        if answer_arrival < tw_end:
+            codes.append(6)
+        elif answer_arrival < t2:
+            codes.append(7)
+        elif answer_arrival < est_client:
+            codes.append(8)
+        elif isn == "random":
+            codes.append(in_new_incarnation(draws.server_isns[i][0], draws.server_isns[i][1]))
+        else:
+            codes.append(fixed_answer)
+    return codes
 
 
 def provoked_reset_expected(time_wait_msl) -> dict:
@@ -404,11 +567,12 @@ def provoked_reset_sweep(time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5), isn=("fix
                          reconnect_delay=(0.0,), trials: int = 100_000, msl: float = 30.0,
                          delay: float = 0.001, timestamps: bool = False, ack_check: bool = True,
                          request_bytes: int = 100, old_offset: int = 0,
-                         seed: int = 0) -> SweepResult:
+                         seed: int = 0, backend: Optional[str] = None) -> SweepResult:
     """P(a new incarnation of the same 4-tuple is disturbed: it accepts the old request, or
     the late reset the request provoked ends it) against TIME_WAIT length (MSLs), reconnect
     delay (seconds) and ISN policy. Rows give ``accepted`` and ``reset`` separately, and the
-    count of each defence (``by_...``)."""
+    count of each defence (``by_...``). ``backend``: see the module's description."""
+    backend = _backend(backend)
     if not (msl > 0):
         raise ValueError(f"msl: must be > 0 seconds, got {msl}")
     for policy in _as_tuple(isn):
@@ -420,8 +584,9 @@ def provoked_reset_sweep(time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5), isn=("fix
         "provoked-reset", PROVOKED_CODES, 2, fixed, isn, time_wait_msl, reconnect_delay, trials,
         lambda policy, tw, r, rng: provoked_reset_trials(
             trials, policy, tw, r, msl, delay, timestamps, ack_check, request_bytes,
-            old_offset, rng=rng)[0],
-        parts=lambda counts: dict(accepted=int(counts[0]), reset=int(counts[1])))
+            old_offset, rng=rng, backend=backend)[0],
+        parts=lambda counts: dict(accepted=int(counts[0]), reset=int(counts[1])),
+        backend=backend)
 
 
 def split_by_outcome(result: SweepResult, parts: dict, x: str = "time_wait_msl") -> SweepResult:
