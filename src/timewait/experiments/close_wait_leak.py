@@ -84,10 +84,7 @@ def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool
     listener = lab.listener(SERVER_PORT)
     pairs = []
     for i in range(connections):
-        client = lab.connect(SERVER_PORT, src_port=FIRST_PORT + i)
-        server, _ = listener.accept()
-        lab.track(server)
-        pairs.append((client, server))
+        pairs.append(lab.accepted(listener, FIRST_PORT + i))
     lab.step("the clients close")
     for client, _ in pairs:
         client.close()

@@ -74,8 +74,7 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
     client_port = first.getsockname()[1]
     first.settimeout(5)
     first.connect((ADDR, server_port))
-    server, _ = listener.accept()
-    lab.track(server)
+    server = lab.track(listener.accept()[0])
     lab.step("the client closes first")
     first.close()
     server.settimeout(5)
@@ -103,8 +102,7 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
                if s.local[1] == client_port and s.remote[1] == server_port
                and s.state == "TIME_WAIT"]
     if error is None:
-        peer, _ = listener.accept()
-        lab.track(peer)
+        lab.track(listener.accept()[0])
         # Leave no second TIME_WAIT behind (matters on the host): close with a reset.
         again.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         again.close()

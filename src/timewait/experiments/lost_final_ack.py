@@ -109,10 +109,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         lab.listener(OTHER_SERVER_PORT)
     # A client that means to reuse its port sets SO_REUSEADDR first: Linux refuses the bind
     # while a TIME_WAIT socket without it holds the port (EADDRINUSE).
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT,
-                         reuseaddr=new_connection != "none")
-    server, _ = listener.accept()
-    lab.track(server)
+    client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=new_connection != "none")
     if new_connection != "same-port":  # the new incarnation needs somebody to connect to
         listener.close()
 

@@ -80,9 +80,7 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
     port = old.getsockname()[1]
 
     if held_by != "listener":
-        client = lab.connect(port)
-        conn, _ = old.accept()
-        lab.track(conn)
+        client, conn = lab.accepted(old)
         client.settimeout(5)
         conn.settimeout(5)
         if held_by == "time-wait":
@@ -125,10 +123,8 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
         if held_by == "listener":
             lab.step("the old listener hands over: it closes")
             old.close()
-        probe = lab.connect(port)
         new.settimeout(5)
-        peer, _ = new.accept()
-        lab.track(peer)
+        probe, _ = lab.accepted(new)
         accepts = True
         _close_with_reset(probe)
     return {"sockets_on_port": held, "time_wait_on_server_port": "TIME_WAIT" in held,

@@ -59,8 +59,7 @@ def body(lab, max_tw_buckets: int, extra: int) -> dict:
     before = lab.counters()
     lab.step(f"closing {total} connections client first")
     for i in range(total):
-        client = lab.connect(SERVER_PORT, src_port=FIRST_PORT + i)
-        server, _ = listener.accept()
+        client, server = lab.accepted(listener, FIRST_PORT + i)
         client.close()
         server.settimeout(5)
         assert server.recv(1) == b""  # the client's FIN

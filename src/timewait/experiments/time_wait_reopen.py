@@ -90,9 +90,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     bulks = []
 
     lab.step("the old connection")
-    client = lab.connect(SERVER_PORT, src_port=CLIENT_PORT, reuseaddr=True)
-    server, _ = listener.accept()
-    lab.track(server)
+    client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
     if outrun:
         lab.step(f"the client sends {BULK} bytes, faster than the ISN clock")
         start = lab.now()
@@ -143,8 +141,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     seconds = time.monotonic() - t0
     new_states, time_wait_after = {}, ""
     if error is None:
-        peer, _ = listener.accept()
-        lab.track(peer)
+        lab.track(listener.accept()[0])
         new_states = {"client": lab.state_of(CLIENT_PORT, SERVER_PORT),
                       "server": lab.state_of(SERVER_PORT, CLIENT_PORT)}
     tw_left = [s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT
