@@ -1,6 +1,8 @@
 """Widgets re-run the model on every change and show bad input as a message."""
-import base64
 import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -8,9 +10,27 @@ pytest.importorskip("ipywidgets")
 
 import ipywidgets as W  # noqa: E402
 
-from timewait.widgets import port_budget_calculator, sequence_explorer, sweep_explorer  # noqa: E402
+from timewait.widgets import (  # noqa: E402
+    SweepExplorer,
+    port_budget_calculator,
+    sequence_explorer,
+    sweep_explorer,
+)
 
-PNG = b"\x89PNG"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _chart(panel) -> ET.Element:
+    """The sweep panel's chart, parsed (one SVG inside a scrolling div)."""
+    svgs = re.findall(r"<svg.*?</svg>", panel.chart.value, flags=re.S)
+    assert len(svgs) == 1
+    return ET.fromstring(svgs[0])
+
+
+def _point_titles(panel) -> list:
+    """The numbers each plotted point carries in its <title> (the chart's own title aside)."""
+    root = _chart(panel)
+    return [t.text for t in root.iter(f"{SVG}title")][1:]
 
 
 def test_sequence_explorer_follows_its_controls():
@@ -50,13 +70,16 @@ def test_sequence_explorer_shows_invalid_input_as_a_message():
 def test_sweep_explorer_both_estimates():
     s = sweep_explorer(trials=2000)
     assert s.ok and s.result.name == "old-duplicate"
-    img = re.fullmatch(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)">', s.image.value)
-    assert img and base64.b64decode(img.group(1)).startswith(PNG)
-    assert img.group(2).startswith("P(old duplicate accepted) against TIME_WAIT length (MSL)")
-    assert "isn = fixed: 1 at 0," in img.group(2)  # fixed ISNs, no TIME_WAIT: always accepted
+    alt = _chart(s).get("aria-label")
+    assert alt.startswith("P(old duplicate accepted) against TIME_WAIT length (MSL)")
+    assert "isn = fixed: 1 at 0," in alt  # fixed ISNs, no TIME_WAIT: always accepted
+    # one marker per estimate, each with its numbers
+    titles = _point_titles(s)
+    assert len(titles) == len(s.result.rows) == 21
+    assert "isn = fixed, TIME_WAIT length (MSL) 0: 2,000 of 2,000 trials" in titles[0]
     s.sweep.value = "reset"
     assert s.ok and s.result.name == "reset"
-    assert 'alt="P(peer sees a reset) against final-ACK loss rate' in s.image.value
+    assert _chart(s).get("aria-label").startswith("P(peer sees a reset) against final-ACK loss rate")
     s.trials.value = 0
     assert not s.ok and "trials" in s.status.value
     s.trials.value = 1000
@@ -76,8 +99,9 @@ def test_sweep_explorer_provoked_reset_vanishes_at_two_msl():
     assert rows[("fixed", 2.0)]["hits"] == 0 and rows[("fixed", 2.5)]["hits"] == 0
     # other ISN policies put the reset outside the new window at every length
     assert all(r["hits"] == 0 for r in s.result.rows if r["isn"] != "fixed")
-    assert 'alt="P(new incarnation disturbed) against TIME_WAIT length (MSL)' in s.image.value
-    assert "0 at 2," in s.image.value and "by a late reset" in s.status.value
+    alt = _chart(s).get("aria-label")
+    assert alt.startswith("P(new incarnation disturbed) against TIME_WAIT length (MSL)")
+    assert "0 at 2," in alt and "by a late reset" in s.status.value
     s.isn.value = ("clock",)
     assert s.ok and {r["isn"] for r in s.result.rows} == {"clock"}
     s.isn.value = ()
@@ -85,6 +109,57 @@ def test_sweep_explorer_provoked_reset_vanishes_at_two_msl():
     s.isn.value = ("fixed",)
     s.sweep.value = "old-duplicate"
     assert s.ok and s.result.name == "old-duplicate"
+
+
+def test_sweep_explorer_disables_the_controls_its_estimate_does_not_use():
+    s = sweep_explorer(trials=500)
+    assert s.time_wait_msl.disabled and not s.isn.disabled and not s.timestamps.disabled
+    s.sweep.value = "reset"
+    assert not s.time_wait_msl.disabled
+    assert s.isn.disabled and s.reconnect_delay.disabled and s.timestamps.disabled
+    s.sweep.value = "provoked-reset"
+    assert s.time_wait_msl.disabled and not s.reconnect_delay.disabled
+
+
+def test_sweep_explorer_in_plain_python_runs_fewer_trials_and_says_so():
+    s = sweep_explorer(trials=20_000, backend="python")
+    # 3 ISN policies x 7 TIME_WAIT lengths share the budget
+    assert s.ok and s.trials_per_point == 2800 <= SweepExplorer.PYTHON_TRIALS // 21
+    assert {r["trials"] for r in s.result.rows} == {2800}
+    status = re.sub(r"<[^>]+>", "", s.status.value)
+    assert status.startswith("2,800 trials per point, 58,800 simulated closes in ")
+    assert "20,000 asked" in status and "without numpy" in status
+    # the intervals are those of 2,800 trials: wider than with 20,000
+    numpy = sweep_explorer(trials=20_000, backend="numpy")
+    half = {(r["isn"], r["time_wait_msl"]): r["high"] - r["low"] for r in numpy.result.rows}
+    assert all(r["high"] - r["low"] > half[(r["isn"], r["time_wait_msl"])]
+               for r in s.result.rows if 0 < r["p"] < 1)
+    # asked for fewer than the cap: runs them all, and says nothing of a cap
+    s.trials.value = 500
+    assert s.trials_per_point == 500 and "asked" not in s.status.value
+    # a smaller grid leaves more trials for each point
+    s.trials.value = 20_000
+    s.isn.value = ("fixed",)
+    assert s.trials_per_point == 8500
+    # the same settings and seed give the same chart
+    again = sweep_explorer(trials=20_000, backend="python")
+    again.isn.value = ("fixed",)
+    assert again.chart.value == s.chart.value
+    s.seed.value = 1
+    assert s.chart.value != again.chart.value
+
+
+def test_sweep_explorer_runs_without_numpy_and_matplotlib():
+    """As in a web page's Pyodide, which the course site serves without either."""
+    code = ("import sys; sys.modules['numpy'] = None; sys.modules['matplotlib'] = None\n"
+            "from timewait.widgets import SweepExplorer\n"
+            "s = SweepExplorer(sweep='provoked-reset')\n"
+            "assert s.ok and s.backend == 'python', s.status.value\n"
+            "assert s.trials_per_point == 2000 and '<svg' in s.chart.value\n"
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_port_budget_calculator():
@@ -116,7 +191,7 @@ def test_every_slider_starts_at_a_value_it_can_show_and_return_to(kwargs):
 
 
 def test_no_control_label_is_cut_to_the_default_width():
-    for panel in (sequence_explorer(), port_budget_calculator()):
+    for panel in (sequence_explorer(), port_budget_calculator(), sweep_explorer(trials=100)):
         for c in _controls(panel.widget):
             if getattr(c, "description", ""):
                 assert c.style.description_width == "initial", c.description

@@ -6,7 +6,10 @@
   the matplotlib version (:mod:`timewait.plots`) for saving.
 - :func:`sweep_explorer`: Monte Carlo estimates with confidence intervals: an old duplicate
   accepted, a lost final ACK answered with a reset, or (``provoked-reset``) a new
-  incarnation disturbed by an old duplicate or by the late reset it provoked.
+  incarnation disturbed by an old duplicate or by the late reset it provoked. It draws an
+  SVG chart (:mod:`timewait.svgchart`) and needs neither numpy nor matplotlib: without
+  numpy (a web page's Pyodide) its sweeps run in plain Python with fewer trials, and the
+  panel says how many.
 - :func:`port_budget_calculator`: TIME_WAIT population, ceiling rate, time to exhaustion.
 
 Each returns an object with ``.widget`` (the panel; the object also displays itself in a
@@ -15,14 +18,14 @@ message in the panel, never as a traceback.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import ipywidgets as W
 
+from .model import sweeps
 from .model.portbudget import LINUX_PORT_RANGE, port_budget
 from .model.scenarios import SCENARIOS, simulate
+from .svgchart import sweep_svg
 from .svgdiagram import sequence_svg, timeline_svg
 
 EXPLORER_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
@@ -43,17 +46,6 @@ def _figure(width, height):
     # The panel places its axes itself; tight_layout would cost a full extra draw.
     fig.tight_layout = lambda *args, **kwargs: None
     return fig
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def _img(fig, alt: str) -> str:
-    data = base64.b64encode(_png(fig)).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 _SCROLLS = 'style="overflow-x:auto;max-width:100%"'
@@ -160,15 +152,24 @@ class SweepExplorer(_Panel):
 
     ``old-duplicate`` and ``provoked-reset`` are drawn against TIME_WAIT length, one curve
     per chosen ISN policy (with the reconnect delay and timestamps as set); ``reset``
-    against the final-ACK loss rate, one curve per chosen TIME_WAIT length."""
+    against the final-ACK loss rate, one curve per chosen TIME_WAIT length. A control the
+    chosen estimate does not use is disabled, so none seems to do nothing.
+
+    ``backend`` is the sweeps' (:mod:`timewait.model.sweeps`): numpy where it is installed,
+    else plain Python. Plain Python runs at most :attr:`PYTHON_TRIALS` simulated closes a
+    chart (about 0.2 s in a browser), so each point gets fewer trials than asked when the
+    grid is large; the status line says how many each point had, and the intervals widen
+    accordingly."""
 
     SWEEPS = ("old-duplicate", "provoked-reset", "reset")
     TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     # The late reset matters up to 2 MSL, so this grid runs past it.
     PROVOKED_TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
     LOSS_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+    PYTHON_TRIALS = 60_000
 
-    def __init__(self, sweep="old-duplicate", trials=20_000, seed=0):
+    def __init__(self, sweep="old-duplicate", trials=20_000, seed=0, backend=None):
+        self.backend = sweeps._backend(backend)
         self.sweep = W.Dropdown(options=self.SWEEPS, value=sweep,
                                 description="estimate")
         self.isn = W.SelectMultiple(options=("fixed", "clock", "random"),
@@ -182,55 +183,92 @@ class SweepExplorer(_Panel):
         self.trials = W.IntText(value=trials, description="trials")
         self.seed = W.IntText(value=seed, description="seed")
         self.status = W.HTML()
-        # A PNG inside an <img> with alt text (ipywidgets' Image widget has no alt attribute).
-        self.image = W.HTML()
+        # SVG written straight from the result (timewait.svgchart), with its alt text.
+        self.chart = W.HTML()
         controls = [self.sweep, self.isn, self.reconnect_delay, self.timestamps,
                     self.time_wait_msl, self.trials, self.seed]
-        self.widget = W.VBox([_columns(controls[:4], controls[4:]), self.status, self.image])
-        self.fig = _figure(7, 4)
+        self.widget = W.VBox([_columns(controls[:4], controls[4:]), self.status, self.chart])
         self.result = None
+        self.trials_per_point = None
         self._observe(controls)
         self.update()
 
+    def _grid_size(self) -> int:
+        if self.sweep.value == "reset":
+            return len(self.LOSS_GRID) * len(self.time_wait_msl.value)
+        grid = self.TW_GRID if self.sweep.value == "old-duplicate" else self.PROVOKED_TW_GRID
+        return len(grid) * len(self.isn.value)
+
+    def _per_point(self, asked: int) -> int:
+        """Trials per point: as asked, or with plain Python at most PYTHON_TRIALS over the
+        grid, rounded down to two significant digits."""
+        if self.backend == "numpy":
+            return asked
+        cap = max(1, self.PYTHON_TRIALS // self._grid_size())
+        if cap >= 100:
+            unit = 10 ** (len(str(cap)) - 2)
+            cap = cap // unit * unit
+        return min(asked, cap)
+
+    def _labels(self) -> tuple:
+        """(x, group, xlabel, ylabel) of the chosen estimate."""
+        if self.sweep.value == "reset":
+            return "final_ack_loss", "time_wait_msl", "final-ACK loss rate", \
+                "P(peer sees a reset)"
+        ylabel = ("P(old duplicate accepted)" if self.sweep.value == "old-duplicate"
+                  else "P(new incarnation disturbed)")
+        return "time_wait_msl", "isn", "TIME_WAIT length (MSL)", ylabel
+
     def _update(self):
-        from .model.sweeps import old_duplicate_sweep, provoked_reset_sweep, reset_sweep
-        from .plots import describe_sweep, sweep_curves
-        trials = self.trials.value
-        if not (1 <= trials <= 2_000_000):
-            raise ValueError(f"trials: must be between 1 and 2000000, got {trials}")
-        if self.sweep.value in ("old-duplicate", "provoked-reset"):
-            if not self.isn.value:
-                raise ValueError("isn: choose at least one ISN policy")
-            if self.sweep.value == "old-duplicate":
-                r = old_duplicate_sweep(self.TW_GRID, (self.reconnect_delay.value,),
-                                        self.isn.value, trials, timestamps=self.timestamps.value,
-                                        seed=self.seed.value)
-                ylabel = "P(old duplicate accepted)"
-            else:
-                r = provoked_reset_sweep(self.PROVOKED_TW_GRID, self.isn.value,
-                                         (self.reconnect_delay.value,), trials,
-                                         timestamps=self.timestamps.value, seed=self.seed.value)
-                ylabel = "P(new incarnation disturbed)"
-            x, group, xlabel = "time_wait_msl", "isn", "TIME_WAIT length (MSL)"
+        reset = self.sweep.value == "reset"
+        for control in (self.isn, self.reconnect_delay, self.timestamps):
+            control.disabled = reset
+        self.time_wait_msl.disabled = not reset
+        asked = self.trials.value
+        if not (1 <= asked <= 2_000_000):
+            raise ValueError(f"trials: must be between 1 and 2000000, got {asked}")
+        if reset and not self.time_wait_msl.value:
+            raise ValueError("time_wait_msl: choose at least one TIME_WAIT length")
+        if not reset and not self.isn.value:
+            raise ValueError("isn: choose at least one ISN policy")
+        trials = self._per_point(asked)
+        common = dict(seed=self.seed.value, backend=self.backend)
+        if self.sweep.value == "old-duplicate":
+            r = sweeps.old_duplicate_sweep(self.TW_GRID, (self.reconnect_delay.value,),
+                                           self.isn.value, trials,
+                                           timestamps=self.timestamps.value, **common)
+        elif self.sweep.value == "provoked-reset":
+            r = sweeps.provoked_reset_sweep(self.PROVOKED_TW_GRID, self.isn.value,
+                                            (self.reconnect_delay.value,), trials,
+                                            timestamps=self.timestamps.value, **common)
         else:
-            if not self.time_wait_msl.value:
-                raise ValueError("time_wait_msl: choose at least one TIME_WAIT length")
-            r = reset_sweep(self.LOSS_GRID, self.time_wait_msl.value, trials, seed=self.seed.value)
-            x, group, xlabel = "final_ack_loss", "time_wait_msl", "final-ACK loss rate"
-            ylabel = "P(peer sees a reset)"
-        self.result = r
-        self.fig.clf()
-        ax = self.fig.add_subplot(111)
-        self.fig.subplots_adjust(left=0.12, bottom=0.14, right=0.97, top=0.95)
-        sweep_curves(r, x, group, ax=ax)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        self.image.value = _img(self.fig, describe_sweep(r, x, group, xlabel, ylabel))
-        text = f"{r.trials_total:,} simulated closes in {r.seconds * 1e3:.0f} ms"
+            r = sweeps.reset_sweep(self.LOSS_GRID, self.time_wait_msl.value, trials, **common)
+        self.result, self.trials_per_point = r, trials
+        x, group, xlabel, ylabel = self._labels()
+        self.chart.value = f"<div {_SCROLLS}>{sweep_svg(r, x, group, xlabel, ylabel)}</div>"
+        text = (f"{trials:,} trials per point, {r.trials_total:,} simulated closes in "
+                f"{r.seconds * 1e3:.0f} ms")
+        if trials < asked:
+            text += (f" ({asked:,} asked: without numpy, as in this web page, the sweeps run "
+                     f"in plain Python, at most {self.PYTHON_TRIALS:,} simulated closes a "
+                     "chart, so the 95 % intervals are wider)")
         if r.name == "provoked-reset":
             text += (f"; new incarnations disturbed: {sum(row['accepted'] for row in r.rows):,} "
                      f"by the old data, {sum(row['reset'] for row in r.rows):,} by a late reset")
         self.status.value = _message(text, "info")
+
+    def figure(self):
+        """The current result drawn with matplotlib (:func:`timewait.plots.sweep_curves`),
+        for saving as an image; the panel itself shows the SVG chart."""
+        from .plots import sweep_curves
+        x, group, xlabel, ylabel = self._labels()
+        fig = _figure(7, 4)
+        ax = fig.add_subplot(111)
+        fig.subplots_adjust(left=0.12, bottom=0.14, right=0.97, top=0.95)
+        sweep_curves(self.result, x, group, ax=ax)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        return fig
 
 
 class PortBudgetCalculator(_Panel):
