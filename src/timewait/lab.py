@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import observe
 from .capture import Capture, TcpView, to_trace
@@ -22,9 +22,12 @@ from .faults import CHAIN, SETUP_RULESET, TABLE, Match, Rule
 from .sandbox import STEP_PREFIX
 from .tiers import tool_path
 
+if TYPE_CHECKING:
+    from .topology import Topology
+
 ADDR = "127.0.0.1"
 # The per-namespace sysctls experiments may set, with their valid ranges.
-SYSCTLS = {
+SYSCTLS: dict[str, Optional[tuple[int, int]]] = {
     "net.ipv4.tcp_max_tw_buckets": (0, 2**31 - 1),
     "net.ipv4.tcp_timestamps": (0, 2),
     "net.ipv4.tcp_tw_reuse": (0, 2),
@@ -47,12 +50,13 @@ def sysctl_path(name: str) -> str:
 def check_sysctl(name: str, value) -> str:
     if name not in SYSCTLS:
         raise ValueError(f"sysctl: {name!r} is not one the experiments set; valid: {sorted(SYSCTLS)}")
-    if name == "net.ipv4.ip_local_port_range":
+    bounds = SYSCTLS[name]
+    if bounds is None:  # net.ipv4.ip_local_port_range
         low, high = (int(x) for x in str(value).split())
         if not (1 <= low <= high <= 65535):
             raise ValueError(f"{name}: must be 'low high' with 1 <= low <= high <= 65535, got {value!r}")
         return f"{low} {high}"
-    lo, hi = SYSCTLS[name]
+    lo, hi = bounds
     if not (lo <= int(value) <= hi):
         raise ValueError(f"{name}: must be between {lo} and {hi}, got {value}")
     return str(int(value))
@@ -73,7 +77,7 @@ class Lab:
         self.injected: list = []  # (time, Match-like key) of delivered segments
         self._sockets: list = []
         self._nft_ready = False
-        self._topology = None
+        self._topology: Optional[Topology] = None
 
     # --- life cycle -------------------------------------------------------------------
     def step(self, name: str) -> None:
@@ -115,7 +119,7 @@ class Lab:
         except (RuntimeError, OSError, subprocess.SubprocessError):
             pass
 
-    def topology(self):
+    def topology(self) -> Topology:
         """A :class:`timewait.topology.Topology` of hosts and links inside this experiment's
         namespace (full tier); torn down with the lab."""
         from .topology import Topology

@@ -30,6 +30,11 @@ class Param:
     minimum: Optional[float] = None
     maximum: Optional[float] = None
 
+    def __post_init__(self):
+        numeric = self.kind in (int, float) and self.choices is None
+        if numeric and (self.minimum is None or self.maximum is None):
+            raise ValueError(f"{self.name}: a numeric option needs a minimum and a maximum")
+
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
@@ -57,7 +62,8 @@ class Param:
             raise bad
         if self.kind is int and int(value) != value:
             raise bad
-        if not (self.minimum <= value <= self.maximum):
+        low, high = self.minimum, self.maximum  # both set: see __post_init__
+        if low is None or high is None or not (low <= value <= high):
             raise bad
         return self.kind(value)
 
@@ -140,7 +146,7 @@ class Experiment:
     summary: str
     params: tuple
     body: str  # "module:function" run inside the namespace
-    result: type
+    result: type[ExperimentResult]
     sysctls: Callable = lambda p: {}
     timeout: Callable = lambda p: 30.0
     host_ok: Callable = lambda p: False  # can it run on the host loopback with these params?
