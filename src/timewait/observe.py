@@ -178,11 +178,11 @@ def ss_rows(state: str, normalise: bool = True) -> Optional[list]:
     experiment, its private one), sorted; ``None`` when ``ss`` (iproute2) is not installed."""
     if state not in SS_STATES:
         raise ValueError(f"state: must be one of {', '.join(SS_STATES)}, got {state!r}")
-    import shutil
     import subprocess
 
-    ss = shutil.which("ss") or next((p for p in ("/usr/sbin/ss", "/sbin/ss", "/usr/bin/ss")
-                                     if os.path.exists(p)), None)
+    from .tiers import find_tool
+
+    ss = find_tool("ss")
     if ss is None:
         return None
     out = subprocess.run([ss, "-Htano", "state", state], capture_output=True, text=True,

@@ -66,8 +66,7 @@ def _detected() -> Tier:
     ok, why = _namespace_works()
     if not ok:
         return Tier("host", why)
-    missing = [tool for tool, pkg in (("ip", "iproute2"), ("nft", "nftables"))
-               if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
+    missing = [tool for tool in ("ip", "nft") if find_tool(tool) is None]
     if missing:
         pkgs = " ".join({"ip": "iproute2", "nft": "nftables"}[m] for m in missing)
         return Tier("host", f"the command(s) {', '.join(missing)} are missing "
@@ -139,9 +138,16 @@ def detect_tier() -> Tier:
     return tier
 
 
+def find_tool(name: str):
+    """Full path of a command such as ``ip``, ``nft`` or ``ss``, ``None`` if it is missing. They
+    live in /usr/sbin or /sbin, often off an unprivileged user's PATH."""
+    return shutil.which(name) or next((f"{d}/{name}" for d in ("/usr/sbin", "/sbin")
+                                       if os.path.exists(f"{d}/{name}")), None)
+
+
 def tool_path(name: str) -> str:
-    """Full path of ``ip``/``nft``, which live in /usr/sbin, often off an unprivileged PATH."""
-    found = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    """Full path of a command (:func:`find_tool`); RuntimeError if it is missing."""
+    found = find_tool(name)
     if not found:
         raise RuntimeError(f"the `{name}` command is missing")
     return found
