@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from .cli_options import one_line
-from .observe import parse_proc_net_tcp
+from .observe import (parse_proc_net_tcp, read_proc_counters, read_proc_text,  # noqa: F401
+                      read_sockstat)
 
 TIME_WAIT_LEN = 60.0  # seconds; TCP_TIMEWAIT_LEN in include/net/tcp.h, not a sysctl
 DEFAULT_PORT_RANGE = (32768, 60999)
@@ -550,63 +551,30 @@ def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable,
 
 # ---------------------------------------------------------------- reading /proc
 
-def _read_text(path: str) -> Optional[str]:
-    """The file's text, or None when it is absent or this user may not read it."""
-    try:
-        with open(path) as fh:
-            return fh.read()
-    except (FileNotFoundError, PermissionError):
-        return None
-
-
 def read_sysctls(proc_root: str = "/proc") -> dict:
     """The sysctls the report explains, as raw text; absent or unreadable files are left out."""
     values = {}
     for name in SYSCTLS:
-        text = _read_text(os.path.join(proc_root, "sys", *name.split(".")))
+        text = read_proc_text(os.path.join(proc_root, "sys", *name.split(".")))
         if text is not None:
             values[name] = text.strip()
     return values
 
 
-def _paired_rows(text: str, prefix: str) -> dict:
-    """``/proc/net/snmp`` and ``netstat`` hold pairs of lines, names then values."""
-    lines = text.splitlines()
-    values = {}
-    for head, data in zip(lines[::2], lines[1::2]):
-        if head.startswith(prefix) and data.startswith(prefix):
-            values.update(zip(head.split()[1:], (int(v) for v in data.split()[1:])))
-    return values
-
-
 def read_counters(proc_root: str = "/proc") -> dict:
     """TcpExt counters from ``net/netstat`` (empty when the file is absent or unreadable)."""
-    text = _read_text(os.path.join(proc_root, "net", "netstat"))
-    return _paired_rows(text, "TcpExt:") if text is not None else {}
+    return read_proc_counters(proc_root).get("TcpExt", {})
 
 
 def read_open_counters(proc_root: str = "/proc") -> dict:
     """Tcp counters from ``net/snmp`` (ActiveOpens, PassiveOpens, ...); empty when unreadable."""
-    text = _read_text(os.path.join(proc_root, "net", "snmp"))
-    return _paired_rows(text, "Tcp:") if text is not None else {}
+    return read_proc_counters(proc_root).get("Tcp", {})
 
 
 def read_rate_counters(proc_root: str = "/proc") -> dict:
     """The counters ``--interval`` compares: :data:`RATE_COUNTERS` that this kernel has."""
     values = {**read_open_counters(proc_root), **read_counters(proc_root)}
     return {n: values[n] for n in RATE_COUNTERS if n in values}
-
-
-def read_sockstat(proc_root: str = "/proc") -> dict:
-    """``net/sockstat`` as ``{"TCP": {"inuse": 1, "tw": 165, ...}, ...}`` (empty when
-    unreadable). Its ``tw`` is the kernel's own count of timewait sockets in this namespace."""
-    text = _read_text(os.path.join(proc_root, "net", "sockstat"))
-    table = {}
-    for line in (text or "").splitlines():
-        proto, _, rest = line.partition(":")
-        words = rest.split()
-        table[proto] = {k: int(v) for k, v in zip(words[::2], words[1::2]) if v.isdigit()}
-    return table
 
 
 def check_interval(interval) -> float:
@@ -661,7 +629,7 @@ def read_sockets(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
     sockets = []
     for name in ("tcp", "tcp6"):
         path = os.path.join(proc_root, "net", name)
-        text = _read_text(path)
+        text = read_proc_text(path)
         if text is None:
             if unreadable is not None and os.path.exists(path):
                 unreadable.append(f"net/{name}")

@@ -88,11 +88,9 @@ def socket_table(ports: Optional[Iterable[int]] = None, root: str = "/proc/net")
     host, in ``with topo.on(host):``)."""
     found = []
     for path in (f"{root}/tcp", f"{root}/tcp6"):
-        try:
-            with open(path) as fh:
-                found += parse_proc_net_tcp(fh.read())
-        except FileNotFoundError:
-            continue
+        text = read_proc_text(path)
+        if text is not None:
+            found += parse_proc_net_tcp(text)
     if ports is not None:
         wanted = set(ports)
         found = [s for s in found if s.local[1] in wanted or s.remote[1] in wanted]
@@ -120,32 +118,58 @@ COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow", "PAWSEstab", 
             "Tcp:OutRsts", "Tcp:EstabResets", "Tcp:RetransSegs", "Tcp:AttemptFails")
 
 
-def _read_pairs(path: str) -> dict:
-    values = {}
+def read_proc_text(path: str) -> Optional[str]:
+    """A /proc file's text, or None when it is absent or this user may not read it."""
     try:
         with open(path) as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return values
-    for head, data in zip(lines[::2], lines[1::2]):
+            return fh.read()
+    except (FileNotFoundError, PermissionError):
+        return None
+
+
+def paired_counters(text: str) -> dict:
+    """``/proc/net/snmp`` and ``netstat`` hold pairs of lines, names then values:
+    ``{"Tcp": {"ActiveOpens": 3, ...}, "TcpExt": {...}, ...}``."""
+    lines = text.splitlines()
+    table: dict = {}
+    for head, data in zip(lines[::2], lines[1::2], strict=False):  # a lone last line is ignored
         prefix, names = head.split(":", 1)
-        _, nums = data.split(":", 1)
-        for n, v in zip(names.split(), nums.split()):
-            values[f"{prefix}:{n}"] = int(v)
-    return values
+        data_prefix, nums = data.split(":", 1)
+        if prefix == data_prefix:
+            table.setdefault(prefix, {}).update(
+                zip(names.split(), (int(v) for v in nums.split()), strict=True))
+    return table
+
+
+def read_proc_counters(proc_root: str = "/proc") -> dict:
+    """:func:`paired_counters` of ``net/snmp`` and ``net/netstat`` under ``proc_root`` (a file
+    that is absent or unreadable adds nothing)."""
+    table: dict = {}
+    for name in ("snmp", "netstat"):
+        text = read_proc_text(os.path.join(proc_root, "net", name))
+        for prefix, values in paired_counters(text or "").items():
+            table.setdefault(prefix, {}).update(values)
+    return table
+
+
+def read_sockstat(proc_root: str = "/proc") -> dict:
+    """``net/sockstat`` as ``{"TCP": {"inuse": 1, "tw": 165, ...}, ...}`` (empty when
+    unreadable). Its ``tw`` is the kernel's own count of timewait sockets in this namespace."""
+    text = read_proc_text(os.path.join(proc_root, "net", "sockstat"))
+    table = {}
+    for line in (text or "").splitlines():
+        proto, _, rest = line.partition(":")
+        words = rest.split()
+        table[proto] = {k: int(v) for k, v in zip(words[::2], words[1::2], strict=False)
+                        if v.isdigit()}
+    return table
 
 
 def counters() -> dict:
     """All TcpExt and Tcp counters of this namespace; TcpExt ones without prefix."""
-    raw = {**_read_pairs("/proc/net/snmp"), **_read_pairs("/proc/net/netstat")}
-    out = {}
-    for key, value in raw.items():
-        prefix, name = key.split(":", 1)
-        if prefix == "TcpExt":
-            out[name] = value
-        elif prefix == "Tcp":
-            out[f"Tcp:{name}"] = value
-    return out
+    table = read_proc_counters()
+    return {**{f"Tcp:{n}": v for n, v in table.get("Tcp", {}).items()},
+            **table.get("TcpExt", {})}
 
 
 def counter_delta(before: dict, after: dict, names: Iterable[str] = COUNTERS,

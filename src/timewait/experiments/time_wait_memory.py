@@ -57,16 +57,6 @@ def _meminfo() -> dict:
     return values
 
 
-def _sockstat_tcp() -> str:
-    with open("/proc/net/sockstat") as fh:
-        return next(line.strip() for line in fh if line.startswith("TCP:"))
-
-
-def _sockstat_tw(line: str) -> int:
-    fields = line.split()
-    return int(fields[fields.index("tw") + 1])
-
-
 def _closing(lab) -> list:
     return [s for s in lab.sockets([TIME_WAIT_PORT]) if s.state not in ("LISTEN", "TIME_WAIT")]
 
@@ -107,8 +97,8 @@ def body(lab, connections: int) -> dict:
                  timeout=10.0, interval=0.05)
     time.sleep(0.3)
     after_tw = _meminfo()
-    line = _sockstat_tcp()
-    time_wait = _sockstat_tw(line)
+    tcp = observe.read_sockstat()["TCP"]
+    time_wait = tcp["tw"]
     closes_counted = observe.counter_delta(counted_before, lab.counters(),
                                            ("TW", "TWKilled", "TWRecycled", "TCPTimeWaitOverflow"))
 
@@ -138,7 +128,7 @@ def body(lab, connections: int) -> dict:
         "ratio": round(per_open / per_tw, 1) if per_tw > 0 else 0.0,
         "slab_object_sizes": sizes or {},
         "slab_readable": sizes is not None,
-        "sockstat_time_wait": line,
+        "sockstat_time_wait": "TCP: " + " ".join(f"{k} {v}" for k, v in tcp.items()),
         "closes_counted": closes_counted,
     }
 
