@@ -108,11 +108,11 @@ class TCB:
         self.irs = self.rcv_nxt = 0
         self.peer_incarnation = 0
         self.max_snd_wnd = 65535
-        self.fin_seq = None  # sequence number of our FIN once sent
+        self.fin_seq: Optional[int] = None  # sequence number of our FIN once sent
         self.fin_received = False
         self.ts_ok = False
         self.ts_recent = 0
-        self.unacked = []  # [(flags, seq, length)] awaiting acknowledgment
+        self.unacked: list[tuple[str, int, int]] = []  # (flags, seq, length) awaiting acknowledgment
         self.rto = 0.0
         self.retries = 0
         self.last_invalid_reply = float("-inf")
@@ -139,8 +139,8 @@ class Delivery:
 
 
 class Endpoint:
-    def __init__(self, name: str, peer: str, config: EndpointConfig = None,
-                 rng: random.Random = None):
+    def __init__(self, name: str, peer: str, config: Optional[EndpointConfig] = None,
+                 rng: Optional[random.Random] = None):
         self.name, self.peer = name, peer
         self.config = config or EndpointConfig()
         self.rng = rng or random.Random(0)
@@ -151,15 +151,16 @@ class Endpoint:
         self.listening = False
         self.tcb: Optional[TCB] = None
         self.incarnations = 0
-        self.timers = {}  # name -> deadline
-        self.timeline = []  # [(t, endpoint, state)]
-        self.transitions = []  # [(t, state, event, next_state)]
-        self.notifications = []  # [(t, "established"|"eof"|"reset"|"gave-up"|"closed")]
-        self.history = []  # every notification, kept after the driver consumed it
-        self.rejections = []
-        self.deliveries = []
+        self.timers: dict[str, float] = {}  # name -> deadline
+        self.timeline: list[tuple[float, str, str]] = []  # (t, endpoint, state)
+        self.transitions: list[tuple[float, str, str, str]] = []  # (t, state, event, next_state)
+        # (t, "established"|"eof"|"reset"|"gave-up"|"closed")
+        self.notifications: list[tuple[float, str]] = []
+        self.history: list[tuple[float, str]] = []  # every notification, kept after the driver consumed it
+        self.rejections: list[Rejection] = []
+        self.deliveries: list[Delivery] = []
         self.resets_received = 0
-        self._out = []
+        self._out: list[Packet] = []
 
     # ---- the application side --------------------------------------------------------
     def listen(self, now: float) -> list:
@@ -184,7 +185,7 @@ class Endpoint:
             raise S.TransitionError(self.state, f"send {nbytes} bytes", self.name)
         if nbytes <= 0:
             raise ValueError(f"nbytes: must be > 0, got {nbytes}")
-        tcb = self.tcb
+        tcb = self._conn()
         self.timers.pop("delack", None)  # the data segment carries the ACK
         self._emit(now, "PSH|ACK", tcb.snd_nxt, tcb.rcv_nxt, nbytes)
         self._queue_for_retransmission(now, "PSH|ACK", tcb.snd_nxt, nbytes)
@@ -255,7 +256,7 @@ class Endpoint:
         self._reset_for(p, now)
 
     def _receive_in_syn_sent(self, p, now):
-        tcb, flags = self.tcb, p.flags
+        tcb, flags = self._conn(), p.flags
         ack_ok = "ACK" in flags and p.ack == tcb.snd_nxt
         if "ACK" in flags and not ack_ok:
             if "RST" not in flags:
@@ -280,7 +281,7 @@ class Endpoint:
             self._apply(now, S.RCV_SYN)  # simultaneous open
 
     def _receive_synchronized(self, p, now):
-        tcb, flags, c = self.tcb, p.flags, self.config
+        tcb, flags, c = self._conn(), p.flags, self.config
         state = self.state
         # A SYN for a new incarnation may reopen a TIME_WAIT connection (RFC 6191).
         if (state == S.TIME_WAIT and "SYN" in flags and "ACK" not in flags
@@ -385,9 +386,17 @@ class Endpoint:
             self._send_ack(now)
 
     # ---- helpers ---------------------------------------------------------------------
+    def _conn(self) -> TCB:
+        """The connection's TCB. Only CLOSED and LISTEN have none, and nothing that needs one
+        runs there: a call without one is a bug in the endpoint, named here."""
+        tcb = self.tcb
+        if tcb is None:
+            raise RuntimeError(f"{self.name}: no connection (TCB) in state {self.state}")
+        return tcb
+
     def _acceptable(self, seq, seg_len) -> bool:
         """RFC 9293's segment acceptability test (section 3.10.7.4, four cases)."""
-        tcb = self.tcb
+        tcb = self._conn()
         wnd = self.config.rcv_wnd
         off = (seq - tcb.rcv_nxt) % MOD
         if seg_len == 0:
@@ -395,13 +404,13 @@ class Endpoint:
         return off < wnd or (seq + seg_len - 1 - tcb.rcv_nxt) % MOD < wnd
 
     def _newer_than_time_wait(self, p) -> bool:
-        tcb = self.tcb
+        tcb = self._conn()
         if tcb.ts_ok and p.tsval is not None:
             return seq_lt(tcb.ts_recent, p.tsval)
         return seq_lt(tcb.rcv_nxt, p.seq)
 
     def _update_ts(self, p):
-        tcb = self.tcb
+        tcb = self._conn()
         if tcb.ts_ok and p.tsval is not None and not seq_lt(p.tsval, tcb.ts_recent):
             tcb.ts_recent = p.tsval
 
@@ -426,7 +435,7 @@ class Endpoint:
         tcb.rto = self.config.rto
 
     def _take_syn(self, p, now):
-        tcb = self.tcb
+        tcb = self._conn()
         tcb.irs = p.seq
         tcb.rcv_nxt = (p.seq + 1) % MOD
         tcb.peer_incarnation = p.incarnation
@@ -436,7 +445,7 @@ class Endpoint:
 
     def _progress(self, now):
         """The peer acknowledged new data: drop what it covers, reset the backoff."""
-        tcb = self.tcb
+        tcb = self._conn()
         tcb.unacked = [u for u in tcb.unacked
                        if seq_lt(tcb.snd_una, (u[1] + u[2] + (u[0] != "PSH|ACK")) % MOD)]
         tcb.retries = 0
@@ -447,12 +456,12 @@ class Endpoint:
             self.timers.pop("rto", None)
 
     def _queue_for_retransmission(self, now, flags, seq, length):
-        tcb = self.tcb
+        tcb = self._conn()
         tcb.unacked.append((flags, seq, length))
         self.timers.setdefault("rto", now + tcb.rto)
 
     def _emit(self, now, flags, seq, ack, length=0, note=""):
-        tcb = self.tcb
+        tcb = self._conn()
         ts_on = self.config.timestamps and (tcb.ts_ok or "SYN" in flags and "ACK" not in flags)
         if "SYN" in flags and "ACK" in flags:
             ts_on = tcb.ts_ok
@@ -464,14 +473,14 @@ class Endpoint:
             note=note, incarnation=tcb.incarnation))
 
     def _send_ack(self, now):
-        tcb = self.tcb
+        tcb = self._conn()
         self.timers.pop("delack", None)
         self._emit(now, "ACK", tcb.snd_nxt, tcb.rcv_nxt)
 
     def _reply_to_invalid(self, now):
         """ACK an unacceptable segment, at most once per ``invalid_ratelimit`` seconds,
         so that two endpoints that disagree cannot ACK each other forever."""
-        tcb = self.tcb
+        tcb = self._conn()
         if now - tcb.last_invalid_reply >= self.config.invalid_ratelimit:
             tcb.last_invalid_reply = now
             self._send_ack(now)
@@ -495,13 +504,14 @@ class Endpoint:
             raise S.TransitionError(state, event, self.name)
         nxt, actions = row
         self.transitions.append((now, state, event, nxt))
-        tcb = self.tcb
         for action in actions:
             if action == S.SEND_SYN:
+                tcb = self._conn()
                 self._emit(now, "SYN", tcb.iss, 0)
                 self._queue_for_retransmission(now, "SYN", tcb.iss, 0)
                 tcb.snd_nxt = (tcb.iss + 1) % MOD
             elif action == S.SEND_SYN_ACK:
+                tcb = self._conn()
                 self._emit(now, "SYN|ACK", tcb.iss, tcb.rcv_nxt)
                 if not tcb.unacked:
                     self._queue_for_retransmission(now, "SYN|ACK", tcb.iss, 0)
@@ -513,6 +523,7 @@ class Endpoint:
                     self._send_ack(now)
             elif action == S.SEND_FIN:
                 self.timers.pop("delack", None)  # the FIN carries the pending ACK
+                tcb = self._conn()
                 tcb.fin_seq = tcb.snd_nxt
                 self._emit(now, "FIN|ACK", tcb.snd_nxt, tcb.rcv_nxt)
                 self._queue_for_retransmission(now, "FIN|ACK", tcb.snd_nxt, 0)
