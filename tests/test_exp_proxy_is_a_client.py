@@ -23,11 +23,18 @@ def topology_ok(full_tier):
 
 
 def _host_state():
+    """The host's port range, links, and its sockets on the experiment's ports (80, 8080,
+    40000-40015): the run must change none of them."""
+    ports = {80, 8080} | set(range(40000, 40016))
+    sockets = []
+    for line in open("/proc/net/tcp").readlines()[1:]:
+        local, remote = line.split()[1:3]
+        if {int(local.split(":")[1], 16), int(remote.split(":")[1], 16)} & ports:
+            sockets.append((local, remote))
     return {
         "port_range": open("/proc/sys/net/ipv4/ip_local_port_range").read(),
         "links": subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout,
-        "listening": sorted(l.split()[1] for l in open("/proc/net/tcp").readlines()[1:]
-                            if l.split()[3] == "0A"),
+        "sockets": sorted(sockets),
     }
 
 
@@ -70,6 +77,8 @@ def test_a_wider_range_moves_the_first_failure(topology_ok):
 def test_in_http_server_close_mode_haproxy_resets_and_keeps_no_time_wait(topology_ok):
     result = run("proxy-is-a-client", requests=16)
     assert result.outcomes == {"200": 16} and result.backend_connections == 16
+    # HAProxy asks the backend to close; this backend answers and keeps the connection.
+    assert result.backend_asked_to_close == 16
     assert result.back_closes == {"proxy RST": 16}
     assert result.proxy_ports_used <= 4  # ports reused at once: nothing holds them
     assert result.time_wait == {"client": 16, "proxy (client leg)": 0,
@@ -82,6 +91,7 @@ def test_with_backend_keep_alive_one_connection_carries_every_request(topology_o
     result = run("proxy-is-a-client", mode="keep-alive", requests=16)
     assert result.outcomes == {"200": 16}
     assert result.backend_connections == 1 and result.back_closes == {"open": 1}
+    assert result.backend_asked_to_close == 0
     assert result.time_wait["proxy (backend leg)"] == 0
 
 

@@ -4,9 +4,7 @@
 returns a typed result; ``list_experiments()`` names them all. Where the machine cannot run
 an experiment live, its recorded outcome is returned, with a one-line notice saying so.
 """
-# Each module registers its experiment when imported.
-from . import held_last_ack, reuseport_group  # noqa: F401
-from . import proxy_is_a_client  # noqa: F401
+# Each module registers the experiment it is named after.
 from . import (  # noqa: F401
     abortive_close,
     close_wait_leak,
@@ -14,20 +12,25 @@ from . import (  # noqa: F401
     connection_reuse,
     conntrack_time_wait,
     ephemeral_ports,
+    ephemeral_range_sizes,
     fin_wait_2,
     fixed_port_reconnect,
     four_way_close,
+    held_last_ack,
     lost_final_ack,
     nat_port_exhaustion,
     old_duplicate,
     orphan_retries,
+    port_defaults,
     port_exhaustion,
+    proxy_is_a_client,
+    reuseport_group,
     server_restart,
     time_wait_assassination,
-    time_wait_memory,
-    time_wait_overflow,
     time_wait_reopen,
     timeout_close,
+    tw_bucket_overflow,
+    tw_memory,
 )
 from .base import REGISTRY, Experiment, ExperimentResult, Param, get, record_all, run
 

@@ -16,18 +16,24 @@ its own, which curl closes when it exits. ``mode`` is how HAProxy treats the con
 - ``"tcp"`` (``mode tcp``): one backend connection per client connection; HAProxy passes
   each close on to the other side.
 - ``"server-close"`` (``option http-server-close``): HTTP, one backend connection per
-  request, closed by HAProxy after the response; keep-alive towards the client.
-- ``"httpclose"`` (``option httpclose``): HAProxy closes both sides after the response.
+  request, which HAProxy asks the backend to close (``Connection: close``) and closes
+  itself once the response is in; keep-alive towards the client.
+- ``"httpclose"`` (``option httpclose``): the same towards the backend, and HAProxy closes
+  the client's connection after the response too.
 - ``"keep-alive"`` (``option http-keep-alive`` and ``http-reuse always``): backend
   connections stay open and every request may reuse them.
 
 ``parallel``: one curl sends all the requests at once (``--parallel``), and the backend takes
 ``PARALLEL_DELAY`` to answer each, so the proxy needs a port per request in flight.
 
-``backend_closes``: the backend answers with ``Connection: close`` and closes first (its
-FIN rides on the response's last segment). The run captures both links on the proxy and
-reports, per leg, who ended each connection and how (the first FIN or RST), and who holds
-TIME_WAIT afterwards, read from the hosts' socket tables while HAProxy still runs.
+``backend_closes``: the backend closes after every response, saying ``Connection: close``
+(its FIN rides on the response's last segment), as a server does when the request asked it
+to; without it, the backend keeps every connection open, whatever the request said. The run
+counts the requests that reached the backend with ``Connection: close``.
+
+The run captures both links on the proxy and reports, per leg, who ended each connection and
+how (the first FIN or RST), and who holds TIME_WAIT afterwards, read from the hosts' socket
+tables while HAProxy still runs.
 """
 from __future__ import annotations
 
@@ -86,6 +92,7 @@ class ProxyIsAClientResult(ExperimentResult):
     outcomes: dict = field(default_factory=dict)  # what curl saw: HTTP status or failure, counted
     first_failure: Optional[int] = None  # the first request (1-based) without a 200 (one by one)
     backend_connections: int = 0  # connections the proxy opened to the backend (SYN|ACKs seen)
+    backend_asked_to_close: int = 0  # requests the backend got with "Connection: close"
     proxy_ports_used: int = 0  # distinct source ports among them
     proxy_messages: dict = field(default_factory=dict)  # HAProxy's own stderr lines, counted
     front_closes: dict = field(default_factory=dict)  # client leg: who sent the first FIN/RST
@@ -99,6 +106,7 @@ class ProxyIsAClientResult(ExperimentResult):
     host_pids: list = field(default_factory=list)  # the hosts' holder processes
 
     SHOWN = ("port_budget", "outcomes", "first_failure", "backend_connections",
+             "backend_asked_to_close",
              "proxy_ports_used", "proxy_messages", "front_closes", "back_closes", "time_wait",
              "proxy_time_wait_timer_s")
 
@@ -110,6 +118,7 @@ class Backend:
     def __init__(self, listener: socket.socket, closes: bool, delay: float = 0.0):
         self.listener, self.closes, self.delay = listener, closes, delay
         self.threads: list = []
+        self.heads: list = []  # the head of every request received
         self.conns: list = []
         self.listener.settimeout(0.2)
         self.running = True
@@ -139,7 +148,8 @@ class Backend:
                     break  # the peer closed: close too
                 buf += data
                 while b"\r\n\r\n" in buf:
-                    _, buf = buf.split(b"\r\n\r\n", 1)
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    self.heads.append(head.decode("latin-1"))
                     time.sleep(self.delay)
                     if not self.closes:
                         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
@@ -304,6 +314,9 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
         "outcomes": counts,
         "first_failure": failures[0] if failures and not parallel else None,
         "backend_connections": len(accepted),
+        "backend_asked_to_close": sum(
+            any(line.lower().replace(" ", "") == "connection:close" for line in h.split("\r\n"))
+            for h in backend.heads),
         "proxy_ports_used": len({v.dst[1] for v in accepted}),
         "proxy_messages": messages,
         "front_closes": _closes(front_views, FRONT_PORT, ("client", "proxy")),
@@ -342,8 +355,8 @@ register(Experiment(
               minimum=1, maximum=16),
         Param("requests", int, 8, "curl requests, one after another, each on its own "
               "connection", minimum=1, maximum=32),
-        Param("backend_closes", bool, False, "the backend answers 'Connection: close' and "
-              "closes first"),
+        Param("backend_closes", bool, False, "the backend closes first after every response "
+              "('Connection: close')"),
         Param("parallel", bool, False, "send the requests all at once (curl --parallel); the "
               "backend takes 1 s to answer each"),
     ),
