@@ -27,7 +27,7 @@ def test_the_time_wait_limit_defaults_to_half_the_connection_hash(full_tier):
 
 
 def test_a_setting_the_kernel_lacks_is_reported_as_none():
-    from timewait.experiments.closing_defaults import read_defaults
+    from timewait.experiments.common import read_defaults
 
     class FakeLab:
         def step(self, name):

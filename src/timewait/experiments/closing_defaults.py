@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .base import Experiment, ExperimentResult, register
+from .common import read_defaults
 
 # What each setting decides, in the chapters' words.
 CLOSING_SYSCTLS = {
@@ -38,16 +39,6 @@ class ClosingDefaultsResult(ExperimentResult):
     ehash_entries: Optional[int] = None
 
     SHOWN = ("sysctls", "tw_buckets_half_the_hash")
-
-
-def read_defaults(lab, names) -> dict:
-    """``{name: value}`` for each sysctl as the namespace has it, ``None`` where the kernel
-    has no such setting. A value of several fields is given with single spaces."""
-    values = {}
-    for name in names:
-        lab.step(f"reading {name}")
-        values[name] = " ".join(lab.sysctl(name).split()) if lab.sysctl_exists(name) else None
-    return values
 
 
 def body(lab) -> dict:

@@ -1,5 +1,6 @@
 """Small helpers the experiment bodies share: errno names, a socket's unacknowledged bytes and
-kernel state, a reader thread, and the captured segments outside bulk transfers."""
+kernel state, a reader thread, the captured segments outside bulk transfers, and a fresh
+namespace's sysctl defaults."""
 from __future__ import annotations
 
 import errno
@@ -9,7 +10,8 @@ import socket
 import struct
 import termios
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from ..capture import TcpView
 from ..observe import STATES, rfc_state
@@ -78,6 +80,16 @@ class Reader:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+
+def read_defaults(lab, names) -> dict:
+    """``{name: value}`` for each sysctl as the namespace has it, ``None`` where the kernel
+    has no such setting. A value of several fields is given with single spaces."""
+    values = {}
+    for name in names:
+        lab.step(f"reading {name}")
+        values[name] = " ".join(lab.sysctl(name).split()) if lab.sysctl_exists(name) else None
+    return values
 
 
 def views_outside(lab, bulks: list) -> list:

@@ -1,6 +1,6 @@
-"""Which calls choose a source port, and how far one port stretches.
+"""ephemeral-ports: which calls choose a source port, and how far one port stretches.
 
-ephemeral-ports: a client connects, round after round, to ``destinations`` servers (other
+A client connects, round after round, to ``destinations`` servers (other
 server addresses on the namespace's loopback, or other server ports), each time closing
 first, so that every connection leaves a TIME_WAIT socket. ``ip_local_port_range`` holds
 ``ports`` ports and ``tcp_tw_reuse`` is 0, so nothing but the 4-tuples decides what may be
@@ -14,9 +14,6 @@ client gets its port is ``how``:
 - ``bind-reuseaddr``: the same, with SO_REUSEADDR set before bind().
 - ``bind-no-port``: bind((127.0.0.1, 0)) with IP_BIND_ADDRESS_NO_PORT set: bind() takes the
   address only and connect() picks the port, as with connect() alone.
-
-port-defaults: reads, in a fresh namespace where nothing has been set, the sysctls that
-govern source ports and TIME_WAIT reuse (``None`` for one this kernel does not have).
 """
 from __future__ import annotations
 
@@ -26,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..lab import ADDR
-from .closing_defaults import read_defaults
 from .base import Experiment, ExperimentResult, Param, register
 from .common import errno_name
 
@@ -148,98 +144,4 @@ register(Experiment(
                    for h in HOW for d in (1, 3))
     + ({"ports": 4, "how": "connect", "destinations": 3, "vary": "port"},
        {"ports": 3, "how": "bind", "destinations": 1}),
-))
-
-
-# --- the defaults ----------------------------------------------------------------------
-DEFAULT_SYSCTLS = ("net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse",
-                   "net.ipv4.tcp_tw_reuse_delay", "net.ipv4.tcp_timestamps",
-                   "net.ipv4.ip_autobind_reuse")
-
-
-@dataclass
-class PortDefaultsResult(ExperimentResult):
-    sysctls: dict = field(default_factory=dict)  # name -> value as the kernel prints it, or None
-
-    SHOWN = ("sysctls",)
-
-
-def defaults_body(lab) -> dict:
-    return {"sysctls": read_defaults(lab, DEFAULT_SYSCTLS)}
-
-
-register(Experiment(
-    name="port-defaults",
-    summary="Read a fresh namespace's defaults for port choice and TIME_WAIT reuse.",
-    params=(),
-    body=f"{__name__}:defaults_body",
-    result=PortDefaultsResult,
-    timeout=lambda p: 20.0,
-))
-
-
-# --- how many ports of a small range connect() uses ------------------------------------
-@dataclass
-class RangeSizesResult(ExperimentResult):
-    sizes: list = field(default_factory=list)  # the range sizes tried, 1..max_size
-    runs: int = 0  # runs per size, each to a server port of its own
-    connections: dict = field(default_factory=dict)  # size -> connections made, one per run
-    top_port_used: dict = field(default_factory=dict)  # size -> runs that used the range's top port
-    errors: dict = field(default_factory=dict)  # size -> the errno names that ended the runs
-
-    SHOWN = ("sizes", "runs", "connections", "top_port_used", "errors")
-
-
-def range_sizes_body(lab, max_size: int, runs: int) -> dict:
-    """For each range size, ``runs`` times: connect() alone to a fresh server port (a fresh
-    4-tuple, so the scan's starting point is new) until connect() fails."""
-    connections, top_used, errors = {}, {}, {}
-    server_port = SERVER_PORT
-    for size in range(1, max_size + 1):
-        top = FIRST_PORT + size - 1
-        lab.sysctl("net.ipv4.ip_local_port_range", f"{FIRST_PORT} {top}")
-        made, tops, errs = [], 0, set()
-        for _ in range(runs):
-            server_port += 1
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listener.bind((ADDR, server_port))
-                listener.listen(64)
-                count, used_top = 0, False
-                for _ in range(size + 1):  # one more than the range can hold
-                    with _client("connect") as client:
-                        try:
-                            client.connect((ADDR, server_port))
-                        except OSError as exc:
-                            errs.add(errno_name(exc))
-                            break
-                        used_top |= client.getsockname()[1] == top
-                        accepted, _ = listener.accept()
-                        client.close()  # the client closes first: its side keeps TIME_WAIT
-                        with accepted:
-                            accepted.settimeout(5)
-                            accepted.recv(1)
-                    count += 1
-                made.append(count)
-                tops += used_top
-        connections[str(size)], top_used[str(size)] = made, tops
-        errors[str(size)] = sorted(errs)
-    return {"sizes": list(range(1, max_size + 1)), "runs": runs, "connections": connections,
-            "top_port_used": top_used, "errors": errors}
-
-
-register(Experiment(
-    name="ephemeral-range-sizes",
-    summary="How many connections to one destination each small port range allows, run after run.",
-    params=(
-        Param("max_size", int, 12, "largest ip_local_port_range size tried (from 1 up)",
-              minimum=1, maximum=32),
-        Param("runs", int, 20, "runs per size, each to a server port of its own",
-              minimum=1, maximum=50),
-    ),
-    body=f"{__name__}:range_sizes_body",
-    result=RangeSizesResult,
-    sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0},
-    timeout=lambda p: 30.0 + p["max_size"] ** 2 * p["runs"] * 0.01,
-    variants=({"max_size": 12, "runs": 20},),
 ))
