@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import Optional, Union
 
 from ..trace import Segment, Trace
 from .endpoint import Packet
@@ -99,15 +99,15 @@ class Network:
     """Carries Packets between named endpoints through a :class:`Scheduler`."""
 
     def __init__(self, scheduler, links: dict, msl: float, deliver: Callable,
-                 ports: dict = None):
+                 ports: Optional[dict] = None):
         if not (msl > 0):
             raise ValueError(f"msl: must be > 0 seconds, got {msl}")
         self.scheduler, self.links, self.msl, self.deliver = scheduler, links, msl, deliver
         for (src, dst), link in links.items():
             link.validate(msl, f"{src}->{dst}")
         self.ports = ports or {}
-        self.segments = []  # (t, order, Segment)
-        self._counts = {}  # (direction, rule index) -> segments matched so far
+        self.segments: list[tuple[float, int, Segment]] = []  # (t, order, Segment)
+        self._counts: dict[tuple, int] = {}  # (direction, rule index) -> segments matched so far
         self.last_activity = 0.0
         self.in_flight = 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import numbers
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from ..trace import Trace
 from . import states as S
@@ -61,6 +61,10 @@ class Param:
     above_minimum: bool = False  # the minimum itself is not valid (an MSL of 0 s)
     valid: str = ""  # the valid range in words, where it depends on another parameter
 
+    def __post_init__(self):
+        if (self.minimum is None) != (self.maximum is None):
+            raise ValueError(f"minimum and maximum: give both or neither ({self.help!r})")
+
     def valid_range(self) -> str:
         if self.valid:
             return self.valid
@@ -78,11 +82,12 @@ class Param:
     def check(self, name: str, value):
         """``value`` if it is of this parameter's kind and in its range, else a ValueError
         naming ``name`` and the range (``nan`` and ``inf`` are out of every range)."""
-        if self.minimum is None or value is None:
+        low, high = self.minimum, self.maximum  # both or neither: see __post_init__
+        if low is None or high is None or value is None:
             return value
         number = (numbers.Integral if self.kind is int else numbers.Real)
         if (isinstance(value, bool) or not isinstance(value, number)
-                or not (self.minimum <= value <= self.maximum)
+                or not (low <= float(value) <= high)
                 or (self.above_minimum and value == self.minimum)):
             raise ValueError(f"{name}: must be {self.valid_range()}, got {value!r}")
         return value
@@ -301,7 +306,7 @@ def state_at(timeline: list, endpoint: str, t: float) -> str:
 
 
 # ---- parameters --------------------------------------------------------------------------
-_RESOLVED = {}  # scenario name -> (parameter names, defaults)
+_RESOLVED: dict[str, tuple[frozenset, dict]] = {}  # scenario name -> (parameter names, defaults)
 
 
 def _resolve(name: str, params: dict) -> dict:
@@ -332,7 +337,7 @@ def _resolve(name: str, params: dict) -> dict:
             if p[k] is None:
                 p[k] = p["msl"]
             v = p[k]
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v <= p["msl"]):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < float(v) <= p["msl"]):
                 raise ValueError(f"{k}: must be in (0, MSL={p['msl']}] seconds, got {v}")
     return p
 
@@ -359,7 +364,7 @@ def parse_drop(spec: str) -> tuple:
 
 
 def _links(p: dict, extra_drops=None, extra_holds=None, loss_match=None) -> dict:
-    drops = {"client": [], "server": []}
+    drops: dict[str, list] = {"client": [], "server": []}
     specs = p.get("drop") or ()
     if isinstance(specs, str):
         specs = (specs,)
@@ -527,7 +532,7 @@ def lost_final_ack(**params) -> SimulationResult:
     p = _resolve("lost-final-ack", params)
     closer = p["closer"]
     client_cfg, server_cfg = _configs(p, merged_side=_other(closer) if p["merged"] else None)
-    holder = {}
+    holder: dict[str, Simulation] = {}
 
     def is_final_ack(pkt):
         return pkt.flags == "ACK" and holder["sim"].endpoints[closer].state == S.TIME_WAIT
@@ -628,7 +633,8 @@ def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) 
     sim.do("server", "listen")
     sim.at(0.0, "client", "connect")
     # Record, at the moment each held copy arrives, what its receiver had.
-    arrival, answer = {}, {}
+    arrival: dict[str, Any] = {}
+    answer: dict[str, Any] = {}
     original = sim._deliver
 
     def deliver(pkt):
@@ -688,7 +694,7 @@ def _judge_duplicate(server: Endpoint, arrival: dict) -> tuple:
     return "old-duplicate-rejected", rej.defence
 
 
-SCENARIOS = {
+SCENARIOS: dict[str, dict[str, Any]] = {
     "four-way-close": dict(run=four_way_close, params=_NET + _TCP + (
         "closer", "merged", "half_close", "request_bytes", "response_bytes")),
     "merged-close": dict(run=merged_close, params=_NET + _TCP + (

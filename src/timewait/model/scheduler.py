@@ -35,7 +35,7 @@ class Scheduler:
     def __init__(self, seed: int = 0):
         self.now = 0.0
         self.rng = random.Random(seed)
-        self._queue = []
+        self._queue: list[tuple[float, int, Timer, Callable, tuple]] = []  # a heap
         self._count = 0  # tie-breaker: FIFO among events at the same time
         self.events_run = 0
 
