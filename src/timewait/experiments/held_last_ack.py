@@ -24,6 +24,7 @@ import math
 import socket
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Optional
 
 from ..faults import Match
@@ -117,7 +118,7 @@ def body(lab, retries2: int) -> dict:
     fins = [s for s in trace if s.src == "server" and s.has("FIN")]
     times = [round(s.t - fins[0].t, 3) for s in fins]
     rto = times[1] if len(times) > 1 else 0.0
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in pairwise(times)]
     delta = counter_delta(before, lab.counters(), COUNTERS + ("TCPLossProbes",))
     return {
         "trace": trace.to_dicts(),

@@ -31,6 +31,7 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Optional
 
 from ..faults import Match
@@ -199,7 +200,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     last_fin = trace.segments.index(fins[-1])
     answers = [s for s in trace.segments[last_fin + 1:] if s.src == "client"]
     times = [round(s.t - fins[0].t, 3) for s in fins]
-    gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+    gaps = [round(b - a, 3) for a, b in pairwise(times)]
 
     timer_before = timer_after = None
     if len(views) > 1 and closer_state == "TIME_WAIT":

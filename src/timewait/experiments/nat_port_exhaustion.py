@@ -129,7 +129,7 @@ def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive
             server.settimeout(5)
             assert server.recv(1) == b""
             server.close()
-            lab.wait_for(lambda: _tw_entry(topo, peer), "the router's entry to reach TIME_WAIT")
+            lab.wait_for(lambda peer=peer: _tw_entry(topo, peer), "the router's entry to reach TIME_WAIT")
             lab.wait_for(lambda: _end_seq(inside, client_ports[-1]) is not None,
                          "the capture to see the client's FIN")
             ended[peer] = _end_seq(inside, client_ports[-1])

@@ -65,7 +65,7 @@ def body(lab, max_tw_buckets: int, extra: int) -> dict:
         assert server.recv(1) == b""  # the client's FIN
         server.close()
         port = FIRST_PORT + i
-        lab.wait_for(lambda: lab.state_of(port, SERVER_PORT) in ("TIME_WAIT", "CLOSED")
+        lab.wait_for(lambda port=port: lab.state_of(port, SERVER_PORT) in ("TIME_WAIT", "CLOSED")
                      and lab.state_of(SERVER_PORT, port) == "CLOSED",
                      f"connection {i + 1} to finish closing")
     time.sleep(0.05)
