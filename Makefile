@@ -11,7 +11,7 @@ BOOK_FLAGS := --all -W -n --keep-going
 NB_TIMEOUT ?= 120
 
 .PHONY: setup book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
-        test-labs test-labs-repeat test-site test-binder lab recordings bench clean
+        test-labs test-labs-repeat test-site test-binder lab recordings bench clean lint-format
 
 $(STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
@@ -45,8 +45,14 @@ test: setup
 		test-labs test-labs-repeat test-binder
 
 test-lib: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) book/_ext/course_claims.py
 	$(PY) -m pytest tests -q -n 2 --ignore=tests/notebooks
+
+## lint-format: fails if `ruff format` would change a file (settings in pyproject.toml)
+lint-format: setup
+	$(VENV)/bin/ruff format --check .
 
 test-notebooks: setup
 	$(PY) -m pytest --nbval notebooks labs -q -n 2 --dist loadscope --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
