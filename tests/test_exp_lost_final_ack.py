@@ -6,9 +6,19 @@ from timewait.experiments import run
 pytestmark = pytest.mark.live
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["time-wait", "no-time-wait"])
-def result(request, full_tier):
-    return run("lost-final-ack", time_wait=request.param)
+@pytest.fixture(scope="module")
+def with_time_wait(full_tier):
+    return run("lost-final-ack", time_wait=True)
+
+
+@pytest.fixture(scope="module")
+def without_time_wait(full_tier):
+    return run("lost-final-ack", time_wait=False)
+
+
+@pytest.fixture(params=["with_time_wait", "without_time_wait"])
+def result(request):
+    return request.getfixturevalue(request.param)
 
 
 def test_the_passive_side_retransmits_its_fin_once_after_at_least_the_minimum_rto(result):
@@ -17,25 +27,25 @@ def test_the_passive_side_retransmits_its_fin_once_after_at_least_the_minimum_rt
     assert result.trace[-3].note == "dropped" and result.trace[-3].flags == "ACK"
 
 
-def test_with_time_wait_the_closer_acks_again_and_the_peer_closes_cleanly(result):
-    if not result.params["time_wait"]:
-        pytest.skip("covered by the no-time-wait case")
-    assert result.closer_state == "TIME_WAIT"
-    assert result.answer_to_retransmitted_fin == "ACK"
-    assert not result.rst_seen
-    assert result.peer_error is None
-    assert result.peer_final_state == "CLOSED"
+def test_with_time_wait_the_closer_acks_again_and_the_peer_closes_cleanly(with_time_wait):
+    r = with_time_wait
+    assert r.closer_state == "TIME_WAIT"
+    assert r.answer_to_retransmitted_fin == "ACK"
+    assert not r.rst_seen
+    assert r.peer_error is None
+    assert r.peer_final_state == "CLOSED"
+    assert r.end_states == {"client": "TIME_WAIT", "server": "CLOSED"}
 
 
-def test_without_time_wait_a_reset_gives_the_peer_econnreset(result):
-    if result.params["time_wait"]:
-        pytest.skip("covered by the time-wait case")
-    assert result.closer_state == "CLOSED"
-    assert result.answer_to_retransmitted_fin == "RST"
-    assert result.rst_seen
-    assert result.peer_error == "ECONNRESET"
-    assert result.peer_final_state == "CLOSED"
-    assert result.counters.get("TCPTimeWaitOverflow") == 1
+def test_without_time_wait_a_reset_gives_the_peer_econnreset(without_time_wait):
+    r = without_time_wait
+    assert r.closer_state == "CLOSED"
+    assert r.answer_to_retransmitted_fin == "RST"
+    assert r.rst_seen
+    assert r.peer_error == "ECONNRESET"
+    assert r.peer_final_state == "CLOSED"
+    assert r.counters.get("TCPTimeWaitOverflow") == 1
+    assert r.end_states == {"client": "CLOSED", "server": "CLOSED"}
 
 
 def test_summary_has_no_timings(result):
@@ -80,10 +90,10 @@ def test_the_time_wait_socket_restarts_its_timer_when_it_answers(late):
     assert after > 59.8
 
 
-def test_with_no_lost_retransmission_the_timer_is_still_about_60_s(result):
-    if result.params["time_wait"]:
-        assert result.timer_before_s == result.timer_after_s == 60
-        assert result.timer_readings_s[1] > result.timer_readings_s[0]
+def test_with_no_lost_retransmission_the_timer_is_still_about_60_s(with_time_wait):
+    r = with_time_wait
+    assert r.timer_before_s == r.timer_after_s == 60
+    assert r.timer_readings_s[1] > r.timer_readings_s[0]
 
 
 def test_a_new_connection_to_another_port_is_untouched_the_stack_sends_the_reset(full_tier):

@@ -6,19 +6,10 @@ data segments in between depend on the applications) and the end states.
 """
 import pytest
 
+from timewait.experiments import run
 from timewait.model import simulate
 
-
-def _kernel():
-    try:
-        from timewait.experiments import run
-        from timewait.tiers import detect_tier
-    except ImportError as exc:
-        pytest.skip(f"the kernel experiments are not importable ({exc})")
-    tier = detect_tier()
-    if tier.name != "full":
-        pytest.skip(f"kernel experiments need the full tier; this machine is {tier}")
-    return run
+pytestmark = pytest.mark.live
 
 
 def close_part(trace):
@@ -32,49 +23,27 @@ def assert_same(kernel, model):
     assert k_flags[:3] == model.trace.flag_sequence()[:3], "handshake differs"
     assert close_part(kernel.trace) == close_part(model.trace), (
         f"close differs:\nkernel:\n{kernel.trace.table()}\nmodel:\n{model.trace.table()}")
-    assert end_states(kernel) == model.end_states
-
-
-def end_states(kernel) -> dict:
-    if hasattr(kernel, "end_states"):
-        return {k: v for k, v in kernel.end_states.items() if k in ("client", "server")}
-    # lost-final-ack reports the closer's (client's) and the passive side's state by role
-    return {"client": kernel.closer_state, "server": kernel.peer_final_state}
+    assert kernel.end_states == model.end_states
 
 
 @pytest.mark.parametrize("closer", ["client", "server"])
-def test_four_way_close(closer):
-    run = _kernel()
+def test_four_way_close(full_tier, closer):
     kernel = run("four-way-close", closer=closer, merged_fin_ack=False, half_close=False)
     assert_same(kernel, simulate("four-way-close", closer=closer, time_wait=60.0))
 
 
 @pytest.mark.parametrize("closer", ["client", "server"])
-def test_merged_fin_ack(closer):
-    run = _kernel()
+def test_merged_fin_ack(full_tier, closer):
     kernel = run("four-way-close", closer=closer, merged_fin_ack=True, half_close=False)
     assert_same(kernel, simulate("merged-close", closer=closer, time_wait=60.0))
 
 
 @pytest.mark.parametrize("time_wait", [True, False])
-def test_lost_final_ack(time_wait):
-    run = _kernel()
-    try:
-        kernel = run("lost-final-ack", time_wait=time_wait)
-    except (KeyError, ValueError) as exc:
-        pytest.skip(f"lost-final-ack experiment unavailable ({exc})")
+def test_lost_final_ack(full_tier, time_wait):
+    kernel = run("lost-final-ack", time_wait=time_wait)
     # The experiment's server closes as soon as it reads end-of-file: a merged close.
     model = simulate("lost-final-ack", merged=True, request_bytes=8, response_bytes=6,
                      time_wait=60.0 if time_wait else 0.0)
     assert_same(kernel, model)
     assert model.outcome == ("clean-close" if time_wait else "peer-reset")
     assert kernel.rst_seen == (model.outcome == "peer-reset")
-
-
-def test_simultaneous_close():
-    run = _kernel()
-    try:
-        kernel = run("simultaneous-close")
-    except (KeyError, ValueError) as exc:
-        pytest.skip(f"the kernel experiments do not show a simultaneous close ({exc})")
-    assert_same(kernel, simulate("simultaneous-close", time_wait=60.0))

@@ -91,6 +91,12 @@ class LostFinalAckResult(ExperimentResult):
         head, sep, table = text.partition("\n  socket_table:")
         return "\n".join([head] + extra) + sep + table
 
+    @property
+    def end_states(self) -> dict:
+        """The two ends' states by role, as four-way-close and the model name them: the
+        client (the closer) once it has answered the server's FIN, the server at the end."""
+        return {"client": self.closer_state, "server": self.peer_final_state}
+
 
 def _time_wait_timer(lab) -> Optional[float]:
     for s in lab.sockets([CLIENT_PORT]):
