@@ -19,6 +19,7 @@ from . import (  # noqa: F401
     held_last_ack,
     lost_final_ack,
     nat_port_exhaustion,
+    nat_time_wait,
     old_duplicate,
     orphan_retries,
     port_defaults,
