@@ -229,9 +229,6 @@ def test_other_subcommand_arguments_refuse_bad_values(capsys, command, action):
 
 @pytest.mark.parametrize("command", ["tier", "record", "doctor", "analyze"])
 def test_unknown_options_of_other_subcommands(capsys, command):
-    _, sub = cli.build_parser()
-    if command not in sub.choices:
-        pytest.skip(f"no {command} subcommand here")
     positional = [__file__] if command == "analyze" else []
     for unknown in ["--nosuch", "--nosuch=1", "--" + "x" * 100_000]:
         check_refused(capsys, [command, *positional, unknown], f"timewait {command}: ",
