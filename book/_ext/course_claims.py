@@ -55,6 +55,9 @@ CITABLE = (
     re.compile(r"^https://elixir\.bootlin\.com/linux/v\d+\.\d+(\.\d+)?/source/\S+$"),
     re.compile(r"^https://git\.kernel\.org/pub/scm/linux/kernel/git/torvalds/linux\.git/tree/\S+"
                r"\?h=v\d+\.\d+\S*$"),
+    # a commit: the change itself, at a fixed version
+    re.compile(r"^https://git\.kernel\.org/pub/scm/linux/kernel/git/torvalds/linux\.git/commit/"
+               r"\?id=[0-9a-f]{12,40}$"),
     re.compile(r"^https://man7\.org/linux/man-pages/man\d/[\w.-]+\.html(#\S+)?$"),
     re.compile(r"^https://docs\.kernel\.org/\S+$"),
 )
