@@ -31,8 +31,8 @@ its own, which curl closes when it exits. ``mode`` is how HAProxy treats the con
 to; without it, the backend keeps every connection open, whatever the request said. The run
 counts the requests that reached the backend with ``Connection: close``.
 
-The run captures both links on the proxy and reports, per leg, who ended each connection and
-how (the first FIN or RST), and who holds TIME_WAIT afterwards, read from the hosts' socket
+The run captures both links on the proxy and reports, per leg, how each connection ended (who
+reset it, or else who sent the first FIN), and who holds TIME_WAIT afterwards, read from the hosts' socket
 tables while HAProxy still runs.
 """
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ProxyIsAClientResult(ExperimentResult):
     backend_asked_to_close: int = 0  # requests the backend got with "Connection: close"
     proxy_ports_used: int = 0  # distinct source ports among them
     proxy_messages: dict = field(default_factory=dict)  # HAProxy's own stderr lines, counted
-    front_closes: dict = field(default_factory=dict)  # client leg: who sent the first FIN/RST
+    front_closes: dict = field(default_factory=dict)  # client leg: who reset, or sent the first FIN
     back_closes: dict = field(default_factory=dict)  # backend leg: the same
     time_wait: dict = field(default_factory=dict)  # "host (leg)" -> sockets in TIME_WAIT
     proxy_time_wait_timer_s: Optional[int] = None  # its TIME_WAIT towards the backend, s
@@ -182,24 +182,29 @@ def build(topo: Topology, ports: int) -> None:
 
 
 def _closes(views: list, server_port: int, names: tuple) -> dict:
-    """For each connection to ``server_port`` in a capture (a SYN on a 4-tuple whose last
-    connection has ended starts a new one), who ended it and how: the first FIN or RST, as
-    "NAME FIN" or "NAME RST" (``names`` = (client side, server side)); "open" when neither
-    was seen."""
-    ended: list = []
-    current: dict = {}  # client (addr, port) -> how its newest connection ended, or "open"
+    """How each connection to ``server_port`` in a capture ended (a SYN on a 4-tuple whose
+    last connection has ended starts a new one): "NAME RST" if a reset ended it, else "NAME
+    FIN" for the side that sent the first FIN, "open" when neither was seen (``names`` =
+    (client side, server side))."""
+    conns: list = []  # [client (addr, port), first FIN's sender, RST's sender]
+    current: dict = {}  # client (addr, port) -> its newest connection
     for v in views:
         outbound = v.dst[1] == server_port
         key = v.src if outbound else v.dst
-        if outbound and v.flags == "SYN" and current.get(key, "open") != "open":
-            ended.append(current.pop(key))
-        if outbound and v.flags == "SYN":
-            current.setdefault(key, "open")
-        if current.get(key) == "open" and ("RST" in v.flags or "FIN" in v.flags):
-            who = names[0] if outbound else names[1]
-            current[key] = f"{who} {'RST' if 'RST' in v.flags else 'FIN'}"
+        conn = current.get(key)
+        if outbound and v.flags == "SYN" and (conn is None or conn[1] or conn[2]):
+            conn = current[key] = [key, "", ""]
+            conns.append(conn)
+        if conn is None or conn[2]:
+            continue
+        who = names[0] if outbound else names[1]
+        if "RST" in v.flags:
+            conn[2] = who
+        elif "FIN" in v.flags and not conn[1]:
+            conn[1] = who
     out: dict = {}
-    for how in ended + list(current.values()):
+    for _, fin, rst in conns:
+        how = f"{rst} RST" if rst else f"{fin} FIN" if fin else "open"
         out[how] = out.get(how, 0) + 1
     return dict(sorted(out.items()))
 
@@ -311,7 +316,7 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
     timer = math.ceil(max(timers)) if timers else None
     return {
         "port_budget": ports,
-        "outcomes": counts,
+        "outcomes": dict(sorted(counts.items())),
         "first_failure": failures[0] if failures and not parallel else None,
         "backend_connections": len(accepted),
         "backend_asked_to_close": sum(
