@@ -67,8 +67,20 @@ def test_the_port_budget_takes_its_range_as_a_list(page):
     assert root
 
 
+def test_the_sweep_panel_redraws_its_chart_for_the_estimate_chosen_on_the_page(page):
+    webpage.start("sweep_explorer", json.dumps({"sweep": "old-duplicate", "trials": 200,
+                                                "seed": 0}))
+    estimate = _find(page, _model_name="DropdownModel", description="estimate")
+    before = len(page)
+    webpage.receive(estimate, json.dumps({"method": "update", "state": {"index": 2},
+                                          "buffer_paths": []}))
+    charts = [m["data"]["state"]["value"] for t, _, m in page[before:] if t == "comm_msg"
+              and "<svg" in str(m["data"].get("state", {}).get("value"))]
+    assert charts and 'aria-label="P(peer sees a reset) against final-ACK loss rate' in charts[-1]
+
+
 def test_unknown_panels_and_comms_are_refused_by_name(page):
     with pytest.raises(ValueError, match="name: one of port_budget_calculator"):
-        webpage.start("sweep_explorer", "{}")
+        webpage.start("no_such_panel", "{}")
     with pytest.raises(ValueError, match="comm_id"):
         webpage.receive("nope", "{}")

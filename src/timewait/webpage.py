@@ -9,8 +9,10 @@ JavaScript function of the page; the page passes them to @jupyter-widgets/html-m
 the widget manager that already draws the stored snapshots, and sends the reader's changes
 back with :func:`receive`. ipywidgets and the panels are unchanged; no kernel is involved.
 
-Only the panels that need neither numpy nor matplotlib run there (:data:`PANELS`): no build
-of either for Pyodide is on a package registry, so the site cannot serve them.
+No build of numpy or matplotlib for Pyodide is on a package registry, so the site serves
+neither and every panel (:data:`PANELS`) runs without them: the sequence explorer and the
+sweep explorer draw SVG, and the sweep explorer's sweeps run in plain Python, with fewer
+trials than numpy would run in the notebook (its status line says how many).
 """
 from __future__ import annotations
 
@@ -25,11 +27,10 @@ from . import widgets
 
 # The panels a page can make live, by the name of the function a notebook calls.
 PANELS = {"sequence_explorer": widgets.sequence_explorer,
+          "sweep_explorer": widgets.sweep_explorer,
           "port_budget_calculator": widgets.port_budget_calculator}
-# Why the others cannot be: shown on the page beside their snapshot.
-NOT_IN_PAGE = {"sweep_explorer": "its Monte Carlo sweeps need numpy and draw with matplotlib, "
-                                 "and no build of either for Pyodide is on a package registry, "
-                                 "so this site cannot serve them"}
+# A panel a page cannot make live, by that name, and why: shown beside its snapshot.
+NOT_IN_PAGE: dict = {}
 
 _send: Optional[Callable] = None
 _panels: list = []  # the panels started, kept alive while the page shows them

@@ -178,7 +178,7 @@ class SweepExplorer(_Panel):
         self.reconnect_delay = W.FloatText(value=0.0, description="reconnect (s)")
         self.timestamps = W.Checkbox(value=False, description="timestamps (PAWS)")
         self.time_wait_msl = W.SelectMultiple(options=(0.0, 0.01, 0.1, 1.0, 2.0),
-                                              value=(0.0, 0.01, 1.0), rows=3,
+                                              value=(0.0, 0.01, 1.0), rows=5,
                                               description="TIME_WAIT (MSL)")
         self.trials = W.IntText(value=trials, description="trials")
         self.seed = W.IntText(value=seed, description="seed")

@@ -2,8 +2,11 @@
 
 On each page with a panel that can run in the page, the reader's click loads Pyodide and the
 course library from the site itself; the test then moves each kind of control (dropdown,
-slider, checkbox, number field) and requires the panel to show what the same panel computes
-here, in the test process, for the settings the browser shows. It times the click to a live
+slider, checkbox, number field, multiple choice) and requires the panel to show what the
+same panel computes here, in the test process, for the settings the browser shows. The
+sweep panel runs its sweeps in plain Python there (the site serves no numpy): here too, with
+the same trials and seed, and its chart must change with every control moved and equal,
+element by element, the chart drawn here. It times the click to a live
 panel (a fresh browser cache, then a warm one) and control changes to the redraw, measures
 the text boxes of every SVG picture the panels draw (none may overlap another or leave the
 picture), and saves screenshots at 1280 and 390 px wide. The figures go to
@@ -18,6 +21,7 @@ import json
 import os
 import re
 import statistics
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -25,7 +29,7 @@ import site_assets
 from conftest import ARTIFACTS, ROOT
 
 from timewait import webpage
-from timewait.widgets import PortBudgetCalculator, SequenceExplorer
+from timewait.widgets import PortBudgetCalculator, SequenceExplorer, SweepExplorer
 
 LIVE_TIMEOUT_MS = 120_000
 REDRAWS = 20
@@ -185,7 +189,7 @@ def _check_sequence(panel):
 
 def test_every_panel_is_marked_and_live_ones_follow_the_model(served_browser):
     b, base = served_browser
-    results, problems, redraws = {}, [], []
+    results, problems, redraws, sweep_redraws = {}, [], [], []
     pages = _panel_pages()
     assert pages, "no notebook shows a panel"
     cold_reader = None
@@ -207,6 +211,8 @@ def test_every_panel_is_marked_and_live_ones_follow_the_model(served_browser):
             panel = _live(page, call)
             if call == "sequence_explorer":
                 redraws += _drive_sequence_explorer(page, panel, problems)
+            elif call == "sweep_explorer":
+                sweep_redraws += _drive_sweep_explorer(page, panel, problems)
             else:
                 _drive_port_budget(page, panel)
         assert not reader.refused, reader.refused
@@ -223,7 +229,7 @@ def test_every_panel_is_marked_and_live_ones_follow_the_model(served_browser):
     assert not reader.refused, reader.refused
     reader.close()
     _fail_on(problems, "SVG text boxes in the live panels")
-    _report(results, redraws)
+    _report(results, redraws, sweep_redraws)
 
 
 def _drive_sequence_explorer(page, panel, problems) -> list:
@@ -306,12 +312,145 @@ def _drive_port_budget(page, panel):
             == value
 
 
+SWEEP_STATE_JS = """el => {
+  const f = l => [...el.querySelectorAll('.widget-inline-hbox')].find(w =>
+      [...w.querySelectorAll('label.widget-label, .widget-label-basic span')]
+        .some(t => t.textContent === l));
+  const input = l => f(l).querySelector('input, select');
+  const chosen = l => [...f(l).querySelectorAll('option')].filter(o => o.selected)
+      .map(o => o.textContent);
+  const html = [...el.querySelectorAll('.widget-html-content')].map(h => h.innerHTML);
+  return {sweep: input('estimate').value, isn: chosen('ISN policy'),
+          reconnect: input('reconnect (s)').value, timestamps: input('timestamps (PAWS)').checked,
+          time_wait_msl: chosen('TIME_WAIT (MSL)'), trials: input('trials').value,
+          seed: input('seed').value,
+          disabled: Object.fromEntries(['estimate', 'ISN policy', 'reconnect (s)',
+            'timestamps (PAWS)', 'TIME_WAIT (MSL)', 'trials', 'seed']
+            .map(l => [l, input(l).disabled])),
+          status: html[0], chart: html[1]};
+}"""
+
+
+def _svg_elements(markup: str) -> list:
+    """The chart's SVG as (tag, attributes, text) for every element, in order: the same for
+    the markup written here and for what the browser made of it."""
+    svg = re.search(r"<svg.*</svg>", markup, flags=re.S)
+    assert svg, markup[:200]
+    return [(e.tag, sorted(e.attrib.items()), (e.text or "").strip())
+            for e in ET.fromstring(svg.group(0)).iter()]
+
+
+def _untimed(status: str) -> str:
+    """The status line without the milliseconds the run took."""
+    return re.sub(r" in \d+ ms", "", _plain(status))
+
+
+def _expected_sweep(shown: dict) -> SweepExplorer:
+    """The sweep panel built here with the settings the browser shows, its sweeps in plain
+    Python as in the page."""
+    p = SweepExplorer(sweep=shown["sweep"], trials=int(shown["trials"]),
+                      seed=int(shown["seed"]), backend="python")
+    p.isn.value = tuple(shown["isn"])
+    p.reconnect_delay.value = float(shown["reconnect"])
+    p.timestamps.value = bool(shown["timestamps"])
+    p.time_wait_msl.value = tuple(float(v) for v in shown["time_wait_msl"])
+    p.update()
+    return p
+
+
+def _check_sweep(page, panel) -> dict:
+    """The browser's sweep panel equals the panel computed here for its settings: the
+    chart element by element (every point's hits, trials, estimate and interval are in
+    it), the status line but for its milliseconds, and which controls are disabled. The
+    status line arrives just after the chart: wait for it a little."""
+    deadline = time.monotonic() + 10
+    while True:
+        shown = panel.evaluate(SWEEP_STATE_JS)
+        expected = _expected_sweep(shown)
+        if _untimed(shown["status"]) == _untimed(expected.status.value) or \
+                time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
+    assert expected.ok, expected.status.value
+    assert _untimed(shown["status"]) == _untimed(expected.status.value), shown["status"]
+    assert _svg_elements(shown["chart"]) == _svg_elements(expected.chart.value), shown
+    titles = [t for tag, _, t in _svg_elements(shown["chart"]) if tag.endswith("title")][1:]
+    x, group = expected._labels()[:2]  # points are drawn curve by curve, along x
+    curves = list(dict.fromkeys(r[group] for r in expected.result.rows))
+    rows = sorted(expected.result.rows, key=lambda r: (curves.index(r[group]), r[x]))
+    assert all(f"{r['hits']:,} of {r['trials']:,} trials, estimate {r['p']:.4g}" in t
+               for r, t in zip(rows, titles, strict=True)), titles
+    reset = shown["sweep"] == "reset"
+    assert shown["disabled"] == {"estimate": False, "ISN policy": reset,
+                                 "reconnect (s)": reset, "timestamps (PAWS)": reset,
+                                 "TIME_WAIT (MSL)": not reset, "trials": False,
+                                 "seed": False}, shown["disabled"]
+    shown["trials_per_point"] = expected.trials_per_point
+    return shown
+
+
+def _drive_sweep_explorer(page, panel, problems) -> list:
+    """Move each control the estimate uses (dropdown, multiple choice, checkbox, number
+    fields); after each, the chart must have changed and equal the chart computed here.
+    Returns the milliseconds from each change to the redrawn chart, timed by the driver."""
+    first = _check_sweep(page, panel)
+    assert first["trials_per_point"] < int(first["trials"])  # fewer trials, and said so
+    assert "asked: without numpy" in _plain(first["status"])
+    problems += _overlaps(panel.evaluate(SVG_BOXES_JS))
+    start = first["sweep"]
+    other = "old-duplicate" if start == "provoked-reset" else "provoked-reset"
+
+    def select(label):
+        return _field(panel, label, "dropdown").locator("select")
+
+    def choose(label, options):
+        return (panel.locator(f".widget-select-multiple:has(label:text-is('{label}'))")
+                .first.locator("select").select_option(label=options))
+
+    def number(label, value):
+        field = _field(panel, label, "text").locator("input")
+        field.fill(value)
+        field.press("Enter")
+
+    steps = [
+        ("estimate: reset", lambda: select("estimate").select_option("reset")),
+        ("TIME_WAIT (MSL): 0.0 and 2.0", lambda: choose("TIME_WAIT (MSL)", ["0.0", "2.0"])),
+        (f"estimate: {other}", lambda: select("estimate").select_option(other)),
+        ("timestamps on", lambda: _field(panel, "timestamps (PAWS)", "checkbox")
+         .locator("input").click()),
+        ("timestamps off", lambda: _field(panel, "timestamps (PAWS)", "checkbox")
+         .locator("input").click()),
+        ("ISN policy: fixed", lambda: choose("ISN policy", ["fixed"])),
+        ("trials: 300", lambda: number("trials", "300")),
+        ("seed: 5", lambda: number("seed", "5")),
+        ("reconnect (s): 12", lambda: number("reconnect (s)", "12")),
+        (f"estimate: {start}", lambda: select("estimate").select_option(start)),
+    ]
+    times = []
+    for what, move in steps:
+        before = panel.evaluate(SWEEP_STATE_JS)["chart"]
+        t0 = time.perf_counter()
+        move()
+        page.wait_for_function(
+            """([el, before]) => {
+                 const h = [...el.querySelectorAll('.widget-html-content')];
+                 return h.length > 1 && h[1].innerHTML !== before; }""",
+            arg=[panel.element_handle(), before], timeout=30_000)
+        times.append((time.perf_counter() - t0) * 1e3)
+        shown = _check_sweep(page, panel)
+        assert _svg_elements(shown["chart"]) != _svg_elements(before), what
+        problems += _overlaps(panel.evaluate(SVG_BOXES_JS))
+    assert shown["trials"] == "300" and shown["trials_per_point"] == 300
+    assert shown["isn"] == ["fixed"] and shown["seed"] == "5" and shown["reconnect"] == "12"
+    return times
+
+
 def _fail_on(problems, what):
     if problems:
         pytest.fail(f"{what}:\n  " + "\n  ".join(sorted(set(problems))[:40]), pytrace=False)
 
 
-def _report(results, redraws):
+def _report(results, redraws, sweep_redraws=()):
     load, cores = os.getloadavg()[0], os.cpu_count()
     lines = ["Live panels, measured in headless Chromium against a local server "
              f"(every other host refused; load average {load:.1f} on {cores} cores):"]
@@ -331,20 +470,31 @@ def _report(results, redraws):
         lines.append(f"  slider step to redraw ({len(redraws)} steps): median "
                      f"{statistics.median(redraws):.0f} ms, p95 {p95:.0f} ms, "
                      f"max {ordered[-1]:.0f} ms")
+    if sweep_redraws:
+        lines.append(f"  sweep panel, control change to redrawn chart, timed by the test driver "
+                     f"({len(sweep_redraws)} changes, plain-Python sweeps of up to "
+                     f"{SweepExplorer.PYTHON_TRIALS:,} simulated closes): median "
+                     f"{statistics.median(sweep_redraws):.0f} ms, max "
+                     f"{max(sweep_redraws):.0f} ms")
     text = "\n".join(lines) + "\n"
     (ARTIFACTS / "live-panels.txt").write_text(text)
     print(text)
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_screenshots_of_a_live_panel_and_its_pictures_fit(served_browser, width):
-    """The simulator page with its sequence explorer live, photographed at a desktop and a
-    phone width; at either, no control is cut off and no SVG text box overlaps another."""
+@pytest.mark.parametrize("page_name,call,shot", [
+    ("notebooks/simulator.html", "sequence_explorer", "live-panel"),
+    ("notebooks/why-2msl.html", "sweep_explorer", "live-sweep-panel")])
+def test_screenshots_of_a_live_panel_and_its_pictures_fit(served_browser, width, page_name,
+                                                          call, shot):
+    """A page with its panel live (the sequence explorer, the sweep explorer), photographed
+    at a desktop and a phone width; at either, no control is cut off and no SVG text box
+    overlaps another."""
     b, base = served_browser
     reader = Reader(b, base, width=width)
-    page = reader.open("notebooks/simulator.html")
-    reader.make_live(page, "sequence_explorer")
-    panel = _live(page, "sequence_explorer")
+    page = reader.open(page_name)
+    reader.make_live(page, call)
+    panel = _live(page, call)
     panel.scroll_into_view_if_needed()
     _fail_on(_overlaps(panel.evaluate(SVG_BOXES_JS)), f"SVG text boxes at {width} px")
     clipped = panel.evaluate("""el => { const r = el.getBoundingClientRect();
@@ -359,6 +509,6 @@ def test_screenshots_of_a_live_panel_and_its_pictures_fit(served_browser, width)
                   t.closest('svg').getBoundingClientRect().width /
                   t.closest('svg').viewBox.baseVal.width))""")
     assert smallest >= 10, f"SVG text drawn {smallest:.1f} px high at {width} px wide"
-    page.screenshot(path=str(ARTIFACTS / f"live-panel-{width}.png"), full_page=False)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}-{width}.png"), full_page=False)
     assert not reader.refused, reader.refused
     reader.close()

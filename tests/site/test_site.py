@@ -427,4 +427,4 @@ def test_each_panel_page_says_which_snapshot_is_which_panel_and_serves_the_runti
             assert ("static" not in view) == live, (nb.name, call)
             seen.add(live)
         assert "live-panels.js" in " ".join(assets(HTML / "notebooks" / f"{nb.stem}.html"))
-    assert seen == {True, False}
+    assert True in seen
