@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the live experiments need: unshare (util-linux), ip (iproute2), nft (nftables).
+# Debian packages the live experiments need: unshare (util-linux), ip (iproute2), nft (nftables);
+# the proxy experiment also runs haproxy and curl.
 # As root they are installed with apt-get; otherwise the exact command is printed and the
 # course falls back to recorded outcomes for what cannot run live.
 # The site test (`make test-site`) also needs a Chromium (Debian's chromium; Google Chrome does
@@ -31,6 +32,9 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   optional_package chromium "the site test (make test-site)"
 fi
 command -v node >/dev/null 2>&1 || optional_package nodejs "the Pyodide check in tests/site"
+# The proxy-is-a-client experiment runs Debian's HAProxy and curl; without them it shows its recording.
+{ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; } || optional_package haproxy "the proxy experiment (proxy-is-a-client)"
+command -v curl >/dev/null 2>&1 || optional_package curl "the proxy experiment's HTTP client (proxy-is-a-client)"
 # tshark: the tests check `timewait analyze` and the site's pcaps against Wireshark's dissector.
 # Its package asks whether non-root users may capture; answer no, without a prompt.
 if ! command -v tshark >/dev/null 2>&1; then
