@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .. import conntrack
+from ..model.seq import seq_gt
 from ..topology import routed
 from .base import Experiment, ExperimentResult, Param, register
 from .common import errno_name
@@ -62,11 +63,6 @@ class NatPortExhaustionResult(ExperimentResult):
     SHOWN = ("budget", "connected", "failed", "errors", "gave_up_after_s", "mappings",
              "addresses_used", "entries_by_state", "counters", "failed_syns", "syns_dropped",
              "failed_syn_times_s", "evictions", "rule_predicted_all")
-
-
-def _s32(x: int) -> int:
-    x &= 0xFFFFFFFF
-    return x - (1 << 32) if x >= 1 << 31 else x
 
 
 def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive: bool) -> dict:
@@ -189,13 +185,13 @@ def _predict(lab, capture, ended: dict, client_port: Optional[int], peer=None) -
     if client_port is None:  # failed: no held port may have been evictable by its SYNs
         time.sleep(0.2)  # the capture thread reads the last SYN
         isn = [v for v in capture.tcp() if v.flags == "SYN"][-1].seq
-        return not any(_s32(isn - end) > 0 for end in ended.values())
+        return not any(seq_gt(isn, end) for end in ended.values())
     syn = lab.wait_for(lambda: next((v for v in capture.tcp()
                                      if v.flags == "SYN" and v.src[1] == client_port), None),
                        "the capture to see the SYN")
     if tuple(peer) not in ended:
         return True  # a free port: nothing to evict
-    return _s32(syn.seq - ended[tuple(peer)]) > 0
+    return seq_gt(syn.seq, ended[tuple(peer)])
 
 
 register(Experiment(

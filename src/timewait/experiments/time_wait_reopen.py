@@ -27,7 +27,7 @@ from typing import Optional
 from ..capture import to_trace
 from ..faults import Match
 from ..lab import ADDR
-from ..model.seq import seq_gt
+from ..model.seq import seq_diff, seq_gt
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
 from .common import errno_name, unacked, views_outside
@@ -178,7 +178,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
                            "(the new SYN's sequence number is beyond the old rcv_nxt)")
     newer = None
     if old_client_fin.tsval is not None and first_syn.tsval is not None:
-        newer = (old_client_fin.tsval - first_syn.tsval) % 2**32 >= 2**31
+        newer = seq_diff(old_client_fin.tsval, first_syn.tsval) < 0
     after_syn = [v for v in new if v.t >= first_syn.t and v is not first_syn]
     answer = next((v for v in after_syn if from_server.matches(v)), None)
     if answer is None:
