@@ -5,14 +5,13 @@ import dataclasses
 import datetime
 import json
 import platform
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from .. import sandbox
-from ..tiers import Tier, detect_tier, topology_support
+from ..tiers import Tier, detect_tier, find_tool, topology_support
 from ..trace import Trace
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"
@@ -179,8 +178,9 @@ def get(name: str) -> Experiment:
 
 
 def program_installed(name: str) -> bool:
-    """Is command ``name`` installed (on PATH, or in /usr/sbin where Debian puts daemons)?"""
-    return bool(shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin"))
+    """Is command ``name`` installed (on PATH, or in /usr/sbin or /sbin where Debian puts
+    daemons)?"""
+    return find_tool(name) is not None
 
 
 def params_key(params: dict) -> str:
