@@ -10,20 +10,35 @@ PORT ?= 8000
 BOOK_FLAGS := --all -W -n --keep-going
 NB_TIMEOUT ?= 120
 
-.PHONY: setup book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
+.PHONY: setup lock book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
         test-labs test-labs-repeat test-site test-binder lab recordings bench clean lint-format
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.lock requirements.txt binder/requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.10+ is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) scripts/check_lock.py
 	@touch $(STAMP)
 
-## setup: virtual environment, Python requirements and the Debian packages the experiments use
+## setup: virtual environment with the exact versions of requirements.lock, the course library
+## (editable), and the Debian packages the experiments use
 setup: $(STAMP)
 	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
+
+## lock: requirements.lock from requirements.txt, and Binder's binder/requirements.txt from
+## binder/requirements.in at the same versions. Pins that still fit stay as they are;
+## `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release allowed.
+LOCK_PYTHON := 3.11
+UV := $(VENV)/bin/uv
+lock:
+	@test -x $(UV) || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install -q uv; }
+	$(UV) pip compile -q requirements.txt -o requirements.lock --python-version $(LOCK_PYTHON) \
+		--no-emit-package timewait --custom-compile-command "make lock" $(LOCK_FLAGS)
+	$(UV) pip compile -q binder/requirements.in -c requirements.lock -o binder/requirements.txt \
+		--python-version $(LOCK_PYTHON) --custom-compile-command "make lock" $(LOCK_FLAGS)
 
 ## book: build the site into _build/html and serve it on http://127.0.0.1:$(PORT)
 book: setup build-book serve
