@@ -100,12 +100,11 @@ class Capture:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         sock.bind((self.iface, 0))
         self._sock = sock
-        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(sock,), name="capture", daemon=True)
         self._thread.start()
         return self
 
-    def _run(self) -> None:
-        sock = self._sock
+    def _run(self, sock: socket.socket) -> None:
         while not self._stop.is_set():
             ready, _, _ = select.select([sock], [], [], 0.05)
             if not ready:
