@@ -38,6 +38,16 @@ def _host_state():
     }
 
 
+def _time_wait_at_the_first_fin(result):
+    """On each leg, TIME_WAIT is held by the side that sent the first FIN; a reset leaves none."""
+    tw, front, back = result.time_wait, result.front_closes, result.back_closes
+    assert tw["client"] == front.get("client FIN", 0)
+    assert tw["proxy (client leg)"] == front.get("proxy FIN", 0)
+    assert tw["proxy (backend leg)"] == back.get("proxy FIN", 0)
+    # A SYN on a 4-tuple the backend holds in TIME_WAIT takes it over: one per proxy port.
+    assert tw["backend"] == min(back.get("backend FIN", 0), result.proxy_ports_used)
+
+
 def _running(pid, name):
     try:
         return name in open(f"/proc/{pid}/cmdline").read()
@@ -55,8 +65,12 @@ def tcp_mode(topology_ok):
 @pytest.mark.live
 def test_in_tcp_mode_the_proxy_holds_time_wait_towards_the_backend_and_runs_out(tcp_mode):
     result, _, _ = tcp_mode
+    _time_wait_at_the_first_fin(result)
     assert result.outcome_list[:4] == ["200"] * 4 and set(result.outcome_list[4:]) <= FAILED
     assert result.first_failure == 5 and result.backend_connections == 4
+    # The proxy ends each connection it cannot serve, with a FIN or a reset.
+    assert result.front_closes.get("client FIN") == 4
+    assert sum(result.front_closes.get(k, 0) for k in ("proxy FIN", "proxy RST")) == 4
     assert result.back_closes == {"proxy FIN": 4}
     assert result.time_wait["proxy (backend leg)"] == 4 and result.time_wait["backend"] == 0
     assert result.proxy_time_wait_timer_s == 60
@@ -67,8 +81,9 @@ def test_in_tcp_mode_the_proxy_holds_time_wait_towards_the_backend_and_runs_out(
 
 
 @pytest.mark.live
-def test_a_wider_range_moves_the_first_failure(topology_ok):
+def test_with_two_ports_the_third_request_fails(topology_ok):
     result = run("proxy-is-a-client", mode="tcp", ports=2, requests=4)
+    _time_wait_at_the_first_fin(result)
     assert result.outcome_list[:2] == ["200", "200"] and result.first_failure == 3
     assert result.time_wait["proxy (backend leg)"] == 2
 
@@ -76,6 +91,7 @@ def test_a_wider_range_moves_the_first_failure(topology_ok):
 @pytest.mark.live
 def test_in_http_server_close_mode_haproxy_resets_and_keeps_no_time_wait(topology_ok):
     result = run("proxy-is-a-client", requests=16)
+    _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 16} and result.backend_connections == 16
     # HAProxy asks the backend to close; this backend answers and keeps the connection.
     assert result.backend_asked_to_close == 16
@@ -89,6 +105,7 @@ def test_in_http_server_close_mode_haproxy_resets_and_keeps_no_time_wait(topolog
 @pytest.mark.live
 def test_with_backend_keep_alive_one_connection_carries_every_request(topology_ok):
     result = run("proxy-is-a-client", mode="keep-alive", requests=16)
+    _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 16}
     assert result.backend_connections == 1 and result.back_closes == {"open": 1}
     assert result.backend_asked_to_close == 0
@@ -99,6 +116,7 @@ def test_with_backend_keep_alive_one_connection_carries_every_request(topology_o
 def test_in_httpclose_mode_both_ends_of_the_client_leg_close_and_the_backend_leg_is_reset(
         topology_ok):
     result = run("proxy-is-a-client", mode="httpclose")
+    _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 8} and result.back_closes == {"proxy RST": 8}
     assert set(result.front_closes) <= {"client FIN", "proxy FIN"}
     assert sum(result.front_closes.values()) == 8
@@ -112,6 +130,7 @@ def test_in_httpclose_mode_both_ends_of_the_client_leg_close_and_the_backend_leg
 @pytest.mark.parametrize("mode", ["server-close", "keep-alive"])
 def test_when_the_backend_closes_first_it_holds_time_wait_once_per_proxy_port(topology_ok, mode):
     result = run("proxy-is-a-client", mode=mode, backend_closes=True)
+    _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 8} and result.back_closes == {"backend FIN": 8}
     assert result.time_wait["proxy (backend leg)"] == 0
     # The proxy reuses its ports at once; a SYN on a 4-tuple the backend holds in
@@ -124,6 +143,7 @@ def test_when_the_backend_closes_first_it_holds_time_wait_once_per_proxy_port(to
 def test_in_tcp_mode_the_proxy_passes_the_backend_s_close_on_and_holds_the_client_leg(
         topology_ok):
     result = run("proxy-is-a-client", mode="tcp", backend_closes=True)
+    _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 8}
     assert result.front_closes == {"proxy FIN": 8} and result.back_closes == {"backend FIN": 8}
     assert result.time_wait["proxy (client leg)"] == 8 and result.time_wait["client"] == 0
@@ -133,6 +153,7 @@ def test_in_tcp_mode_the_proxy_passes_the_backend_s_close_on_and_holds_the_clien
 @pytest.mark.parametrize("mode", ["server-close", "keep-alive"])
 def test_requests_at_once_beyond_the_ports_get_503(topology_ok, mode):
     result = run("proxy-is-a-client", mode=mode, parallel=True)
+    _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 4, "503": 4}
     assert result.backend_connections == 4 and result.proxy_ports_used == 4
     assert result.first_failure is None  # completion order says nothing

@@ -93,7 +93,7 @@ class ProxyIsAClientResult(ExperimentResult):
     first_failure: Optional[int] = None  # the first request (1-based) without a 200 (one by one)
     backend_connections: int = 0  # connections the proxy opened to the backend (SYN|ACKs seen)
     backend_asked_to_close: int = 0  # requests the backend got with "Connection: close"
-    proxy_ports_used: int = 0  # distinct source ports among them
+    proxy_ports_used: int = 0  # distinct source ports of the proxy's backend connections
     proxy_messages: dict = field(default_factory=dict)  # HAProxy's own stderr lines, counted
     front_closes: dict = field(default_factory=dict)  # client leg: who reset, or sent the first FIN
     back_closes: dict = field(default_factory=dict)  # backend leg: the same
@@ -106,9 +106,8 @@ class ProxyIsAClientResult(ExperimentResult):
     host_pids: list = field(default_factory=list)  # the hosts' holder processes
 
     SHOWN = ("port_budget", "outcomes", "first_failure", "backend_connections",
-             "backend_asked_to_close",
-             "proxy_ports_used", "proxy_messages", "front_closes", "back_closes", "time_wait",
-             "proxy_time_wait_timer_s")
+             "backend_asked_to_close", "proxy_ports_used", "proxy_messages", "front_closes",
+             "back_closes", "time_wait", "proxy_time_wait_timer_s")
 
 
 class Backend:
@@ -117,9 +116,7 @@ class Backend:
 
     def __init__(self, listener: socket.socket, closes: bool, delay: float = 0.0):
         self.listener, self.closes, self.delay = listener, closes, delay
-        self.threads: list = []
         self.heads: list = []  # the head of every request received
-        self.conns: list = []
         self.listener.settimeout(0.2)
         self.running = True
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -133,10 +130,7 @@ class Backend:
                 continue
             except OSError:
                 return
-            self.conns.append(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.threads.append(t)
-            t.start()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(10)
