@@ -20,9 +20,10 @@ which the listener then answers.
 Parameters set which of those holds, on every run:
 
 - ``timestamps``: the clients' ``net.ipv4.tcp_timestamps``. 1 (Linux's default) adds a random
-  offset per pair of addresses, so whether B's clock reads newer than A's depends on the
-  machine's boot; 2 sends the kernel's clock without offset (B's SYN, sent later, is newer);
-  0 sends none (the sequence number alone decides).
+  offset, so whether B's clock reads newer than A's is chance; the run reports whether this
+  kernel draws the offset per connection or per pair of addresses (``ts_offsets``). 2 sends the
+  kernel's clock without offset (B's SYN, sent later, is newer); 0 sends none (the sequence
+  number alone decides).
 - ``a_ahead_s``: A's timestamp clock runs that many seconds ahead of B's from its request on
   (``TCP_REPAIR`` + ``TCP_TIMESTAMP`` on A's socket), as two hosts booted at different times
   were before Linux 4.10: B's SYN then carries an older timestamp than A's last segment.
@@ -72,6 +73,7 @@ class NatTimeWaitResult(ExperimentResult):
     b_connected: bool = False
     b_connect_took: str = ""  # B's connect(), coarse: "under 0.5 s", "about 1 s", ...
     server_counters: dict = field(default_factory=dict)  # server's counters that moved
+    ts_offsets: Optional[str] = None  # timestamps=1: "per connection" or "per address pair"
     retransmit_after_ms: Optional[float] = None  # B's second SYN after its first (not shown)
     connect_ms: Optional[float] = None  # B's connect() (not shown)
     ts_recent: Optional[int] = None  # (not shown) the values the prediction used
@@ -95,6 +97,7 @@ class NatTimeWaitResult(ExperimentResult):
         "b_connected",
         "b_connect_took",
         "server_counters",
+        "ts_offsets",
     )
 
 
@@ -156,6 +159,26 @@ def _server_counters(topo) -> dict:
     return {}
 
 
+def _ts_offset_scope(topo, host: str) -> str:
+    """Two loopback connections on ``host``, from two ports to one: does each get a timestamp
+    offset of its own? ``TCP_TIMESTAMP`` reads the kernel's clock plus the connection's offset,
+    so two readings a moment apart differ by the difference of the offsets."""
+    with topo.on(host):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    try:
+        first, second = (
+            struct.unpack("I", c.getsockopt(socket.IPPROTO_TCP, TCP_TIMESTAMP, 4))[0] for c in clients
+        )
+    finally:
+        for sock in [*clients, listener]:
+            sock.close()
+    return "per connection" if abs(_s32(first - second)) > 1000 else "per address pair"
+
+
 def _mapping_gone(topo) -> bool:
     return not any(e.reply[3] == NAT_PORT for e in topo.conntrack("router"))
 
@@ -173,6 +196,8 @@ def body(lab, timestamps: int, a_ahead_s: int, b_isn: str) -> dict:
     lab.capture = outside
     listener = topo.listener("server", net.server(), SERVER_PORT)
     listener.settimeout(5)
+
+    offsets = _ts_offset_scope(topo, b_host) if timestamps == 1 else None
 
     lab.step("client A connects")
     a = topo.connect(a_host, net.server(), SERVER_PORT, timeout=5)
@@ -254,6 +279,7 @@ def body(lab, timestamps: int, a_ahead_s: int, b_isn: str) -> dict:
         "b_connected": True,
         "b_connect_took": duration_text(connect_ms),
         "server_counters": counters,
+        "ts_offsets": offsets,
         "retransmit_after_ms": round((b_syns[1].t - first.t) * 1000, 1) if len(b_syns) > 1 else None,
         "connect_ms": round(connect_ms, 1),
         "ts_recent": ts_recent,
