@@ -99,8 +99,16 @@ class ExperimentResult:
         return out
 
     @classmethod
-    def from_json(cls, data: dict) -> ExperimentResult:
+    def from_json(cls, data: dict, *, recording: bool = False) -> ExperimentResult:
+        """The result a body returned (``recording=False``: a key this class has no field for
+        is a ValueError, so a misspelt key cannot vanish), or one stored in a recording
+        (``recording=True``: keys of fields an older version had are left out)."""
         names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown and not recording:
+            raise ValueError(f"{data.get('experiment') or cls.__name__}: the result has no "
+                             f"field {', '.join(map(repr, unknown))}; fields: "
+                             f"{', '.join(sorted(names))}")
         kwargs = {k: v for k, v in data.items() if k in names}
         if kwargs.get("trace") is not None:
             kwargs["trace"] = Trace.from_dicts(kwargs["trace"])
@@ -231,7 +239,7 @@ def recorded(exp: Experiment, params: dict, tier) -> ExperimentResult:
         if params_key(entry["params"]) == params_key(params):
             data = dict(entry["result"])
             result = exp.result.from_json({**data, "params": params, "tier": tier.name,
-                                           "recorded": True})
+                                           "recorded": True}, recording=True)
             result.notice = (f"[recorded on {result.kernel}, {result.recorded_on}: this machine "
                              f"cannot run it live ({tier.reason})]")
             return result
