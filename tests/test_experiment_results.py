@@ -12,7 +12,7 @@ FourWayClose = REGISTRY["four-way-close"].result
 
 
 def test_a_key_the_result_has_no_field_for_is_an_error_naming_it():
-    with pytest.raises(ValueError, match=r"four-way-close: the result has no field 'end_state'; "
+    with pytest.raises(TypeError, match=r"four-way-close: the result has no field 'end_state'; "
                                          r"fields: .*end_states"):
         FourWayClose.from_json({"experiment": "four-way-close", "end_state": {}})
 

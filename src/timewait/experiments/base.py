@@ -101,14 +101,15 @@ class ExperimentResult:
     @classmethod
     def from_json(cls, data: dict, *, recording: bool = False) -> ExperimentResult:
         """The result a body returned (``recording=False``: a key this class has no field for
-        is a ValueError, so a misspelt key cannot vanish), or one stored in a recording
-        (``recording=True``: keys of fields an older version had are left out)."""
+        is a TypeError, as for the class itself, so a misspelt key cannot vanish), or one
+        stored in a recording (``recording=True``: keys of fields an older version had are
+        left out)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown and not recording:
-            raise ValueError(f"{data.get('experiment') or cls.__name__}: the result has no "
-                             f"field {', '.join(map(repr, unknown))}; fields: "
-                             f"{', '.join(sorted(names))}")
+            raise TypeError(f"{data.get('experiment') or cls.__name__}: the result has no "
+                            f"field {', '.join(map(repr, unknown))}; fields: "
+                            f"{', '.join(sorted(names))}")
         kwargs = {k: v for k, v in data.items() if k in names}
         if kwargs.get("trace") is not None:
             kwargs["trace"] = Trace.from_dicts(kwargs["trace"])
