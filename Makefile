@@ -54,21 +54,31 @@ serve:
 	@echo "Serving the course at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
 	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
-## test: every check; prints the wall time of each stage and the total
+## test: every check, in four lanes side by side (test-lib; test-binder; test-book then
+## test-site; test-labs then test-labs-repeat with TEST_RUNS runs): most of test-lib and of the
+## notebooks' runs is waiting on the kernel's timers, so the lanes share the cores well. Prints
+## each stage's start, wall time and CPU time, and the total.
+TEST_RUNS ?= 3
 test: setup
-	@$(PY) scripts/run_checks.py test-lib test-notebooks test-notebooks-user test-book test-site \
-		test-labs test-labs-repeat test-binder
+	@$(PY) scripts/run_checks.py test-lib test-binder test-book+test-site \
+		"test-labs+test-labs-repeat RUNS=$(TEST_RUNS)"
 
+## test-lib: lint, types, claims, and the library's tests, LIB_WORKERS at once (they mostly wait
+## on the kernel's timers)
+LIB_WORKERS ?= 4
 test-lib: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) book/_ext/course_claims.py
-	$(PY) -m pytest tests -q -n 2 --ignore=tests/notebooks
+	$(PY) -m pytest tests -q -n $(LIB_WORKERS) --dist worksteal
 
 ## lint-format: fails if `ruff format` would change a file (settings in pyproject.toml)
 lint-format: setup
 	$(VENV)/bin/ruff format --check .
 
+## test-notebooks: nbval over every notebook and lab master notebook in .venv (quick while
+## writing a notebook; make test runs the same check as an unprivileged Binder reader, in
+## test-binder)
 test-notebooks: setup
 	$(PY) -m pytest --nbval notebooks labs -q -n 2 --dist loadscope --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
 
@@ -92,8 +102,9 @@ RUNS ?= 20
 test-labs-repeat: setup
 	$(PY) labs/repeat_checks.py --runs $(RUNS)
 
-## test-binder: a fresh environment from binder/ alone; every notebook run as an unprivileged
-## user, once with user namespaces available and once with them switched off
+## test-binder: a fresh environment from binder/ alone; as an unprivileged user, nbval over
+## every notebook and lab master notebook with user namespaces available (full tier), and every
+## notebook and lab reference solution run with them switched off (host tier), both at once
 test-binder:
 	@$(PYTHON) scripts/binder-rehearsal.py
 

@@ -3,26 +3,32 @@
 
 1. Python as ``binder/runtime.txt`` asks (or the system python3, with a note), the
    ``binder/apt.txt`` packages (installed with apt-get as root, else the exact command is
-   printed), a fresh virtual environment from ``binder/requirements.txt`` only, then
-   ``binder/postBuild`` run from the root of a copy of the repository, as repo2docker does.
-2. Every notebook in ``notebooks/`` executed from a copy (the committed notebooks are never
-   touched) as an unprivileged user (``nobody`` when this runs as root), twice:
-   - with user namespaces available: the tier must be ``full``;
+   printed), a fresh virtual environment with the pinned versions of
+   ``binder/requirements.txt`` only, then ``binder/postBuild`` run from the root of a copy of
+   the repository, as repo2docker does. The pins are installed with uv when it is at hand
+   (the same versions pip would install, in seconds instead of minutes), else with pip.
+2. In that environment, from copies (the committed notebooks are never touched), as an
+   unprivileged user (``nobody`` when this runs as root), both at once:
+   - with user namespaces available: the tier must be ``full``, and nbval re-executes every
+     notebook in ``notebooks/`` and each lab's master notebook in ``labs/`` and compares
+     every cell with its stored output (the check ``make test-notebooks`` makes, here as
+     a Binder reader);
    - with user namespaces switched off for that run alone: the reader's processes run in a
      user namespace whose own ``user.max_user_namespaces`` is 0, so the kernel refuses every
      new user namespace, exactly as on a host that allows none. The host's sysctls are never
-     written. The tier must then be ``host`` or ``none`` and recorded outcomes must appear.
-   A notebook passes when every cell ran and no cell shows an error or a traceback.
+     written. The tier must then be ``host`` or ``none``, every notebook must run with no
+     error or traceback in any cell, and recorded outcomes must appear with their notice.
 3. Without user namespaces, every lab too: its reference solution with its checks (the
    autograder version ``otter assign`` writes from the master), top to bottom. No check may
    fail; a check that needs a namespace must say it cannot run here, and at least one must.
 
 Each notebook has a time limit; the total time is printed. Temporary files and every
-process started are removed on exit: as root, each notebook runs in its own PID namespace,
-so nothing it started can outlive it; otherwise its process group is stopped and nbclient
+process started are removed on exit: as root, each run has its own PID namespace, so
+nothing it started can outlive it; otherwise its process group is stopped and nbclient
 shuts its kernel down.
 
-    python3 scripts/binder-rehearsal.py [--jobs N] [--notebook-timeout S] [--cell-timeout S]
+    python3 scripts/binder-rehearsal.py [--jobs N] [--nbval-workers N] [--installer pip|uv]
+                                        [--notebook-timeout S] [--cell-timeout S]
                                         [--save-failed DIR]
 """
 from __future__ import annotations
@@ -51,8 +57,8 @@ RECORDED_NOTICE = "[recorded on "
 NOT_RUN = "CannotRunHere:"  # a lab check that needs what this machine does not give
 REPORT_PREFIX = "BINDER-REHEARSAL-REPORT "
 MODES = {
-    "namespaces available": {"no_userns": False, "tiers": ("full",)},
-    "namespaces off": {"no_userns": True, "tiers": ("host", "none")},
+    "namespaces available": {"no_userns": False, "tiers": ("full",), "check": "nbval"},
+    "namespaces off": {"no_userns": True, "tiers": ("host", "none"), "check": "execute"},
 }
 CLONE_NEWUSER = 0x10000000
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -173,8 +179,9 @@ class Rehearsal:
                    "without-user-namespaces", "--"] + cmd
         if not self.is_root:
             return env + cmd
-        # A PID namespace of its own: when its first process ends, the kernel ends the rest.
-        return (["unshare", "--pid", "--fork", "--kill-child", "--",
+        # A PID namespace of its own: when its first process ends, the kernel ends the rest. Its
+        # own /proc too, so a process ID the reader's code reads is one /proc knows (nsenter -t).
+        return (["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--",
                  "setpriv", f"--reuid={self.reader.pw_uid}", f"--regid={self.reader.pw_gid}",
                  "--clear-groups", "--"] + env + cmd)
 
@@ -277,11 +284,23 @@ class Rehearsal:
                 ".git", ".venv", "_build", "__pycache__", "*.egg-info", ".ipynb_checkpoints"))
         print(f"repository copied to {self.repo}")
 
+    def installer(self) -> list:
+        """The command that installs a requirements file into the new environment."""
+        uv = shutil.which("uv") or next((str(p) for p in (ROOT / ".venv/bin/uv",
+                                                           Path(sys.executable).parent / "uv")
+                                         if os.access(p, os.X_OK)), None)
+        if self.args.installer == "uv" and uv is None:
+            raise SystemExit("--installer uv: no uv found on PATH or in .venv/bin")
+        if self.args.installer != "pip" and uv is not None:
+            return [uv, "pip", "install", "-q", "--python", str(self.venv / "bin/python")]
+        return [str(self.venv / "bin/python"), "-m", "pip", "install", "-q"]
+
     def environment(self, python: str) -> None:
-        self.sh([python, "-m", "venv", str(self.venv)])
-        pip = [str(self.venv / "bin/python"), "-m", "pip"]
-        self.sh(pip + ["install", "-q", "-r", "binder/requirements.txt"], cwd=self.repo)
-        print(f"venv: {self.venv} from binder/requirements.txt")
+        self.sh([python, "-m", "venv", str(self.venv)])  # with pip, which postBuild uses
+        install = self.installer()
+        self.sh(install + ["-r", "binder/requirements.txt"], cwd=self.repo)
+        tool = "uv" if "uv" in Path(install[0]).name else "pip"
+        print(f"venv: {self.venv} from binder/requirements.txt (installed with {tool})")
 
     def post_build(self) -> None:
         script = self.repo / "binder/postBuild"
@@ -302,7 +321,20 @@ class Rehearsal:
                     mode = os.stat(name).st_mode
                     os.chmod(name, mode | 0o444 | (0o111 if mode & 0o100 else 0))
 
-    def mode_run(self, label: str, no_userns: bool, tiers: tuple, notebooks: list) -> None:
+    def mode_run(self, label: str, no_userns: bool, tiers: tuple, notebooks: list,
+                 check: str) -> None:
+        """One reader's run; its report is printed in one piece when it ends."""
+        lines: list = []
+        try:
+            self._mode_run(label, no_userns, tiers, notebooks, check, lines.append)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 (a failure of this run)
+            self.failures.append(f"{label}: {type(exc).__name__}: {exc}")
+            lines.append(self.failures[-1])
+        with self.lock:
+            print("\n".join(lines), flush=True)
+
+    def _mode_run(self, label: str, no_userns: bool, tiers: tuple, notebooks: list,
+                  check: str, print) -> None:  # noqa: A002 (the run's own report)
         started = time.monotonic()
         work = self.tmp / label.replace(" ", "-")
         shutil.copytree(self.repo, work / "repo", symlinks=True,
@@ -310,7 +342,7 @@ class Rehearsal:
         (work / "home").mkdir()
         self.give_to_reader(work)
         home = work / "home"
-        print(f"\n== {label}: {len(notebooks)} notebooks as {self.reader.pw_name}", flush=True)
+        print(f"\n== {label}: {len(notebooks)} notebooks as {self.reader.pw_name}")
         status, out, err = self.run_bounded(
             self.reader_argv([str(self.venv / "bin/python"), "-c", TIER_CHECK], home, no_userns),
             60, work)
@@ -325,6 +357,10 @@ class Rehearsal:
             self.failures.append(f"{label}: the library detected tier {tier!r}, "
                                  f"expected {' or '.join(tiers)} ({reason})")
             print(self.failures[-1])
+            return
+        if check == "nbval":
+            self.nbval(label, work, home, print)
+            print(f"{label}: {time.monotonic() - started:.0f} s")
             return
 
         def one(nb: str) -> tuple:
@@ -363,7 +399,7 @@ class Rehearsal:
                 extra = "" if report is None else \
                     f"tier {','.join(report['tiers']) or '-'}, {report['notices']} recorded-outcome notices" \
                     + (f", {report['not_run']} lab checks not run here" if report.get("not_run") else "")
-                print(f"  {'FAIL' if verdict else 'ok  '} {nb:42s} {took:5.0f} s  {extra}", flush=True)
+                print(f"  {'FAIL' if verdict else 'ok  '} {nb:42s} {took:5.0f} s  {extra}")
                 for v in verdict:
                     print(f"      {v}")
                     self.failures.append(f"{label}: {nb}: {v.splitlines()[0]}")
@@ -377,7 +413,31 @@ class Rehearsal:
         if no_userns and not_run == 0:
             self.failures.append(f"{label}: no lab check said it cannot run here")
         print(f"{label}: {notices} recorded-outcome notices shown; "
-              f"{time.monotonic() - started:.0f} s", flush=True)
+              f"{time.monotonic() - started:.0f} s")
+
+    def nbval(self, label: str, work: Path, home: Path, print) -> None:  # noqa: A002
+        """nbval over every notebook and lab master notebook, as the reader, in the
+        environment built from binder/: each cell's output compared with the stored one."""
+        repo = work / "repo"
+        count = len(list(repo.glob("notebooks/*.ipynb"))) + len(list(repo.glob("labs/**/*.ipynb")))
+        cmd = [str(self.venv / "bin/python"), "-m", "pytest", "--nbval", "notebooks", "labs",
+               "-q", "-n", str(self.args.nbval_workers), "--dist", "loadscope",
+               "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+               f"--nbval-cell-timeout={self.args.cell_timeout}", "-p", "no:cacheprovider"]
+        print(f"nbval: {count} notebooks (notebooks/ and the labs' master notebooks) compared "
+              f"with their stored outputs, {self.args.nbval_workers} at a time")
+        limit = self.args.notebook_timeout * max(1, count // self.args.nbval_workers + 1)
+        status, out, err = self.run_bounded(self.reader_argv(cmd, home, False), limit, repo)
+        summary = next((l for l in reversed(ANSI.sub("", out).strip().splitlines())
+                        if " passed" in l or " failed" in l or " error" in l), "")
+        if status == 0:
+            print(f"  ok   nbval: {summary}")
+            return
+        tail = ANSI.sub("", out + err).strip().splitlines()[-120:]
+        print("\n".join(f"      {l}" for l in tail))
+        why = f"did not finish within {limit} s" if status is None else summary or f"status {status}"
+        self.failures.append(f"{label}: nbval: {why}")
+        print(f"  FAIL nbval: {why}")
 
     def assign_labs(self, repo: Path) -> list:
         """Each lab's autograder version (reference solution and ``grader.check`` cells), as
@@ -421,8 +481,12 @@ class Rehearsal:
             print(f"== {name}", flush=True)
             step()
             print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
-        for label, mode in MODES.items():
-            self.mode_run(label, mode["no_userns"], mode["tiers"], notebooks)
+        runs = [threading.Thread(target=self.mode_run, args=(label, mode["no_userns"],
+                                 mode["tiers"], notebooks, mode["check"])) for label, mode in MODES.items()]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join()
         after = Path("/proc/sys/user/max_user_namespaces").read_text().strip()
         if after != host_limit:
             self.failures.append(f"the host's user.max_user_namespaces changed: {host_limit} -> {after}")
@@ -433,8 +497,8 @@ class Rehearsal:
             for f in self.failures:
                 print(f"  - {f}")
             return 1
-        print(f"\nBinder rehearsal passed: {len(notebooks)} notebooks x {len(MODES)} runs, "
-              f"total {total:.0f} s")
+        print(f"\nBinder rehearsal passed: {len(notebooks)} notebooks, nbval with namespaces and "
+              f"a run without; total {total:.0f} s")
         return 0
 
 
@@ -447,7 +511,13 @@ def main(argv=None) -> int:
     wo = sub.add_parser("without-user-namespaces",
                         help="(internal) run a command where no user namespace can be created")
     wo.add_argument("cmd", nargs=argparse.REMAINDER)
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="notebooks run at once without namespaces (default 2)")
+    parser.add_argument("--nbval-workers", type=int, default=4,
+                        help="nbval workers with namespaces (default 4: the notebooks mostly "
+                             "wait on the kernel's timers)")
+    parser.add_argument("--installer", choices=("auto", "pip", "uv"), default="auto",
+                        help="what installs binder/requirements.txt (default: uv if found, else pip)")
     parser.add_argument("--notebook-timeout", type=int, default=240,
                         help="seconds one notebook may take (default 240)")
     parser.add_argument("--cell-timeout", type=int, default=120,
@@ -462,6 +532,7 @@ def main(argv=None) -> int:
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         without_user_namespaces(cmd)
     for name, value, low, high in (("--jobs", args.jobs, 1, 8),
+                                   ("--nbval-workers", args.nbval_workers, 1, 8),
                                    ("--notebook-timeout", args.notebook_timeout, 10, 1800),
                                    ("--cell-timeout", args.cell_timeout, 5, 1800)):
         if not low <= value <= high:
