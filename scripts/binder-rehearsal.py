@@ -428,13 +428,13 @@ class Rehearsal:
               f"with their stored outputs, {self.args.nbval_workers} at a time")
         limit = self.args.notebook_timeout * max(1, count // self.args.nbval_workers + 1)
         status, out, err = self.run_bounded(self.reader_argv(cmd, home, False), limit, repo)
-        summary = next((l for l in reversed(ANSI.sub("", out).strip().splitlines())
-                        if " passed" in l or " failed" in l or " error" in l), "")
+        summary = next((line for line in reversed(ANSI.sub("", out).strip().splitlines())
+                        if " passed" in line or " failed" in line or " error" in line), "")
         if status == 0:
             print(f"  ok   nbval: {summary}")
             return
         tail = ANSI.sub("", out + err).strip().splitlines()[-120:]
-        print("\n".join(f"      {l}" for l in tail))
+        print("\n".join(f"      {line}" for line in tail))
         why = f"did not finish within {limit} s" if status is None else summary or f"status {status}"
         self.failures.append(f"{label}: nbval: {why}")
         print(f"  FAIL nbval: {why}")
