@@ -119,6 +119,9 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
     elif experiment == "orphan-retries":
         fins_from_server = result["fin_transmissions"]
         assert first.fin_retransmissions == fins_from_server - 1
+    elif experiment == "held-last-ack":
+        # the held socket's FIN, sent fin_transmissions times until tcp_retries2 ran out
+        assert first.fin_retransmissions == result["fin_transmissions"] - 1
 
 
 @needs_tshark
@@ -196,6 +199,7 @@ LIVE = [("four-way-close", {"closer": "server"}), ("four-way-close", {"merged_fi
         ("abortive-close", {}), ("fin-wait-2", {"fin_timeout": 1}),
         ("time-wait-reopen", {"outrun": False, "timestamps": False}),
         ("old-duplicate", {"timestamps": True}), ("orphan-retries", {}),
+        ("held-last-ack", {"retries2": 1}),
         ("time-wait-assassination", {}), ("timeout-close", {})]
 
 
