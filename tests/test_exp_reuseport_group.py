@@ -19,6 +19,8 @@ def test_the_same_4_tuple_reaches_the_same_listener(full_tier):
     assert sorted(r.fixed_port_listeners) == ["40001", "40002", "40003"]
     assert all(len(v) == 6 and len(set(v)) == 1 for v in r.fixed_port_listeners.values())
     assert r.same_tuple_same_listener
+    # 40 connections plus 6 from each of 3 fixed ports: each counted once at either end
+    assert r.opens == {"Tcp:ActiveOpens": 58, "Tcp:PassiveOpens": 58}
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -10,7 +10,8 @@ The kernel does not take turns: for each SYN, ``reuseport_select_sock()``
 (net/core/sock_reuseport.c) picks a member from a hash of the 4-tuple, unless a BPF program
 attached to the group picks. The experiment shows it with ``repeats`` connections from each
 of three fixed client ports, each closed with a reset (no TIME_WAIT) before the next: the
-same 4-tuple reaches the same listener every time.
+same 4-tuple reaches the same listener every time. ``opens`` is how much the namespace's
+``ActiveOpens`` and ``PassiveOpens`` (``/proc/net/snmp``) grew over all the connections.
 
 Not shown here: a socket joins a group only when it belongs to the same user (the same
 effective UID) as the group's sockets (``inet_csk_bind_conflict()`` and
@@ -25,6 +26,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..lab import ADDR
+from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register
 
 SERVER_PORT = 5000
@@ -40,6 +42,7 @@ class ReuseportGroupResult(ExperimentResult):
     bind_without_reuseport: str = ""  # a socket without SO_REUSEPORT binding the port
     fixed_port_listeners: dict = field(default_factory=dict)  # client port -> listener indexes
     same_tuple_same_listener: bool = False  # every fixed port's connections met one listener
+    opens: dict = field(default_factory=dict)  # Tcp:ActiveOpens and Tcp:PassiveOpens, increase
 
     SHOWN = ("listeners", "connections", "every_listener_accepted", "bind_without_reuseport",
              "same_tuple_same_listener")
@@ -99,6 +102,7 @@ def body(lab, listeners: int, connections: int, repeats: int) -> dict:
         s.setblocking(False)
     lab.step("a socket without SO_REUSEPORT binds the same port")
     plain = _bind_plain(lab)
+    before = lab.counters()
 
     lab.step(f"{connections} clients connect")
     clients = [lab.connect(SERVER_PORT) for _ in range(connections)]
@@ -139,6 +143,7 @@ def body(lab, listeners: int, connections: int, repeats: int) -> dict:
         "bind_without_reuseport": plain,
         "fixed_port_listeners": chosen,
         "same_tuple_same_listener": all(len(set(v)) == 1 for v in chosen.values()),
+        "opens": counter_delta(before, lab.counters(), ("Tcp:ActiveOpens", "Tcp:PassiveOpens")),
     }
 
 
