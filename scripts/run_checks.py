@@ -8,7 +8,8 @@ side. A target may carry make variables after it, separated by spaces::
 A stage's output is kept and printed whole when it ends, so parallel stages do not interleave.
 Every stage runs even if an earlier one failed, so one report shows everything that is wrong;
 the exit status is non-zero if any stage failed. CPU time is the user+system time of the
-stage's make and every process it waited for.
+stage's make and every process it waited for. The stages share one scratch directory for the
+run: each lab's otter assign output is built once (TIMEWAIT_LABS_ASSIGNED, labs/check_labs.py).
 """
 import os
 import subprocess
@@ -68,6 +69,7 @@ def main(argv: list) -> int:
     if not lanes:
         sys.exit("run_checks.py: name at least one make target")
     with tempfile.TemporaryDirectory(prefix="timewait-checks.") as logdir:
+        os.environ.setdefault("TIMEWAIT_LABS_ASSIGNED", os.path.join(logdir, "labs-assigned"))
         threads = [threading.Thread(target=run_lane, args=(lane, logdir)) for lane in lanes]
         for t in threads:
             t.start()
