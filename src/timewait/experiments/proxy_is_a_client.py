@@ -98,7 +98,7 @@ class ProxyIsAClientResult(ExperimentResult):
     front_closes: dict = field(default_factory=dict)  # client leg: who reset, or sent the first FIN
     back_closes: dict = field(default_factory=dict)  # backend leg: the same
     time_wait: dict = field(default_factory=dict)  # "host (leg)" -> sockets in TIME_WAIT
-    proxy_time_wait_timer_s: Optional[int] = None  # its TIME_WAIT towards the backend, s
+    proxy_time_wait_timer_s: Optional[int] = None  # its TIME_WAIT towards the backend, s (first read)
     request_rate_per_s: float = 0.0  # the rate the run sent requests at (not shown)
     sustainable_rate_per_s: Optional[float] = None  # ports / TIME_WAIT: the proxy's limit
     outcome_list: list = field(default_factory=list)  # per request, in order (not shown)
@@ -203,9 +203,8 @@ def _closes(views: list, server_port: int, names: tuple) -> dict:
     return dict(sorted(out.items()))
 
 
-def _time_wait(topo: Topology) -> tuple:
+def _time_wait(topo: Topology) -> dict:
     counts = {"client": 0, "proxy (client leg)": 0, "proxy (backend leg)": 0, "backend": 0}
-    timers = []
     for host in ("client", "proxy", "backend"):
         for s in topo.sockets(host):
             if s.state != "TIME_WAIT":
@@ -213,11 +212,17 @@ def _time_wait(topo: Topology) -> tuple:
             if host == "proxy":
                 leg = "backend leg" if s.remote[1] == BACKEND_PORT else "client leg"
                 counts[f"proxy ({leg})"] += 1
-                if leg == "backend leg":
-                    timers.append(s.expires_s)
             else:
                 counts[host] += 1
-    return counts, timers
+    return counts
+
+
+def _note_timers(topo: Topology, first_seen: dict) -> None:
+    """Note the TIME_WAIT timer of each of the proxy's sockets towards the backend the first
+    time it is seen (read after every request, so within moments of the close)."""
+    for s in topo.sockets("proxy", [BACKEND_PORT]):
+        if s.state == "TIME_WAIT" and s.remote[1] == BACKEND_PORT:
+            first_seen.setdefault(s.local[1], s.expires_s)
 
 
 def _outcome(line: str) -> str:
@@ -272,9 +277,11 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
     if parallel:
         lab.step(f"{requests} requests at once (curl --parallel)")
         outcomes = _curl(topo, curl_pids, requests)
+    first_seen: dict = {}  # the proxy's TIME_WAIT sockets towards the backend: timer when first read
     for i in range(0 if parallel else requests):
         lab.step(f"request {i + 1} of {requests} (curl)")
         outcomes += _curl(topo, curl_pids)
+        _note_timers(topo, first_seen)
     elapsed = time.monotonic() - start
 
     lab.step("waiting for the last closes")
@@ -285,7 +292,8 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
                                  if not (expect_open and h == "backend" and s.state == "ESTABLISHED")),
                  "every connection to close", timeout=5)
     _settle(front, back)
-    time_wait, timers = _time_wait(topo)
+    _note_timers(topo, first_seen)
+    time_wait = _time_wait(topo)
     front_views, back_views = front.tcp(), back.tcp()
 
     lab.step("stopping HAProxy")
@@ -307,7 +315,7 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
     counts: dict = {}
     for o in outcomes:
         counts[o] = counts.get(o, 0) + 1
-    timer = math.ceil(max(timers)) if timers else None
+    timer = math.ceil(max(first_seen.values())) if first_seen else None
     return {
         "port_budget": ports,
         "outcomes": dict(sorted(counts.items())),
