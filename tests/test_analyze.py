@@ -122,6 +122,14 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
     elif experiment == "held-last-ack":
         # the held socket's FIN, sent fin_transmissions times until tcp_retries2 ran out
         assert first.fin_retransmissions == result["fin_transmissions"] - 1
+    elif experiment == "nat-time-wait":
+        # At the server, client A's connection and client B's share the translated 4-tuple.
+        first, second = report.incarnations[:2]
+        assert first.active_closer == "server"
+        assert second.reuse is not None and second.reuse.previous == first.index
+        assert second.reuse.timestamp_relation == result["b_syn_timestamp"]
+        assert second.reuse.isn_relation == ("above" if result["b_syn_sequence"] == "ahead" else "below")
+        assert (second.old_ack_then_rst == "TIME_WAIT") == (result["outcome"] == "refused")
 
 
 @needs_tshark
@@ -200,7 +208,9 @@ LIVE = [("four-way-close", {"closer": "server"}), ("four-way-close", {"merged_fi
         ("time-wait-reopen", {"outrun": False, "timestamps": False}),
         ("old-duplicate", {"timestamps": True}), ("orphan-retries", {}),
         ("held-last-ack", {"retries2": 1}),
-        ("time-wait-assassination", {}), ("timeout-close", {})]
+        ("time-wait-assassination", {}), ("timeout-close", {}),
+        ("nat-time-wait", {"timestamps": 2, "a_ahead_s": 3600}),
+        ("nat-time-wait", {"timestamps": 0, "b_isn": "ahead"})]
 
 
 @pytest.mark.parametrize("name,params", LIVE, ids=[f"{n}-{p}" for n, p in LIVE])
