@@ -9,6 +9,7 @@ it names the package and says to run ``make lock``; exit status 1.
 
     python scripts/check_lock.py
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
-PAIRS = (("requirements.txt", "requirements.lock"),
-         ("binder/requirements.in", "binder/requirements.txt"))
+PAIRS = (("requirements.txt", "requirements.lock"), ("binder/requirements.in", "binder/requirements.txt"))
 
 
 def requirements(path: Path) -> list:
@@ -58,8 +58,10 @@ def problems(root: Path = ROOT) -> list:
     main, binder = pins(root / PAIRS[0][1]), pins(root / PAIRS[1][1])
     for name, version in sorted(binder.items()):
         if main.get(name) != version:
-            out.append(f"binder/requirements.txt pins {name}=={version}, requirements.lock "
-                       + (f"pins {name}=={main[name]}" if name in main else "does not"))
+            out.append(
+                f"binder/requirements.txt pins {name}=={version}, requirements.lock "
+                + (f"pins {name}=={main[name]}" if name in main else "does not")
+            )
     return out
 
 
