@@ -14,7 +14,7 @@ NB_TIMEOUT ?= 120
         test-labs test-labs-repeat test-site test-binder lab recordings bench clean lint-format
 
 $(STAMP): requirements.lock requirements.txt binder/requirements.txt pyproject.toml
-	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.10+ is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian, apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
@@ -26,7 +26,7 @@ $(STAMP): requirements.lock requirements.txt binder/requirements.txt pyproject.t
 ## setup: virtual environment with the exact versions of requirements.lock, the course library
 ## (editable), and the Debian packages the experiments use
 setup: $(STAMP)
-	@PYTHON=$(PYTHON) ./scripts/system-deps.sh
+	@PYTHON=$(PYTHON) bash scripts/system-deps.sh
 
 ## lock: requirements.lock from requirements.txt, and Binder's binder/requirements.txt from
 ## binder/requirements.in at the same versions. Pins that still fit stay as they are;
