@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from ..faults import Match
 from ..observe import ss_text
 from .base import Experiment, ExperimentResult, Param, register
-from .common import errno_name
+from .common import try_port
 
 SERVER_PORT = 5000
 ORPHAN_PORT = 40000  # client closes
@@ -58,17 +58,6 @@ def _connect_pair(lab, listener, client_port):
     return client, server
 
 
-def _bind(lab, port: int) -> str:
-    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    try:
-        s.bind(("127.0.0.1", port))
-        return "ok"
-    except OSError as exc:
-        return errno_name(exc)
-    finally:
-        s.close()
-
-
 def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
@@ -88,7 +77,7 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     sockets = lab.sockets([SERVER_PORT])
     table = ss_text(sockets, timers=False)
     orphan_timer = next(s.timer for s in sockets if s.local[1] == ORPHAN_PORT)
-    bind_while_orphaned = _bind(lab, ORPHAN_PORT)
+    bind_while_orphaned = try_port(ORPHAN_PORT) or "ok"
 
     timers = [orphan_timer]
 
@@ -102,7 +91,7 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     lab.wait_for(orphan_gone, "the orphaned FIN_WAIT_2 socket to go",
                  timeout=(linger2 or fin_timeout) + 10, interval=0.01)
     lifetime = lab.now() - reached
-    bind_after = _bind(lab, ORPHAN_PORT)
+    bind_after = try_port(ORPHAN_PORT) or "ok"
     peer_state = lab.state_of(SERVER_PORT, ORPHAN_PORT)
     held_state = lab.state_of(HELD_PORT, SERVER_PORT)
 

@@ -30,7 +30,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register
-from .common import errno_name
+from .common import try_port
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -50,19 +50,6 @@ class TimeWaitAssassinationResult(ExperimentResult):
 
     SHOWN = ("time_wait_survived", "reply_to_rst", "reply_to_fin", "peer_reply", "reconnect",
              "socket_table")
-
-
-def _reconnect(lab) -> str:
-    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    s.settimeout(2)
-    try:
-        s.bind(("127.0.0.1", CLIENT_PORT))
-        s.connect(("127.0.0.1", SERVER_PORT))
-        return "ok"
-    except OSError as exc:
-        return errno_name(exc)
-    finally:
-        s.close()
 
 
 def _inject(view, **changes) -> None:
@@ -123,7 +110,7 @@ def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
     tw = [s for s in table if s.state == "TIME_WAIT"]
     counters = counter_delta(before, lab.counters())
     checked_at = lab.now()
-    reconnect = _reconnect(lab)
+    reconnect = try_port(CLIENT_PORT, connect_to=SERVER_PORT, timeout=2) or "ok"
     time.sleep(0.05)
     trace = lab.trace(CLIENT_PORT, SERVER_PORT, end=checked_at).to_dicts()
     if trigger == "rst":
