@@ -37,8 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from .cli_options import one_line
-from .observe import (parse_proc_net_tcp, read_proc_counters, read_proc_text,  # noqa: F401
-                      read_sockstat)
+from .observe import parse_proc_net_tcp, read_proc_counters, read_proc_text, read_sockstat  # noqa: F401
 
 TIME_WAIT_LEN = 60.0  # seconds; TCP_TIMEWAIT_LEN in include/net/tcp.h, not a sysctl
 DEFAULT_PORT_RANGE = (32768, 60999)
@@ -752,7 +751,7 @@ def _with_rate_advice(report: Report, measured: MeasuredRates) -> Report:
 def _table(rows: list) -> list:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+                             for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
 
 
 def render_text(report: Report, top: int = 10) -> str:

@@ -107,7 +107,7 @@ def ss_text(sockets: Iterable, timers: bool = True) -> str:
         rows.append((s.state, str(s.recv_queue), str(s.send_queue), f"{s.local[0]}:{s.local[1]}",
                      f"{s.remote[0]}:{s.remote[1]}", timer))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 # Counters the course talks about (TcpExt unless marked Tcp:).
@@ -211,7 +211,7 @@ def ss_rows(state: str, normalise: bool = True) -> Optional[list]:
         return None
     out = subprocess.run([ss, "-Htano", "state", state], capture_output=True, text=True,
                          timeout=10, check=True).stdout
-    rows = [l for l in out.splitlines() if l.strip()]
+    rows = [line for line in out.splitlines() if line.strip()]
     return sorted(normalise_ss_row(r) if normalise else " ".join(r.split()) for r in rows)
 
 
