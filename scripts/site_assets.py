@@ -99,7 +99,7 @@ MATHJAX_JS = "_static/vendor/mathjax/es5/startup.js"
 # Notebooks whose timewait imports are all from these modules need no sockets, no scapy and
 # no namespaces: they run anywhere Python, numpy and matplotlib do, JupyterLite included.
 SIMULATION_MODULES = ("timewait.model", "timewait.widgets", "timewait.plots",
-                      "timewait.svgdiagram", "timewait.trace")
+                      "timewait.svgdiagram", "timewait.svgchart", "timewait.trace")
 
 
 # ---------------------------------------------------------------- vendored JavaScript
