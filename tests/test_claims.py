@@ -126,3 +126,13 @@ def test_the_readme_states_the_counts_the_check_finds():
     assert stated, "README.md no longer states the claim counts"
     assert tuple(map(int, stated.groups())) == (len(report.claims), n["live"], n["model"],
                                                 n["cited"])
+
+
+def test_a_kernel_commit_is_a_source_at_a_fixed_version_and_a_branch_head_is_not():
+    commit = ("https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/"
+              "?id=4396e46187ca5070219b81773c4e65088dac50cc")
+    head = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/"
+    text = f"A.{{claim}}`cited:gone <{commit}>` B.{{claim}}`cited:moving <{head}>`\n"
+    claims, errors = course_claims.chapter_claims(text, "x")
+    assert [c.id for c in claims] == ["gone", "moving"]
+    assert len(errors) == 1 and "moving" in errors[0]
