@@ -39,11 +39,14 @@ def _host_state():
 
 
 def _time_wait_at_the_first_fin(result):
-    """On each leg, TIME_WAIT is held by the side that sent the first FIN; a reset leaves none."""
+    """On each leg, TIME_WAIT is held by the side that sent the first FIN, by both sides when
+    they closed at once; a reset leaves none."""
     tw, front, back = result.time_wait, result.front_closes, result.back_closes
-    assert tw["client"] == front.get("client FIN", 0)
-    assert tw["proxy (client leg)"] == front.get("proxy FIN", 0)
-    assert tw["proxy (backend leg)"] == back.get("proxy FIN", 0)
+    both_front, both_back = front.get("simultaneous FIN", 0), back.get("simultaneous FIN", 0)
+    assert tw["client"] == front.get("client FIN", 0) + both_front
+    assert tw["proxy (client leg)"] == front.get("proxy FIN", 0) + both_front
+    assert tw["proxy (backend leg)"] == back.get("proxy FIN", 0) + both_back
+    assert both_back == 0
     # A SYN on a 4-tuple the backend holds in TIME_WAIT takes it over: one per proxy port.
     assert tw["backend"] == min(back.get("backend FIN", 0), result.proxy_ports_used)
 
@@ -118,11 +121,8 @@ def test_in_httpclose_mode_both_ends_of_the_client_leg_close_and_the_backend_leg
     result = run("proxy-is-a-client", mode="httpclose")
     _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 8} and result.back_closes == {"proxy RST": 8}
-    assert set(result.front_closes) <= {"client FIN", "proxy FIN"}
+    assert set(result.front_closes) <= {"client FIN", "proxy FIN", "simultaneous FIN"}
     assert sum(result.front_closes.values()) == 8
-    # TIME_WAIT is where the first FIN came from, on the client leg only.
-    assert result.time_wait["client"] == result.front_closes.get("client FIN", 0)
-    assert result.time_wait["proxy (client leg)"] == result.front_closes.get("proxy FIN", 0)
     assert result.time_wait["proxy (backend leg)"] == 0 and result.time_wait["backend"] == 0
 
 
@@ -190,3 +190,28 @@ def test_options_are_checked():
         exp.check({"requests": 33})
     with pytest.raises(ValueError, match=r"parallel: must be True or False"):
         exp.check({"parallel": 1})
+
+
+def test_how_a_connection_ended_is_read_from_its_fins_and_resets():
+    from collections import namedtuple
+
+    from timewait.experiments.proxy_is_a_client import _closes
+
+    V = namedtuple("V", "src dst flags seq ack length")
+    c, s = ("10.0.1.2", 5000), ("10.0.1.1", 80)
+
+    def conn(*segments):
+        return [V(c, s, "SYN", 100, 0, 0), V(s, c, "SYN|ACK", 900, 101, 0)] + list(segments)
+
+    names = ("client", "proxy")
+    # The proxy's FIN first; the client's FIN acknowledges it: the proxy closed first.
+    first = conn(V(s, c, "FIN|ACK", 901, 101, 0), V(c, s, "FIN|ACK", 101, 902, 0))
+    assert _closes(first, 80, names) == {"proxy FIN": 1}
+    # Each FIN sent before its sender had the other's: a simultaneous close.
+    both = conn(V(s, c, "FIN|ACK", 901, 101, 0), V(c, s, "FIN|ACK", 101, 901, 0))
+    assert _closes(both, 80, names) == {"simultaneous FIN": 1}
+    # A reset after a FIN ends the connection as the reset's; a new SYN on the same
+    # 4-tuple after the end is a connection of its own, still open.
+    reset = conn(V(s, c, "FIN|ACK", 901, 101, 0), V(c, s, "PSH|ACK", 101, 901, 10),
+                 V(s, c, "RST", 902, 0, 0))
+    assert _closes(reset + conn(), 80, names) == {"open": 1, "proxy RST": 1}

@@ -32,8 +32,8 @@ to; without it, the backend keeps every connection open, whatever the request sa
 counts the requests that reached the backend with ``Connection: close``.
 
 The run captures both links on the proxy and reports, per leg, how each connection ended (who
-reset it, or else who sent the first FIN), and who holds TIME_WAIT afterwards, read from the hosts' socket
-tables while HAProxy still runs.
+reset it, or else who sent the first FIN, or both at once), and who holds TIME_WAIT
+afterwards, read from the hosts' socket tables while HAProxy still runs.
 """
 from __future__ import annotations
 
@@ -177,28 +177,32 @@ def build(topo: Topology, ports: int) -> None:
 
 def _closes(views: list, server_port: int, names: tuple) -> dict:
     """How each connection to ``server_port`` in a capture ended (a SYN on a 4-tuple whose
-    last connection has ended starts a new one): "NAME RST" if a reset ended it, else "NAME
-    FIN" for the side that sent the first FIN, "open" when neither was seen (``names`` =
-    (client side, server side))."""
-    conns: list = []  # [client (addr, port), first FIN's sender, RST's sender]
+    last connection has ended starts a new one): "NAME RST" if a reset ended it; else "NAME
+    FIN" for the side that sent the first FIN, or "simultaneous FIN" when the second FIN was
+    sent before its sender had the first (its ACK does not cover it: both sides close
+    actively); "open" when no FIN or RST was seen. ``names`` = (client side, server side)."""
+    conns: list = []  # [first FIN's sender, its end (seq + length + 1), RST's sender, simultaneous]
     current: dict = {}  # client (addr, port) -> its newest connection
     for v in views:
         outbound = v.dst[1] == server_port
         key = v.src if outbound else v.dst
         conn = current.get(key)
-        if outbound and v.flags == "SYN" and (conn is None or conn[1] or conn[2]):
-            conn = current[key] = [key, "", ""]
+        if outbound and v.flags == "SYN" and (conn is None or conn[0] or conn[2]):
+            conn = current[key] = ["", 0, "", False]
             conns.append(conn)
         if conn is None or conn[2]:
             continue
         who = names[0] if outbound else names[1]
         if "RST" in v.flags:
             conn[2] = who
-        elif "FIN" in v.flags and not conn[1]:
-            conn[1] = who
+        elif "FIN" in v.flags and not conn[0]:
+            conn[0], conn[1] = who, (v.seq + v.length + 1) & 0xFFFFFFFF
+        elif "FIN" in v.flags and who != conn[0] and not conn[3]:
+            conn[3] = ((v.ack - conn[1]) & 0xFFFFFFFF) >= 1 << 31  # ack before the first FIN's end
     out: dict = {}
-    for _, fin, rst in conns:
-        how = f"{rst} RST" if rst else f"{fin} FIN" if fin else "open"
+    for fin, _, rst, simultaneous in conns:
+        how = (f"{rst} RST" if rst else "simultaneous FIN" if simultaneous
+               else f"{fin} FIN" if fin else "open")
         out[how] = out.get(how, 0) + 1
     return dict(sorted(out.items()))
 
