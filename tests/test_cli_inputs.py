@@ -308,4 +308,6 @@ def test_as_a_real_process(argv, env, needle):
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1, proc.stderr[-2000:]
     assert needle in proc.stderr
-    assert elapsed < 5
+    # Refused while the options are read: the interpreter's start and the course's imports
+    # only (about a second on a quiet machine, several under load), never an experiment's run.
+    assert elapsed < 15
