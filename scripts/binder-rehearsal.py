@@ -372,11 +372,15 @@ class Rehearsal:
                                                 self.args.notebook_timeout, path.parent)
             return nb, status, out, err, time.monotonic() - t
 
-        if no_userns:
-            notebooks = notebooks + self.assign_labs(work / "repo")
         notices = not_run = 0
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.args.jobs) as pool:
-            for nb, status, out, err, took in pool.map(one, notebooks):
+            # The labs' autograder versions are written while the first notebooks run.
+            labs = pool.submit(self.assign_labs, work / "repo") if no_userns else None
+            runs = [pool.submit(one, nb) for nb in notebooks]
+            if labs is not None:
+                runs += [pool.submit(one, nb) for nb in labs.result()]
+            for run in runs:
+                nb, status, out, err, took = run.result()
                 report = None
                 for line in out.splitlines():
                     if line.startswith(REPORT_PREFIX):
@@ -511,8 +515,8 @@ def main(argv=None) -> int:
     wo = sub.add_parser("without-user-namespaces",
                         help="(internal) run a command where no user namespace can be created")
     wo.add_argument("cmd", nargs=argparse.REMAINDER)
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="notebooks run at once without namespaces (default 2)")
+    parser.add_argument("--jobs", type=int, default=4,
+                        help="notebooks run at once without namespaces (default 4)")
     parser.add_argument("--nbval-workers", type=int, default=4,
                         help="nbval workers with namespaces (default 4: the notebooks mostly "
                              "wait on the kernel's timers)")
