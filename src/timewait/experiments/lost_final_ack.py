@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -152,6 +153,21 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) != "FIN_WAIT_2",
                  "the client to answer the server's FIN")
     closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
+    # The closer's TIME_WAIT timer, read every few milliseconds from now on, so a reading
+    # precedes the retransmitted FIN even when the steps below are slow on a loaded machine.
+    readings: list = []  # (read started, read ended, TIME_WAIT timer)
+    stop_reading = threading.Event()
+
+    def read_timers():
+        while not stop_reading.is_set():
+            started = lab.now()
+            value = _time_wait_timer(lab)
+            readings.append((started, lab.now(), value))
+            stop_reading.wait(0.002)
+
+    reader = threading.Thread(target=read_timers, name="time-wait-timer", daemon=True)
+    if closer_state == "TIME_WAIT":
+        reader.start()
     client.close()
 
     new, new_error = None, None
@@ -165,19 +181,17 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     table = ss_text(lab.sockets(ports), timers=False)
 
     lab.step("server waits for the end of its connection")
-    readings = []  # (time, TIME_WAIT timer) while the passive side retransmits
-
-    def read_timer():
-        value = _time_wait_timer(lab)
-        readings.append((lab.now(), value))  # stamped after the read: "before" is strict
-
-    def server_done():
-        read_timer()
-        return tcp_state(server) == "CLOSED"
-
-    lab.wait_for(server_done, "the server's connection to end", timeout=15, interval=0.002)
-    done_at = lab.now()
-    read_timer()
+    try:
+        lab.wait_for(lambda: tcp_state(server) == "CLOSED", "the server's connection to end",
+                     timeout=15, interval=0.002)
+        done_at = lab.now()
+        if reader.is_alive():
+            lab.wait_for(lambda: bool(readings) and readings[-1][0] >= done_at,
+                         "a timer reading after the end", timeout=5, interval=0.002)
+    finally:
+        stop_reading.set()
+        if reader.is_alive():
+            reader.join(timeout=5)
     poller = select.poll()
     poller.register(server, select.POLLIN | select.POLLERR | select.POLLHUP
                     | getattr(select, "POLLRDHUP", 0x2000))
@@ -211,8 +225,9 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     timer_before = timer_after = None
     if len(views) > 1 and closer_state == "TIME_WAIT":
         arrived = views[-1].t  # the retransmission that got through
-        earlier = [v for t, v in readings if t < arrived and v is not None]
-        later = [v for t, v in readings if t >= done_at and v is not None]
+        # "before" ended before the FIN arrived; "after" started after the server's end
+        earlier = [v for _, ended, v in readings if ended < arrived and v is not None]
+        later = [v for started, _, v in readings if started >= done_at and v is not None]
         if earlier and later:
             timer_before, timer_after = earlier[-1], later[0]
     delta = counter_delta(before, lab.counters(), COUNTERS + EXTRA_COUNTERS)
