@@ -18,6 +18,7 @@ then reads it in a child process per reader (so that each peak RSS is its own):
 scapy is slow enough that it reads the first ``--scapy-packets`` packets only; its rate is
 packets per second over those.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,16 +52,27 @@ def write_capture(path: str, packets: int) -> int:
             cisn, sisn = (conn * 7919) & 0xFFFFFFFF, (conn * 104729 + 17) & 0xFFFFFFFF
             c, s = (client, cport), SERVER
             plan = [  # (from, flags, seq, ack, payload)
-                (c, 0x02, cisn, 0, 0), (s, 0x12, sisn, cisn + 1, 0), (c, 0x10, cisn + 1, sisn + 1, 0),
-                (c, 0x18, cisn + 1, sisn + 1, 100), (s, 0x10, sisn + 1, cisn + 101, 0),
-                (s, 0x18, sisn + 1, cisn + 101, 500), (c, 0x10, cisn + 101, sisn + 501, 0),
-                (s, 0x11, sisn + 501, cisn + 101, 0), (c, 0x10, cisn + 101, sisn + 502, 0),
-                (c, 0x11, cisn + 101, sisn + 502, 0), (s, 0x10, sisn + 502, cisn + 102, 0)]
+                (c, 0x02, cisn, 0, 0),
+                (s, 0x12, sisn, cisn + 1, 0),
+                (c, 0x10, cisn + 1, sisn + 1, 0),
+                (c, 0x18, cisn + 1, sisn + 1, 100),
+                (s, 0x10, sisn + 1, cisn + 101, 0),
+                (s, 0x18, sisn + 1, cisn + 101, 500),
+                (c, 0x10, cisn + 101, sisn + 501, 0),
+                (s, 0x11, sisn + 501, cisn + 101, 0),
+                (c, 0x10, cisn + 101, sisn + 502, 0),
+                (c, 0x11, cisn + 101, sisn + 502, 0),
+                (s, 0x10, sisn + 502, cisn + 102, 0),
+            ]
             for k, (src, flags, seq, ack, length) in enumerate(plan):
                 dst = s if src is c else c
                 opts = b"\x01\x01\x08\x0a" + struct.pack("!II", (conn * 10 + k) & 0xFFFFFFFF, 0)
-                tcp = tcp_hdr.pack(src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                                   (32 // 4) << 4, flags, 65535, 0, 0) + opts
+                tcp = (
+                    tcp_hdr.pack(
+                        src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (32 // 4) << 4, flags, 65535, 0, 0
+                    )
+                    + opts
+                )
                 ip = ip_hdr.pack(0x45, 0, 20 + 32 + length, 0, 0x4000, 64, 6, 0, src[0], dst[0])
                 frame = eth + ip + tcp + b"x" * length
                 ts = t + k * 1e-4
@@ -74,6 +86,7 @@ def write_capture(path: str, packets: int) -> int:
 
 def read_timewait(path, limit):
     from timewait.pcapread import read_tcp
+
     n = 0
     for _ in read_tcp(path):
         n += 1
@@ -82,6 +95,7 @@ def read_timewait(path, limit):
 
 def read_dpkt_decode(path, limit):
     import dpkt
+
     n = 0
     with open(path, "rb") as f:
         for _t, buf in dpkt.pcap.Reader(f):
@@ -97,6 +111,7 @@ def read_pcapng_lib(path, limit):
     from pcapng.blocks import EnhancedPacket
 
     from timewait.pcapread import parse_frame
+
     n = 0
     with open(path + "ng", "rb") as f:
         for block in FileScanner(f):
@@ -109,6 +124,7 @@ def read_pcapng_lib(path, limit):
 def read_scapy(path, limit):
     from scapy.layers.inet import IP, TCP
     from scapy.utils import PcapReader
+
     n = 0
     for pkt in PcapReader(path):
         ip, tcp = pkt[IP], pkt[TCP]
@@ -121,30 +137,55 @@ def read_scapy(path, limit):
 
 def run_analyze(path, limit):
     from timewait.analyze import analyze
+
     report = analyze(path)
     assert report.close_kinds["four-segment"] == report.incarnation_count
     return report.packets
 
 
-READERS = {"timewait": read_timewait, "dpkt-decode": read_dpkt_decode,
-           "pcapng-lib": read_pcapng_lib, "scapy": read_scapy, "analyze": run_analyze}
+READERS = {
+    "timewait": read_timewait,
+    "dpkt-decode": read_dpkt_decode,
+    "pcapng-lib": read_pcapng_lib,
+    "scapy": read_scapy,
+    "analyze": run_analyze,
+}
 
 
 def child(name: str, path: str, limit: int) -> None:
     import resource
+
     start = time.perf_counter()
     n = READERS[name](path, limit)
     elapsed = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"reader": name, "packets": n, "seconds": elapsed,
-                      "packets_per_s": n / elapsed, "peak_rss_mib": peak_kib / 1024}))
+    print(
+        json.dumps(
+            {
+                "reader": name,
+                "packets": n,
+                "seconds": elapsed,
+                "packets_per_s": n / elapsed,
+                "peak_rss_mib": peak_kib / 1024,
+            }
+        )
+    )
 
 
 def measure(name, path, limit):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [os.path.join(os.path.dirname(__file__), "..", "src"), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, __file__, "--child", name, path, str(limit)],
-                         capture_output=True, text=True, check=True, env=env).stdout
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [os.path.join(os.path.dirname(__file__), "..", "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name, path, str(limit)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
     return json.loads(out)
 
 
@@ -174,8 +215,10 @@ def main() -> None:
         scapy_rate = next(r["packets_per_s"] for r in rows if r["reader"] == "scapy")
         print(f"{'reader':34s} {'packets':>10s} {'packets/s':>11s} {'vs scapy':>9s} {'peak RSS':>9s}")
         for r in rows:
-            print(f"{r['reader']:34s} {r['packets']:>10,} {r['packets_per_s']:>11,.0f} "
-                  f"{r['packets_per_s'] / scapy_rate:>8.1f}x {r['peak_rss_mib']:>7.0f} MB")
+            print(
+                f"{r['reader']:34s} {r['packets']:>10,} {r['packets_per_s']:>11,.0f} "
+                f"{r['packets_per_s'] / scapy_rate:>8.1f}x {r['peak_rss_mib']:>7.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Each experiment runs once with its default parameters (live on a full-tier machi
 from its recording). ``--with-slow`` also times orphan-retries with retries=8 (the kernel's
 default, about 105 s), reported apart from the total.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def timed(name: str, **params) -> tuple:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--with-slow", action="store_true",
-                        help="also time orphan-retries with retries=8 (outside the total)")
+    parser.add_argument(
+        "--with-slow", action="store_true", help="also time orphan-retries with retries=8 (outside the total)"
+    )
     args = parser.parse_args(argv)
     print(f"tier: {detect_tier()}")
     total = 0.0

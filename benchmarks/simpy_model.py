@@ -26,6 +26,7 @@ the model defines.)
 SimPy; for the same seed the results, traces included, equal ours
 (tests/test_model_simpy.py).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,8 +39,7 @@ from timewait.model.endpoint import Endpoint
 from timewait.model.network import Network
 
 _NOT_STARTED = object()
-SIMPY_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
-                   "lost-final-ack")
+SIMPY_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin", "lost-final-ack")
 
 
 class SimPyClock:
@@ -84,15 +84,21 @@ class SimPySimulation(scenarios.Simulation):
         self.env = env = simpy.Environment(initial_time=0.0)
         self.sched = SimPyClock(env, seed)
         rng = self.sched.rng
-        self.endpoints = {"client": Endpoint("client", "server", client_cfg, rng),
-                          "server": Endpoint("server", "client", server_cfg, rng)}
-        self.net = SimPyNetwork(self.sched, links, msl, self._deliver,
-                                {"client": scenarios.CLIENT_PORT, "server": scenarios.SERVER_PORT})
+        self.endpoints = {
+            "client": Endpoint("client", "server", client_cfg, rng),
+            "server": Endpoint("server", "client", server_cfg, rng),
+        }
+        self.net = SimPyNetwork(
+            self.sched,
+            links,
+            msl,
+            self._deliver,
+            {"client": scenarios.CLIENT_PORT, "server": scenarios.SERVER_PORT},
+        )
         self.hooks = {}
         self._seen_deliveries = {"client": 0, "server": 0}
         self._waiting_for = {}  # endpoint -> the deadline its timer process is waiting for
-        self.processes = {name: env.process(self._timers(ep))
-                          for name, ep in self.endpoints.items()}
+        self.processes = {name: env.process(self._timers(ep)) for name, ep in self.endpoints.items()}
 
     def _timers(self, ep):
         """One endpoint's timers: sleep until the next deadline, then run the timers that
@@ -116,8 +122,11 @@ class SimPySimulation(scenarios.Simulation):
         # (A process that has not started yet reads the deadline when it starts.)
         waiting_for = self._waiting_for.get(ep.name, _NOT_STARTED)
         proc = self.processes.get(ep.name)
-        if (waiting_for is not _NOT_STARTED and proc is not self.env.active_process
-                and ep.next_deadline() != waiting_for):
+        if (
+            waiting_for is not _NOT_STARTED
+            and proc is not self.env.active_process
+            and ep.next_deadline() != waiting_for
+        ):
             proc.interrupt()
             self._waiting_for[ep.name] = "interrupted"
 

@@ -21,6 +21,7 @@ lab is reported as a failure instead of hanging CI.
     python labs/check_labs.py --only socket-table --verbose
     python labs/check_labs.py --check-bundle         # as make test-labs runs it
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ PLACEHOLDER_URL = "git+https://github.com/ORG/why-tcp-waits"
 def course_url() -> str:
     """What the student bundle's requirements install the course library from: this
     repository's ``origin`` on GitHub, or a placeholder to replace."""
-    proc = subprocess.run(["git", "-C", str(HERE), "remote", "get-url", "origin"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "-C", str(HERE), "remote", "get-url", "origin"], capture_output=True, text=True
+    )
     url = proc.stdout.strip()
     if proc.returncode == 0 and url.startswith("https://"):
         return f"git+{url}"
@@ -65,14 +67,26 @@ def write_bundle(master: Path, student: Path, url: str) -> None:
     import nbformat
 
     cells = nbformat.read(master, as_version=4).cells
-    title = next((line[2:].strip() for c in cells if c.cell_type == "markdown"
-                  for line in c.source.splitlines() if line.startswith("# ")), master.stem)
+    title = next(
+        (
+            line[2:].strip()
+            for c in cells
+            if c.cell_type == "markdown"
+            for line in c.source.splitlines()
+            if line.startswith("# ")
+        ),
+        master.stem,
+    )
     for src in STUDENT_KIT.rglob("*"):
         if src.is_file():
             dest = student / src.relative_to(STUDENT_KIT)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(src.read_text().replace("{title}", title)
-                            .replace("{notebook}", master.name).replace("{course_url}", url))
+            dest.write_text(
+                src.read_text()
+                .replace("{title}", title)
+                .replace("{notebook}", master.name)
+                .replace("{course_url}", url)
+            )
     workflows = student / ".github" / "workflows"
     workflows.mkdir(parents=True, exist_ok=True)
     shutil.copy(CLASSROOM_WORKFLOW, workflows / "classroom.yml")
@@ -90,16 +104,26 @@ def bundle_check(name: str, master: Path, out: Path, timeout: float) -> str:
         copy_checkout(HERE.parent, course)
         write_bundle(master, out / "student", f"file://{course}")
         error = check_bundle(out / "student", master.name, timeout=600)
-    print(f"BUNDLE {name}: " + (f"FAILED: {error}" if error else
-          "installed in a fresh directory with its README's command; grader.check(\"q1\") ran")
-          + f"  [{time.monotonic() - started:.0f} s]", flush=True)
+    print(
+        f"BUNDLE {name}: "
+        + (
+            f"FAILED: {error}"
+            if error
+            else 'installed in a fresh directory with its README\'s command; grader.check("q1") ran'
+        )
+        + f"  [{time.monotonic() - started:.0f} s]",
+        flush=True,
+    )
     return error
 
 
 def copy_checkout(root: Path, dest: Path) -> None:
     """The files of the checkout that git tracks or would track (never ignored ones)."""
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], capture_output=True, check=True)
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    )
     for rel in filter(None, listed.stdout.decode().split("\0")):
         src = root / rel
         if src.is_file():
@@ -113,29 +137,48 @@ def check_bundle(student: Path, notebook: str, timeout: float) -> str:
     with tempfile.TemporaryDirectory(prefix="student-bundle-") as tmp:
         work = Path(tmp) / "lab"
         shutil.copytree(student, work)
-        steps = [[sys.executable, "-m", "venv", ".venv"],
-                 [".venv/bin/python", "-m", "pip", "install", "-q", "-r", "requirements.txt"],
-                 [".venv/bin/jupyter", "execute", "--allow-errors", "--inplace", notebook]]
+        steps = [
+            [sys.executable, "-m", "venv", ".venv"],
+            [".venv/bin/python", "-m", "pip", "install", "-q", "-r", "requirements.txt"],
+            [".venv/bin/jupyter", "execute", "--allow-errors", "--inplace", notebook],
+        ]
         env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
         for cmd in steps:
             try:
-                proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, env=env,
-                                      timeout=timeout, start_new_session=True)
+                proc = subprocess.run(
+                    cmd,
+                    cwd=work,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=timeout,
+                    start_new_session=True,
+                )
             except subprocess.TimeoutExpired:
                 return f"{' '.join(cmd)} did not finish within {timeout:g} s"
             if proc.returncode != 0:
                 return f"{' '.join(cmd)} failed:\n" + "\n".join(
-                    (proc.stderr or proc.stdout).strip().splitlines()[-10:])
+                    (proc.stderr or proc.stdout).strip().splitlines()[-10:]
+                )
         import nbformat
+
         nb = nbformat.read(work / notebook, as_version=4)
-        outputs = [o for c in nb.cells if c.cell_type == "code"
-                   and c.source.startswith('grader.check("q1")') for o in c.get("outputs", [])]
-        errors = [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code"
-                  for o in c.get("outputs", []) if o.output_type == "error"
-                  and not c.source.startswith("grader.check")]
+        outputs = [
+            o
+            for c in nb.cells
+            if c.cell_type == "code" and c.source.startswith('grader.check("q1")')
+            for o in c.get("outputs", [])
+        ]
+        errors = [
+            f"{o.ename}: {o.evalue}"
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if o.output_type == "error" and not c.source.startswith("grader.check")
+        ]
         shown = " ".join(str(o.get("data", {}).get("text/plain", o.get("text", ""))) for o in outputs)
         if "q1 results" not in shown:
-            return f"grader.check(\"q1\") showed no results in the installed bundle: {shown[:300]!r}"
+            return f'grader.check("q1") showed no results in the installed bundle: {shown[:300]!r}'
         if errors:
             return "a cell of the handed-out notebook raised " + "; ".join(errors[:3])
     return ""
@@ -190,8 +233,14 @@ def assign(master: Path, out: Path, timeout: float) -> str:
 
 def run_assign(master: Path, out: Path, timeout: float) -> str:
     cmd = [sys.executable, "-m", "otter", "assign", "--no-run-tests", str(master), str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=master.parent, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=master.parent,
+        start_new_session=True,
+    )
     try:
         log, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -217,8 +266,7 @@ def check_lab(name: str, master: Path, out: Path, timeout: float, url: str = PLA
         result["seconds"] = time.monotonic() - start
         return result
     for version, folder in (("solution", "autograder"), ("student", "student")):
-        result[version] = grade(out / folder / master.name, zips[0], timeout,
-                                out / "results" / version)
+        result[version] = grade(out / folder / master.name, zips[0], timeout, out / "results" / version)
     write_bundle(master, out / "student", url)
     result["seconds"] = time.monotonic() - start
     return result
@@ -250,25 +298,31 @@ def verdict(r: dict) -> list:
 def line(r: dict) -> str:
     if r["error"]:
         return f"LAB {r['name']}: FAILED ({r['error'].splitlines()[0]})"
-    return (f"LAB {r['name']}: solution {r['solution'].text()}, "
-            f"student {r['student'].text()}")
+    return f"LAB {r['name']}: solution {r['solution'].text()}, student {r['student'].text()}"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Build and grade every lab (see the module docstring).")
-    ap.add_argument("--out", type=Path,
-                    help="keep the generated versions here (default: a temporary directory)")
+    ap.add_argument(
+        "--out", type=Path, help="keep the generated versions here (default: a temporary directory)"
+    )
     ap.add_argument("--only", action="append", help="check only this lab (repeatable)")
     ap.add_argument("--jobs", type=int, default=2, help="labs checked at once (default 2)")
-    ap.add_argument("--timeout", type=float, default=150.0,
-                    help="seconds for each otter step of a lab (default 150)")
+    ap.add_argument(
+        "--timeout", type=float, default=150.0, help="seconds for each otter step of a lab (default 150)"
+    )
     ap.add_argument("--verbose", action="store_true", help="show every question's score")
-    ap.add_argument("--course-url", default=None,
-                    help="where the student bundle installs timewait from (pip URL; default: "
-                         "this repository's origin)")
-    ap.add_argument("--check-bundle", action="store_true",
-                    help="also install one lab's student bundle in a fresh directory from this "
-                         "checkout, as its README says, and run its first check")
+    ap.add_argument(
+        "--course-url",
+        default=None,
+        help="where the student bundle installs timewait from (pip URL; default: this repository's origin)",
+    )
+    ap.add_argument(
+        "--check-bundle",
+        action="store_true",
+        help="also install one lab's student bundle in a fresh directory from this "
+        "checkout, as its README says, and run its first check",
+    )
     args = ap.parse_args(argv)
     if importlib.util.find_spec("otter") is None or importlib.util.find_spec("dill") is None:
         print("LAB checks need otter-grader and dill: pip install 'otter-grader==7.0.0' dill")
@@ -278,8 +332,9 @@ def main(argv=None) -> int:
     if args.only:
         unknown = set(args.only) - {n for n, _ in labs}
         if unknown:
-            raise SystemExit(f"--only: no lab named {', '.join(sorted(unknown))}; "
-                             f"labs: {', '.join(n for n, _ in labs)}")
+            raise SystemExit(
+                f"--only: no lab named {', '.join(sorted(unknown))}; labs: {', '.join(n for n, _ in labs)}"
+            )
         labs = [(n, m) for n, m in labs if n in args.only]
     root = args.out.resolve() if args.out else Path(tempfile.mkdtemp(prefix="labs-"))
     start = time.monotonic()
@@ -287,16 +342,21 @@ def main(argv=None) -> int:
     if args.check_bundle:
         name, master = labs[0]
         bundle = ThreadPoolExecutor(max_workers=1).submit(
-            bundle_check, name, master, root / "bundle-check", args.timeout)
+            bundle_check, name, master, root / "bundle-check", args.timeout
+        )
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             url = args.course_url or course_url()
-            futures = [pool.submit(check_lab, name, master, root / master.parent.name,
-                                   args.timeout, url) for name, master in labs]
+            futures = [
+                pool.submit(check_lab, name, master, root / master.parent.name, args.timeout, url)
+                for name, master in labs
+            ]
             results = [f.result() for f in futures]
             if url == PLACEHOLDER_URL and args.out:
-                print(f"note: the student bundles install timewait from {url}; give "
-                      f"--course-url the course repository's pip URL")
+                print(
+                    f"note: the student bundles install timewait from {url}; give "
+                    f"--course-url the course repository's pip URL"
+                )
         if bundle is not None:
             bundle_error = bundle.result()
     finally:
@@ -314,8 +374,10 @@ def main(argv=None) -> int:
         for p in problems:
             failed = True
             print("    " + p.replace("\n", "\n    "))
-    print(f"{len(results)} labs checked in {time.monotonic() - start:.0f} s"
-          + ("" if args.out is None else f"; versions written to {root}"))
+    print(
+        f"{len(results)} labs checked in {time.monotonic() - start:.0f} s"
+        + ("" if args.out is None else f"; versions written to {root}")
+    )
     return 1 if failed or bundle_error or not results else 0
 
 

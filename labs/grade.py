@@ -11,6 +11,7 @@ namespace) is reported as *not run*, not as failed; ``--json`` lists it under ``
 ``--classroom`` also writes the per-question scores as the ``result`` step output that GitHub
 Classroom's grading reporter reads (``classroom-resources/autograding-grading-reporter``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,7 @@ class Grade:
         if self.error:
             return f"FAILED ({self.error})"
         if self.not_run:
-            return (f"{self.score:g}/{self.max_score:g}, {', '.join(self.not_run)} not run on "
-                    f"this machine")
+            return f"{self.score:g}/{self.max_score:g}, {', '.join(self.not_run)} not run on this machine"
         return f"{self.score:g}/{self.max_score:g}"
 
 
@@ -89,8 +89,9 @@ def read_results(path: Path) -> Grade:
     return grade
 
 
-def grade(submission: Path, autograder: Path, timeout: float = 300.0,
-          output_dir: Path | None = None) -> Grade:
+def grade(
+    submission: Path, autograder: Path, timeout: float = 300.0, output_dir: Path | None = None
+) -> Grade:
     """Run otter on ``submission`` with ``autograder`` (a zip from otter assign)."""
     start = time.monotonic()
     out = Path(output_dir or tempfile.mkdtemp(prefix="otter-run-"))
@@ -99,15 +100,18 @@ def grade(submission: Path, autograder: Path, timeout: float = 300.0,
     if results.exists():
         results.unlink()
     cmd = otter_command() + ["-a", str(autograder), "-o", str(out), str(submission)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         log, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return Grade(error=f"grading did not finish within {timeout:g} s: the submission "
-                           f"hangs or is far too slow", seconds=time.monotonic() - start)
+        return Grade(
+            error=f"grading did not finish within {timeout:g} s: the submission hangs or is far too slow",
+            seconds=time.monotonic() - start,
+        )
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # kernels or experiments left behind
@@ -115,9 +119,12 @@ def grade(submission: Path, autograder: Path, timeout: float = 300.0,
             pass
     if proc.returncode != 0 or not results.exists():
         tail = "\n".join(log.strip().splitlines()[-15:])
-        return Grade(error=f"otter run exited with status {proc.returncode} and "
-                           f"{'no results file' if not results.exists() else 'a results file'}:"
-                           f"\n{tail}", seconds=time.monotonic() - start)
+        return Grade(
+            error=f"otter run exited with status {proc.returncode} and "
+            f"{'no results file' if not results.exists() else 'a results file'}:"
+            f"\n{tail}",
+            seconds=time.monotonic() - start,
+        )
     g = read_results(results)
     g.seconds = time.monotonic() - start
     return g
@@ -129,9 +136,15 @@ def classroom_result(g: Grade) -> str:
         tests = [{"name": "grading", "status": "error", "score": 0, "message": g.error}]
         status, top = "error", 0
     else:
-        tests = [{"name": name, "score": score, "message": output.strip(),
-                  "status": "pass" if score >= top else "error" if name in g.not_run else "fail"}
-                 for name, (score, top, output) in g.questions.items()]
+        tests = [
+            {
+                "name": name,
+                "score": score,
+                "message": output.strip(),
+                "status": "pass" if score >= top else "error" if name in g.not_run else "fail",
+            }
+            for name, (score, top, output) in g.questions.items()
+        ]
         status, top = ("pass" if g.full_marks else "fail"), g.max_score
     data = {"version": 1, "status": status, "max_score": top, "tests": tests}
     return base64.b64encode(json.dumps(data).encode()).decode()
@@ -144,15 +157,26 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     ap.add_argument("--output-dir", type=Path, help="where otter writes results.json")
     ap.add_argument("--json", action="store_true", help="print the grade as JSON")
-    ap.add_argument("--classroom", action="store_true",
-                    help="append result=<grade for GitHub Classroom> to $GITHUB_OUTPUT")
+    ap.add_argument(
+        "--classroom",
+        action="store_true",
+        help="append result=<grade for GitHub Classroom> to $GITHUB_OUTPUT",
+    )
     args = ap.parse_args(argv)
     g = grade(args.submission, args.autograder, args.timeout, args.output_dir)
     if args.json:
-        print(json.dumps({"submission": str(args.submission), "score": g.score,
-                          "max_score": g.max_score, "error": g.error,
-                          "questions": {k: v[:2] for k, v in g.questions.items()},
-                          "not_run": g.not_run}))
+        print(
+            json.dumps(
+                {
+                    "submission": str(args.submission),
+                    "score": g.score,
+                    "max_score": g.max_score,
+                    "error": g.error,
+                    "questions": {k: v[:2] for k, v in g.questions.items()},
+                    "not_run": g.not_run,
+                }
+            )
+        )
     else:
         for name, (score, top, output) in g.questions.items():
             if name in g.not_run:

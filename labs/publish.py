@@ -15,6 +15,7 @@ autograding workflows and the secrets that hold the hidden checks.
 Then make each ``OUT/<lab>/student/`` a template repository (all of it, ``.github/``
 included) and create the assignments from them (labs/INSTRUCTORS.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,12 +69,16 @@ def main(argv=None) -> int:
     commands = []
     for lab, master in check_labs.find_labs():
         name, value = publish_lab(out / master.parent.name, lab)
-        commands.append(f"gh secret set {name} --org {shlex.quote(args.org)} --visibility all "
-                        f"< {shlex.quote(str(value.relative_to(out)))}")
+        commands.append(
+            f"gh secret set {name} --org {shlex.quote(args.org)} --visibility all "
+            f"< {shlex.quote(str(value.relative_to(out)))}"
+        )
         print(f"{lab}: template {out / master.parent.name / 'student'}, secret {name}")
     script = out / "set-secrets.sh"
-    script.write_text("#!/bin/sh\n# The labs' autograder zips as organisation secrets.\nset -e\n"
-                      'cd "$(dirname "$0")"\n' + "\n".join(commands) + "\n")
+    script.write_text(
+        "#!/bin/sh\n# The labs' autograder zips as organisation secrets.\nset -e\n"
+        'cd "$(dirname "$0")"\n' + "\n".join(commands) + "\n"
+    )
     script.chmod(0o755)
     print(f"secrets: {script}" + ("" if args.apply else " (run it, or publish.py --apply)"))
     if args.apply:

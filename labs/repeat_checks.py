@@ -24,6 +24,7 @@ raises ``timewait.labkit.CannotRunHere`` (a machine without namespaces) counts a
 
 It prints one line per lab and exits non-zero on any flip.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,7 @@ REPORT = "REPEAT-REPORT "
 
 # ------------------------------------------------------------ in the worker process
 
+
 def notebook_env(notebook: Path) -> dict:
     """Execute the code cells of an otter-generated notebook as ``otter run`` does, skipping
     otter's own cells (its initialisation and the ``grader.check`` calls) and the cells
@@ -58,8 +60,11 @@ def notebook_env(notebook: Path) -> dict:
         if cell.cell_type != "code":
             continue
         source = cell.source
-        if "otter.Notebook(" in source or source.lstrip().startswith("grader.") \
-                or "lab-demo" in cell.metadata.get("tags", []):
+        if (
+            "otter.Notebook(" in source
+            or source.lstrip().startswith("grader.")
+            or "lab-demo" in cell.metadata.get("tags", [])
+        ):
             continue
         exec(compile(source, f"<{notebook.name} cell {index}>", "exec"), env)  # noqa: S102
     return env
@@ -107,8 +112,9 @@ def worker(lab_dir: Path, notebook: Path, tests: Path, wrong: list, runs: int) -
         for _ in range(runs):
             verdicts = run_checks(tests / f"{question}.py", env)
             kinds = {v for _, v, _ in verdicts}
-            entry["runs"].append("caught" if "fail" in kinds else
-                                 "not run" if "not run" in kinds else "full marks")
+            entry["runs"].append(
+                "caught" if "fail" in kinds else "not run" if "not run" in kinds else "full marks"
+            )
             if not entry["example"]:
                 entry["example"] = next((m for _, v, m in verdicts if v == "fail"), "")
         report["wrong"][Path(path).name] = entry
@@ -116,6 +122,7 @@ def worker(lab_dir: Path, notebook: Path, tests: Path, wrong: list, runs: int) -
 
 
 # ------------------------------------------------------------ the driver
+
 
 def check_lab(name: str, master: Path, root: Path, runs: int, timeout: float) -> dict:
     start = time.monotonic()
@@ -131,20 +138,35 @@ def check_lab(name: str, master: Path, root: Path, runs: int, timeout: float) ->
             if member.startswith("tests/"):
                 z.extract(member, out)
     wrong = sorted(str(p) for p in (master.parent / "wrong").glob("q*_*.py"))
-    cmd = [sys.executable, __file__, "--worker", str(autograder), str(autograder / master.name),
-           str(tests), "--runs", str(runs)] + [a for p in wrong for a in ("--wrong", p)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        str(autograder),
+        str(autograder / master.name),
+        str(tests),
+        "--runs",
+        str(runs),
+    ] + [a for p in wrong for a in ("--wrong", p)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * runs,
-                              start_new_session=True)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout * runs, start_new_session=True
+        )
     except subprocess.TimeoutExpired:
-        return {"name": name, "error": f"did not finish within {timeout * runs:g} s",
-                "seconds": time.monotonic() - start}
+        return {
+            "name": name,
+            "error": f"did not finish within {timeout * runs:g} s",
+            "seconds": time.monotonic() - start,
+        }
     lines = [line for line in proc.stdout.splitlines() if line.startswith(REPORT)]
     if not lines:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
-        return {"name": name, "error": f"the worker exited with status {proc.returncode}:\n{tail}",
-                "seconds": time.monotonic() - start}
-    report = json.loads(lines[-1][len(REPORT):])
+        return {
+            "name": name,
+            "error": f"the worker exited with status {proc.returncode}:\n{tail}",
+            "seconds": time.monotonic() - start,
+        }
+    report = json.loads(lines[-1][len(REPORT) :])
     report.update(name=name, error="", seconds=time.monotonic() - start, wrong_files=len(wrong))
     return report
 
@@ -158,12 +180,16 @@ def summarise(r: dict, runs: int) -> tuple:
     flips = {k: v for k, v in checks.items() if "fail" in v["verdicts"]}
     not_run = [k for k, v in checks.items() if "not run" in v["verdicts"]]
     for key, v in flips.items():
-        problems.append(f"{key} failed the reference solution in {v['verdicts'].count('fail')} "
-                        f"of {runs} runs:\n" + "\n".join(v["messages"]))
+        problems.append(
+            f"{key} failed the reference solution in {v['verdicts'].count('fail')} "
+            f"of {runs} runs:\n" + "\n".join(v["messages"])
+        )
     passed_wrong = {k: v for k, v in r["wrong"].items() if "full marks" in v["runs"]}
     for key, v in passed_wrong.items():
-        problems.append(f"wrong answer {key} got full marks on {v['question']} in "
-                        f"{v['runs'].count('full marks')} of {runs} runs")
+        problems.append(
+            f"wrong answer {key} got full marks on {v['question']} in "
+            f"{v['runs'].count('full marks')} of {runs} runs"
+        )
     per_question = {}
     for v in r["wrong"].values():
         per_question[v["question"]] = per_question.get(v["question"], 0) + 1
@@ -172,12 +198,14 @@ def summarise(r: dict, runs: int) -> tuple:
     if thin:
         problems.append(f"fewer than two wrong answers for {', '.join(thin)}")
     caught = sum(v["runs"].count("caught") for v in r["wrong"].values())
-    full_runs = sum(1 for i in range(runs)
-                    if not any(v["verdicts"][i] == "fail" for v in checks.values()))
-    line = (f"LAB {r['name']}: solution at full marks in {full_runs}/{runs} runs "
-            f"({len(checks)} checks" + (f", {len(not_run)} not run here" if not_run else "")
-            + f"), wrong answers below full marks in {caught}/{runs * len(r['wrong'])} runs "
-            f"({len(r['wrong'])} answers)  [{r['seconds']:.0f} s]")
+    full_runs = sum(1 for i in range(runs) if not any(v["verdicts"][i] == "fail" for v in checks.values()))
+    line = (
+        f"LAB {r['name']}: solution at full marks in {full_runs}/{runs} runs "
+        f"({len(checks)} checks"
+        + (f", {len(not_run)} not run here" if not_run else "")
+        + f"), wrong answers below full marks in {caught}/{runs * len(r['wrong'])} runs "
+        f"({len(r['wrong'])} answers)  [{r['seconds']:.0f} s]"
+    )
     return line, problems
 
 
@@ -186,10 +214,14 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=20, help="runs of every check (default 20)")
     ap.add_argument("--only", action="append", help="this lab only (repeatable)")
     ap.add_argument("--jobs", type=int, default=2, help="labs at once (default 2)")
-    ap.add_argument("--timeout", type=float, default=150.0,
-                    help="seconds per run of a lab's checks (default 150)")
-    ap.add_argument("--verbose", action="store_true",
-                    help="show the message each wrong answer gets from its first failing check")
+    ap.add_argument(
+        "--timeout", type=float, default=150.0, help="seconds per run of a lab's checks (default 150)"
+    )
+    ap.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the message each wrong answer gets from its first failing check",
+    )
     ap.add_argument("--worker", nargs=3, metavar=("LAB_DIR", "NOTEBOOK", "TESTS"), help=argparse.SUPPRESS)
     ap.add_argument("--wrong", action="append", default=[], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -197,22 +229,23 @@ def main(argv=None) -> int:
         ap.error(f"--runs must be at least 1, got {args.runs}")
     if args.worker:
         lab_dir, notebook, tests = (Path(p) for p in args.worker)
-        print(REPORT + json.dumps(worker(lab_dir, notebook, tests, args.wrong, args.runs)),
-              flush=True)
+        print(REPORT + json.dumps(worker(lab_dir, notebook, tests, args.wrong, args.runs)), flush=True)
         return 0
 
     labs = find_labs()
     if args.only:
         unknown = set(args.only) - {n for n, _ in labs}
         if unknown:
-            ap.error(f"--only: no lab named {', '.join(sorted(unknown))}; "
-                     f"labs: {', '.join(n for n, _ in labs)}")
+            ap.error(
+                f"--only: no lab named {', '.join(sorted(unknown))}; labs: {', '.join(n for n, _ in labs)}"
+            )
         labs = [(n, m) for n, m in labs if n in args.only]
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="labs-repeat-") as tmp:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(pool.map(lambda lab: check_lab(lab[0], lab[1], Path(tmp), args.runs,
-                                                          args.timeout), labs))
+            results = list(
+                pool.map(lambda lab: check_lab(lab[0], lab[1], Path(tmp), args.runs, args.timeout), labs)
+            )
     failed = False
     for r in results:
         line, problems = summarise(r, args.runs)

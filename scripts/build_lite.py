@@ -16,6 +16,7 @@ Pyodide packages the kernel and the notebook load (micropip, IPython, numpy, mat
 their dependencies). npm's pyodide package has the runtime but none of the packages, and
 numpy and matplotlib for Pyodide are on no package registry.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,7 @@ BROWSER_WHEELS = ("ipywidgets", "jupyterlab_widgets")
 
 
 def simulation_notebooks() -> list:
-    return [nb for nb in sorted((ROOT / "notebooks").glob("*.ipynb"))
-            if site_assets.is_simulation_only(nb)]
+    return [nb for nb in sorted((ROOT / "notebooks").glob("*.ipynb")) if site_assets.is_simulation_only(nb)]
 
 
 def course_wheel(dest: Path) -> Path:
@@ -49,10 +49,22 @@ def course_wheel(dest: Path) -> Path:
         src.mkdir()
         for name in ("pyproject.toml", "README.md"):
             shutil.copyfile(ROOT / name, src / name)
-        shutil.copytree(ROOT / "src", src / "src",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                        "-q", "-w", str(dest), str(src)], check=True)
+        shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "-q",
+                "-w",
+                str(dest),
+                str(src),
+            ],
+            check=True,
+        )
     (wheel,) = dest.glob("timewait-*-py3-none-any.whl")
     return wheel
 
@@ -65,9 +77,21 @@ def registry_wheels() -> list:
         stem = name.replace("-", "_")
         found = sorted(WHEEL_CACHE.glob(f"{stem}-{version}-py3-none-any.whl"))
         if not found:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "--only-binary=:all:", "-d", str(WHEEL_CACHE), f"{name}=={version}"],
-                           check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "-d",
+                    str(WHEEL_CACHE),
+                    f"{name}=={version}",
+                ],
+                check=True,
+            )
             found = sorted(WHEEL_CACHE.glob(f"{stem}-{version}-py3-none-any.whl"))
         if not found:
             raise SystemExit(f"build_lite: no pure-Python wheel of {name} {version}")
@@ -78,8 +102,11 @@ def registry_wheels() -> list:
 def lite_copy(notebook: Path, dest: Path) -> Path:
     """The notebook as JupyterLite opens it: the same cells, on the Pyodide kernel."""
     nb = json.loads(notebook.read_text())
-    nb["metadata"]["kernelspec"] = {"name": "python", "display_name": "Python (Pyodide)",
-                                    "language": "python"}
+    nb["metadata"]["kernelspec"] = {
+        "name": "python",
+        "display_name": "Python (Pyodide)",
+        "language": "python",
+    }
     out = dest / notebook.name
     out.write_text(json.dumps(nb, indent=1) + "\n")
     return out
@@ -99,16 +126,30 @@ def build(output: Path) -> None:
             lite_copy(nb, tmp / "contents")
         if output.exists():
             shutil.rmtree(output)
-        cmd = [str(jupyter), "lite", "build", "--lite-dir", str(tmp), "--output-dir", str(output),
-               "--contents", str(tmp / "contents"), "--apps", "lab", "--no-sourcemaps"]
+        cmd = [
+            str(jupyter),
+            "lite",
+            "build",
+            "--lite-dir",
+            str(tmp),
+            "--output-dir",
+            str(output),
+            "--contents",
+            str(tmp / "contents"),
+            "--apps",
+            "lab",
+            "--no-sourcemaps",
+        ]
         for w in wheels:
             cmd += ["--piplite-wheels", str(w)]
         done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         if done.returncode:
             sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
             raise SystemExit(f"build_lite: jupyter lite build failed (exit {done.returncode})")
-    print(f"build_lite: {', '.join(nb.name for nb in notebooks)} and "
-          f"{', '.join(w.name for w in wheels)} in {output}")
+    print(
+        f"build_lite: {', '.join(nb.name for nb in notebooks)} and "
+        f"{', '.join(w.name for w in wheels)} in {output}"
+    )
 
 
 def main(argv=None) -> int:

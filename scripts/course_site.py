@@ -14,6 +14,7 @@ it on a page whose sub-pages have some, e.g. the course's start page), and a pag
 loads both MathJax and the widget manager gets the small adapter the widget manager needs
 (see ``MATHJAX2_QUEUE_JS``).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,15 @@ PYODIDE_CDN = "cdn.jsdelivr.net"
 # are drawn without typesetting.
 MATHJAX2_QUEUE_JS = (
     'window.addEventListener("load", () => {'
-    ' const mj = window.MathJax;'
-    ' if (!mj || mj.Hub) return;'
-    ' mj.Hub = {Queue: job => {'
-    ' const element = job && job[2];'
-    ' if (!element || !(mj.startup && mj.startup.promise)) return;'
-    ' mj.startup.promise = mj.startup.promise.then(() => mj.typesetPromise([element]));'
-    ' }};'
-    ' });')
+    " const mj = window.MathJax;"
+    " if (!mj || mj.Hub) return;"
+    " mj.Hub = {Queue: job => {"
+    " const element = job && job[2];"
+    " if (!element || !(mj.startup && mj.startup.promise)) return;"
+    " mj.startup.promise = mj.startup.promise.then(() => mj.typesetPromise([element]));"
+    " }};"
+    " });"
+)
 
 
 def _notebook(app, docname: str):
@@ -91,10 +93,14 @@ def add_sections(app, doctree) -> None:
         para += nodes.Text(
             ". Python runs in the page (Pyodide). On first use the Pyodide runtime and the "
             "packages it runs (IPython, numpy, matplotlib and their dependencies) are downloaded "
-            f"from {PYODIDE_CDN}; the course library and the notebook come from this site.")
-        sockets = nodes.paragraph(text=(
-            "The socket experiments of the other notebooks are not offered in JupyterLite: "
-            "Pyodide has no sockets, so open those on Binder or on your own Linux machine."))
+            f"from {PYODIDE_CDN}; the course library and the notebook come from this site."
+        )
+        sockets = nodes.paragraph(
+            text=(
+                "The socket experiments of the other notebooks are not offered in JupyterLite: "
+                "Pyodide has no sockets, so open those on Binder or on your own Linux machine."
+            )
+        )
         note = nodes.note("", para, sockets)
         note["classes"].append("course-jupyterlite")
         first = sections[0]
@@ -113,32 +119,35 @@ def add_sections(app, doctree) -> None:
         for i, name in enumerate(experiments):
             para += nodes.literal(text=name)
             para += nodes.Text(", " if i < len(experiments) - 1 else "")
-        para += nodes.Text(") watch socket states and the errors the calls return, not "
-                           "segments, so they record none.")
+        para += nodes.Text(
+            ") watch socket states and the errors the calls return, not segments, so they record none."
+        )
         section += para
         sections[-1].append(section)
         return
     recordings = _recordings()
     kernels = sorted({recordings[e] for _, e, _ in pcaps if e in recordings})
     when = "; ".join(f"{kernel}, {date}" for kernel, date in kernels)
-    intro = nodes.paragraph(text=(
-        "The captures of this page's experiments, as pcapng files for Wireshark or tcpdump. "
-        f"They come from the recorded runs ({when}), the outcomes shown when a machine cannot "
-        "run an experiment live, and are rebuilt from the recorded segments: addresses, ports, "
-        "flags, sequence and acknowledgement numbers, timestamps and payload lengths as "
-        "captured, windows and TCP options too where the recording keeps them (else a window "
-        "of 8192 and the timestamps option alone). Payload bytes are not recorded: a "
-        "printable stand-in of the same length takes their place. A segment "
-        "the experiment dropped, held or delivered late carries a packet comment saying so. "
-        "Your own run writes its capture, as it was, with "))
+    intro = nodes.paragraph(
+        text=(
+            "The captures of this page's experiments, as pcapng files for Wireshark or tcpdump. "
+            f"They come from the recorded runs ({when}), the outcomes shown when a machine cannot "
+            "run an experiment live, and are rebuilt from the recorded segments: addresses, ports, "
+            "flags, sequence and acknowledgement numbers, timestamps and payload lengths as "
+            "captured, windows and TCP options too where the recording keeps them (else a window "
+            "of 8192 and the timestamps option alone). Payload bytes are not recorded: a "
+            "printable stand-in of the same length takes their place. A segment "
+            "the experiment dropped, held or delivered late carries a packet comment saying so. "
+            "Your own run writes its capture, as it was, with "
+        )
+    )
     intro += nodes.literal(text="timewait experiment NAME --pcap FILE")
     intro += nodes.Text(".")
     section += intro
     items = nodes.bullet_list()
     for name, experiment, params in pcaps:
         if not (site_assets.PCAPS / name).exists():
-            logger.warning(f"pcap {name} is missing: run `python scripts/site_assets.py`",
-                           location=docname)
+            logger.warning(f"pcap {name} is missing: run `python scripts/site_assets.py`", location=docname)
             continue
         opts = ", ".join(f"{k}={v}" for k, v in params.items())
         para = nodes.paragraph()
@@ -157,14 +166,22 @@ def add_lite_button(app, pagename, templatename, context, doctree) -> None:
     for group in context.get("header_buttons", []):
         if group.get("label") == "launch-buttons":
             url = context["pathto"](f"{_lite_url(app)}/index.html", 1) + f"?path={notebook.name}"
-            group["buttons"].append({
-                "type": "link", "text": "JupyterLite", "tooltip": "Run in the browser with JupyterLite",
-                "icon": "fa-solid fa-laptop-code", "url": url})
+            group["buttons"].append(
+                {
+                    "type": "link",
+                    "text": "JupyterLite",
+                    "tooltip": "Run in the browser with JupyterLite",
+                    "icon": "fa-solid fa-laptop-code",
+                    "url": url,
+                }
+            )
 
 
 def _has_math(doctree) -> bool:
-    return doctree is not None and doctree.next_node(
-        lambda n: isinstance(n, (nodes.math, nodes.math_block))) is not None
+    return (
+        doctree is not None
+        and doctree.next_node(lambda n: isinstance(n, (nodes.math, nodes.math_block))) is not None
+    )
 
 
 def scope_mathjax(app, pagename, templatename, context, doctree) -> None:
@@ -174,13 +191,13 @@ def scope_mathjax(app, pagename, templatename, context, doctree) -> None:
     mathjax_js = f"_static/{app.config.mathjax_path}"
 
     def is_mathjax(js) -> bool:
-        return (str(js.filename or "") == mathjax_js
-                or (not js.filename and js.attributes.get("body", "").startswith("window.MathJax")))
+        return str(js.filename or "") == mathjax_js or (
+            not js.filename and js.attributes.get("body", "").startswith("window.MathJax")
+        )
 
     if not _has_math(doctree):
         scripts = [js for js in scripts if not is_mathjax(js)]
-    widgets_js = [i for i, js in enumerate(scripts)
-                  if str(js.filename or "") == site_assets.WIDGETS_JS]
+    widgets_js = [i for i, js in enumerate(scripts) if str(js.filename or "") == site_assets.WIDGETS_JS]
     if widgets_js and any(is_mathjax(js) for js in scripts):
         widgets = scripts[widgets_js[0]]
         adapter = type(widgets)("", priority=widgets.priority, body=MATHJAX2_QUEUE_JS)
@@ -197,24 +214,38 @@ def add_live_panels(app, pagename, templatename, context, doctree) -> None:
     if not panels:
         return
     from timewait.webpage import NOT_IN_PAGE, PANELS
+
     views = {}
     for model_id, (call, kwargs) in panels.items():
         if call in PANELS and kwargs is not None:
             views[model_id] = {"call": call, "kwargs": kwargs}
         else:
-            views[model_id] = {"call": call, "static": NOT_IN_PAGE.get(
-                call, "its settings are computed in the notebook")}
+            views[model_id] = {
+                "call": call,
+                "static": NOT_IN_PAGE.get(call, "its settings are computed in the notebook"),
+            }
     manifest = json.loads((site_assets.STATIC / "vendor" / "panels" / "panels.json").read_text())
-    binder = next((b.get("url") for g in context.get("header_buttons", [])
-                   if g.get("label") == "launch-buttons" for b in g.get("buttons", [])
-                   if "binder" in str(b.get("url", ""))), None)
+    binder = next(
+        (
+            b.get("url")
+            for g in context.get("header_buttons", [])
+            if g.get("label") == "launch-buttons"
+            for b in g.get("buttons", [])
+            if "binder" in str(b.get("url", ""))
+        ),
+        None,
+    )
     lite = None
     if site_assets.is_simulation_only(notebook):
         lite = context["pathto"](f"{_lite_url(app)}/index.html", 1) + f"?path={notebook.name}"
-    config = {"views": views, "bytes": sum(manifest["bytes"].values()),
-              "pyodide": context["pathto"]("_static/vendor/pyodide/", 1),
-              "panels": context["pathto"]("_static/vendor/panels/", 1),
-              "lite": lite, "binder": binder}
+    config = {
+        "views": views,
+        "bytes": sum(manifest["bytes"].values()),
+        "pyodide": context["pathto"]("_static/vendor/pyodide/", 1),
+        "panels": context["pathto"]("_static/vendor/panels/", 1),
+        "lite": lite,
+        "binder": binder,
+    }
     scripts = list(context.get("script_files", []))
     js_type = type(scripts[0])
     body = "window.COURSE_PANELS = " + json.dumps(config).replace("</", "<\\/") + ";"
@@ -247,11 +278,18 @@ class CourseChapters(Directive):
                     continue
                 env.note_dependency(str(source))
                 para = nodes.paragraph()
-                para += addnodes.pending_xref("", nodes.inline(text=docname), refdomain="std",
-                                              reftype="doc", reftarget="/" + docname,
-                                              refexplicit=False, refwarn=True)
-                para += nodes.Text(f" ({part['caption']}): about {_reading_minutes(source)} "
-                                   "min to read, then its notebook")
+                para += addnodes.pending_xref(
+                    "",
+                    nodes.inline(text=docname),
+                    refdomain="std",
+                    reftype="doc",
+                    reftarget="/" + docname,
+                    refexplicit=False,
+                    refwarn=True,
+                )
+                para += nodes.Text(
+                    f" ({part['caption']}): about {_reading_minutes(source)} min to read, then its notebook"
+                )
                 items += nodes.list_item("", para)
         return [items]
 

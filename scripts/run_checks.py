@@ -11,6 +11,7 @@ the exit status is non-zero if any stage failed. CPU time is the user+system tim
 stage's make and every process it waited for. The stages share one scratch directory for the
 run: each lab's otter assign output is built once (TIMEWAIT_LABS_ASSIGNED, labs/check_labs.py).
 """
+
 import os
 import subprocess
 import sys
@@ -35,8 +36,9 @@ def run_stage(order: int, stage: str, logdir: str) -> None:
     t0 = time.monotonic()
     say(f"--- {label}: started at {t0 - start:.0f} s")
     with open(log_path, "w+b") as log:
-        proc = subprocess.Popen(["make", "--no-print-directory", target, *variables],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", target, *variables], stdout=log, stderr=subprocess.STDOUT
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - t0
@@ -44,8 +46,9 @@ def run_stage(order: int, stage: str, logdir: str) -> None:
         log.seek(0)
         output = log.read().decode(errors="replace")
     with print_lock:
-        print(f"\n=== make {label} ({'ok' if proc.returncode == 0 else 'FAILED'}, "
-              f"{wall:.0f} s) ===", flush=True)
+        print(
+            f"\n=== make {label} ({'ok' if proc.returncode == 0 else 'FAILED'}, {wall:.0f} s) ===", flush=True
+        )
         sys.stdout.write(output if output.endswith("\n") or not output else output + "\n")
         sys.stdout.flush()
         results.append((order, label, proc.returncode, t0 - start, wall, cpu))
@@ -79,12 +82,16 @@ def main(argv: list) -> int:
     print("\n=== summary ===")
     print(f"{'stage':30s} {'result':18s} {'start':>7s} {'wall':>8s} {'CPU':>8s}")
     for _, label, code, started, wall, cpu in sorted(results):
-        print(f"{label:30s} {'ok' if code == 0 else f'FAILED (exit {code})':18s} "
-              f"{started:6.0f}s {wall:7.1f}s {cpu:7.1f}s")
+        print(
+            f"{label:30s} {'ok' if code == 0 else f'FAILED (exit {code})':18s} "
+            f"{started:6.0f}s {wall:7.1f}s {cpu:7.1f}s"
+        )
     failed = sum(1 for r in results if r[2] != 0)
     cpu = sum(r[5] for r in results)
-    print(f"make test: total wall time {total:.1f} s ({total / 60:.1f} min), "
-          f"CPU time {cpu:.0f} s on {os.cpu_count()} cores")
+    print(
+        f"make test: total wall time {total:.1f} s ({total / 60:.1f} min), "
+        f"CPU time {cpu:.0f} s on {os.cpu_count()} cores"
+    )
     print(f"stages: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -14,6 +14,7 @@ The functions that say which captures belong to which notebook, and which notebo
 sockets (and so can run in JupyterLite), are used by the Sphinx extension ``course_site``
 and by ``build_lite.py`` too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,18 +41,24 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "why-tc
 
 # (npm package, version, sha512 of the tarball as the npm registry publishes it)
 NPM = {
-    "html-manager": ("@jupyter-widgets/html-manager", "1.0.15",
-                     ("sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//"
-                      "SABeNz1yp47bCrJ3CQA==")),
-    "mathjax": ("mathjax", "3.2.2",
-                ("sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJ"
-                 "vtRZM1vO+geW0OhGw==")),
+    "html-manager": (
+        "@jupyter-widgets/html-manager",
+        "1.0.15",
+        ("sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA=="),
+    ),
+    "mathjax": (
+        "mathjax",
+        "3.2.2",
+        ("sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="),
+    ),
     # The Pyodide that jupyterlite-pyodide-kernel 0.8.6 loads: its runtime (not its package
     # index, which points at a CDN) runs the live panels (live-panels.js), and tests/site runs
     # the course library's model in it under Node.
-    "pyodide": ("pyodide", "314.0.6",
-                ("sha512-BKDTJyIqFxC4BExLqeRS3f5xvXZIjOt8C3zGLN/Cc7tFxSwvKVhVkchQQ2AGLOtR4YrVOI"
-                 "FxbV8poyDOOmWwxQ==")),
+    "pyodide": (
+        "pyodide",
+        "314.0.6",
+        ("sha512-BKDTJyIqFxC4BExLqeRS3f5xvXZIjOt8C3zGLN/Cc7tFxSwvKVhVkchQQ2AGLOtR4YrVOIFxbV8poyDOOmWwxQ=="),
+    ),
 }
 # What the site takes from each package (paths inside the package; a folder is taken whole).
 # embed.js is html-manager's build without RequireJS: it bundles the base and controls
@@ -63,15 +70,29 @@ NPM = {
 # engine (0.4 MB of the combined file). TeX extensions a formula needs are autoloaded from
 # input/tex/extensions.
 FILES = {
-    "html-manager": ["LICENSE", "dist/embed.js", "dist/embed.js.LICENSE.txt", "dist/*.woff",
-                     "dist/*.woff2"],
-    "mathjax": ["LICENSE", "es5/startup.js", "es5/core.js", "es5/input/tex.js", "es5/input/tex",
-                "es5/output/chtml.js", "es5/output/chtml/fonts/tex.js",
-                "es5/output/chtml/fonts/woff-v2", "es5/a11y/assistive-mml.js"],
+    "html-manager": ["LICENSE", "dist/embed.js", "dist/embed.js.LICENSE.txt", "dist/*.woff", "dist/*.woff2"],
+    "mathjax": [
+        "LICENSE",
+        "es5/startup.js",
+        "es5/core.js",
+        "es5/input/tex.js",
+        "es5/input/tex",
+        "es5/output/chtml.js",
+        "es5/output/chtml/fonts/tex.js",
+        "es5/output/chtml/fonts/woff-v2",
+        "es5/a11y/assistive-mml.js",
+    ],
     # The runtime alone: Python compiled to WebAssembly, its standard library and the loader.
     # Fetched only when a reader makes a panel live.
-    "pyodide": ["package.json", "README.md", "pyodide.mjs", "pyodide.asm.mjs",
-                "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"],
+    "pyodide": [
+        "package.json",
+        "README.md",
+        "pyodide.mjs",
+        "pyodide.asm.mjs",
+        "pyodide.asm.wasm",
+        "python_stdlib.zip",
+        "pyodide-lock.json",
+    ],
 }
 # embed.js keeps its widget manager class to itself; the live panels need one of their own
 # to connect to the panel running in Pyodide. This pinned build names the class ``ot`` where
@@ -85,11 +106,22 @@ EMBED_EXPOSE = "window.CourseHTMLManager=ot,"
 # imports (IPython, for get_ipython, and IPython's own imports). Not served: widgetsnbextension
 # and jupyterlab_widgets (JavaScript for notebook front ends), jedi and parso (completion),
 # pexpect and ptyprocess (terminals). The course library's own wheel is built from the checkout.
-PANEL_WHEELS = {"ipywidgets": "8.1.9", "comm": "0.2.3", "traitlets": "5.16.1",
-                "ipython": "9.12.0", "asttokens": "3.0.2", "decorator": "5.3.1",
-                "executing": "2.3.0", "ipython_pygments_lexers": "1.1.1",
-                "matplotlib_inline": "0.2.2", "prompt_toolkit": "3.0.53", "pure_eval": "0.2.4",
-                "pygments": "2.21.0", "stack_data": "0.6.3", "wcwidth": "0.9.4"}
+PANEL_WHEELS = {
+    "ipywidgets": "8.1.9",
+    "comm": "0.2.3",
+    "traitlets": "5.16.1",
+    "ipython": "9.12.0",
+    "asttokens": "3.0.2",
+    "decorator": "5.3.1",
+    "executing": "2.3.0",
+    "ipython_pygments_lexers": "1.1.1",
+    "matplotlib_inline": "0.2.2",
+    "prompt_toolkit": "3.0.53",
+    "pure_eval": "0.2.4",
+    "pygments": "2.21.0",
+    "stack_data": "0.6.3",
+    "wcwidth": "0.9.4",
+}
 PYODIDE_PYTHON = "3.14"  # the Python of Pyodide 314.0.6 (its ipython pin, 9.12.0, needs >= 3.12)
 WHEEL_CACHE = CACHE.parent / "wheels"
 # The URLs the pages use, relative to the site root (see _config.yml).
@@ -98,8 +130,14 @@ MATHJAX_JS = "_static/vendor/mathjax/es5/startup.js"
 
 # Notebooks whose timewait imports are all from these modules need no sockets, no scapy and
 # no namespaces: they run anywhere Python, numpy and matplotlib do, JupyterLite included.
-SIMULATION_MODULES = ("timewait.model", "timewait.widgets", "timewait.plots",
-                      "timewait.svgdiagram", "timewait.svgchart", "timewait.trace")
+SIMULATION_MODULES = (
+    "timewait.model",
+    "timewait.widgets",
+    "timewait.plots",
+    "timewait.svgdiagram",
+    "timewait.svgchart",
+    "timewait.trace",
+)
 
 
 # ---------------------------------------------------------------- vendored JavaScript
@@ -116,13 +154,17 @@ def npm_tarball(key: str) -> Path:
     if not tarball.exists() or _sha512(tarball) != integrity:
         url = f"{NPM_REGISTRY}/{name}/-/{name.split('/')[-1]}-{version}.tgz"
         try:
-            with urllib.request.urlopen(url, timeout=120) as response, \
-                    tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as part:
+            with (
+                urllib.request.urlopen(url, timeout=120) as response,
+                tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as part,
+            ):
                 shutil.copyfileobj(response, part)
         except OSError as e:
-            raise SystemExit(f"site assets: could not fetch {url} ({e}); the site's JavaScript "
-                             "comes from the npm registry, which must be reachable once "
-                             f"(the tarballs are then cached in {CACHE})") from None
+            raise SystemExit(
+                f"site assets: could not fetch {url} ({e}); the site's JavaScript "
+                "comes from the npm registry, which must be reachable once "
+                f"(the tarballs are then cached in {CACHE})"
+            ) from None
         Path(part.name).replace(tarball)
     if _sha512(tarball) != integrity:
         raise SystemExit(f"site assets: {tarball.name} does not match its pinned sha512")
@@ -180,32 +222,51 @@ def panel_wheels(dest: Path) -> list:
     """The wheels a live panel loads (PANEL_WHEELS and timewait), and ``panels.json`` listing
     them with the runtime's files and their sizes, for the page to fetch and announce."""
     import subprocess
+
     WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     wheels = []
     for name, version in PANEL_WHEELS.items():
         found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*-none-any.whl"))
         if not found:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "--only-binary=:all:", "--python-version", PYODIDE_PYTHON,
-                            "--platform", "any", "--implementation", "py", "-d",
-                            str(WHEEL_CACHE), f"{name}=={version}"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--python-version",
+                    PYODIDE_PYTHON,
+                    "--platform",
+                    "any",
+                    "--implementation",
+                    "py",
+                    "-d",
+                    str(WHEEL_CACHE),
+                    f"{name}=={version}",
+                ],
+                check=True,
+            )
             found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*-none-any.whl"))
         if not found:
             raise SystemExit(f"site assets: no pure-Python wheel of {name} {version}")
         wheels.append(Path(shutil.copyfile(found[0], dest / found[0].name)))
     import build_lite
+
     wheels.append(build_lite.course_wheel(dest))
     bundle = compile_bundle(wheels, dest.parent / "pyodide", dest / PANEL_BUNDLE)
     for w in wheels:  # served inside the bundle
         w.unlink()
-    runtime = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
-               "pyodide-lock.json"]
+    runtime = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs", "pyodide-lock.json"]
     sizes = {f: (dest.parent / "pyodide" / f).stat().st_size for f in runtime}
     sizes[bundle.name] = bundle.stat().st_size
-    (dest / "panels.json").write_text(json.dumps(
-        {"bundle": bundle.name, "packages": [w.name for w in wheels], "bytes": sizes},
-        indent=1) + "\n")
+    (dest / "panels.json").write_text(
+        json.dumps({"bundle": bundle.name, "packages": [w.name for w in wheels], "bytes": sizes}, indent=1)
+        + "\n"
+    )
     return [bundle, dest / "panels.json"]
 
 
@@ -238,18 +299,23 @@ def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
     """The wheels installed and byte-compiled in Pyodide (under Node), as one zip of
     site-packages."""
     import subprocess
+
     node = shutil.which("node")
     if node is None:
-        raise SystemExit("site assets: Node.js is needed to byte-compile the live panels' "
-                         "packages in Pyodide (scripts/system-deps.sh installs it)")
+        raise SystemExit(
+            "site assets: Node.js is needed to byte-compile the live panels' "
+            "packages in Pyodide (scripts/system-deps.sh installs it)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bundle.mjs"
-        script.write_text(_BUNDLE_JS.format(index=f"{pyodide.resolve()}/", out=out,
-                                            wheels=json.dumps([str(w) for w in wheels])))
+        script.write_text(
+            _BUNDLE_JS.format(
+                index=f"{pyodide.resolve()}/", out=out, wheels=json.dumps([str(w) for w in wheels])
+            )
+        )
         done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=600)
     if done.returncode or not out.exists():
-        raise SystemExit(f"site assets: byte-compiling the panels' packages failed: "
-                         f"{done.stderr[-2000:]}")
+        raise SystemExit(f"site assets: byte-compiling the panels' packages failed: {done.stderr[-2000:]}")
     return out
 
 
@@ -268,8 +334,16 @@ def recorded_runs():
             yield data["experiment"], entry["params"], entry["result"], data["date"]
 
 
-_SCAPY_FLAGS = {"SYN": "S", "FIN": "F", "RST": "R", "PSH": "P", "ACK": "A", "URG": "U",
-                "ECE": "E", "CWR": "C"}
+_SCAPY_FLAGS = {
+    "SYN": "S",
+    "FIN": "F",
+    "RST": "R",
+    "PSH": "P",
+    "ACK": "A",
+    "URG": "U",
+    "ECE": "E",
+    "CWR": "C",
+}
 
 
 # What a segment's note means, written as its pcapng packet comment.
@@ -320,9 +394,15 @@ def trace_packets(trace: list, date: str) -> list:
     for seg in trace:
         flags = "".join(_SCAPY_FLAGS[f] for f in seg["flags"].split("|") if f)
         window = seg.get("window")
-        tcp = TCP(sport=seg["sport"], dport=seg["dport"], flags=flags,
-                  seq=seg["seq_abs"] % 2**32, ack=(seg["ack_abs"] or 0) % 2**32,
-                  window=8192 if window is None else window, options=_tcp_options(seg))
+        tcp = TCP(
+            sport=seg["sport"],
+            dport=seg["dport"],
+            flags=flags,
+            seq=seg["seq_abs"] % 2**32,
+            ack=(seg["ack_abs"] or 0) % 2**32,
+            window=8192 if window is None else window,
+            options=_tcp_options(seg),
+        )
         src, dst = seg.get("saddr") or "127.0.0.1", seg.get("daddr") or "127.0.0.1"
         ip = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
         p = Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00") / ip / tcp
@@ -365,8 +445,14 @@ def _code(notebook: Path) -> list:
         lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
         try:
             # Notebook cells may await at top level (JupyterLite's package installer does).
-            trees.append(compile("\n".join(lines), str(notebook), "exec",
-                                 flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT))
+            trees.append(
+                compile(
+                    "\n".join(lines),
+                    str(notebook),
+                    "exec",
+                    flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                )
+            )
         except SyntaxError:
             continue
     return trees
@@ -385,9 +471,13 @@ def notebook_runs(notebook: Path) -> list:
     runs = []
     for tree in _code(notebook):
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run"
-                    and node.args and isinstance(node.args[0], ast.Constant)
-                    and isinstance(node.args[0].value, str)):
+            if not (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "run"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 continue
             params = {}
             for kw in node.keywords:
@@ -446,16 +536,24 @@ def notebook_panels(notebook: Path) -> dict:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 ok, value = _literal(node.value)
                 if ok:
                     names[node.targets[0].id] = value
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-                 and getattr(n.func, "id", None) in PANEL_CALLS]
-        views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
-                 for o in cell.get("outputs", [])
-                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) in PANEL_CALLS
+        ]
+        views = [
+            o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+            for o in cell.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+        ]
         if len(calls) != 1 or len(views) != 1:
             continue
         kwargs = {}
@@ -487,7 +585,8 @@ def is_simulation_only(notebook: Path) -> bool:
     """True when the notebook uses timewait's model and drawing only, never an experiment."""
     mods = timewait_imports(notebook)
     only_model = bool(mods) and all(
-        any(m == s or m.startswith(s + ".") for s in SIMULATION_MODULES) for m in mods)
+        any(m == s or m.startswith(s + ".") for s in SIMULATION_MODULES) for m in mods
+    )
     return only_model and not notebook_runs(notebook)
 
 
@@ -498,8 +597,7 @@ def main(argv=None) -> int:
     if not args.pcaps:
         files = vendor()
         size = sum(f.stat().st_size for f in files)
-        print(f"site assets: {len(files)} vendored files ({size / 1e6:.1f} MB) in "
-              f"{VENDOR.relative_to(ROOT)}")
+        print(f"site assets: {len(files)} vendored files ({size / 1e6:.1f} MB) in {VENDOR.relative_to(ROOT)}")
     pcaps = write_pcaps()
     print(f"site assets: {len(pcaps)} captures of recorded runs in {PCAPS.relative_to(ROOT)}")
     return 0

@@ -18,6 +18,7 @@ transferred). Exits with status 1 when a page is over the limit.
 The helpers (finding Chromium, serving the site, listing its pages, weighing one page)
 are shared with the browser test, tests/site/test_browser.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,21 @@ WIDGET_MANAGER = "vendor/html-manager/dist/embed.js"
 # Headless, and quiet on a closed network: without the background-networking flags Chromium
 # tries to reach Google's services and logs the failures. Playwright gives every launch a
 # fresh, temporary profile directory.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL_HINT = ("install Chromium and Playwright's Python client: "
-                "`sudo apt-get install -y chromium` and `.venv/bin/pip install -r requirements.txt` "
-                "(Playwright drives the system Chromium; `playwright install` is not needed)")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INSTALL_HINT = (
+    "install Chromium and Playwright's Python client: "
+    "`sudo apt-get install -y chromium` and `.venv/bin/pip install -r requirements.txt` "
+    "(Playwright drives the system Chromium; `playwright install` is not needed)"
+)
 
 # What the page has loaded, by the browser's own account.
 WEIGHT_JS = """() => {
@@ -85,8 +96,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         path = Path(self.translate_path(self.path))
-        if (path.is_file() and path.suffix in COMPRESSED
-                and "gzip" in self.headers.get("Accept-Encoding", "")):
+        if path.is_file() and path.suffix in COMPRESSED and "gzip" in self.headers.get("Accept-Encoding", ""):
             body = gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
             self.send_response(200)
             self.send_header("Content-Type", self.guess_type(str(path)))
@@ -149,10 +159,10 @@ def site_bytes(directory: Path) -> int:
 @dataclass
 class PageWeight:
     page: str
-    html: int                                       # bytes transferred
-    html_decoded: int                               # bytes once uncompressed
-    assets: dict = field(default_factory=dict)      # same-site URL path -> (transferred, decoded)
-    elsewhere: list = field(default_factory=list)   # URLs on other hosts the page asked for
+    html: int  # bytes transferred
+    html_decoded: int  # bytes once uncompressed
+    assets: dict = field(default_factory=dict)  # same-site URL path -> (transferred, decoded)
+    elsewhere: list = field(default_factory=list)  # URLs on other hosts the page asked for
 
     @property
     def total(self) -> int:
@@ -211,16 +221,22 @@ def weigh_site(directory: Path = HTML) -> list[PageWeight]:
 
 def report(weights: list[PageWeight], total_bytes: int, limit: int = LIMIT_BYTES) -> str:
     """The weight table: one line per page, heaviest first, and the site's size."""
-    lines = [f"site on disk: {total_bytes / 1e6:.2f} MB in total",
-             ("per page: its HTML plus the site's own assets it loads, in kB transferred "
-              "(gzip, as GitHub Pages serves them) and uncompressed; W marks pages with "
-              f"widget snapshots. Limit {limit / 1e6:g} MB transferred:"),
-             f"  {'page':42s} {'HTML':>8s} {'assets':>8s} {'total':>8s} {'uncompressed':>13s}"]
+    lines = [
+        f"site on disk: {total_bytes / 1e6:.2f} MB in total",
+        (
+            "per page: its HTML plus the site's own assets it loads, in kB transferred "
+            "(gzip, as GitHub Pages serves them) and uncompressed; W marks pages with "
+            f"widget snapshots. Limit {limit / 1e6:g} MB transferred:"
+        ),
+        f"  {'page':42s} {'HTML':>8s} {'assets':>8s} {'total':>8s} {'uncompressed':>13s}",
+    ]
     for w in sorted(weights, key=lambda w: -w.total):
         mark = "  OVER THE LIMIT" if w.over(limit) else ""
-        lines.append(f"  {w.page:42s} {w.html / 1e3:7.0f}k {(w.total - w.html) / 1e3:7.0f}k "
-                     f"{w.total / 1e3:7.0f}k {w.decoded / 1e3:12.0f}k {'W' if w.widgets else ' '}"
-                     f"{mark}")
+        lines.append(
+            f"  {w.page:42s} {w.html / 1e3:7.0f}k {(w.total - w.html) / 1e3:7.0f}k "
+            f"{w.total / 1e3:7.0f}k {w.decoded / 1e3:12.0f}k {'W' if w.widgets else ' '}"
+            f"{mark}"
+        )
     elsewhere = sorted({u for w in weights for u in w.elsewhere})
     if elsewhere:
         lines.append("requested from other hosts (not counted, and not available offline):")
@@ -231,8 +247,12 @@ def report(weights: list[PageWeight], total_bytes: int, limit: int = LIMIT_BYTES
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--html", type=Path, default=HTML, help="the built site (default _build/html)")
-    ap.add_argument("--limit-mb", type=float, default=LIMIT_BYTES / 1e6,
-                    help="largest allowed page weight in MB transferred; default 2")
+    ap.add_argument(
+        "--limit-mb",
+        type=float,
+        default=LIMIT_BYTES / 1e6,
+        help="largest allowed page weight in MB transferred; default 2",
+    )
     ap.add_argument("--json", action="store_true", help="print the measurements as JSON")
     args = ap.parse_args(argv)
     if not (0 < args.limit_mb <= 1000):
@@ -248,12 +268,28 @@ def main(argv=None) -> int:
     limit = int(args.limit_mb * 1e6)
     total = site_bytes(args.html)
     if args.json:
-        print(json.dumps({"site_bytes": total, "limit_bytes": limit,
-                          "pages": [{"page": w.page, "html": w.html, "assets": w.assets,
-                                     "total": w.total, "uncompressed": w.decoded,
-                                     "widgets": w.widgets, "over_limit": w.over(limit),
-                                     "elsewhere": w.elsewhere}
-                                    for w in weights]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "site_bytes": total,
+                    "limit_bytes": limit,
+                    "pages": [
+                        {
+                            "page": w.page,
+                            "html": w.html,
+                            "assets": w.assets,
+                            "total": w.total,
+                            "uncompressed": w.decoded,
+                            "widgets": w.widgets,
+                            "over_limit": w.over(limit),
+                            "elsewhere": w.elsewhere,
+                        }
+                        for w in weights
+                    ],
+                },
+                indent=1,
+            )
+        )
     else:
         print(report(weights, total, limit))
     return 1 if any(w.over(limit) for w in weights) else 0

@@ -1,4 +1,5 @@
 """A steady loopback load inside the namespace, with `timewait doctor` run beside it."""
+
 import socket
 import threading
 import time
@@ -32,8 +33,10 @@ def load_then_doctor(lab, rate, start_after, interval):
     ``start_after`` s, ``doctor --interval`` runs while the load goes on."""
     listener = lab.listener(5000, backlog=512)
     stop, opened = threading.Event(), []
-    threads = [threading.Thread(target=_serve, args=(listener, stop), daemon=True),
-               threading.Thread(target=_clients, args=(5000, rate, stop, opened), daemon=True)]
+    threads = [
+        threading.Thread(target=_serve, args=(listener, stop), daemon=True),
+        threading.Thread(target=_clients, args=(5000, rate, stop, opened), daemon=True),
+    ]
     before = doctor.read_rate_counters()
     lab.step("load running")
     for t in threads:
@@ -45,5 +48,10 @@ def load_then_doctor(lab, rate, start_after, interval):
     for t in threads:
         t.join(timeout=10)
     after = doctor.read_rate_counters()
-    return {"report": report.to_json(), "text": report.text(),
-            "opened": len(opened), "counters_before": before, "counters_after": after}
+    return {
+        "report": report.to_json(),
+        "text": report.text(),
+        "opened": len(opened),
+        "counters_before": before,
+        "counters_after": after,
+    }

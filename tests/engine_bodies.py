@@ -1,4 +1,5 @@
 """Small experiment bodies that exercise the engine itself (run inside the namespace)."""
+
 import time
 
 from timewait.faults import Match
@@ -35,8 +36,11 @@ def drop_first_data(lab):
     server.settimeout(5)
     received = server.recv(100)
     lab.remove(rule)
-    return {"dropped": rule.dropped, "received": received.decode(),
-            "trace": lab.trace(40000, 5000).to_dicts()}
+    return {
+        "dropped": rule.dropped,
+        "received": received.decode(),
+        "trace": lab.trace(40000, 5000).to_dicts(),
+    }
 
 
 def hold_and_deliver(lab):
@@ -50,8 +54,7 @@ def hold_and_deliver(lab):
     lab.deliver(view)
     server.settimeout(5)
     received = server.recv(100)
-    lab.wait_for_segment(Match(src_port=5000, flags="ACK"), "the ACK of the delivered copy",
-                         after=view.t)
+    lab.wait_for_segment(Match(src_port=5000, flags="ACK"), "the ACK of the delivered copy", after=view.t)
     trace = lab.trace(40000, 5000)
     data = [(s.flags, s.note) for s in trace if s.length]
     return {"held": rule.dropped, "received": received.decode(), "data_segments": data}

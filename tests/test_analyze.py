@@ -1,5 +1,6 @@
 """`timewait analyze` reads a capture the way the experiment that made it tells it, and counts
 what tshark counts."""
+
 import importlib.util
 import json
 import shutil
@@ -13,8 +14,9 @@ from timewait.analyze import analyze, analyze_packets
 from timewait.pcapread import read_tcp
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None,
-                                  reason="needs tshark (scripts/system-deps.sh installs it)")
+needs_tshark = pytest.mark.skipif(
+    shutil.which("tshark") is None, reason="needs tshark (scripts/system-deps.sh installs it)"
+)
 
 
 def _site_assets():
@@ -43,10 +45,30 @@ def site_pcaps(tmp_path_factory):
 def tshark_counts(path) -> dict:
     """Connections (tcp.stream), FINs, RSTs and retransmissions as tshark counts them."""
     out = subprocess.run(
-        ["tshark", "-r", str(path), "-T", "fields", "-e", "tcp.stream", "-e", "tcp.flags.fin",
-         "-e", "tcp.flags.reset", "-e", "tcp.analysis.retransmission",
-         "-e", "tcp.analysis.fast_retransmission", "-e", "tcp.analysis.spurious_retransmission"],
-        capture_output=True, text=True, check=True, timeout=60).stdout
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.flags.fin",
+            "-e",
+            "tcp.flags.reset",
+            "-e",
+            "tcp.analysis.retransmission",
+            "-e",
+            "tcp.analysis.fast_retransmission",
+            "-e",
+            "tcp.analysis.spurious_retransmission",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     streams, fins, resets, retransmissions = set(), 0, 0, 0
     for line in out.splitlines():
         stream, fin, rst, *retrans = line.split("\t")
@@ -56,13 +78,16 @@ def tshark_counts(path) -> dict:
         fins += fin in ("1", "True")
         resets += rst in ("1", "True")
         retransmissions += any(retrans)
-    return {"connections": len(streams), "fins": fins, "resets": resets,
-            "retransmissions": retransmissions}
+    return {"connections": len(streams), "fins": fins, "resets": resets, "retransmissions": retransmissions}
 
 
 def analyze_counts(report) -> dict:
-    return {"connections": report.incarnation_count, "fins": report.totals["fins"],
-            "resets": report.totals["resets"], "retransmissions": report.totals["retransmissions"]}
+    return {
+        "connections": report.incarnation_count,
+        "fins": report.totals["fins"],
+        "resets": report.totals["resets"],
+        "retransmissions": report.totals["retransmissions"],
+    }
 
 
 def check_against_experiment(experiment: str, params: dict, result: dict, report) -> None:
@@ -111,8 +136,9 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
                 assert second.reuse.old_duplicate == "rejected by PAWS"
             elif not params["time_wait"]:
                 assert (second.reuse.isn_relation == "below") == params["overlap"]
-                assert second.reuse.old_duplicate == ("possible" if params["overlap"]
-                                                      else "rejected by sequence")
+                assert second.reuse.old_duplicate == (
+                    "possible" if params["overlap"] else "rejected by sequence"
+                )
     elif experiment == "conntrack-time-wait":
         assert first.active_closer == params["closer"]
         assert first.close_kind in ("four-segment", "merged")
@@ -143,8 +169,11 @@ def test_every_site_pcap_agrees_with_tshark_and_with_its_experiment(site_pcaps):
 def test_report_as_json_and_text(site_pcaps, capsys):
     from timewait.cli import main
 
-    path = next(p for p in site_pcaps if p.name.startswith("lost-final-ack__fin_losses-0__"
-                                                          "new_connection-none__time_wait-False"))
+    path = next(
+        p
+        for p in site_pcaps
+        if p.name.startswith("lost-final-ack__fin_losses-0__new_connection-none__time_wait-False")
+    )
     assert main(["analyze", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     inc = data["incarnations"][0]
@@ -172,8 +201,7 @@ def test_bad_input_names_the_parameter(tmp_path, capsys):
 def test_pcapng_ipv6_and_cooked_captures_read_the_same(site_pcaps, tmp_path):
     """The same capture as pcapng (editcap) and as Linux cooked v2 frames over IPv6 gives
     the same report."""
-    path = next(p for p in site_pcaps if p.name.startswith("time-wait-reopen__outrun-False__"
-                                                          "timestamps-True"))
+    path = next(p for p in site_pcaps if p.name.startswith("time-wait-reopen__outrun-False__timestamps-True"))
     ng = tmp_path / "same.pcapng"
     subprocess.run(["editcap", "-F", "pcapng", str(path), str(ng)], check=True, timeout=60)
     assert list(read_tcp(str(ng))) == list(read_tcp(str(path)))
@@ -186,31 +214,44 @@ def test_pcapng_ipv6_and_cooked_captures_read_the_same(site_pcaps, tmp_path):
     v6 = tmp_path / "v6.pcap"
     frames = []
     for pkt in PcapReader(str(path)):
-        f = CookedLinuxV2(proto=0x86DD) / IPv6(src="2001:db8::1" if pkt[TCP].sport != 5000 else
-                                                "2001:db8::2",
-                                                dst="2001:db8::2" if pkt[TCP].sport != 5000 else
-                                                "2001:db8::1") / pkt[TCP]
+        f = (
+            CookedLinuxV2(proto=0x86DD)
+            / IPv6(
+                src="2001:db8::1" if pkt[TCP].sport != 5000 else "2001:db8::2",
+                dst="2001:db8::2" if pkt[TCP].sport != 5000 else "2001:db8::1",
+            )
+            / pkt[TCP]
+        )
         f.time = pkt.time
         frames.append(f)
     wrpcap(str(v6), frames)
     a, b = analyze(str(path)), analyze(str(v6))
-    assert [(i.close_kind, i.active_closer, i.old_ack_then_rst) for i in a.incarnations] == \
-        [(i.close_kind, i.active_closer, i.old_ack_then_rst) for i in b.incarnations]
+    assert [(i.close_kind, i.active_closer, i.old_ack_then_rst) for i in a.incarnations] == [
+        (i.close_kind, i.active_closer, i.old_ack_then_rst) for i in b.incarnations
+    ]
     assert b.servers[0].server == "[2001:db8::2]:5000"
     assert analyze_counts(b) == tshark_counts(v6)
 
 
 CAPTURING = sorted(name for name, exp in experiments.REGISTRY.items() if exp.captures)
-LIVE = [("four-way-close", {"closer": "server"}), ("four-way-close", {"merged_fin_ack": True}),
-        ("conntrack-time-wait", {"closer": "client"}), ("conntrack-time-wait", {"closer": "server"}),
-        ("lost-final-ack", {"time_wait": False}), ("lost-final-ack", {"new_connection": "same-port"}),
-        ("abortive-close", {}), ("fin-wait-2", {"fin_timeout": 1}),
-        ("time-wait-reopen", {"outrun": False, "timestamps": False}),
-        ("old-duplicate", {"timestamps": True}), ("orphan-retries", {}),
-        ("held-last-ack", {"retries2": 1}),
-        ("time-wait-assassination", {}), ("timeout-close", {}),
-        ("nat-time-wait", {"timestamps": 2, "a_ahead_s": 3600}),
-        ("nat-time-wait", {"timestamps": 0, "b_isn": "ahead"})]
+LIVE = [
+    ("four-way-close", {"closer": "server"}),
+    ("four-way-close", {"merged_fin_ack": True}),
+    ("conntrack-time-wait", {"closer": "client"}),
+    ("conntrack-time-wait", {"closer": "server"}),
+    ("lost-final-ack", {"time_wait": False}),
+    ("lost-final-ack", {"new_connection": "same-port"}),
+    ("abortive-close", {}),
+    ("fin-wait-2", {"fin_timeout": 1}),
+    ("time-wait-reopen", {"outrun": False, "timestamps": False}),
+    ("old-duplicate", {"timestamps": True}),
+    ("orphan-retries", {}),
+    ("held-last-ack", {"retries2": 1}),
+    ("time-wait-assassination", {}),
+    ("timeout-close", {}),
+    ("nat-time-wait", {"timestamps": 2, "a_ahead_s": 3600}),
+    ("nat-time-wait", {"timestamps": 0, "b_isn": "ahead"}),
+]
 
 
 @pytest.mark.parametrize("name,params", LIVE, ids=[f"{n}-{p}" for n, p in LIVE])
@@ -237,12 +278,17 @@ def test_streaming_keeps_no_packets():
     def packets():
         for i in range(3):
             c, s = ("10.0.0.1", 40000 + i), ("10.0.0.2", 443)
-            seq = [(c, s, SYN, 100, 0), (s, c, SYN | ACK, 900, 101), (c, s, ACK, 101, 901),
-                   (s, c, FIN | ACK, 901, 101), (c, s, ACK, 101, 902), (c, s, FIN | ACK, 101, 902),
-                   (s, c, ACK, 902, 102)]
+            seq = [
+                (c, s, SYN, 100, 0),
+                (s, c, SYN | ACK, 900, 101),
+                (c, s, ACK, 101, 901),
+                (s, c, FIN | ACK, 901, 101),
+                (c, s, ACK, 101, 902),
+                (c, s, FIN | ACK, 101, 902),
+                (s, c, ACK, 902, 102),
+            ]
             for k, (a, b, flags, sq, ack) in enumerate(seq):
-                yield Packet(i + k / 10, a[0], a[1], b[0], b[1], sq, ack, flags, 0, 65535,
-                             None, None)
+                yield Packet(i + k / 10, a[0], a[1], b[0], b[1], sq, ack, flags, 0, 65535, None, None)
 
     report = analyze_packets(packets())
     assert report.incarnation_count == 3

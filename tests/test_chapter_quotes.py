@@ -7,6 +7,7 @@ runs of spaces collapsed, so that re-aligned columns still match. ``[...]`` mark
 elision: the line must begin like an output line. Blocks with no such line (commands to
 type, diagrams) are not quotes.
 """
+
 import json
 import re
 from datetime import datetime
@@ -28,8 +29,7 @@ def output_lines(nb: dict) -> set:
     lines = set()
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
-            text = "".join(out.get("text", "")) + "\n" + "".join(
-                out.get("data", {}).get("text/plain", ""))
+            text = "".join(out.get("text", "")) + "\n" + "".join(out.get("data", {}).get("text/plain", ""))
             lines |= {_norm(line) for line in text.splitlines() if line.strip()}
     return lines
 
@@ -65,8 +65,7 @@ CHAPTERS = [md for md in sorted(BOOK.glob("*.md")) if chapter_notebooks(md)]
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
 def test_the_chapter_quotes_its_notebook_outputs_as_they_are(md):
-    outputs = set().union(*(output_lines(json.loads(nb.read_text()))
-                            for nb in chapter_notebooks(md)))
+    outputs = set().union(*(output_lines(json.loads(nb.read_text())) for nb in chapter_notebooks(md)))
     assert misquoted(md.read_text(), outputs) == []
 
 

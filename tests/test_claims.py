@@ -3,6 +3,7 @@
 The check itself is ``book/_ext/course_claims.py`` (also the Sphinx extension that draws the
 markers); these tests run it on the course and on edited copies of it.
 """
+
 import json
 import shutil
 import subprocess
@@ -26,15 +27,13 @@ def test_every_claim_of_the_course_has_its_evidence(capsys):
 
 def _copy(tmp_path: Path) -> Path:
     for part in ("book", "notebooks"):
-        shutil.copytree(ROOT / part, tmp_path / part,
-                        ignore=shutil.ignore_patterns("_static", "_build"))
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("_static", "_build"))
     return tmp_path
 
 
 def _check_script(root: Path) -> subprocess.CompletedProcess:
     script = root / "book" / "_ext" / "course_claims.py"
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60, cwd=root)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=root)
 
 
 def _first_live_claim():
@@ -47,8 +46,11 @@ def test_a_chapter_edited_to_add_an_unevidenced_claim_fails_the_check(tmp_path):
     root = _copy(tmp_path)
     assert _check_script(root).returncode == 0
     chapter = root / "book" / "open-close.md"
-    chapter.write_text(chapter.read_text().replace(
-        "with a 60-second timer.", "with a 60-second timer.{claim}`live:timer-is-sixty`", 1))
+    chapter.write_text(
+        chapter.read_text().replace(
+            "with a 60-second timer.", "with a 60-second timer.{claim}`live:timer-is-sixty`", 1
+        )
+    )
     result = _check_script(root)
     assert result.returncode == 1
     assert "live claim timer-is-sixty has no cell tagged claim:timer-is-sixty" in result.stdout
@@ -56,9 +58,11 @@ def test_a_chapter_edited_to_add_an_unevidenced_claim_fails_the_check(tmp_path):
 
 
 def test_a_claim_without_a_kind_or_with_an_unopenable_source_fails(tmp_path):
-    text = ("A.{claim}`timer-is-sixty` B.{claim}`cited:tw-len <https://example.com/blog>` "
-            "C.{claim}`cited:tw-src <https://elixir.bootlin.com/linux/latest/source/x.c>` "
-            "D.{claim}`cited:rfc <https://www.rfc-editor.org/rfc/rfc9293#section-3.6>`\n")
+    text = (
+        "A.{claim}`timer-is-sixty` B.{claim}`cited:tw-len <https://example.com/blog>` "
+        "C.{claim}`cited:tw-src <https://elixir.bootlin.com/linux/latest/source/x.c>` "
+        "D.{claim}`cited:rfc <https://www.rfc-editor.org/rfc/rfc9293#section-3.6>`\n"
+    )
     claims, errors = course_claims.chapter_claims(text, "x")
     assert [c.id for c in claims] == ["tw-len", "tw-src", "rfc"]
     assert len(errors) == 3, errors
@@ -100,16 +104,21 @@ def test_a_cell_whose_assert_does_not_check_a_result_fails(tmp_path):
     assert f"the cell tagged claim:{claim.id}" in out and "holds no assert" in out
 
 
-@pytest.mark.parametrize("source, ok", [
-    ("r = run('x')\nassert r.end_state == 'CLOSED'", True),
-    ("r = run('x')\nstate = r.end_states['client']\nassert state == 'TIME_WAIT'", True),
-    ("rows = [run('x', n=n) for n in range(3)]\nassert all(x.ok for x in rows)", True),
-    ("rows = []\nfor n in (1, 2):\n    rows.append(run('x', n=n).state)\nassert rows == ['A', 'B']",
-     True),
-    ("r = run('x')\nassert 1 == 1", False),
-    ("r = run('x')\nassert True", False),
-    ("other = 60\nassert other == 60", False),
-])
+@pytest.mark.parametrize(
+    "source, ok",
+    [
+        ("r = run('x')\nassert r.end_state == 'CLOSED'", True),
+        ("r = run('x')\nstate = r.end_states['client']\nassert state == 'TIME_WAIT'", True),
+        ("rows = [run('x', n=n) for n in range(3)]\nassert all(x.ok for x in rows)", True),
+        (
+            "rows = []\nfor n in (1, 2):\n    rows.append(run('x', n=n).state)\nassert rows == ['A', 'B']",
+            True,
+        ),
+        ("r = run('x')\nassert 1 == 1", False),
+        ("r = run('x')\nassert True", False),
+        ("other = 60\nassert other == 60", False),
+    ],
+)
 def test_an_assert_counts_only_when_it_uses_an_experiments_result(source, ok):
     cells = ["from timewait.experiments import run", source]
     names = course_claims.derived_names(cells, course_claims.LIVE_MODULES)
@@ -124,13 +133,14 @@ def test_the_readme_states_the_counts_the_check_finds():
     readme = (ROOT / "README.md").read_text()
     stated = re.search(r"counts (\d+) claims: (\d+) live, (\d+) model, (\d+) cited", readme)
     assert stated, "README.md no longer states the claim counts"
-    assert tuple(map(int, stated.groups())) == (len(report.claims), n["live"], n["model"],
-                                                n["cited"])
+    assert tuple(map(int, stated.groups())) == (len(report.claims), n["live"], n["model"], n["cited"])
 
 
 def test_a_kernel_commit_is_a_source_at_a_fixed_version_and_a_branch_head_is_not():
-    commit = ("https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/"
-              "?id=4396e46187ca5070219b81773c4e65088dac50cc")
+    commit = (
+        "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/"
+        "?id=4396e46187ca5070219b81773c4e65088dac50cc"
+    )
     head = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/"
     text = f"A.{{claim}}`cited:gone <{commit}>` B.{{claim}}`cited:moving <{head}>`\n"
     claims, errors = course_claims.chapter_claims(text, "x")

@@ -7,6 +7,7 @@ parsers hold them, so a new option is swept as soon as it exists. The sweep runs
 command in this process (the experiments and recordings are replaced by a tripwire, as
 nothing may start); a sample runs as a real process.
 """
+
 import math
 import os
 import re
@@ -27,8 +28,14 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 LONG = "9" * 100_000
 UNICODE = "∞ü三"
 FLAG_VALUES = ["yes", "1", "", UNICODE, LONG]  # given as --flag=VALUE to an on/off option
-PATH_VALUES = ["", "/", "/nonexistent-dir/x.pcap", f"/nonexistent-dir/{UNICODE}.pcap",
-               "/proc/timewait-test.pcap", "x" * 100_000]
+PATH_VALUES = [
+    "",
+    "/",
+    "/nonexistent-dir/x.pcap",
+    f"/nonexistent-dir/{UNICODE}.pcap",
+    "/proc/timewait-test.pcap",
+    "x" * 100_000,
+]
 GENERIC_NUMBERS = ["0", "-1", "1e18", "inf", "nan", "abc", "1.5x", "", UNICODE, LONG]
 
 
@@ -39,8 +46,19 @@ def _text(x) -> str:
 def bad_numbers(kind, minimum, maximum, above_minimum=False) -> list:
     """Out of range above and below, 0 where 0 is invalid, 1e18, inf, nan, a wrong type,
     empty, unicode and a 100,000-character value."""
-    values = [_text(maximum + 1 if kind is int else maximum * 2 + 1),
-              _text(minimum - 1), "-1", "1e18", "inf", "-inf", "nan", "abc", "", UNICODE, LONG]
+    values = [
+        _text(maximum + 1 if kind is int else maximum * 2 + 1),
+        _text(minimum - 1),
+        "-1",
+        "1e18",
+        "inf",
+        "-inf",
+        "nan",
+        "abc",
+        "",
+        UNICODE,
+        LONG,
+    ]
     if minimum > 0 or (above_minimum and minimum == 0):
         values.append("0")
     if kind is int:
@@ -72,6 +90,7 @@ def run(capsys, argv, env=None, monkeypatch=None):
 def nothing_may_start(monkeypatch):
     def tripwire(*args, **kwargs):
         raise AssertionError(f"a bad value got through: something started ({args[:1]})")
+
     monkeypatch.setattr(experiments, "run", tripwire)
     monkeypatch.setattr(experiments, "record_all", tripwire)
     monkeypatch.setattr(sandbox, "run_body", tripwire)
@@ -111,8 +130,7 @@ def values_for(p) -> list:
 
 @pytest.mark.parametrize("name,param", list(experiment_cases()))
 def test_experiment_option_refuses_bad_values(capsys, name, param):
-    valid = (f"{param.flag} or --no-{param.flag[2:]}" if param.kind is bool
-             else param.valid_range())
+    valid = f"{param.flag} or --no-{param.flag[2:]}" if param.kind is bool else param.valid_range()
     for value in values_for(param):
         argv = ["experiment", name] + ([value] if isinstance(value, str) else value)
         check_refused(capsys, argv, f"timewait experiment {name}: {param.flag}: ", valid)
@@ -122,27 +140,45 @@ def test_experiment_option_refuses_bad_values(capsys, name, param):
 def test_experiment_own_options_refuse_bad_values(capsys, name, tmp_path):
     if experiments.REGISTRY[name].captures:  # only these offer --pcap
         for value in PATH_VALUES + [str(tmp_path)]:
-            check_refused(capsys, ["experiment", name, "--pcap", value],
-                          f"timewait experiment {name}: --pcap: ", OUTPUT_FILE)
-        check_refused(capsys, ["experiment", name, "--pcap"],
-                      f"timewait experiment {name}: --pcap: ", OUTPUT_FILE)
+            check_refused(
+                capsys,
+                ["experiment", name, "--pcap", value],
+                f"timewait experiment {name}: --pcap: ",
+                OUTPUT_FILE,
+            )
+        check_refused(
+            capsys, ["experiment", name, "--pcap"], f"timewait experiment {name}: --pcap: ", OUTPUT_FILE
+        )
     else:
-        check_refused(capsys, ["experiment", name, "--pcap", "x.pcap"],
-                      f"timewait experiment {name}: '--pcap': ", "not an option of")
+        check_refused(
+            capsys,
+            ["experiment", name, "--pcap", "x.pcap"],
+            f"timewait experiment {name}: '--pcap': ",
+            "not an option of",
+        )
     for value in FLAG_VALUES:
-        check_refused(capsys, ["experiment", name, f"--json={value}"],
-                      f"timewait experiment {name}: --json: ", "takes no value")
+        check_refused(
+            capsys,
+            ["experiment", name, f"--json={value}"],
+            f"timewait experiment {name}: --json: ",
+            "takes no value",
+        )
     for unknown in ["--nosuch", "--nosuch=1", "extra", UNICODE, "--" + "x" * 100_000]:
-        check_refused(capsys, ["experiment", name, unknown],
-                      f"timewait experiment {name}: ", "not an option of")
+        check_refused(
+            capsys, ["experiment", name, unknown], f"timewait experiment {name}: ", "not an option of"
+        )
     assert not list(tmp_path.iterdir())
 
 
 def test_experiment_names_are_checked_with_help_too(capsys):
     for value in ["nosuch", "", UNICODE, LONG]:
         for extra in ([], ["--help"], ["-h"], ["--timeout", "5"]):
-            check_refused(capsys, ["experiment", value, *extra], "timewait experiment: experiment: ",
-                          "must be one of abortive-close")
+            check_refused(
+                capsys,
+                ["experiment", value, *extra],
+                "timewait experiment: experiment: ",
+                "must be one of abortive-close",
+            )
 
 
 # ---- simulate --------------------------------------------------------------------------------
@@ -160,14 +196,14 @@ def test_simulate_option_refuses_bad_values(capsys, scenario, name):
     if par.kind is bool:
         cases, valid = [[f"{flag}={v}"] for v in FLAG_VALUES], f"{flag} or --no-{flag[2:]}"
     elif name == "drop":
-        cases = [[flag, v] for v in ("", "client", "client:ACK:0", "client:ACK:x",
-                                     "nobody:ACK:1", UNICODE, LONG)]
+        cases = [
+            [flag, v] for v in ("", "client", "client:ACK:0", "client:ACK:x", "nobody:ACK:1", UNICODE, LONG)
+        ]
         valid = "SENDER:FLAGS:N"
     elif par.choices:
         cases, valid = [[flag, v] for v in bad_choices(par.choices)], par.valid_range()
     elif par.minimum is not None:
-        cases = [[flag, v] for v in bad_numbers(par.kind, par.minimum, par.maximum,
-                                                par.above_minimum)]
+        cases = [[flag, v] for v in bad_numbers(par.kind, par.minimum, par.maximum, par.above_minimum)]
         valid = par.valid_range()
     else:  # a range set by another parameter (at most the MSL): the model states it
         cases, valid = [[flag, v] for v in GENERIC_NUMBERS + ["31"]], "must be"
@@ -177,11 +213,13 @@ def test_simulate_option_refuses_bad_values(capsys, scenario, name):
 
 def test_simulate_scenario_and_unknown_options(capsys):
     for value in ["nosuch", "", UNICODE, LONG]:
-        check_refused(capsys, ["simulate", value], "timewait simulate: scenario: ",
-                      "must be one of four-way-close")
+        check_refused(
+            capsys, ["simulate", value], "timewait simulate: scenario: ", "must be one of four-way-close"
+        )
     for unknown in ["--nosuch", "--nosuch=1", "extra", UNICODE, "--" + "x" * 100_000]:
-        check_refused(capsys, ["simulate", "four-way-close", unknown], "timewait simulate: ",
-                      "not an option of")
+        check_refused(
+            capsys, ["simulate", "four-way-close", unknown], "timewait simulate: ", "not an option of"
+        )
 
 
 # ---- the other subcommands, from their parsers ------------------------------------------------
@@ -223,25 +261,28 @@ def other_arguments():
 @pytest.mark.parametrize("command,action", list(other_arguments()))
 def test_other_subcommand_arguments_refuse_bad_values(capsys, command, action):
     for value in PATH_VALUES:
-        check_refused(capsys, [command, value], f"timewait {command}: {action.dest}: ",
-                      action.valid)
+        check_refused(capsys, [command, value], f"timewait {command}: {action.dest}: ", action.valid)
 
 
 @pytest.mark.parametrize("command", ["tier", "record", "doctor", "analyze"])
 def test_unknown_options_of_other_subcommands(capsys, command):
     positional = [__file__] if command == "analyze" else []
     for unknown in ["--nosuch", "--nosuch=1", "--" + "x" * 100_000]:
-        check_refused(capsys, [command, *positional, unknown], f"timewait {command}: ",
-                      "not an option of")
+        check_refused(capsys, [command, *positional, unknown], f"timewait {command}: ", "not an option of")
 
 
 def test_commands_and_recorded_names(capsys):
     for value in ["nosuch", "", UNICODE, LONG]:
         check_refused(capsys, [value], "timewait: command: ", "must be one of")
-        check_refused(capsys, ["record", value], "timewait record: experiment: ",
-                      "must be one of abortive-close")
-        check_refused(capsys, ["record", "four-way-close", value],
-                      "timewait record: experiment: ", "must be one of abortive-close")
+        check_refused(
+            capsys, ["record", value], "timewait record: experiment: ", "must be one of abortive-close"
+        )
+        check_refused(
+            capsys,
+            ["record", "four-way-close", value],
+            "timewait record: experiment: ",
+            "must be one of abortive-close",
+        )
     check_refused(capsys, [], "timewait: command: ", "must be one of")
 
 
@@ -249,12 +290,19 @@ def test_commands_and_recorded_names(capsys):
 BAD_TIERS = ["bogus", "fulll", "0", UNICODE, "full host", LONG]
 
 
-@pytest.mark.parametrize("argv", [["tier"], ["experiment", "four-way-close"],
-                                  ["record", "four-way-close"]], ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "argv", [["tier"], ["experiment", "four-way-close"], ["record", "four-way-close"]], ids=lambda a: a[0]
+)
 def test_bad_tier_variable(capsys, monkeypatch, argv):
     for value in BAD_TIERS:
-        check_refused(capsys, argv, f"timewait {argv[0]}: {ENV_VAR}: ",
-                      "must be one of none, host, full", env=value, monkeypatch=monkeypatch)
+        check_refused(
+            capsys,
+            argv,
+            f"timewait {argv[0]}: {ENV_VAR}: ",
+            "must be one of none, host, full",
+            env=value,
+            monkeypatch=monkeypatch,
+        )
 
 
 def test_every_variable_the_package_reads_is_swept():
@@ -275,34 +323,54 @@ def test_run_refuses_a_bad_timeout_before_starting(value):
 @pytest.mark.parametrize("value", [0, -1, math.inf, math.nan, "5"])
 def test_run_body_refuses_a_timeout_it_cannot_keep(value):
     from importlib import reload  # the tripwire replaced run_body in the module
+
     fresh = reload(sandbox)
     with pytest.raises(ValueError, match=r"^timeout: must be a number of seconds"):
         fresh.run_body("tests.engine_bodies:fails", {}, timeout=value)
 
 
 # ---- as a real process ---------------------------------------------------------------------------
-@pytest.mark.parametrize("argv,env,needle", [
-    (["experiment", "nosuch", "--help"], None, "timewait experiment: experiment: must be one of"),
-    (["experiment", "four-way-close", "--timeout", "inf"], None,
-     "timewait experiment four-way-close: --timeout: must be between 1 and 3600, got 'inf'"),
-    (["experiment", "close-wait-leak", "--connections", "abc"], None,
-     "timewait experiment close-wait-leak: --connections: must be between 1 and 100, got 'abc'"),
-    (["experiment", "four-way-close", "--pcap", "/nonexistent-dir/x.pcap"], None,
-     f"--pcap: must be {OUTPUT_FILE}, got '/nonexistent-dir/x.pcap' (no such directory)"),
-    (["simulate", "lost-fin", "--fin-losses", "1000000000000000000"], None,
-     "timewait simulate: --fin-losses: must be between 0 and 100, got '1000000000000000000'"),
-    (["simulate", "old-duplicate", "--reconnect-delay", LONG], None,
-     "timewait simulate: --reconnect-delay: must be between 0 and 86400, got '9999"),
-    (["tier"], "bogus", "timewait tier: TIMEWAIT_TIER: must be one of none, host, full, got 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "argv,env,needle",
+    [
+        (["experiment", "nosuch", "--help"], None, "timewait experiment: experiment: must be one of"),
+        (
+            ["experiment", "four-way-close", "--timeout", "inf"],
+            None,
+            "timewait experiment four-way-close: --timeout: must be between 1 and 3600, got 'inf'",
+        ),
+        (
+            ["experiment", "close-wait-leak", "--connections", "abc"],
+            None,
+            "timewait experiment close-wait-leak: --connections: must be between 1 and 100, got 'abc'",
+        ),
+        (
+            ["experiment", "four-way-close", "--pcap", "/nonexistent-dir/x.pcap"],
+            None,
+            f"--pcap: must be {OUTPUT_FILE}, got '/nonexistent-dir/x.pcap' (no such directory)",
+        ),
+        (
+            ["simulate", "lost-fin", "--fin-losses", "1000000000000000000"],
+            None,
+            "timewait simulate: --fin-losses: must be between 0 and 100, got '1000000000000000000'",
+        ),
+        (
+            ["simulate", "old-duplicate", "--reconnect-delay", LONG],
+            None,
+            "timewait simulate: --reconnect-delay: must be between 0 and 86400, got '9999",
+        ),
+        (["tier"], "bogus", "timewait tier: TIMEWAIT_TIER: must be one of none, host, full, got 'bogus'"),
+    ],
+)
 def test_as_a_real_process(argv, env, needle):
     environ = dict(os.environ, PYTHONPATH=str(SRC))
     environ.pop(ENV_VAR, None)
     if env is not None:
         environ[ENV_VAR] = env
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "timewait.cli", *argv], env=environ,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "timewait.cli", *argv], env=environ, capture_output=True, text=True, timeout=30
+    )
     elapsed = time.monotonic() - start
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stdout == ""

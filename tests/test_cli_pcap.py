@@ -1,5 +1,6 @@
 """`--pcap FILE`: a file that cannot be written is refused before the experiment runs; a
 write that fails after the run (a full disk) keeps the printed result."""
+
 import argparse
 import json
 import os
@@ -17,8 +18,9 @@ SRC = str(Path(__file__).resolve().parent.parent / "src")
 def timewait(*argv):
     env = dict(os.environ, PYTHONPATH=SRC)
     env.pop("TIMEWAIT_TIER", None)
-    return subprocess.run([sys.executable, "-m", "timewait.cli", *argv], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "timewait.cli", *argv], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_a_directory_the_user_cannot_write_is_refused(tmp_path):
@@ -38,8 +40,9 @@ def test_a_directory_the_user_cannot_write_is_refused(tmp_path):
                 output_file(target)
                 status = 1
             except argparse.ArgumentTypeError as exc:
-                status = 0 if (f"must be {OUTPUT_FILE}" in str(exc)
-                               and "Permission denied" in str(exc)) else 2
+                status = (
+                    0 if (f"must be {OUTPUT_FILE}" in str(exc) and "Permission denied" in str(exc)) else 2
+                )
         finally:
             os._exit(status)
     _, status = os.waitpid(pid, 0)
@@ -62,18 +65,18 @@ def test_an_unwritable_pcap_is_refused_before_the_run(full_tier):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == [
         f"timewait experiment four-way-close: --pcap: must be {OUTPUT_FILE}, got "
-        "'/proc/timewait-test.pcap' (no such directory)"]
+        "'/proc/timewait-test.pcap' (no such directory)"
+    ]
 
 
 @pytest.mark.parametrize("as_json", [False, True])
 def test_a_failed_write_keeps_the_printed_result(full_tier, as_json):
     # /dev/full can be opened, and every write to it fails with ENOSPC, as on a full disk.
-    proc = timewait("experiment", "four-way-close", "--pcap", "/dev/full",
-                    *(["--json"] if as_json else []))
+    proc = timewait("experiment", "four-way-close", "--pcap", "/dev/full", *(["--json"] if as_json else []))
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
-        "timewait experiment four-way-close: --pcap: could not write '/dev/full' "
-        "(No space left on device)"]
+        "timewait experiment four-way-close: --pcap: could not write '/dev/full' (No space left on device)"
+    ]
     if as_json:
         assert json.loads(proc.stdout)["end_states"]["client"] == "TIME_WAIT"
     else:

@@ -4,6 +4,7 @@ Synthetic tables describe the situations an on-call engineer meets; saved /proc 
 (tests/fixtures/doctor/, and ones written to tmp_path in the kernel's own format) test the
 reading and the command line.
 """
+
 import builtins
 import contextlib
 import contextvars
@@ -40,10 +41,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
 
 # This course machine's values (Linux 6.x defaults).
 SYSCTLS = {
-    "net.ipv4.tcp_tw_reuse": "2", "net.ipv4.tcp_tw_reuse_delay": "1000",
-    "net.ipv4.tcp_timestamps": "1", "net.ipv4.tcp_max_tw_buckets": "131072",
-    "net.ipv4.tcp_fin_timeout": "60", "net.ipv4.tcp_orphan_retries": "0",
-    "net.ipv4.tcp_rfc1337": "0", "net.ipv4.ip_local_port_range": "32768\t60999",
+    "net.ipv4.tcp_tw_reuse": "2",
+    "net.ipv4.tcp_tw_reuse_delay": "1000",
+    "net.ipv4.tcp_timestamps": "1",
+    "net.ipv4.tcp_max_tw_buckets": "131072",
+    "net.ipv4.tcp_fin_timeout": "60",
+    "net.ipv4.tcp_orphan_retries": "0",
+    "net.ipv4.tcp_rfc1337": "0",
+    "net.ipv4.ip_local_port_range": "32768\t60999",
     "net.ipv4.ip_local_reserved_ports": "",
 }
 RANGE_PORTS = 60999 - 32768 + 1  # 28232
@@ -62,14 +67,24 @@ def sysctls(**changes):
 def sock(local, remote, state, expires=0.0, timer=None):
     if timer is None:
         timer = "timewait" if state == "TIME_WAIT" else "off"
-    return SocketInfo(local=local, remote=remote, state=state, timer=timer, expires_s=expires,
-                      retransmits=0, send_queue=0, recv_queue=0)
+    return SocketInfo(
+        local=local,
+        remote=remote,
+        state=state,
+        timer=timer,
+        expires_s=expires,
+        retransmits=0,
+        send_queue=0,
+        recv_queue=0,
+    )
 
 
 def time_wait_clients(n, source, destination, first_port=32768):
     """n client sockets in TIME_WAIT, entered evenly over the last 60 s."""
-    return [sock((source, first_port + i), destination, "TIME_WAIT",
-                 expires=TIME_WAIT_LEN * (i + 0.5) / n) for i in range(n)]
+    return [
+        sock((source, first_port + i), destination, "TIME_WAIT", expires=TIME_WAIT_LEN * (i + 0.5) / n)
+        for i in range(n)
+    ]
 
 
 def advice(report, topic):
@@ -77,6 +92,7 @@ def advice(report, topic):
 
 
 # ---------------------------------------------------------------- port budget
+
 
 def test_28000_time_wait_to_one_destination_nearly_exhausts_the_budget():
     table = time_wait_clients(28000, "10.0.0.5", ("10.0.1.20", 5432))
@@ -95,8 +111,13 @@ def test_28000_time_wait_to_one_destination_nearly_exhausts_the_budget():
     (adv,) = advice(report, "port_budget")
     assert adv.level == "critical" and report.advice[0] is adv
     fixes, _, not_fixes = adv.text.partition("Not fixes")
-    for fix in ("connection pool", "more destination addresses", "IP_BIND_ADDRESS_NO_PORT",
-                "tcp_tw_reuse=1", "tcp_timestamps"):
+    for fix in (
+        "connection pool",
+        "more destination addresses",
+        "IP_BIND_ADDRESS_NO_PORT",
+        "tcp_tw_reuse=1",
+        "tcp_timestamps",
+    ):
         assert fix in fixes
     assert "SO_LINGER" not in fixes and "tcp_tw_recycle" not in fixes
     assert "SO_LINGER 0" in not_fixes and "tcp_tw_recycle" in not_fixes
@@ -111,32 +132,35 @@ def test_half_used_budget_warns_and_a_quiet_one_does_not():
 
 
 def test_each_source_destination_pair_has_its_own_budget():
-    table = (time_wait_clients(300, "10.0.0.5", ("10.0.1.20", 443))
-             + time_wait_clients(100, "10.0.0.5", ("10.0.1.21", 443))
-             + time_wait_clients(50, "10.0.0.6", ("10.0.1.20", 443))
-             + [sock(("10.0.0.5", 40000), ("10.0.1.20", 443), "ESTABLISHED")])
+    table = (
+        time_wait_clients(300, "10.0.0.5", ("10.0.1.20", 443))
+        + time_wait_clients(100, "10.0.0.5", ("10.0.1.21", 443))
+        + time_wait_clients(50, "10.0.0.6", ("10.0.1.20", 443))
+        + [sock(("10.0.0.5", 40000), ("10.0.1.20", 443), "ESTABLISHED")]
+    )
     report = diagnose(table, SYSCTLS)
     got = [(b.source, b.destination, b.time_wait, b.other_states) for b in report.budgets]
-    assert got == [("10.0.0.5", ("10.0.1.20", 443), 300, 1),
-                   ("10.0.0.5", ("10.0.1.21", 443), 100, 0),
-                   ("10.0.0.6", ("10.0.1.20", 443), 50, 0)]
+    assert got == [
+        ("10.0.0.5", ("10.0.1.20", 443), 300, 1),
+        ("10.0.0.5", ("10.0.1.21", 443), 100, 0),
+        ("10.0.0.6", ("10.0.1.20", 443), 50, 0),
+    ]
 
 
 def test_server_side_time_wait_spends_no_ephemeral_port():
     # A server that closes first keeps TIME_WAIT on its listening port, even one in the range.
-    table = [sock(("0.0.0.0", 40000), ("0.0.0.0", 0), "LISTEN"),
-             sock(("0.0.0.0", 443), ("0.0.0.0", 0), "LISTEN")]
-    table += [sock(("10.0.0.5", 40000), ("10.9.0.1", 50000 + i), "TIME_WAIT", 30.0)
-              for i in range(500)]
-    table += [sock(("10.0.0.5", 443), ("10.9.0.2", 50000 + i), "TIME_WAIT", 30.0)
-              for i in range(500)]
+    table = [
+        sock(("0.0.0.0", 40000), ("0.0.0.0", 0), "LISTEN"),
+        sock(("0.0.0.0", 443), ("0.0.0.0", 0), "LISTEN"),
+    ]
+    table += [sock(("10.0.0.5", 40000), ("10.9.0.1", 50000 + i), "TIME_WAIT", 30.0) for i in range(500)]
+    table += [sock(("10.0.0.5", 443), ("10.9.0.2", 50000 + i), "TIME_WAIT", 30.0) for i in range(500)]
     report = diagnose(table, SYSCTLS)
     assert report.budgets == ()
     assert report.state_totals["TIME_WAIT"] == 1000
     # Grouped by the listening port, not as 1,000 client endpoints of one socket each.
     assert report.endpoints == ()
-    assert [(p.port, p.time_wait, p.peers) for p in report.server_ports] == [(443, 500, 1),
-                                                                             (40000, 500, 1)]
+    assert [(p.port, p.time_wait, p.peers) for p in report.server_ports] == [(443, 500, 1), (40000, 500, 1)]
     (note, _) = advice(report, "server_time_wait")
     assert "500 TIME_WAIT on :443" in note.text and "costs this host no ephemeral ports" in note.text
 
@@ -158,8 +182,10 @@ def test_tw_reuse_needs_timestamps():
 
 
 def test_reserved_ports_shrink_the_budget():
-    report = diagnose(time_wait_clients(10, "10.0.0.5", ("10.0.1.20", 443)),
-                      sysctls(ip_local_reserved_ports="40000-40999,8080,61000"))
+    report = diagnose(
+        time_wait_clients(10, "10.0.0.5", ("10.0.1.20", 443)),
+        sysctls(ip_local_reserved_ports="40000-40999,8080,61000"),
+    )
     assert report.usable_ports == RANGE_PORTS - 1000
     assert report.budgets[0].ports == RANGE_PORTS - 1000
 
@@ -173,10 +199,12 @@ def test_narrow_port_range_is_pointed_out():
 
 # ---------------------------------------------------------------- CLOSE_WAIT, FIN_WAIT_2, limits
 
+
 def test_close_wait_leak_in_a_server_names_its_listening_port():
     table = [sock(("0.0.0.0", 8080), ("0.0.0.0", 0), "LISTEN")]
-    table += [sock(("10.0.0.5", 8080), (f"10.9.0.{i % 200 + 1}", 40000 + i), "CLOSE_WAIT")
-              for i in range(400)]
+    table += [
+        sock(("10.0.0.5", 8080), (f"10.9.0.{i % 200 + 1}", 40000 + i), "CLOSE_WAIT") for i in range(400)
+    ]
     report = diagnose(table, SYSCTLS)
     (adv,) = advice(report, "close_wait")
     assert adv.level == "warning"
@@ -199,8 +227,9 @@ def test_a_few_close_wait_are_only_mentioned():
 
 
 def test_fin_wait_2_separates_orphaned_from_held_sockets():
-    table = [sock(("10.0.0.5", 33000 + i), ("10.0.2.9", 80), "FIN_WAIT_2", 20.0, "timewait")
-             for i in range(15)]
+    table = [
+        sock(("10.0.0.5", 33000 + i), ("10.0.2.9", 80), "FIN_WAIT_2", 20.0, "timewait") for i in range(15)
+    ]
     table += [sock(("10.0.0.5", 34000 + i), ("10.0.2.9", 80), "FIN_WAIT_2") for i in range(5)]
     (adv,) = advice(diagnose(table, sysctls(tcp_fin_timeout="30")), "fin_wait_2")
     assert "15 are orphaned and expire after 30 s" in adv.text
@@ -208,15 +237,15 @@ def test_fin_wait_2_separates_orphaned_from_held_sockets():
 
 
 def test_endpoint_counts_per_remote_address_and_port():
-    table = (time_wait_clients(5, "10.0.0.5", ("10.0.1.20", 443))
-             + [sock(("10.0.0.5", 33000), ("10.0.1.20", 443), "CLOSE_WAIT"),
-                sock(("10.0.0.5", 33001), ("10.0.1.20", 80), "FIN_WAIT_2"),
-                sock(("10.0.0.5", 33002), ("10.0.1.20", 80), "ESTABLISHED")])
+    table = time_wait_clients(5, "10.0.0.5", ("10.0.1.20", 443)) + [
+        sock(("10.0.0.5", 33000), ("10.0.1.20", 443), "CLOSE_WAIT"),
+        sock(("10.0.0.5", 33001), ("10.0.1.20", 80), "FIN_WAIT_2"),
+        sock(("10.0.0.5", 33002), ("10.0.1.20", 80), "ESTABLISHED"),
+    ]
     report = diagnose(table, SYSCTLS)
     got = [(e.remote, e.time_wait, e.close_wait, e.fin_wait_2) for e in report.endpoints]
     assert got == [(("10.0.1.20", 443), 5, 1, 0), (("10.0.1.20", 80), 0, 0, 1)]
-    assert report.state_totals == {"TIME_WAIT": 5, "CLOSE_WAIT": 1, "ESTABLISHED": 1,
-                                   "FIN_WAIT_2": 1}
+    assert report.state_totals == {"TIME_WAIT": 5, "CLOSE_WAIT": 1, "ESTABLISHED": 1, "FIN_WAIT_2": 1}
 
 
 def test_near_tcp_max_tw_buckets_warns():
@@ -235,6 +264,7 @@ def test_tw_recycle_on_an_old_kernel_is_critical():
 
 
 # ---------------------------------------------------------------- empty host, IPv6, sysctls
+
 
 def test_empty_host():
     report = diagnose([], SYSCTLS)
@@ -276,11 +306,16 @@ def test_missing_sysctls_are_reported_absent_and_defaults_assumed():
     assert any("assumed" in n for n in report.notes)
 
 
-@pytest.mark.parametrize("name, raw", [
-    ("ip_local_port_range", "60999 32768"), ("ip_local_port_range", "1024"),
-    ("ip_local_port_range", "0 100"), ("ip_local_reserved_ports", "8080,x"),
-    ("tcp_tw_reuse", "yes"),
-])
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("ip_local_port_range", "60999 32768"),
+        ("ip_local_port_range", "1024"),
+        ("ip_local_port_range", "0 100"),
+        ("ip_local_reserved_ports", "8080,x"),
+        ("tcp_tw_reuse", "yes"),
+    ],
+)
 def test_bad_sysctl_text_names_the_sysctl(name, raw):
     with pytest.raises(ValueError, match=f"net.ipv4.{name}"):
         diagnose([], sysctls(**{name: raw}))
@@ -294,27 +329,29 @@ def test_port_parsers():
 
 # ---------------------------------------------------------------- saved /proc trees
 
+
 def _hex_address(address, port):
     ip = ipaddress.ip_address(address)
     if ip.version == 4:
         return f"{struct.unpack('<I', ip.packed)[0]:08X}:{port:04X}"
     words = struct.unpack(">4I", ip.packed)
-    return "".join(f"{struct.unpack('<I', struct.pack('>I', w))[0]:08X}" for w in words) \
-        + f":{port:04X}"
+    return "".join(f"{struct.unpack('<I', struct.pack('>I', w))[0]:08X}" for w in words) + f":{port:04X}"
 
 
-STATE_HEX = {"ESTABLISHED": 0x01, "FIN_WAIT_2": 0x05, "TIME_WAIT": 0x06, "CLOSE_WAIT": 0x08,
-             "LISTEN": 0x0A}
+STATE_HEX = {"ESTABLISHED": 0x01, "FIN_WAIT_2": 0x05, "TIME_WAIT": 0x06, "CLOSE_WAIT": 0x08, "LISTEN": 0x0A}
 
 
 def proc_net_tcp(rows):
     """Text in the kernel's /proc/net/tcp format; rows are (local, remote, state, timer, ticks)."""
-    lines = ["  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
-             "   uid  timeout inode"]
+    lines = [
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+    ]
     for i, (local, remote, state, timer, ticks) in enumerate(rows):
-        lines.append(f"{i:4d}: {_hex_address(*local)} {_hex_address(*remote)} "
-                     f"{STATE_HEX[state]:02X} 00000000:00000000 {timer:02X}:{ticks:08X} "
-                     f"00000000     0        0 0 1 0000000000000000")
+        lines.append(
+            f"{i:4d}: {_hex_address(*local)} {_hex_address(*remote)} "
+            f"{STATE_HEX[state]:02X} 00000000:00000000 {timer:02X}:{ticks:08X} "
+            f"00000000     0        0 0 1 0000000000000000"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -331,8 +368,7 @@ def write_proc(root, tcp=(), tcp6=(), values=None):
 
 def test_saved_tree_with_ipv6_and_a_missing_sysctl(tmp_path):
     values = sysctls(tcp_tw_reuse_delay=None)
-    tcp6 = [(("2001:db8::2", 33000 + i), ("2001:db8::1", 443), "TIME_WAIT", 3, 100 * 45)
-            for i in range(40)]
+    tcp6 = [(("2001:db8::2", 33000 + i), ("2001:db8::1", 443), "TIME_WAIT", 3, 100 * 45) for i in range(40)]
     tcp6.append((("::", 443), ("::", 0), "LISTEN", 0, 0))
     tcp = [(("10.0.0.5", 34000 + i), ("10.0.2.9", 6379), "CLOSE_WAIT", 0, 0) for i in range(12)]
     root = write_proc(tmp_path / "proc", tcp=tcp, tcp6=tcp6, values=values)
@@ -390,6 +426,7 @@ def test_read_sysctls_leaves_out_absent_files(tmp_path):
 
 # ---------------------------------------------------------------- command line
 
+
 def run_cli(capsys, *argv):
     code = cli.main(["doctor", *argv])
     out, err = capsys.readouterr()
@@ -397,8 +434,7 @@ def run_cli(capsys, *argv):
 
 
 def test_cli_json_with_top(capsys, tmp_path):
-    tcp = [(("10.0.0.5", 33000 + i), (f"10.0.1.{i % 4}", 443), "TIME_WAIT", 3, 3000)
-           for i in range(40)]
+    tcp = [(("10.0.0.5", 33000 + i), (f"10.0.1.{i % 4}", 443), "TIME_WAIT", 3, 3000) for i in range(40)]
     root = write_proc(tmp_path / "proc", tcp=tcp)
     code, out, _ = run_cli(capsys, "--json", "--top", "2", "--proc-root", str(root))
     assert code == 0
@@ -415,11 +451,14 @@ def test_cli_text(capsys):
     assert "Port budget per destination" in out and "[critical]" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--top", "0"], "--top"),
-    (["--top", "many"], "--top"),
-    (["--proc-root", "/nonexistent/proc"], "--proc-root"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--top", "0"], "--top"),
+        (["--top", "many"], "--top"),
+        (["--proc-root", "/nonexistent/proc"], "--proc-root"),
+    ],
+)
 def test_cli_bad_options_exit_2_naming_the_option(capsys, argv, message):
     try:
         code = cli.main(["doctor", *argv])
@@ -443,8 +482,7 @@ def test_installed_command_reports_on_this_host():
         pytest.skip("needs the installed `timewait` command and a Linux /proc")
     text = subprocess.run([str(exe), "doctor"], capture_output=True, text=True, check=True)
     assert "TCP sockets:" in text.stdout and "Advice" in text.stdout
-    js = subprocess.run([str(exe), "doctor", "--json"], capture_output=True, text=True,
-                        check=True)
+    js = subprocess.run([str(exe), "doctor", "--json"], capture_output=True, text=True, check=True)
     assert json.loads(js.stdout)["usable_ports"] > 0
 
 
@@ -470,28 +508,45 @@ def test_default_report_is_instant_and_says_its_rate_is_estimated(monkeypatch):
 
 
 def test_tw_reuse_hides_most_closes_from_the_estimate_but_not_from_the_counters():
-    replay = two_snapshots(read_rate_counters(str(REUSE_CLIENT / "proc")),
-                           read_rate_counters(str(REUSE_CLIENT / "after-10s")), 10)
+    replay = two_snapshots(
+        read_rate_counters(str(REUSE_CLIENT / "proc")),
+        read_rate_counters(str(REUSE_CLIENT / "after-10s")),
+        10,
+    )
     measured = measure_rates(10, **replay)
     assert measured.interval_s == 10
-    assert measured.per_s == {"ActiveOpens": 250.0, "PassiveOpens": 0.0, "TW": 250.0,
-                              "TWRecycled": 240.0, "TWKilled": 0.0, "TCPTimeWaitOverflow": 0.0}
+    assert measured.per_s == {
+        "ActiveOpens": 250.0,
+        "PassiveOpens": 0.0,
+        "TW": 250.0,
+        "TWRecycled": 240.0,
+        "TWKilled": 0.0,
+        "TCPTimeWaitOverflow": 0.0,
+    }
     report = examine(str(REUSE_CLIENT / "proc")).with_measured(measured)
     assert report.estimated_close_rate == 10.0  # 25 times too low
     (adv,) = advice(report, "rate")
     assert "measured 250 new connections/s over 10 s" in adv.text and "TWRecycled" in adv.text
     assert report.advice[-1].topic == "ok"  # the rate note comes before the all-clear
     text = render_text(report)
-    assert "measured over 10 s: 250 new connections/s, each counted once; 250/s opened by "\
-           "connect() (ActiveOpens)" in " ".join(text.split())
+    assert (
+        "measured over 10 s: 250 new connections/s, each counted once; 250/s opened by "
+        "connect() (ActiveOpens)" in " ".join(text.split())
+    )
     js = report.to_json()["rates"]
     assert js["measured"]["per_s"]["TWRecycled"] == 240.0
     assert js["estimated"]["closes_per_s"] == 10.0
 
 
 def test_closes_past_tcp_max_tw_buckets_show_in_the_measured_rate():
-    before = {"ActiveOpens": 1000, "PassiveOpens": 0, "TW": 500, "TWRecycled": 0, "TWKilled": 0,
-              "TCPTimeWaitOverflow": 0}
+    before = {
+        "ActiveOpens": 1000,
+        "PassiveOpens": 0,
+        "TW": 500,
+        "TWRecycled": 0,
+        "TWKilled": 0,
+        "TCPTimeWaitOverflow": 0,
+    }
     after = dict(before, ActiveOpens=1000 + 5 * 400, TW=500 + 5 * 17, TCPTimeWaitOverflow=5 * 383)
     measured = measure_rates(5, **two_snapshots(before, after, 5))
     assert measured.per_s["ActiveOpens"] == 400 and measured.per_s["TCPTimeWaitOverflow"] == 383
@@ -509,7 +564,8 @@ def test_closes_by_reset_leave_no_time_wait_and_no_tw_reuse_counter_to_blame():
     (adv,) = advice(diagnose([], SYSCTLS).with_measured(measured), "rate")
     assert "end by reset" in adv.text
     assert "not on this kernel: TWKilled, TCPTimeWaitOverflow" in render_text(
-        diagnose([], SYSCTLS).with_measured(measured))
+        diagnose([], SYSCTLS).with_measured(measured)
+    )
 
 
 def test_measured_rate_close_to_the_estimate_adds_no_advice():
@@ -537,8 +593,11 @@ def test_interval_on_the_live_host_really_waits_and_reads_twice(monkeypatch):
 
 @pytest.mark.parametrize("interval", [0, -1, 60.5, float("nan"), "soon", True, None])
 def test_interval_out_of_range_names_the_parameter_and_its_range(interval):
-    with pytest.raises(ValueError, match=r"--interval: must be a number of seconds with "
-                                         r"0 < interval <= 60"):
+    with pytest.raises(
+        ValueError,
+        match=r"--interval: must be a number of seconds with "
+        r"0 < interval <= 60",
+    ):
         measure_rates(interval, read=lambda: {}, sleep=lambda s: None)
 
 
@@ -553,8 +612,7 @@ def test_cli_bad_interval_exits_2_naming_the_option_and_range(capsys, value):
 
 def test_cli_json_with_interval_reports_both_rates(capsys, monkeypatch):
     monkeypatch.setattr("timewait.doctor.time.sleep", lambda s: None)
-    code, out, _ = run_cli(capsys, "--json", "--interval", "0.5",
-                           "--proc-root", str(REUSE_CLIENT / "proc"))
+    code, out, _ = run_cli(capsys, "--json", "--interval", "0.5", "--proc-root", str(REUSE_CLIENT / "proc"))
     assert code == 0
     rates = json.loads(out)["rates"]
     assert rates["estimated"]["closes_per_s"] == 10.0
@@ -562,6 +620,7 @@ def test_cli_json_with_interval_reports_both_rates(capsys, monkeypatch):
 
 
 # ---------------------------------------------------------------- unreadable files
+
 
 def test_unreadable_socket_and_counter_files_are_skipped_and_noted(monkeypatch):
     root = str(FIXTURES / "this-host" / "proc")
@@ -588,11 +647,35 @@ def test_unreadable_socket_and_counter_files_are_skipped_and_noted(monkeypatch):
 _AUDITING = contextvars.ContextVar("doctor_audit", default=None)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _MUTATING_EVENTS = {
-    "os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
-    "os.link", "os.symlink", "os.utime", "os.chdir", "os.kill", "os.killpg", "os.putenv",
-    "os.unsetenv", "shutil.copyfile", "shutil.rmtree", "shutil.move",
-    "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-    "os.forkpty", "pty.spawn", "socket.bind", "socket.connect", "socket.sendto",
+    "os.remove",
+    "os.rmdir",
+    "os.rename",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.truncate",
+    "os.link",
+    "os.symlink",
+    "os.utime",
+    "os.chdir",
+    "os.kill",
+    "os.killpg",
+    "os.putenv",
+    "os.unsetenv",
+    "shutil.copyfile",
+    "shutil.rmtree",
+    "shutil.move",
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "pty.spawn",
+    "socket.bind",
+    "socket.connect",
+    "socket.sendto",
 }
 
 
@@ -636,13 +719,17 @@ def test_the_write_guard_itself_catches_writes(tmp_path):
     open(tmp_path / "z", "w").close()  # outside the block, nothing is watched
 
 
-@pytest.mark.parametrize("argv", [
-    ["--json", "--proc-root", str(FIXTURES / "this-host" / "proc")],
-    ["--json", "--interval", "0.1", "--proc-root", str(REUSE_CLIENT / "proc")],
-    ["--json"],
-    ["--json", "--interval", "0.1"],
-    [],
-], ids=["fixture", "fixture-interval", "live", "live-interval", "live-text"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--json", "--proc-root", str(FIXTURES / "this-host" / "proc")],
+        ["--json", "--interval", "0.1", "--proc-root", str(REUSE_CLIENT / "proc")],
+        ["--json"],
+        ["--json", "--interval", "0.1"],
+        [],
+    ],
+    ids=["fixture", "fixture-interval", "live", "live-interval", "live-text"],
+)
 def test_the_whole_doctor_writes_nothing_and_runs_nothing(capsys, monkeypatch, argv):
     if "--proc-root" not in argv and not Path("/proc/net/tcp").exists():
         pytest.skip("needs a Linux /proc")

@@ -1,5 +1,6 @@
 """`timewait doctor` on hosts under load: a busy server, a busy client, clients behind a NAT,
 a load younger than TIME_WAIT, and a live loopback load in a namespace at 1 s and at 65 s."""
+
 import re
 
 import pytest
@@ -11,13 +12,20 @@ from timewait.doctor import examine, measure_rates, render_text
 
 def replay(first, second, seconds):
     readings, times = iter([first, second]), iter([0.0, float(seconds)])
-    return measure_rates(seconds, read=lambda: next(readings), sleep=lambda s: None,
-                         clock=lambda: next(times))
+    return measure_rates(
+        seconds, read=lambda: next(readings), sleep=lambda s: None, clock=lambda: next(times)
+    )
 
 
 def counters(active=0, passive=0, tw=0, recycled=0):
-    return {"ActiveOpens": active, "PassiveOpens": passive, "TW": tw, "TWRecycled": recycled,
-            "TWKilled": 0, "TCPTimeWaitOverflow": 0}
+    return {
+        "ActiveOpens": active,
+        "PassiveOpens": passive,
+        "TW": tw,
+        "TWRecycled": recycled,
+        "TWKilled": 0,
+        "TCPTimeWaitOverflow": 0,
+    }
 
 
 def busy_server_tree(root, time_wait=30_000, client_addresses=1000, port=443):
@@ -36,21 +44,23 @@ def test_busy_server_time_wait_is_grouped_on_its_listening_port(tmp_path):
     (p,) = report.server_ports
     assert (p.port, p.time_wait, p.peers) == (443, 30_000, 1000)
     (note,) = td.advice(report, "server_time_wait")
-    assert note.text.startswith("30,000 TIME_WAIT on :443 (from 1,000 client addresses), closed "
-                                "by this server: costs this host no ephemeral ports")
+    assert note.text.startswith(
+        "30,000 TIME_WAIT on :443 (from 1,000 client addresses), closed "
+        "by this server: costs this host no ephemeral ports"
+    )
     text = render_text(report)
     assert "Server side, per local listening port" in text
     assert len(text.splitlines()) < 80  # not one line per client port
     # 500 accepted/s, each leaving TIME_WAIT here, for longer than a minute: the count agrees
     # with the rate, so there is nothing to add.
-    steady = report.with_measured(replay(counters(passive=0, tw=0),
-                                         counters(passive=5000, tw=5000), 10))
+    steady = report.with_measured(replay(counters(passive=0, tw=0), counters(passive=5000, tw=5000), 10))
     assert td.advice(steady, "rate") == []
 
 
 def test_clients_behind_one_nat_address_show_as_one_client_address(tmp_path):
-    report = examine(str(busy_server_tree(tmp_path / "proc", time_wait=20_000,
-                                          client_addresses=1)), clock_ticks=100)
+    report = examine(
+        str(busy_server_tree(tmp_path / "proc", time_wait=20_000, client_addresses=1)), clock_ticks=100
+    )
     (p,) = report.server_ports
     assert (p.time_wait, p.peers) == (20_000, 1)
     (note,) = td.advice(report, "server_time_wait")
@@ -58,8 +68,10 @@ def test_clients_behind_one_nat_address_show_as_one_client_address(tmp_path):
 
 
 def test_busy_client_spends_its_port_budget_per_destination(tmp_path):
-    rows = [(("10.0.0.5", 32768 + i), ("203.0.113.7", 443), "TIME_WAIT", 3, 100 * (60 * i // 28_000))
-            for i in range(28_000)]
+    rows = [
+        (("10.0.0.5", 32768 + i), ("203.0.113.7", 443), "TIME_WAIT", 3, 100 * (60 * i // 28_000))
+        for i in range(28_000)
+    ]
     root = td.write_proc(tmp_path / "proc", tcp=rows, values=td.sysctls(tcp_tw_reuse="0"))
     report = examine(str(root), clock_ticks=100)
     assert report.server_ports == ()
@@ -73,16 +85,17 @@ def test_a_load_younger_than_time_wait_is_said_to_be_so(tmp_path):
     # One second into 150 connections/s on loopback, the server closing first: 300 TIME_WAIT,
     # and each connection counted by both ActiveOpens and PassiveOpens.
     rows = [(("127.0.0.1", 5000), ("0.0.0.0", 0), "LISTEN", 0, 0)]
-    rows += [(("127.0.0.1", 5000), ("127.0.0.1", 33000 + i), "TIME_WAIT", 3, 100 * 59)
-             for i in range(300)]
+    rows += [(("127.0.0.1", 5000), ("127.0.0.1", 33000 + i), "TIME_WAIT", 3, 100 * 59) for i in range(300)]
     report = examine(str(td.write_proc(tmp_path / "proc", tcp=rows)), clock_ticks=100)
     assert report.local_peer_share == 1.0
     measured = replay(counters(), counters(active=150, passive=150, tw=150), 1.00056)
     report = report.with_measured(measured)
     (rate,) = td.advice(report, "rate")
-    assert rate.text.startswith("measured 150 new connections/s over 1.0 s (150/s by connect(), "
-                                "150/s accepted; 150/s have both ends on this host and are "
-                                "counted once)")
+    assert rate.text.startswith(
+        "measured 150 new connections/s over 1.0 s (150/s by connect(), "
+        "150/s accepted; 150/s have both ends on this host and are "
+        "counted once)"
+    )
     assert "it closes first for most connections" in rate.text
     assert "the load is younger than TIME_WAIT (about 2.0 s old, if steady)" in rate.text
     assert "peers close first" not in rate.text
@@ -104,9 +117,11 @@ RATE = 100  # connections/s
 
 
 def live_load(start_after):
-    out = sandbox.run_body("tests.doctor_bodies:load_then_doctor",
-                           {"rate": RATE, "start_after": start_after, "interval": 1},
-                           timeout=start_after + 60)
+    out = sandbox.run_body(
+        "tests.doctor_bodies:load_then_doctor",
+        {"rate": RATE, "start_after": start_after, "interval": 1},
+        timeout=start_after + 60,
+    )
     report = out["report"]
     rate = [a for a in report["advice"] if a["topic"] == "rate"]
     return out, report, rate

@@ -1,4 +1,5 @@
 """The lab engine: isolation, teardown, timeouts, tiers and recordings."""
+
 import json
 import os
 import subprocess
@@ -13,19 +14,30 @@ from timewait.tiers import detect_tier
 
 def _host_state():
     """What the experiments must never change on the host."""
-    names = ["tcp_max_tw_buckets", "tcp_timestamps", "tcp_tw_reuse", "tcp_fin_timeout",
-             "tcp_orphan_retries", "tcp_rfc1337", "ip_local_port_range"]
+    names = [
+        "tcp_max_tw_buckets",
+        "tcp_timestamps",
+        "tcp_tw_reuse",
+        "tcp_fin_timeout",
+        "tcp_orphan_retries",
+        "tcp_rfc1337",
+        "ip_local_port_range",
+    ]
     state = {n: open(f"/proc/sys/net/ipv4/{n}").read() for n in names}
     if os.geteuid() == 0 and subprocess.run(["which", "nft"], capture_output=True).returncode == 0:
         state["nft"] = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
-    state["ports"] = sorted(row.split()[1] for row in open("/proc/net/tcp").read().splitlines()[1:]
-                            if row.split()[1].endswith((":1388", ":9C40")))
+    state["ports"] = sorted(
+        row.split()[1]
+        for row in open("/proc/net/tcp").read().splitlines()[1:]
+        if row.split()[1].endswith((":1388", ":9C40"))
+    )
     return state
 
 
 def _children():
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True
+    ).stdout
     return [line for line in out.splitlines() if "timewait.sandbox" in line]
 
 
@@ -51,17 +63,24 @@ def test_a_hanging_body_is_killed_and_the_step_named(full_tier):
 
 def test_sysctls_are_set_inside_only(full_tier):
     host = open("/proc/sys/net/ipv4/tcp_fin_timeout").read().strip()
-    inside = sandbox.run_body("tests.engine_bodies:read_sysctl",
-                              {"name": "net.ipv4.tcp_fin_timeout"},
-                              sysctls={"net.ipv4.tcp_fin_timeout": 7}, timeout=20)
+    inside = sandbox.run_body(
+        "tests.engine_bodies:read_sysctl",
+        {"name": "net.ipv4.tcp_fin_timeout"},
+        sysctls={"net.ipv4.tcp_fin_timeout": 7},
+        timeout=20,
+    )
     assert inside == {"value": "7"}
     assert open("/proc/sys/net/ipv4/tcp_fin_timeout").read().strip() == host
 
 
 def test_bad_sysctl_values_name_the_sysctl_and_range(full_tier):
     with pytest.raises(ValueError, match=r"net.ipv4.tcp_rfc1337: must be between 0 and 1"):
-        sandbox.run_body("tests.engine_bodies:read_sysctl", {"name": "net.ipv4.tcp_rfc1337"},
-                         sysctls={"net.ipv4.tcp_rfc1337": 5}, timeout=20)
+        sandbox.run_body(
+            "tests.engine_bodies:read_sysctl",
+            {"name": "net.ipv4.tcp_rfc1337"},
+            sysctls={"net.ipv4.tcp_rfc1337": 5},
+            timeout=20,
+        )
 
 
 def test_drop_counts_exactly_and_the_trace_marks_the_dropped_segment(full_tier):
@@ -75,8 +94,9 @@ def test_drop_counts_exactly_and_the_trace_marks_the_dropped_segment(full_tier):
 
 def test_held_segment_is_delivered_later_with_a_valid_checksum(full_tier):
     # No tail loss probe, so the sender's first retransmission waits at least 200 ms.
-    out = sandbox.run_body("tests.engine_bodies:hold_and_deliver", {}, timeout=20,
-                           sysctls={"net.ipv4.tcp_early_retrans": 0})
+    out = sandbox.run_body(
+        "tests.engine_bodies:hold_and_deliver", {}, timeout=20, sysctls={"net.ipv4.tcp_early_retrans": 0}
+    )
     assert out["held"] == 1
     assert out["received"] == "hello"
     # the held original and our late copy; no retransmission was needed

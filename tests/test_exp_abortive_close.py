@@ -1,4 +1,5 @@
 """abortive-close: a RST instead of a FIN, no TIME_WAIT, and the peer sees an error."""
+
 import pytest
 
 from timewait.experiments import run
@@ -38,8 +39,7 @@ def test_each_mode_has_its_own_counter(result):
         assert result.discarded_unread == len(b"reply the client never reads\n")
 
 
-@pytest.mark.parametrize("bad", [{"mode": "linger"}, {"mode": ""}, {"mode": 0},
-                                 {"linger_zero": True}])
+@pytest.mark.parametrize("bad", [{"mode": "linger"}, {"mode": ""}, {"mode": 0}, {"linger_zero": True}])
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("abortive-close", **bad)

@@ -4,6 +4,7 @@ Under a descriptor limit the leak ends in EMFILE: each CLOSE_WAIT socket keeps i
 and once they have used up the server's RLIMIT_NOFILE, accept() fails while the clients'
 connections still complete, into the listener's accept queue.
 """
+
 import resource
 
 import pytest
@@ -77,14 +78,24 @@ def test_the_limit_is_the_server_process_s_alone(full_tier):
 @pytest.mark.live
 def test_without_a_limit_the_summary_reads_as_it_always_did(full_tier):
     text = run("close-wait-leak", connections=1, hold=1).summary()
-    assert text.splitlines()[0] == ("close-wait-leak (connections=1, hold=1, fin_timeout=1, "
-                                    "server_closes=False)")
+    assert text.splitlines()[0] == (
+        "close-wait-leak (connections=1, hold=1, fin_timeout=1, server_closes=False)"
+    )
     assert "fd_limit" not in text and "accept_errors" not in text
 
 
-@pytest.mark.parametrize("bad", [{"connections": 0}, {"connections": 101}, {"hold": 0},
-                                 {"hold": 61}, {"fin_timeout": 0}, {"server_closes": 1},
-                                 {"leak": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"connections": 0},
+        {"connections": 101},
+        {"hold": 0},
+        {"hold": 61},
+        {"fin_timeout": 0},
+        {"server_closes": 1},
+        {"leak": True},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("close-wait-leak", **bad)

@@ -1,4 +1,5 @@
 """closing-defaults: a fresh namespace's settings for the closing states, read, not assumed."""
+
 import pytest
 
 from timewait.experiments import run
@@ -40,7 +41,9 @@ def test_a_setting_the_kernel_lacks_is_reported_as_none():
             return "4096\t87380   6291456\n"
 
     assert read_defaults(FakeLab(), ("net.ipv4.tcp_rmem", "net.ipv4.tcp_gone")) == {
-        "net.ipv4.tcp_rmem": "4096 87380 6291456", "net.ipv4.tcp_gone": None}
+        "net.ipv4.tcp_rmem": "4096 87380 6291456",
+        "net.ipv4.tcp_gone": None,
+    }
 
 
 def test_closing_defaults_takes_no_options():

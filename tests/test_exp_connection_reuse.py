@@ -1,4 +1,5 @@
 """connection-reuse: kept-alive and pooled connections serve what short ones cannot."""
+
 import pytest
 
 from timewait.experiments import run
@@ -35,9 +36,18 @@ def test_a_pool_larger_than_the_range_fails_to_open(full_tier):
     assert r.connections_opened == 2
 
 
-@pytest.mark.parametrize("bad", [{"requests": 0}, {"requests": 2001}, {"mode": "pipeline"},
-                                 {"pool_size": 0}, {"pool_size": 17}, {"ports": 0},
-                                 {"ports": 1.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"requests": 0},
+        {"requests": 2001},
+        {"mode": "pipeline"},
+        {"pool_size": 0},
+        {"pool_size": 17},
+        {"ports": 0},
+        {"ports": 1.5},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         run("connection-reuse", **bad)

@@ -1,5 +1,6 @@
 """conntrack-time-wait: the router's conntrack entry has a TIME_WAIT of its own, 120 s by
 default, whichever end closed, and independent of the closer's 60 s socket TIME_WAIT."""
+
 import pytest
 
 from timewait import tiers

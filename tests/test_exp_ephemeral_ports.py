@@ -1,4 +1,5 @@
 """ephemeral-ports: which call picks the source port, and how far it stretches."""
+
 import pytest
 
 from timewait.experiments import run
@@ -8,12 +9,15 @@ live = pytest.mark.live
 
 
 @live
-@pytest.mark.parametrize("how, call, error", [
-    ("connect", "connect", "EADDRNOTAVAIL"),
-    ("bind", "bind", "EADDRINUSE"),
-    ("bind-reuseaddr", "bind", "EADDRINUSE"),
-    ("bind-no-port", "connect", "EADDRNOTAVAIL"),
-])
+@pytest.mark.parametrize(
+    "how, call, error",
+    [
+        ("connect", "connect", "EADDRNOTAVAIL"),
+        ("bind", "bind", "EADDRINUSE"),
+        ("bind-reuseaddr", "bind", "EADDRINUSE"),
+        ("bind-no-port", "connect", "EADDRNOTAVAIL"),
+    ],
+)
 def test_which_call_fails_and_with_which_errno(full_tier, how, call, error):
     r = run("ephemeral-ports", ports=4, how=how)
     assert r.connections == r.time_wait == r.local_ports_used == 4
@@ -51,9 +55,18 @@ def test_destinations_differ_by_address_or_by_port():
     assert destinations_for(2, "port") == [("127.0.0.1", 5000), ("127.0.0.1", 5001)]
 
 
-@pytest.mark.parametrize("bad", [{"ports": 0}, {"ports": 1001}, {"how": "listen"},
-                                 {"destinations": 0}, {"destinations": 5},
-                                 {"destinations": True}, {"vary": "host"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ports": 0},
+        {"ports": 1001},
+        {"how": "listen"},
+        {"destinations": 0},
+        {"destinations": 5},
+        {"destinations": True},
+        {"vary": "host"},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         run("ephemeral-ports", **bad)

@@ -1,4 +1,5 @@
 """ephemeral-range-sizes: how many connections each small port range allows, run after run."""
+
 import pytest
 
 from timewait.experiments import run
@@ -7,8 +8,7 @@ live = pytest.mark.live
 
 
 @live
-def test_connect_uses_every_port_of_an_even_range_and_all_but_at_most_one_of_an_odd_one(
-        full_tier):
+def test_connect_uses_every_port_of_an_even_range_and_all_but_at_most_one_of_an_odd_one(full_tier):
     """__inet_hash_connect() scans an even number of ports from a random even offset, wrapping
     with ``port -= remaining``: an odd range of n ports offers n - 1 of them to each connect(),
     which n - 1 depending on the offset; for three ports the offset is always 0."""
@@ -28,8 +28,7 @@ def test_connect_uses_every_port_of_an_even_range_and_all_but_at_most_one_of_an_
             assert all(size - 1 <= m <= size for m in made), (size, made)
 
 
-@pytest.mark.parametrize("bad", [{"max_size": 0}, {"max_size": 33}, {"runs": 0},
-                                 {"runs": 51}, {"runs": 2.5}])
+@pytest.mark.parametrize("bad", [{"max_size": 0}, {"max_size": 33}, {"runs": 0}, {"runs": 51}, {"runs": 2.5}])
 def test_range_sizes_rejects_bad_options(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         run("ephemeral-range-sizes", **bad)

@@ -1,4 +1,5 @@
 """fin-wait-2: tcp_fin_timeout bounds an orphaned FIN_WAIT_2, not a held one."""
+
 import pytest
 
 from timewait.experiments import run
@@ -18,8 +19,7 @@ def test_the_orphan_lasts_fin_timeout_while_the_held_socket_stays(full_tier, fin
 
 @pytest.mark.live
 @pytest.mark.parametrize("fin_timeout,linger2", [(5, 1), (1, 2)])
-def test_tcp_linger2_bounds_the_orphan_which_keeps_its_port_until_then(full_tier, fin_timeout,
-                                                                        linger2):
+def test_tcp_linger2_bounds_the_orphan_which_keeps_its_port_until_then(full_tier, fin_timeout, linger2):
     r = run("fin-wait-2", fin_timeout=fin_timeout, linger2=linger2)
     # The orphan lives linger2 seconds, not tcp_fin_timeout: well clear of the other value.
     assert linger2 - 0.1 < r.fin_wait_2_lifetime_s < linger2 + 1.5
@@ -43,9 +43,18 @@ def test_up_to_60_s_the_orphan_is_a_timewait_socket_from_the_start(full_tier):
     assert run("fin-wait-2", fin_timeout=2).orphan_timers == ["timewait"]
 
 
-@pytest.mark.parametrize("bad", [{"fin_timeout": 0}, {"fin_timeout": 121}, {"fin_timeout": 1.5},
-                                 {"fin_timeout": None}, {"linger2": -1}, {"linger2": 61},
-                                 {"linger2": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"fin_timeout": 0},
+        {"fin_timeout": 121},
+        {"fin_timeout": 1.5},
+        {"fin_timeout": None},
+        {"linger2": -1},
+        {"linger2": 61},
+        {"linger2": True},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("fin-wait-2", **bad)

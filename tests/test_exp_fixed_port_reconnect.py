@@ -1,5 +1,6 @@
 """fixed-port-reconnect: bind() needs SO_REUSEADDR; connect() then needs timestamps, and
 tcp_tw_reuse has no say for a port the client bound itself."""
+
 import pytest
 
 from timewait.experiments import run

@@ -1,4 +1,5 @@
 """four-way-close: the socket tables it reports, as the course reads them and as ss prints them."""
+
 import re
 
 import pytest
@@ -10,8 +11,7 @@ SS_TIME_WAIT = re.compile(r"timer:\(timewait,(?:[1-5]?\dsec|1min),0\)$")
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("closer, local", [("client", "127.0.0.1:40000"),
-                                           ("server", "127.0.0.1:5000")])
+@pytest.mark.parametrize("closer, local", [("client", "127.0.0.1:40000"), ("server", "127.0.0.1:5000")])
 def test_ss_shows_the_closers_socket_with_its_timewait_timer(full_tier, closer, local):
     r = run("four-way-close", closer=closer)
     if r.ss_time_wait is None:

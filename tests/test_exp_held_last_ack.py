@@ -1,4 +1,5 @@
 """held-last-ack: a LAST_ACK socket its application holds gives up after tcp_retries2."""
+
 import pytest
 
 from timewait.experiments import run
@@ -13,7 +14,7 @@ def test_the_held_socket_retries_its_fin_until_tcp_retries2_is_used_up(full_tier
     assert r.namespace_default == 15
     assert r.last_ack_state == "LAST_ACK" and r.last_ack_timer == "retransmit"
     assert r.fin_transmissions == r.predicted_fins == fins == retries2 + 3
-    assert r.backoff == [1, 1] + [2 ** k for k in range(1, retries2 + 1)]
+    assert r.backoff == [1, 1] + [2**k for k in range(1, retries2 + 1)]
     assert r.end_state == "CLOSED" and r.socket_error == "ETIMEDOUT"
     assert not r.rst_sent
     assert r.counters.get("TCPAbortOnTimeout") == 1

@@ -1,4 +1,5 @@
 """lost-final-ack: TIME_WAIT answers the retransmitted FIN; without it a RST does."""
+
 import pytest
 
 from timewait.experiments import run
@@ -72,7 +73,12 @@ def late(request, full_tier):
 def test_lost_retransmissions_show_a_loss_probe_then_doubling_timeouts(late):
     assert late.fin_retransmissions == 4
     assert [s.note for s in late.trace if s.src == "server" and s.has("FIN")] == [
-        "", "dropped", "dropped", "dropped", ""]
+        "",
+        "dropped",
+        "dropped",
+        "dropped",
+        "",
+    ]
     assert late.loss_probes == 1
     assert late.backoff == [1, 1, 2, 4]
     assert 1.6 <= late.fin_times_s[-1] < 2.0  # 8 RTOs of just over 200 ms
@@ -119,8 +125,7 @@ def test_with_time_wait_the_new_connection_and_the_old_close_both_succeed(full_t
 def test_a_new_syn_on_the_same_4_tuple_meets_last_ack_and_resets_it(full_tier, time_wait):
     r = run("lost-final-ack", time_wait=time_wait, new_connection="same-port")
     close_and_reconnect = [f for _, f in r.trace.flag_sequence()[7:]]
-    assert close_and_reconnect == ["FIN|ACK", "FIN|ACK", "ACK", "SYN", "ACK", "RST", "SYN",
-                                   "SYN|ACK", "ACK"]
+    assert close_and_reconnect == ["FIN|ACK", "FIN|ACK", "ACK", "SYN", "ACK", "RST", "SYN", "SYN|ACK", "ACK"]
     assert r.fin_retransmissions == 0  # the reset came before any retransmission
     assert r.counters.get("TCPSYNChallenge") == 1
     assert r.peer_error == "ECONNRESET"
@@ -129,8 +134,9 @@ def test_a_new_syn_on_the_same_4_tuple_meets_last_ack_and_resets_it(full_tier, t
         assert r.counters.get("TWRecycled") == 1
 
 
-@pytest.mark.parametrize("bad", [{"fin_losses": 5}, {"fin_losses": -1},
-                                 {"new_connection": "yes"}, {"new_connection": True}])
+@pytest.mark.parametrize(
+    "bad", [{"fin_losses": 5}, {"fin_losses": -1}, {"new_connection": "yes"}, {"new_connection": True}]
+)
 def test_bad_new_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("lost-final-ack", **bad)

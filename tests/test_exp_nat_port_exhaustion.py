@@ -1,6 +1,7 @@
 """nat-port-exhaustion: behind SNAT with a few ports, the connection past the budget has its
 SYNs dropped at the router and connect() times out; closed connections' TIME_WAIT entries
 are evicted by a SYN that is ahead of them; keep-alive needs one mapping."""
+
 import pytest
 
 from timewait import tiers
@@ -16,8 +17,7 @@ def topology_ok(full_tier):
 
 @pytest.mark.live
 @pytest.mark.parametrize("ports,connections", [(4, 6), (8, 10)])
-def test_past_the_port_budget_the_syn_is_dropped_and_connect_times_out(topology_ok, ports,
-                                                                         connections):
+def test_past_the_port_budget_the_syn_is_dropped_and_connect_times_out(topology_ok, ports, connections):
     result = run("nat-port-exhaustion", ports=ports, connections=connections)
     assert result.connected == ports and result.mappings == ports
     assert result.outcomes == ["ok"] * ports + ["ETIMEDOUT"] * (connections - ports)

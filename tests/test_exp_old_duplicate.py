@@ -1,4 +1,5 @@
 """old-duplicate: which defence stops a segment of incarnation A from entering incarnation B."""
+
 import pytest
 
 from timewait.experiments import get, run
@@ -41,6 +42,7 @@ def runs(full_tier):
         if key not in done:
             done[key] = run("old-duplicate", **dict(zip(KEYS, key, strict=True)))
         return done[key]
+
     return get_run
 
 
@@ -141,8 +143,14 @@ def test_the_ack_check_drops_an_old_ack_number_unless_the_reply_direction_lines_
 
 
 def test_with_both_directions_past_the_isn_clock_b_reads_a_bytes_without_any_rewrite(full_tier):
-    r = run("old-duplicate", time_wait=False, timestamps=False, old_ack="original",
-            overlap=True, reply_overlap=True)
+    r = run(
+        "old-duplicate",
+        time_wait=False,
+        timestamps=False,
+        old_ack="original",
+        overlap=True,
+        reply_overlap=True,
+    )
     assert r.changed_fields == []
     assert r.old_bytes_delivered == 1000 and r.own_bytes_read == 0 and r.rejected_by is None
     assert r.landed == "at B's next expected byte"
@@ -158,8 +166,14 @@ def test_with_both_directions_past_the_isn_clock_b_reads_a_bytes_without_any_rew
 
 
 def test_the_rewrite_to_the_ack_number_already_there_changes_nothing(full_tier):
-    r = run("old-duplicate", time_wait=False, timestamps=False, old_ack="current",
-            overlap=True, reply_overlap=True)
+    r = run(
+        "old-duplicate",
+        time_wait=False,
+        timestamps=False,
+        old_ack="current",
+        overlap=True,
+        reply_overlap=True,
+    )
     assert r.changed_fields == [] and r.old_bytes_delivered == 1000
 
 
@@ -169,8 +183,17 @@ def test_summary_is_deterministic(result):
     assert "reply_bytes_before" not in text and "server_isn_advance" not in text
 
 
-@pytest.mark.parametrize("bad", [{"time_wait": 1}, {"timestamps": "yes"}, {"old_ack": "new"},
-                                 {"overlap": None}, {"reply_overlap": "yes"}, {"held": True}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"time_wait": 1},
+        {"timestamps": "yes"},
+        {"old_ack": "new"},
+        {"overlap": None},
+        {"reply_overlap": "yes"},
+        {"held": True},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError, match=f"^{next(iter(bad))}: "):
         run("old-duplicate", **bad)

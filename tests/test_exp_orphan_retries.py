@@ -1,4 +1,5 @@
 """orphan-retries: an orphaned LAST_ACK retries its FIN, then dies silently."""
+
 import os
 
 import pytest
@@ -21,7 +22,7 @@ def test_the_orphan_sends_a_loss_probe_then_backs_off_and_gives_up(full_tier, re
     fins, lifetime = predict(retries, r.first_rto_s)
     assert r.fin_transmissions == fins == retries + 3
     assert r.loss_probes == 1
-    assert r.backoff == [1, 1] + [2 ** k for k in range(1, retries + 1)]
+    assert r.backoff == [1, 1] + [2**k for k in range(1, retries + 1)]
     assert r.end_state == "CLOSED"
     assert r.lifetime_rtos == 2 ** (retries + 2)
     assert not r.rst_sent
@@ -76,8 +77,9 @@ def test_zero_is_not_zero_retries_the_orphan_outlives_every_small_setting(full_t
 
 
 @pytest.mark.live
-@pytest.mark.skipif(not os.environ.get("TIMEWAIT_SLOW"),
-                    reason="takes about 105 s; set TIMEWAIT_SLOW=1 to run it")
+@pytest.mark.skipif(
+    not os.environ.get("TIMEWAIT_SLOW"), reason="takes about 105 s; set TIMEWAIT_SLOW=1 to run it"
+)
 def test_zero_behaves_like_eight_until_it_gives_up(full_tier):
     r = run("orphan-retries", retries=0)
     fins, lifetime = predict(8, r.first_rto_s)
@@ -94,16 +96,19 @@ def test_the_rule_gives_retries_plus_three_fins_and_doubles_the_lifetime():
     assert lifetimes == pytest.approx([1.6, 3.2, 6.4])
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"retries": -1}, "retries: must be between 0 and 15"),
-    ({"retries": 16}, "retries: must be between 0 and 15"),
-    ({"retries": 1.5}, "retries: must be between 0 and 15"),
-    ({"retries": True}, "retries: must be between 0 and 15"),
-    ({"retries": "2"}, "retries: must be between 0 and 15"),
-    ({"watch": -1}, "watch: must be between 0 and 150"),
-    ({"watch": 151}, "watch: must be between 0 and 150"),
-    ({"watch": "5"}, "watch: must be between 0 and 150"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"retries": -1}, "retries: must be between 0 and 15"),
+        ({"retries": 16}, "retries: must be between 0 and 15"),
+        ({"retries": 1.5}, "retries: must be between 0 and 15"),
+        ({"retries": True}, "retries: must be between 0 and 15"),
+        ({"retries": "2"}, "retries: must be between 0 and 15"),
+        ({"watch": -1}, "watch: must be between 0 and 150"),
+        ({"watch": 151}, "watch: must be between 0 and 150"),
+        ({"watch": "5"}, "watch: must be between 0 and 150"),
+    ],
+)
 def test_bad_options_are_rejected_naming_the_option_and_its_range(bad, message):
     with pytest.raises(ValueError, match=message):
         run("orphan-retries", **bad)

@@ -1,4 +1,5 @@
 """port-defaults: a fresh namespace's settings for port choice and TIME_WAIT reuse."""
+
 import pytest
 
 from timewait.experiments import run

@@ -1,4 +1,5 @@
 """port-exhaustion: TIME_WAIT on every ephemeral port; tcp_tw_reuse (with timestamps) recovers."""
+
 import pytest
 
 from timewait.experiments import run
@@ -72,11 +73,22 @@ def test_summary_shows_no_exact_timing(full_tier):
     assert "recovered_exact_s" not in r.summary() and r.recovered_exact_s is not None
 
 
-@pytest.mark.parametrize("bad", [{"ports": 0}, {"ports": 1001}, {"ports": 2.5},
-                                 {"tw_reuse": 3}, {"tw_reuse": True}, {"timestamps": 1},
-                                 {"reuse_delay_ms": 0}, {"reuse_delay_ms": 10001},
-                                 {"address": "10.0.0.1"}, {"bind_first": "yes"},
-                                 {"range": 10}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"ports": 0},
+        {"ports": 1001},
+        {"ports": 2.5},
+        {"tw_reuse": 3},
+        {"tw_reuse": True},
+        {"timestamps": 1},
+        {"reuse_delay_ms": 0},
+        {"reuse_delay_ms": 10001},
+        {"address": "10.0.0.1"},
+        {"bind_first": "yes"},
+        {"range": 10},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         run("port-exhaustion", **bad)

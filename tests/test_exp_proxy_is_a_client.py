@@ -2,6 +2,7 @@
 client's close on and holds TIME_WAIT towards the backend, so a few ports run out; in HTTP
 modes it resets the backend connections it closes, and runs out only of ports in use at
 once; keep-alive needs one backend connection; who closes first holds TIME_WAIT."""
+
 import os
 import subprocess
 
@@ -100,8 +101,7 @@ def test_in_http_server_close_mode_haproxy_resets_and_keeps_no_time_wait(topolog
     assert result.backend_asked_to_close == 16
     assert result.back_closes == {"proxy RST": 16}
     assert result.proxy_ports_used <= 4  # ports reused at once: nothing holds them
-    assert result.time_wait == {"client": 16, "proxy (client leg)": 0,
-                                "proxy (backend leg)": 0, "backend": 0}
+    assert result.time_wait == {"client": 16, "proxy (client leg)": 0, "proxy (backend leg)": 0, "backend": 0}
     assert result.front_closes == {"client FIN": 16}
 
 
@@ -116,8 +116,7 @@ def test_with_backend_keep_alive_one_connection_carries_every_request(topology_o
 
 
 @pytest.mark.live
-def test_in_httpclose_mode_both_ends_of_the_client_leg_close_and_the_backend_leg_is_reset(
-        topology_ok):
+def test_in_httpclose_mode_both_ends_of_the_client_leg_close_and_the_backend_leg_is_reset(topology_ok):
     result = run("proxy-is-a-client", mode="httpclose")
     _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 8} and result.back_closes == {"proxy RST": 8}
@@ -140,8 +139,7 @@ def test_when_the_backend_closes_first_it_holds_time_wait_once_per_proxy_port(to
 
 
 @pytest.mark.live
-def test_in_tcp_mode_the_proxy_passes_the_backend_s_close_on_and_holds_the_client_leg(
-        topology_ok):
+def test_in_tcp_mode_the_proxy_passes_the_backend_s_close_on_and_holds_the_client_leg(topology_ok):
     result = run("proxy-is-a-client", mode="tcp", backend_closes=True)
     _time_wait_at_the_first_fin(result)
     assert result.outcomes == {"200": 8}
@@ -167,8 +165,9 @@ def test_the_proxy_curl_and_hosts_are_gone_and_the_host_is_untouched(tcp_mode):
     assert len(result.pids["haproxy"]) == 1 and len(result.pids["curl"]) == 8
     assert not any(_running(p, "haproxy") for p in result.pids["haproxy"])
     assert not any(_running(p, "curl") for p in result.pids["curl"])
-    assert result.host_pids and not any(_running(p, "sleep") and os.path.exists(f"/proc/{p}")
-                                        for p in result.host_pids)
+    assert result.host_pids and not any(
+        _running(p, "sleep") and os.path.exists(f"/proc/{p}") for p in result.host_pids
+    )
 
 
 @pytest.mark.live
@@ -181,8 +180,11 @@ def test_without_haproxy_the_recording_is_shown(topology_ok, monkeypatch):
 
 def test_options_are_checked():
     exp = get("proxy-is-a-client")
-    with pytest.raises(ValueError, match=r"mode: must be one of tcp, server-close, httpclose, "
-                                         r"keep-alive"):
+    with pytest.raises(
+        ValueError,
+        match=r"mode: must be one of tcp, server-close, httpclose, "
+        r"keep-alive",
+    ):
         exp.check({"mode": "http"})
     with pytest.raises(ValueError, match=r"ports: must be between 1 and 16"):
         exp.check({"ports": 0})
@@ -212,6 +214,5 @@ def test_how_a_connection_ended_is_read_from_its_fins_and_resets():
     assert _closes(both, 80, names) == {"simultaneous FIN": 1}
     # A reset after a FIN ends the connection as the reset's; a new SYN on the same
     # 4-tuple after the end is a connection of its own, still open.
-    reset = conn(V(s, c, "FIN|ACK", 901, 101, 0), V(c, s, "PSH|ACK", 101, 901, 10),
-                 V(s, c, "RST", 902, 0, 0))
+    reset = conn(V(s, c, "FIN|ACK", 901, 101, 0), V(c, s, "PSH|ACK", 101, 901, 10), V(s, c, "RST", 902, 0, 0))
     assert _closes(reset + conn(), 80, names) == {"open": 1, "proxy RST": 1}

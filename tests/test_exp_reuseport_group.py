@@ -1,4 +1,5 @@
 """reuseport-group: the kernel spreads a SO_REUSEPORT group's connections by 4-tuple hash."""
+
 import pytest
 
 from timewait.experiments import run
@@ -23,13 +24,16 @@ def test_the_same_4_tuple_reaches_the_same_listener(full_tier):
     assert r.opens == {"Tcp:ActiveOpens": 58, "Tcp:PassiveOpens": 58}
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"listeners": 1}, "listeners: must be between 2 and 8"),
-    ({"listeners": 9}, "listeners: must be between 2 and 8"),
-    ({"connections": 7}, "connections: must be between 8 and 1000"),
-    ({"connections": "200"}, "connections: must be between 8 and 1000"),
-    ({"repeats": 21}, "repeats: must be between 2 and 20"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"listeners": 1}, "listeners: must be between 2 and 8"),
+        ({"listeners": 9}, "listeners: must be between 2 and 8"),
+        ({"connections": 7}, "connections: must be between 8 and 1000"),
+        ({"connections": "200"}, "connections: must be between 8 and 1000"),
+        ({"repeats": 21}, "repeats: must be between 2 and 20"),
+    ],
+)
 def test_bad_options_are_rejected_naming_the_option_and_its_range(bad, message):
     with pytest.raises(ValueError, match=message):
         run("reuseport-group", **bad)

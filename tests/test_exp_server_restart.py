@@ -4,6 +4,7 @@ The rule being checked is inet_bind_conflict() in net/ipv4/inet_connection_sock.
 socket on the port gives way to a new bind() only if both set SO_REUSEADDR and the old one is
 not listening, or both set SO_REUSEPORT (same user, or the old one in TIME_WAIT).
 """
+
 import pytest
 
 from timewait.experiments import get, run
@@ -12,8 +13,7 @@ from timewait.tiers import detect_tier
 
 pytestmark = pytest.mark.live
 
-ON_PORT = {"time-wait": ["TIME_WAIT"], "established": ["ESTABLISHED"], "listener": ["LISTEN"],
-           "nothing": []}
+ON_PORT = {"time-wait": ["TIME_WAIT"], "established": ["ESTABLISHED"], "listener": ["LISTEN"], "nothing": []}
 
 
 def expected_to_listen(held_by, old_reuseaddr, new_reuseaddr, reuseport):
@@ -37,8 +37,7 @@ def check(r):
 
 
 def label(p):
-    return "-".join([p["held_by"]] + [k for k in ("old_reuseaddr", "new_reuseaddr", "reuseport")
-                                      if p[k]])
+    return "-".join([p["held_by"]] + [k for k in ("old_reuseaddr", "new_reuseaddr", "reuseport") if p[k]])
 
 
 @pytest.mark.parametrize("params", MATRIX, ids=label)
@@ -46,10 +45,14 @@ def test_in_a_private_namespace(full_tier, params):
     check(run("server-restart", **params))
 
 
-HOST_CASES = ([{"held_by": "time-wait", "old_reuseaddr": o, "new_reuseaddr": n, "reuseport": False}
-               for o in (False, True) for n in (False, True)]
-              + [{"held_by": h, "old_reuseaddr": False, "new_reuseaddr": False, "reuseport": True}
-                 for h in ("established", "listener")])
+HOST_CASES = [
+    {"held_by": "time-wait", "old_reuseaddr": o, "new_reuseaddr": n, "reuseport": False}
+    for o in (False, True)
+    for n in (False, True)
+] + [
+    {"held_by": h, "old_reuseaddr": False, "new_reuseaddr": False, "reuseport": True}
+    for h in ("established", "listener")
+]
 
 
 @pytest.mark.parametrize("params", HOST_CASES, ids=label)
@@ -84,9 +87,17 @@ def test_recorded_outcomes_follow_the_rule(monkeypatch):
     assert "REUSEADDR both: listens" in alt and "REUSEPORT both: listens" in alt
 
 
-@pytest.mark.parametrize("bad", [{"old_reuseaddr": 1}, {"new_reuseaddr": "no"}, {"port": 5000},
-                                 {"held_by": "close-wait"}, {"held_by": ""},
-                                 {"reuseport": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"old_reuseaddr": 1},
+        {"new_reuseaddr": "no"},
+        {"port": 5000},
+        {"held_by": "close-wait"},
+        {"held_by": ""},
+        {"reuseport": 1},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("server-restart", **bad)

@@ -1,4 +1,5 @@
 """time-wait-assassination: an in-window RST kills TIME_WAIT unless tcp_rfc1337=1."""
+
 import pytest
 
 from timewait.experiments import run
@@ -28,7 +29,7 @@ def test_a_forgetful_peer_answers_time_waits_ack_with_the_reset_that_ends_it(ful
     segments = list(r.trace)
     crafted = [s for s in segments if s.note == "crafted"]
     assert [s.flags for s in crafted] == ["FIN|ACK"]  # the copy of the server's FIN
-    after = segments[segments.index(crafted[0]) + 1:]
+    after = segments[segments.index(crafted[0]) + 1 :]
     assert [(s.src, s.flags) for s in after] == [("client", "ACK"), ("server", "RST")]
     ack, rst = after
     assert rst.seq_abs == ack.ack_abs  # the reset's sequence number is the ACK's ack number
@@ -41,8 +42,17 @@ def test_a_forgetful_peer_answers_time_waits_ack_with_the_reset_that_ends_it(ful
         assert r.reconnect == "ok" and r.reusable_after_s == 0.0
 
 
-@pytest.mark.parametrize("bad", [{"rfc1337": 2}, {"rfc1337": -1}, {"rfc1337": True},
-                                 {"rfc1337": "1"}, {"trigger": "fin"}, {"trigger": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rfc1337": 2},
+        {"rfc1337": -1},
+        {"rfc1337": True},
+        {"rfc1337": "1"},
+        {"trigger": "fin"},
+        {"trigger": 1},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("time-wait-assassination", **bad)

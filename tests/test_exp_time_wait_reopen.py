@@ -1,5 +1,6 @@
 """time-wait-reopen: a SYN that meets the server's TIME_WAIT reopens the 4-tuple when its
 sequence number is beyond the old connection's or its timestamp is newer."""
+
 import pytest
 
 from timewait.experiments import get, run
@@ -94,15 +95,14 @@ def test_the_trace_holds_both_incarnations_without_the_bulk(result):
 
 def test_connect_times_are_put_in_stable_words():
     assert _rounded(0.001, 1) == "at once"
-    assert _rounded(0.012, 2) == ("after 1 SYN retransmission, well before the 1 s "
-                                  "retransmission timeout")
+    assert _rounded(0.012, 2) == ("after 1 SYN retransmission, well before the 1 s retransmission timeout")
     assert _rounded(1.02, 2) == "after 1 SYN retransmission (about 1 s)"
     assert _rounded(3.1, 3) == "after 2 SYN retransmissions (about 3 s)"
 
 
-@pytest.mark.parametrize("bad,name", [({"timestamps": 1}, "timestamps"),
-                                      ({"outrun": "yes"}, "outrun"),
-                                      ({"port": 40000}, "port")])
+@pytest.mark.parametrize(
+    "bad,name", [({"timestamps": 1}, "timestamps"), ({"outrun": "yes"}, "outrun"), ({"port": 40000}, "port")]
+)
 def test_bad_options_are_rejected_by_name(bad, name):
     with pytest.raises(ValueError, match=f"^{name}: "):
         run("time-wait-reopen", **bad)

@@ -1,5 +1,6 @@
 """timeout-close: an application's timeout leaves the connection alone; TCP's aborts it to
 CLOSED, with no TIME_WAIT and no FIN or RST on the wire."""
+
 import pytest
 
 from timewait.experiments import run
@@ -59,8 +60,7 @@ def test_the_abort_sends_neither_fin_nor_rst_and_the_peer_does_not_know(user_tim
     assert r.peer_state_after_timeout == "ESTABLISHED"
     # The only RST is the forgotten client's answer to the server's later reply.
     assert r.client_rsts == 1 and r.trace.flag_sequence()[-1] == ("client", "RST")
-    assert r.afterwards.endswith("the client answered RST; the server's next recv() failed "
-                                 "with ECONNRESET")
+    assert r.afterwards.endswith("the client answered RST; the server's next recv() failed with ECONNRESET")
 
 
 @pytest.mark.live
@@ -87,6 +87,5 @@ def test_an_unacknowledged_fin_gives_up_from_fin_wait_1_to_closed(close_timeout)
 
 @pytest.mark.parametrize("bad", ["send-timeout", "", None, 1, True])
 def test_bad_kinds_are_rejected_naming_the_option_and_its_values(bad):
-    with pytest.raises(ValueError, match="kind: must be one of recv-timeout, user-timeout, "
-                                         "close-timeout"):
+    with pytest.raises(ValueError, match="kind: must be one of recv-timeout, user-timeout, close-timeout"):
         run("timeout-close", kind=bad)

@@ -1,4 +1,5 @@
 """tw-bucket-overflow: past tcp_max_tw_buckets, a close skips TIME_WAIT and is counted."""
+
 import pytest
 
 from timewait.experiments import run
@@ -16,9 +17,17 @@ def test_closes_beyond_the_limit_skip_time_wait(full_tier, buckets, extra):
     assert r.reconnect_skipped_port == "connected"
 
 
-@pytest.mark.parametrize("bad", [{"max_tw_buckets": 0}, {"max_tw_buckets": 1001},
-                                 {"extra": 0}, {"extra": 2.5}, {"extra": True},
-                                 {"buckets": 5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_tw_buckets": 0},
+        {"max_tw_buckets": 1001},
+        {"extra": 0},
+        {"extra": 2.5},
+        {"extra": True},
+        {"buckets": 5},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("tw-bucket-overflow", **bad)

@@ -1,4 +1,5 @@
 """tw-memory: a TIME_WAIT socket costs a fraction of a full socket."""
+
 import pytest
 
 from timewait.experiments import run
@@ -17,9 +18,16 @@ def test_a_time_wait_socket_is_several_times_cheaper_than_an_open_one(full_tier)
         assert r.slab_object_sizes == {}
 
 
-@pytest.mark.parametrize("bad", [{"connections": 999}, {"connections": 20001},
-                                 {"connections": 5000.5}, {"connections": "many"},
-                                 {"sockets": 5000}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"connections": 999},
+        {"connections": 20001},
+        {"connections": 5000.5},
+        {"connections": "many"},
+        {"sockets": 5000},
+    ],
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("tw-memory", **bad)

@@ -1,5 +1,6 @@
 """A result is built from exactly what its experiment's body returned; a recording made by an
 older version may hold fields that are gone."""
+
 import json
 
 import pytest
@@ -12,14 +13,18 @@ FourWayClose = REGISTRY["four-way-close"].result
 
 
 def test_a_key_the_result_has_no_field_for_is_an_error_naming_it():
-    with pytest.raises(TypeError, match=r"four-way-close: the result has no field 'end_state'; "
-                                         r"fields: .*end_states"):
+    with pytest.raises(
+        TypeError,
+        match=r"four-way-close: the result has no field 'end_state'; "
+        r"fields: .*end_states",
+    ):
         FourWayClose.from_json({"experiment": "four-way-close", "end_state": {}})
 
 
 def test_a_recording_may_hold_a_field_that_is_gone():
-    result = FourWayClose.from_json({"experiment": "four-way-close", "close_segments": 4,
-                                     "a_field_removed_since": 1}, recording=True)
+    result = FourWayClose.from_json(
+        {"experiment": "four-way-close", "close_segments": 4, "a_field_removed_since": 1}, recording=True
+    )
     assert result.close_segments == 4 and not hasattr(result, "a_field_removed_since")
 
 

@@ -1,4 +1,5 @@
 """The core installs in one line, without the book's dependencies, and its on-call tools run."""
+
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,7 @@ def test_core_installs_into_a_fresh_venv_and_runs_doctor_and_analyze(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "src", source / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     py, timewait = venv / "bin" / "python", venv / "bin" / "timewait"
@@ -27,17 +27,25 @@ def test_core_installs_into_a_fresh_venv_and_runs_doctor_and_analyze(tmp_path):
         probe = subprocess.run([str(py), "-c", f"import {extra}"], capture_output=True)
         assert probe.returncode != 0, f"{extra} came with the core install"
 
-    doctor = subprocess.run([str(timewait), "doctor", "--json"], capture_output=True, text=True,
-                            timeout=60)
+    doctor = subprocess.run([str(timewait), "doctor", "--json"], capture_output=True, text=True, timeout=60)
     assert doctor.returncode == 0, doctor.stderr
     assert '"state_totals"' in doctor.stdout
 
     pcaps = tmp_path / "pcaps"
-    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'scripts'); "
-                    f"import site_assets; site_assets.write_pcaps(site_assets.Path({str(pcaps)!r}))"],
-                   cwd=ROOT, check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, 'scripts'); "
+            f"import site_assets; site_assets.write_pcaps(site_assets.Path({str(pcaps)!r}))",
+        ],
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
     capture = next(pcaps.glob("four-way-close__closer-server__*merged_fin_ack-False.pcapng"))
-    analyze = subprocess.run([str(py), "-m", "timewait", "analyze", str(capture)],
-                             capture_output=True, text=True, timeout=60)
+    analyze = subprocess.run(
+        [str(py), "-m", "timewait", "analyze", str(capture)], capture_output=True, text=True, timeout=60
+    )
     assert analyze.returncode == 0, analyze.stderr
     assert "closed first by server" in analyze.stdout or "closed first by: server" in analyze.stdout

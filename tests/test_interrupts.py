@@ -6,6 +6,7 @@ sent SIGINT (Ctrl-C), SIGTERM (a closed job), SIGHUP (a closed terminal) or SIGK
 notebook kernel restarted, a CI job cancelled). Within 2 s no process of the experiment may
 remain; SIGINT, SIGTERM and SIGHUP end with one line naming the step, and no traceback.
 """
+
 import os
 import re
 import signal
@@ -47,8 +48,13 @@ def _children(pid: int) -> list:
 def _start_long_experiment():
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("TIMEWAIT_TIER", None)
-    proc = subprocess.Popen([sys.executable, "-m", "timewait.cli", *LONG], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "timewait.cli", *LONG],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         children = _children(proc.pid)
@@ -65,8 +71,11 @@ def _start_long_experiment():
     pytest.fail(f"the experiment did not get under way: {err[-2000:]}")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
-                         ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+    ids=lambda s: signal.Signals(s).name,
+)
 def test_a_signal_to_timewait_leaves_no_process_behind(full_tier, signum):
     proc, group = _start_long_experiment()
     assert len(_processes_in_group(group)) >= 2
@@ -89,6 +98,7 @@ def test_a_signal_to_timewait_leaves_no_process_behind(full_tier, signum):
     lines = err.splitlines()
     by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
     assert len(lines) == 1, err
-    assert re.fullmatch(f"timewait experiment close-wait-leak: stopped{by} during step '.+'",
-                        lines[0]), lines[0]
+    assert re.fullmatch(f"timewait experiment close-wait-leak: stopped{by} during step '.+'", lines[0]), (
+        lines[0]
+    )
     assert out == ""

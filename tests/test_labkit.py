@@ -1,6 +1,7 @@
 """What every lab's support module relies on: a check that needs a namespace says it cannot
 run on a machine without one (and the grader reports it as not run, not failed), and a crash
 in the student's code is shown as the student's own frames."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,9 @@ def host_tier(monkeypatch):
 
 
 def test_a_namespace_check_cannot_run_on_the_host_tier(host_tier):
-    with pytest.raises(labkit.CannotRunHere, match="cannot run here: your client needs a private"
-                                                   " network namespace"):
+    with pytest.raises(
+        labkit.CannotRunHere, match="cannot run here: your client needs a private network namespace"
+    ):
         labkit.run_student(__file__, "harness", print, "your client")
 
 
@@ -85,20 +87,34 @@ NOT_RUN_OUTPUT = """q2 results:
               run = run_client(churning_client, 15)
         CannotRunHere: cannot run here: your churning_client needs a private network namespace, which this machine does not give (no namespaces).
 """  # noqa: E501 (the grader's line as it prints it)
-FAILED_TOO = NOT_RUN_OUTPUT + """
+FAILED_TOO = (
+    NOT_RUN_OUTPUT
+    + """
     q2 - 2 result:
         ❌ Test case failed
         AssertionError: The server accepted 1 connection for 15 requests.
 """
+)
 
 
 def test_a_question_whose_checks_could_not_run_is_reported_as_not_run(tmp_path):
     results = tmp_path / "results.json"
-    results.write_text(grade.json.dumps({"tests": [
-        {"name": "q1", "score": 2, "max_score": 2, "output": "q1 results: All test cases passed!"},
-        {"name": "q2", "score": 0, "max_score": 3, "output": NOT_RUN_OUTPUT},
-        {"name": "q3", "score": 0, "max_score": 3, "output": FAILED_TOO},
-    ]}))
+    results.write_text(
+        grade.json.dumps(
+            {
+                "tests": [
+                    {
+                        "name": "q1",
+                        "score": 2,
+                        "max_score": 2,
+                        "output": "q1 results: All test cases passed!",
+                    },
+                    {"name": "q2", "score": 0, "max_score": 3, "output": NOT_RUN_OUTPUT},
+                    {"name": "q3", "score": 0, "max_score": 3, "output": FAILED_TOO},
+                ]
+            }
+        )
+    )
     g = grade.read_results(results)
     assert list(g.not_run) == ["q2"]
     assert g.not_run["q2"].startswith("cannot run here: your churning_client")
@@ -113,7 +129,8 @@ def test_publish_points_each_lab_at_its_own_secret(tmp_path):
     workflows = lab / "student" / ".github" / "workflows"
     workflows.mkdir(parents=True)
     (workflows / "classroom.yml").write_text(
-        (LABS.parent / ".github" / "classroom" / "classroom.yml").read_text())
+        (LABS.parent / ".github" / "classroom" / "classroom.yml").read_text()
+    )
     (lab / "autograder").mkdir()
     zip_path = lab / "autograder" / "port_budget-autograder_2026.zip"
     with zipfile.ZipFile(zip_path, "w") as z:

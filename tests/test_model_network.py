@@ -1,4 +1,5 @@
 """The network: loss, deterministic drops, delay bounded by the MSL, copies, seeds."""
+
 import pytest
 
 from timewait.model.endpoint import Packet
@@ -9,8 +10,12 @@ from timewait.model.scheduler import Scheduler
 def make(link, seed=0, msl=30.0):
     sched = Scheduler(seed)
     arrived = []
-    net = Network(sched, {("client", "server"): link, ("server", "client"): LinkConfig()}, msl,
-                  lambda p: arrived.append((sched.now, p)))
+    net = Network(
+        sched,
+        {("client", "server"): link, ("server", "client"): LinkConfig()},
+        msl,
+        lambda p: arrived.append((sched.now, p)),
+    )
     return sched, net, arrived
 
 
@@ -38,8 +43,7 @@ def test_drop_the_nth_matching_segment_and_record_it_as_dropped():
 
 
 def test_delay_never_exceeds_the_msl():
-    sched, net, arrived = make(LinkConfig(delay=0.5, jitter=1.5, distribution="exponential"),
-                               msl=2.0)
+    sched, net, arrived = make(LinkConfig(delay=0.5, jitter=1.5, distribution="exponential"), msl=2.0)
     send(sched, net, 500)
     delays = [t - p.seq for t, p in arrived]
     assert max(delays) == pytest.approx(2.0) and min(delays) >= 0.5  # the tail is cut at the MSL
@@ -56,9 +60,15 @@ def test_duplicates_arrive_twice_and_are_recorded_on_arrival():
 def test_reordering_lets_a_later_segment_overtake():
     sched = Scheduler(0)
     arrived = []
-    net = Network(sched, {("client", "server"): LinkConfig(reorder=1.0, reorder_delay=0.05),
-                          ("server", "client"): LinkConfig()}, 30.0,
-                  lambda p: arrived.append(p.seq))
+    net = Network(
+        sched,
+        {
+            ("client", "server"): LinkConfig(reorder=1.0, reorder_delay=0.05),
+            ("server", "client"): LinkConfig(),
+        },
+        30.0,
+        lambda p: arrived.append(p.seq),
+    )
     net.send(Packet("client", "server", "ACK", 1, 0))
     net.links[("client", "server")].reorder = 0.0
     sched.at(0.01, net.send, Packet("client", "server", "ACK", 2, 0))
@@ -73,12 +83,15 @@ def test_a_held_copy_arrives_as_an_old_duplicate():
     assert [p.note for _, p in arrived] == ["", "old duplicate"]
 
 
-@pytest.mark.parametrize("link,needle", [
-    (LinkConfig(loss=1.5), "loss: must be between 0 and 1, got 1.5"),
-    (LinkConfig(delay=40.0), "delay: must be between 0 and the MSL"),
-    (LinkConfig(holds=(Hold("ACK", 31.0),)), "hold"),
-    (LinkConfig(distribution="pareto"), "distribution"),
-])
+@pytest.mark.parametrize(
+    "link,needle",
+    [
+        (LinkConfig(loss=1.5), "loss: must be between 0 and 1, got 1.5"),
+        (LinkConfig(delay=40.0), "delay: must be between 0 and the MSL"),
+        (LinkConfig(holds=(Hold("ACK", 31.0),)), "hold"),
+        (LinkConfig(distribution="pareto"), "distribution"),
+    ],
+)
 def test_invalid_links_are_named(link, needle):
     with pytest.raises(ValueError, match=needle):
         make(link)

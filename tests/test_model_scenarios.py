@@ -1,4 +1,5 @@
 """Scenarios: the segments exchanged, the states passed through and the named outcomes."""
+
 import json
 from itertools import pairwise
 
@@ -17,7 +18,11 @@ def states_of(result, endpoint):
 def test_four_way_close_from_the_client():
     r = simulate("four-way-close")
     assert r.flag_sequence() == HANDSHAKE + [
-        ("client", "FIN|ACK"), ("server", "ACK"), ("server", "FIN|ACK"), ("client", "ACK")]
+        ("client", "FIN|ACK"),
+        ("server", "ACK"),
+        ("server", "FIN|ACK"),
+        ("client", "ACK"),
+    ]
     assert r.outcome == "clean-close"
     assert r.end_states == {"client": "TIME_WAIT", "server": "CLOSED"}
     assert states_of(r, "client")[-4:] == ["FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT", "CLOSED"]
@@ -26,15 +31,18 @@ def test_four_way_close_from_the_client():
 
 def test_four_way_close_from_the_server_leaves_the_server_in_time_wait():
     r = simulate("four-way-close", closer="server")
-    assert r.flag_sequence()[3:] == [("server", "FIN|ACK"), ("client", "ACK"),
-                                     ("client", "FIN|ACK"), ("server", "ACK")]
+    assert r.flag_sequence()[3:] == [
+        ("server", "FIN|ACK"),
+        ("client", "ACK"),
+        ("client", "FIN|ACK"),
+        ("server", "ACK"),
+    ]
     assert r.end_states == {"client": "CLOSED", "server": "TIME_WAIT"}
 
 
 def test_merged_close_has_three_segments_and_skips_fin_wait_2():
     r = simulate("merged-close")
-    assert r.flag_sequence()[3:] == [("client", "FIN|ACK"), ("server", "FIN|ACK"),
-                                     ("client", "ACK")]
+    assert r.flag_sequence()[3:] == [("client", "FIN|ACK"), ("server", "FIN|ACK"), ("client", "ACK")]
     assert "FIN_WAIT_2" not in states_of(r, "client")
     assert r.end_states == {"client": "TIME_WAIT", "server": "CLOSED"}
 
@@ -74,8 +82,13 @@ def test_lost_final_ack_with_time_wait_is_a_clean_close():
     r = simulate("lost-final-ack")
     assert r.outcome == "clean-close"
     assert r.flag_sequence()[3:] == [
-        ("client", "FIN|ACK"), ("server", "ACK"), ("server", "FIN|ACK"), ("client", "ACK"),
-        ("server", "FIN|ACK"), ("client", "ACK")]
+        ("client", "FIN|ACK"),
+        ("server", "ACK"),
+        ("server", "FIN|ACK"),
+        ("client", "ACK"),
+        ("server", "FIN|ACK"),
+        ("client", "ACK"),
+    ]
     assert r.trace[6].note == "dropped" and r.trace[7].note == "retransmission"
     assert r.end_states == {"client": "TIME_WAIT", "server": "CLOSED"}
 
@@ -114,9 +127,14 @@ def test_rfc1337_does_not_change_a_clean_close():
     assert simulate("four-way-close", rfc1337=True).outcome == "clean-close"
 
 
-@pytest.mark.parametrize("isn,expected", [("fixed", "old-duplicate-accepted"),
-                                          ("clock", "old-duplicate-rejected"),
-                                          ("random", "old-duplicate-rejected")])
+@pytest.mark.parametrize(
+    "isn,expected",
+    [
+        ("fixed", "old-duplicate-accepted"),
+        ("clock", "old-duplicate-rejected"),
+        ("random", "old-duplicate-rejected"),
+    ],
+)
 def test_old_duplicate_without_time_wait_depends_on_the_isn_policy(isn, expected):
     r = simulate("old-duplicate", isn=isn, time_wait_msl=0, seed=3)
     assert r.outcome == expected
@@ -176,18 +194,17 @@ def test_the_old_request_itself_reaches_a_new_incarnation_before_it_can_provoke_
     assert not [s for s in r.trace if s.flags == "RST"]
 
 
-@pytest.mark.parametrize("isn,defence", [("clock", "sequence-window"),
-                                         ("random", "sequence-window")])
+@pytest.mark.parametrize("isn,defence", [("clock", "sequence-window"), ("random", "sequence-window")])
 def test_a_new_isn_puts_the_provoked_reset_outside_the_window(isn, defence):
-    r = simulate("provoked-reset", isn=isn, time_wait_msl=1, hold=30.0, answer_hold=30.0,
-                 seed=4)
+    r = simulate("provoked-reset", isn=isn, time_wait_msl=1, hold=30.0, answer_hold=30.0, seed=4)
     assert (r.outcome, r.defence) == ("late-reset-rejected", defence)
     assert r.final_states["client"] == "ESTABLISHED"
 
 
 def test_a_reset_in_the_window_but_not_next_draws_a_challenge_ack():
-    r = simulate("provoked-reset", isn="fixed", time_wait_msl=1, hold=30.0, answer_hold=30.0,
-                 server_isns=(1000, 990))
+    r = simulate(
+        "provoked-reset", isn="fixed", time_wait_msl=1, hold=30.0, answer_hold=30.0, server_isns=(1000, 990)
+    )
     assert (r.outcome, r.defence) == ("late-reset-rejected", "rst-check")
     after = [s for s in r.trace if s.t > 59.0]
     assert [(s.src, s.flags) for s in after] == [("server", "RST"), ("client", "ACK")]
@@ -195,8 +212,7 @@ def test_a_reset_in_the_window_but_not_next_draws_a_challenge_ack():
 
 def test_a_reset_before_the_handshake_completes_is_ignored():
     # TIME_WAIT ends at 20.006 s; the SYN,ACK arrives 2 ms later; the reset comes between.
-    r = simulate("provoked-reset", isn="fixed", time_wait=20.0, hold=10.0,
-                 answer_hold=20.0071 - 10.002)
+    r = simulate("provoked-reset", isn="fixed", time_wait=20.0, hold=10.0, answer_hold=20.0071 - 10.002)
     assert (r.outcome, r.defence) == ("late-reset-rejected", "syn-sent")
     assert r.final_states["client"] == "ESTABLISHED"
 
@@ -214,10 +230,14 @@ def test_random_isns_differ_between_seeds_and_fixed_isns_do_not():
     def abs_seq(r):
         return r.trace[0].seq_abs
 
-    assert abs_seq(simulate("four-way-close", isn="random", seed=1)) != \
-        abs_seq(simulate("four-way-close", isn="random", seed=2))
-    assert abs_seq(simulate("four-way-close", isn="fixed", seed=1)) == \
-        abs_seq(simulate("four-way-close", isn="fixed", seed=2)) == 1000
+    assert abs_seq(simulate("four-way-close", isn="random", seed=1)) != abs_seq(
+        simulate("four-way-close", isn="random", seed=2)
+    )
+    assert (
+        abs_seq(simulate("four-way-close", isn="fixed", seed=1))
+        == abs_seq(simulate("four-way-close", isn="fixed", seed=2))
+        == 1000
+    )
 
 
 def test_every_outcome_is_named_and_json_round_trips():
@@ -237,18 +257,21 @@ def test_lossy_runs_end_in_a_named_outcome():
     assert "clean-close" in seen
 
 
-@pytest.mark.parametrize("params,needle", [
-    (dict(loss=1.5), "loss: must be between 0 and 1, got 1.5"),
-    (dict(msl=0), "msl"),
-    (dict(time_wait_msl=-1), "time_wait_msl"),
-    (dict(closer="nobody"), "closer: must be one of"),
-    (dict(isn="lucky"), "isn: must be one of"),
-    (dict(delay=31.0), "delay"),
-    (dict(drop=("client:ACK:zero",)), "drop"),
-    (dict(hold=5.0), "hold: scenario 'four-way-close' does not use"),
-    (dict(answer_hold=5.0), "answer_hold: scenario 'four-way-close' does not use"),
-    (dict(colour="red"), "colour: not a simulation parameter"),
-])
+@pytest.mark.parametrize(
+    "params,needle",
+    [
+        (dict(loss=1.5), "loss: must be between 0 and 1, got 1.5"),
+        (dict(msl=0), "msl"),
+        (dict(time_wait_msl=-1), "time_wait_msl"),
+        (dict(closer="nobody"), "closer: must be one of"),
+        (dict(isn="lucky"), "isn: must be one of"),
+        (dict(delay=31.0), "delay"),
+        (dict(drop=("client:ACK:zero",)), "drop"),
+        (dict(hold=5.0), "hold: scenario 'four-way-close' does not use"),
+        (dict(answer_hold=5.0), "answer_hold: scenario 'four-way-close' does not use"),
+        (dict(colour="red"), "colour: not a simulation parameter"),
+    ],
+)
 def test_invalid_parameters_are_named(params, needle):
     with pytest.raises(ValueError, match=needle.replace("(", r"\(")):
         simulate("four-way-close", **params)
@@ -261,12 +284,15 @@ def test_unknown_scenario():
     assert "provoked-reset" in list_scenarios()
 
 
-@pytest.mark.parametrize("params,needle", [
-    (dict(answer_hold=31.0), r"answer_hold: must be in \(0, MSL=30.0\] seconds, got 31.0"),
-    (dict(answer_hold=0.0), "answer_hold: must be in"),
-    (dict(hold=-1.0), "hold: must be in"),
-    (dict(request_bytes=0), "request_bytes: must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "params,needle",
+    [
+        (dict(answer_hold=31.0), r"answer_hold: must be in \(0, MSL=30.0\] seconds, got 31.0"),
+        (dict(answer_hold=0.0), "answer_hold: must be in"),
+        (dict(hold=-1.0), "hold: must be in"),
+        (dict(request_bytes=0), "request_bytes: must be >= 1"),
+    ],
+)
 def test_provoked_reset_parameters_are_checked(params, needle):
     with pytest.raises(ValueError, match=needle):
         simulate("provoked-reset", **params)

@@ -1,4 +1,5 @@
 """Sequence numbers compare in 32-bit sequence space, as the kernel's before()/after() do."""
+
 import numpy as np
 
 from timewait.model.seq import seq_diff, seq_gt, seq_lt

@@ -1,6 +1,7 @@
 """The benchmark's SimPy model (benchmarks/simpy_model.py) is the same model: for every
 seed it produces the same trace, timeline and outcome as the event engine, so the
 benchmark compares two engines running the same work."""
+
 import sys
 from pathlib import Path
 
@@ -39,14 +40,17 @@ def test_simpy_model_covers_every_outcome_the_benchmark_meets():
     outcomes = set()
     for seed in range(60):
         with on_simpy():
-            outcomes.add(simulate("lost-final-ack", seed=seed, loss=0.05, jitter=0.002,
-                                  time_wait_msl=0).outcome)
+            outcomes.add(
+                simulate("lost-final-ack", seed=seed, loss=0.05, jitter=0.002, time_wait_msl=0).outcome
+            )
     assert {"peer-reset"} <= outcomes
 
 
 def test_data_and_half_close_match():
-    for kw in (dict(request_bytes=100, response_bytes=300, loss=0.2, jitter=0.002),
-               dict(request_bytes=10, response_bytes=30, half_close=True, merged=True, loss=0.1)):
+    for kw in (
+        dict(request_bytes=100, response_bytes=300, loss=0.2, jitter=0.002),
+        dict(request_bytes=10, response_bytes=30, half_close=True, merged=True, loss=0.1),
+    ):
         for seed in range(15):
             ours = simulate("four-way-close", seed=seed, **kw)
             with on_simpy():

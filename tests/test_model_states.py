@@ -1,4 +1,5 @@
 """The transition table is RFC 9293's diagram, and illegal events are named errors."""
+
 import pytest
 
 from timewait.model import states as S

@@ -1,4 +1,5 @@
 """nbval really compares: a notebook whose stored output was edited must fail the check."""
+
 import json
 import shutil
 import subprocess
@@ -10,10 +11,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", str(path), "-q", "-p", "no:cacheprovider",
-         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
-         "-p", "no:xdist", "--rootdir", str(path.parent)],
-        capture_output=True, text=True, timeout=240, cwd=path.parent)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            str(path),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-sanitize-with",
+            str(ROOT / "tests" / "nbval_sanitize.cfg"),
+            "-p",
+            "no:xdist",
+            "--rootdir",
+            str(path.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=path.parent,
+    )
 
 
 def test_an_edited_stored_output_fails_nbval(tmp_path, full_tier):

@@ -1,4 +1,5 @@
 """Reading the socket table and counters, on fixtures whose answers are known."""
+
 import pytest
 
 from timewait import observe
@@ -63,18 +64,17 @@ def test_counter_delta_keeps_only_what_moved():
 def test_ss_rows_are_normalised_to_single_spaces_and_no_time_left():
     row = "1      1      127.0.0.1:5000 127.0.0.1:40000 timer:(on,208ms,1)"
     assert normalise_ss_row(row) == "1 1 127.0.0.1:5000 127.0.0.1:40000 timer:(on,<t>,1)"
-    assert normalise_ss_row("0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,59sec,0)") == \
-        "0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,<t>,0)"
-    assert normalise_ss_row("1  0  127.0.0.1:5000 127.0.0.1:40000") == \
-        "1 0 127.0.0.1:5000 127.0.0.1:40000"
+    assert (
+        normalise_ss_row("0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,59sec,0)")
+        == "0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,<t>,0)"
+    )
+    assert normalise_ss_row("1  0  127.0.0.1:5000 127.0.0.1:40000") == "1 0 127.0.0.1:5000 127.0.0.1:40000"
 
 
 def test_without_ss_the_same_rows_come_from_proc_net_tcp():
     socks = parse_proc_net_tcp(PROC_NET_TCP, clock_ticks=100)
-    assert ss_like_rows(socks, "last-ack") == [
-        "0 1 127.0.0.1:5000 127.0.0.1:40001 timer:(on,<t>,3)"]
-    assert ss_like_rows(socks, "time-wait") == [
-        "0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,<t>,0)"]
+    assert ss_like_rows(socks, "last-ack") == ["0 1 127.0.0.1:5000 127.0.0.1:40001 timer:(on,<t>,3)"]
+    assert ss_like_rows(socks, "time-wait") == ["0 0 127.0.0.1:40000 127.0.0.1:5000 timer:(timewait,<t>,0)"]
     assert ss_like_rows(socks, "close-wait") == []
 
 

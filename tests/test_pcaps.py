@@ -1,5 +1,6 @@
 """Captures that Wireshark reads right: only experiments that capture offer --pcap, and every
 pcap the site serves dissects as plain TCP with no malformed packet."""
+
 import importlib.util
 import shutil
 import subprocess
@@ -32,14 +33,19 @@ def _site_assets():
 
 
 def _tshark_rows(path, *fields):
-    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields",
-                          *[a for f in fields for a in ("-e", f)]],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", *[a for f in fields for a in ("-e", f)]],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return [line.split("\t") for line in out.splitlines()]
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None,
-                    reason="needs tshark (scripts/system-deps.sh installs it)")
+@pytest.mark.skipif(
+    shutil.which("tshark") is None, reason="needs tshark (scripts/system-deps.sh installs it)"
+)
 def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmissions(tmp_path):
     assets = _site_assets()
     written = assets.write_pcaps(tmp_path)
@@ -47,9 +53,17 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
     runs = {assets.pcap_name(e, p): (e, r) for e, p, r, _ in assets.recorded_runs()}
     for path in written:
         experiment, result = runs[path.name]
-        rows = _tshark_rows(path, "_ws.col.Protocol", "_ws.malformed", "frame.comment",
-                            "tcp.analysis.retransmission", "tcp.len", "tcp.window_size_value",
-                            "tcp.options", "tcp.analysis.duplicate_ack")
+        rows = _tshark_rows(
+            path,
+            "_ws.col.Protocol",
+            "_ws.malformed",
+            "frame.comment",
+            "tcp.analysis.retransmission",
+            "tcp.len",
+            "tcp.window_size_value",
+            "tcp.options",
+            "tcp.analysis.duplicate_ack",
+        )
         trace = result["trace"]
         assert len(rows) == len(trace), path.name
         for row, seg in zip(rows, trace, strict=True):
@@ -63,8 +77,11 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
             assert comment == (assets.segment_comment(seg["note"]) if seg.get("note") else "")
         if experiment == "lost-final-ack":
             # The experiment counts the peer's FIN retransmissions; tshark flags the same ones.
-            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace, strict=True)
-                                     if retrans and "FIN" in seg["flags"])
+            retransmitted_fins = sum(
+                1
+                for (_p, _m, _c, retrans, *_), seg in zip(rows, trace, strict=True)
+                if retrans and "FIN" in seg["flags"]
+            )
             assert retransmitted_fins == result["fin_retransmissions"], path.name
             # TIME_WAIT answers the one retransmitted FIN that gets through with the ACK that
             # was lost: the same ACK again, a duplicate ACK to tshark. Without TIME_WAIT the
@@ -74,8 +91,11 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
         if experiment == "orphan-retries":
             # The orphan's FIN, sent fin_transmissions times: all but the first are
             # retransmissions to tshark too.
-            retransmitted_fins = sum(1 for (_p, _m, _c, retrans, *_), seg in zip(rows, trace, strict=True)
-                                     if retrans and "FIN" in seg["flags"])
+            retransmitted_fins = sum(
+                1
+                for (_p, _m, _c, retrans, *_), seg in zip(rows, trace, strict=True)
+                if retrans and "FIN" in seg["flags"]
+            )
             assert retransmitted_fins == result["fin_transmissions"] - 1, path.name
 
 

@@ -1,6 +1,7 @@
 """Figures a colour-blind reader can read: colours from the Okabe-Ito palette that stay apart
 under simulated colour-vision deficiencies, and no information carried by colour alone --
 flags, states and curves are all named in text, and curves differ in marker and line style."""
+
 import itertools
 
 import matplotlib
@@ -26,31 +27,46 @@ from timewait.plots import (  # noqa: E402
 # Machado, Oliveira & Fernandes (2009), "A physiologically-based model for simulation of
 # color vision deficiency", severity 1.0; applied to linear RGB.
 CVD = {
-    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                   [-0.003882, -0.048116, 1.051998]],
-    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                     [-0.011820, 0.042940, 0.968881]],
-    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                   [0.004733, 0.691367, 0.303900]],
+    "protanopia": [
+        [0.152286, 1.052583, -0.204868],
+        [0.114503, 0.786281, 0.099216],
+        [-0.003882, -0.048116, 1.051998],
+    ],
+    "deuteranopia": [
+        [0.367322, 0.860646, -0.227968],
+        [0.280085, 0.672501, 0.047413],
+        [-0.011820, 0.042940, 0.968881],
+    ],
+    "tritanopia": [
+        [1.255528, -0.076749, -0.178779],
+        [-0.078411, 0.930809, 0.147602],
+        [0.004733, 0.691367, 0.303900],
+    ],
     "typical vision": np.eye(3),
 }
 MIN_DELTA_E = 12  # CIE76 distance; matplotlib's default cycle comes down to about 5
 
 
 def _lab(colour: str, vision) -> np.ndarray:
-    srgb = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    srgb = np.array([int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
     linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
     linear = np.clip(np.array(vision) @ linear, 0, 1)
-    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
-                    [0.0193, 0.1192, 0.9505]]) @ linear / np.array([0.95047, 1.0, 1.08883])
+    xyz = (
+        np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+        @ linear
+        / np.array([0.95047, 1.0, 1.08883])
+    )
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
 def _closest_pair(colours):
     """The smallest distance between two of ``colours`` under any simulated vision."""
-    return min((float(np.linalg.norm(_lab(a, m) - _lab(b, m))), name, a, b)
-               for name, m in CVD.items() for a, b in itertools.combinations(set(colours), 2))
+    return min(
+        (float(np.linalg.norm(_lab(a, m) - _lab(b, m))), name, a, b)
+        for name, m in CVD.items()
+        for a, b in itertools.combinations(set(colours), 2)
+    )
 
 
 def _hex(colour) -> str:
@@ -62,21 +78,38 @@ def test_the_distance_check_rejects_matplotlibs_default_colours():
     assert _closest_pair([_hex(c) for c in default])[0] < MIN_DELTA_E
 
 
-@pytest.mark.parametrize("what, colours", [
-    ("sweep curves", SERIES_COLOURS),
-    ("segment flags", [flag_colour(f) for f in ("SYN", "FIN|ACK", "RST", "PSH|ACK", "ACK")]),
-    ("closing states", [STATE_COLOURS[s] for s in ("ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
-                                                    "CLOSING", "TIME_WAIT", "CLOSE_WAIT",
-                                                    "LAST_ACK", "CLOSED")]),
-])
+@pytest.mark.parametrize(
+    "what, colours",
+    [
+        ("sweep curves", SERIES_COLOURS),
+        ("segment flags", [flag_colour(f) for f in ("SYN", "FIN|ACK", "RST", "PSH|ACK", "ACK")]),
+        (
+            "closing states",
+            [
+                STATE_COLOURS[s]
+                for s in (
+                    "ESTABLISHED",
+                    "FIN_WAIT_1",
+                    "FIN_WAIT_2",
+                    "CLOSING",
+                    "TIME_WAIT",
+                    "CLOSE_WAIT",
+                    "LAST_ACK",
+                    "CLOSED",
+                )
+            ],
+        ),
+    ],
+)
 def test_colours_stay_apart_for_colour_blind_readers(what, colours):
     distance, vision, a, b = _closest_pair(colours)
     assert distance >= MIN_DELTA_E, f"{what}: {a} and {b} are {distance:.1f} apart for {vision}"
 
 
 def _sweep():
-    return reset_sweep(final_ack_loss=(0.1, 0.3, 0.5), time_wait_msl=(0.0, 0.01, 0.1, 1.0),
-                       trials=500, msl=30.0, seed=1)
+    return reset_sweep(
+        final_ack_loss=(0.1, 0.3, 0.5), time_wait_msl=(0.0, 0.01, 0.1, 1.0), trials=500, msl=30.0, seed=1
+    )
 
 
 def test_every_sweep_curve_has_a_label_and_its_own_marker_and_line_style():
@@ -97,9 +130,13 @@ def test_sweep_curves_take_readable_labels_and_refuse_more_curves_than_styles():
     r = old_duplicate_sweep((0.0, 1.0), (0.0,), ("fixed", "clock", "random"), 200, seed=0)
     fig = sweep_curves(r, "time_wait_msl", "isn", label=lambda g: f"{g} ISNs")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
-        "fixed ISNs", "clock ISNs", "random ISNs"]
-    many = reset_sweep(final_ack_loss=tuple(k / 10 for k in range(8)), time_wait_msl=(0.0,),
-                       trials=10, msl=30.0, seed=0)
+        "fixed ISNs",
+        "clock ISNs",
+        "random ISNs",
+    ]
+    many = reset_sweep(
+        final_ack_loss=tuple(k / 10 for k in range(8)), time_wait_msl=(0.0,), trials=10, msl=30.0, seed=0
+    )
     with pytest.raises(ValueError, match="group: at most 7 curves"):
         sweep_curves(many, "time_wait_msl", "final_ack_loss")
 
@@ -125,8 +162,10 @@ def test_state_timeline_names_states_and_hatches_time_wait():
     fig = state_timeline(view, until=4.0)
     ax = fig.axes[0]
     bars = ax.patches
-    assert {_hex(b.get_facecolor()) for b in bars} == {state_colour(s) for s in (
-        "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED", "FIN_WAIT_2", "TIME_WAIT")}
+    assert {_hex(b.get_facecolor()) for b in bars} == {
+        state_colour(s)
+        for s in ("ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED", "FIN_WAIT_2", "TIME_WAIT")
+    }
     hatched = [b for b in bars if b.get_hatch()]
     assert [_hex(b.get_facecolor()) for b in hatched] == [state_colour("TIME_WAIT")]
     assert sorted(t.get_text() for t in ax.texts) == ["CLOSED", "LAST_ACK", "TIME_WAIT"]
@@ -135,8 +174,10 @@ def test_state_timeline_names_states_and_hatches_time_wait():
     renderer = fig.canvas.get_renderer()
     for text in ax.texts:
         box = text.get_window_extent(renderer)
-        assert any(b.get_window_extent(renderer).x0 <= box.x0 and
-                   box.x1 <= b.get_window_extent(renderer).x1 for b in bars)
+        assert any(
+            b.get_window_extent(renderer).x0 <= box.x0 and box.x1 <= b.get_window_extent(renderer).x1
+            for b in bars
+        )
 
 
 def test_state_changes_at_one_instant_keep_their_order():
@@ -147,6 +188,5 @@ def test_state_changes_at_one_instant_keep_their_order():
     client = text.split("client: ")[1].split(";")[0]
     assert client.endswith("CLOSED from 0.004 s")
     fig = state_timeline(r.timeline)
-    last = max((b for b in fig.axes[0].patches if b.get_y() < 0.5),
-               key=lambda b: b.get_x() + b.get_width())
+    last = max((b for b in fig.axes[0].patches if b.get_y() < 0.5), key=lambda b: b.get_x() + b.get_width())
     assert _hex(last.get_facecolor()) == state_colour("CLOSED")

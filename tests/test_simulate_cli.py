@@ -1,4 +1,5 @@
 """`timewait simulate`: scenarios by name, options from the model's parameters, JSON out."""
+
 import json
 
 import pytest
@@ -53,20 +54,24 @@ def test_seed_and_options_reach_the_model(capsys):
 
 
 def test_drop_rule_and_boolean_options(capsys):
-    _, out, _ = run(capsys, "old-duplicate", "--isn", "fixed", "--time-wait-msl", "0",
-                    "--timestamps", "--json")
+    _, out, _ = run(
+        capsys, "old-duplicate", "--isn", "fixed", "--time-wait-msl", "0", "--timestamps", "--json"
+    )
     data = json.loads(out)
     assert (data["outcome"], data["defence"]) == ("old-duplicate-rejected", "paws")
     _, out, _ = run(capsys, "four-way-close", "--drop", "server:FIN|ACK:1", "--json")
     assert "server: FIN|ACK (dropped)" in json.loads(out)["flags"]
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["four-way-close", "--loss", "1.5"], "--loss: must be between 0 and 1, got '1.5'"),
-    (["old-duplicate", "--closer", "server"], "closer: scenario 'old-duplicate' does not use"),
-    (["no-such-scenario"], "scenario: must be one of"),
-    ([], "scenario"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["four-way-close", "--loss", "1.5"], "--loss: must be between 0 and 1, got '1.5'"),
+        (["old-duplicate", "--closer", "server"], "closer: scenario 'old-duplicate' does not use"),
+        (["no-such-scenario"], "scenario: must be one of"),
+        ([], "scenario"),
+    ],
+)
 def test_bad_input_is_a_message_and_status_2(capsys, argv, needle):
     code, _, err = run(capsys, *argv)
     assert code == 2

@@ -1,4 +1,5 @@
 """The state diagram is drawn from the model's table: one arrow per row, nothing else."""
+
 import re
 from html import unescape
 
@@ -7,8 +8,12 @@ from timewait.statediagram import CLOSING_CORNER, state_diagram_svg
 
 
 def _arrows(svg: str) -> list:
-    return sorted((unescape(a), unescape(b), unescape(e)) for a, b, e in re.findall(
-        r'<g class="tcp-arrow" data-from="([^"]*)" data-to="([^"]*)" data-event="([^"]*)"', svg))
+    return sorted(
+        (unescape(a), unescape(b), unescape(e))
+        for a, b, e in re.findall(
+            r'<g class="tcp-arrow" data-from="([^"]*)" data-to="([^"]*)" data-event="([^"]*)"', svg
+        )
+    )
 
 
 def test_every_row_of_the_table_is_one_arrow_and_every_arrow_a_row():

@@ -1,5 +1,6 @@
 """The SVG renderer draws what plots.sequence_diagram draws: every segment labelled with its
 flags, lost segments marked, states beside the lines, Okabe-Ito colours."""
+
 import xml.etree.ElementTree as ET
 from itertools import pairwise
 
@@ -76,15 +77,17 @@ def test_timeline_names_every_wide_state_and_describes_all_of_them():
 
 def _state_names(svg):
     """(x, y, anchor, text) of each state name beside an endpoint's line."""
-    return [(float(t.get("x")), float(t.get("y")), t.get("text-anchor"), t.text)
-            for t in ET.fromstring(svg).iter(SVG + "text") if t.get("font-style") == "italic"]
+    return [
+        (float(t.get("x")), float(t.get("y")), t.get("text-anchor"), t.text)
+        for t in ET.fromstring(svg).iter(SVG + "text")
+        if t.get("font-style") == "italic"
+    ]
 
 
 def test_state_names_entered_together_stand_one_above_the_other():
     # In a four-way close the server enters CLOSE_WAIT and LAST_ACK before it sends its FIN:
     # both belong beside one row, and once were written on top of each other.
-    for scenario in ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
-                     "lost-final-ack"):
+    for scenario in ("four-way-close", "merged-close", "simultaneous-close", "lost-fin", "lost-final-ack"):
         r = simulate(scenario)
         names = _state_names(sequence_svg(r.trace, states=r.timeline))
         assert len(names) == len(r.timeline)

@@ -1,4 +1,5 @@
 """Topologies: hosts as namespaces inside an experiment's own, links, routing, NAT, conntrack."""
+
 import os
 import subprocess
 
@@ -61,10 +62,12 @@ def test_ipv6_goes_through_the_router_too(topology_ok):
 
 def test_a_host_sysctl_is_set_on_that_host_only(topology_ok):
     name = "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
-    host = open("/proc/sys/" + name.replace(".", "/")).read().strip() if os.path.exists(
-        "/proc/sys/" + name.replace(".", "/")) else None
-    out = sandbox.run_body("tests.topology_bodies:set_host_sysctl", {"name": name, "value": 7},
-                           timeout=20)
+    host = (
+        open("/proc/sys/" + name.replace(".", "/")).read().strip()
+        if os.path.exists("/proc/sys/" + name.replace(".", "/"))
+        else None
+    )
+    out = sandbox.run_body("tests.topology_bodies:set_host_sysctl", {"name": name, "value": 7}, timeout=20)
     assert out["inside"] == "7" and out["outside"] != "7"
     if host is not None:
         assert open("/proc/sys/" + name.replace(".", "/")).read().strip() == host
@@ -73,8 +76,9 @@ def test_a_host_sysctl_is_set_on_that_host_only(topology_ok):
 def test_a_hanging_topology_is_killed_with_its_hosts(topology_ok, tmp_path):
     pid_file = tmp_path / "pids"
     with pytest.raises(sandbox.ExperimentTimeout, match="waiting forever with hosts up"):
-        sandbox.run_body("tests.topology_bodies:hangs_with_a_topology",
-                         {"pid_file": str(pid_file)}, timeout=8)
+        sandbox.run_body(
+            "tests.topology_bodies:hangs_with_a_topology", {"pid_file": str(pid_file)}, timeout=8
+        )
     pids = [int(p) for p in pid_file.read_text().split()]
     assert len(pids) == 3  # router, client, server
     assert [p for p in pids if _is_holder(p)] == []
@@ -88,8 +92,9 @@ def _is_holder(pid):
 
 
 def test_bad_host_sysctls_and_names_are_refused():
-    with pytest.raises(ValueError,
-                       match=r"nf_conntrack_tcp_timeout_time_wait: must be an integer between 1 and"):
+    with pytest.raises(
+        ValueError, match=r"nf_conntrack_tcp_timeout_time_wait: must be an integer between 1 and"
+    ):
         check_host_sysctl("net.netfilter.nf_conntrack_tcp_timeout_time_wait", 0)
     with pytest.raises(ValueError, match="is not one a topology sets"):
         check_host_sysctl("kernel.panic", 1)
@@ -98,20 +103,24 @@ def test_bad_host_sysctls_and_names_are_refused():
 
 
 def test_conntrack_lines_parse_with_the_translated_tuple():
-    line = ("ipv4     2 tcp      6 117 TIME_WAIT src=10.0.1.2 dst=10.0.100.2 sport=40000 dport=80 "
-            "src=10.0.100.2 dst=10.0.100.1 sport=80 dport=61000 [ASSURED] mark=0 zone=0 use=2\n"
-            "ipv6     10 tcp      6 431999 ESTABLISHED src=fd00:0001:0000:0000:0000:0000:0000:0002 "
-            "dst=fd00:0100:0000:0000:0000:0000:0000:0002 sport=5 dport=80 "
-            "src=fd00:0100:0000:0000:0000:0000:0000:0002 dst=fd00:0001:0000:0000:0000:0000:0000:0002 "
-            "sport=80 dport=5 [ASSURED] mark=0 zone=0 use=2\n"
-            "ipv4     2 udp      17 20 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] "
-            "src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 zone=0 use=2\n")
+    line = (
+        "ipv4     2 tcp      6 117 TIME_WAIT src=10.0.1.2 dst=10.0.100.2 sport=40000 dport=80 "
+        "src=10.0.100.2 dst=10.0.100.1 sport=80 dport=61000 [ASSURED] mark=0 zone=0 use=2\n"
+        "ipv6     10 tcp      6 431999 ESTABLISHED src=fd00:0001:0000:0000:0000:0000:0000:0002 "
+        "dst=fd00:0100:0000:0000:0000:0000:0000:0002 sport=5 dport=80 "
+        "src=fd00:0100:0000:0000:0000:0000:0000:0002 dst=fd00:0001:0000:0000:0000:0000:0000:0002 "
+        "sport=80 dport=5 [ASSURED] mark=0 zone=0 use=2\n"
+        "ipv4     2 udp      17 20 src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 [UNREPLIED] "
+        "src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 mark=0 zone=0 use=2\n"
+    )
     nat, v6 = conntrack.parse(line)
     assert nat.state == "TIME_WAIT" and nat.timeout_s == 117 and nat.translated
     assert nat.reply == ("10.0.100.2", 80, "10.0.100.1", 61000)
     assert v6.family == 6 and v6.original[0] == "fd00:1::2" and not v6.translated
-    stats = conntrack.parse_stats("entries found insert_failed drop\n00000002 00000001 0000000a 00000000\n"
-                                  "00000002 00000000 00000001 00000003\n")
+    stats = conntrack.parse_stats(
+        "entries found insert_failed drop\n00000002 00000001 0000000a 00000000\n"
+        "00000002 00000000 00000001 00000003\n"
+    )
     assert stats == {"found": 1, "insert_failed": 11, "drop": 3}
 
 

@@ -1,4 +1,5 @@
 """Widgets re-run the model on every change and show bad input as a message."""
+
 import re
 import subprocess
 import sys
@@ -132,8 +133,9 @@ def test_sweep_explorer_in_plain_python_runs_fewer_trials_and_says_so():
     # the intervals are those of 2,800 trials: wider than with 20,000
     numpy = sweep_explorer(trials=20_000, backend="numpy")
     half = {(r["isn"], r["time_wait_msl"]): r["high"] - r["low"] for r in numpy.result.rows}
-    assert all(r["high"] - r["low"] > half[(r["isn"], r["time_wait_msl"])]
-               for r in s.result.rows if 0 < r["p"] < 1)
+    assert all(
+        r["high"] - r["low"] > half[(r["isn"], r["time_wait_msl"])] for r in s.result.rows if 0 < r["p"] < 1
+    )
     # asked for fewer than the cap: runs them all, and says nothing of a cap
     s.trials.value = 500
     assert s.trials_per_point == 500 and "asked" not in s.status.value
@@ -151,14 +153,15 @@ def test_sweep_explorer_in_plain_python_runs_fewer_trials_and_says_so():
 
 def test_sweep_explorer_runs_without_numpy_and_matplotlib():
     """As in a web page's Pyodide, which the course site serves without either."""
-    code = ("import sys; sys.modules['numpy'] = None; sys.modules['matplotlib'] = None\n"
-            "from timewait.widgets import SweepExplorer\n"
-            "s = SweepExplorer(sweep='provoked-reset')\n"
-            "assert s.ok and s.backend == 'python', s.status.value\n"
-            "assert s.trials_per_point == 2000 and '<svg' in s.chart.value\n"
-            "print('ok')")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys; sys.modules['numpy'] = None; sys.modules['matplotlib'] = None\n"
+        "from timewait.widgets import SweepExplorer\n"
+        "s = SweepExplorer(sweep='provoked-reset')\n"
+        "assert s.ok and s.backend == 'python', s.status.value\n"
+        "assert s.trials_per_point == 2000 and '<svg' in s.chart.value\n"
+        "print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
@@ -176,8 +179,9 @@ def _controls(widget):
     return [widget] if not kids else [c for k in kids for c in _controls(k)]
 
 
-@pytest.mark.parametrize("kwargs", [dict(time_wait_msl=0.01, final_ack_losses=3),
-                                    dict(time_wait_msl=0.0, loss=0.05), dict()])
+@pytest.mark.parametrize(
+    "kwargs", [dict(time_wait_msl=0.01, final_ack_losses=3), dict(time_wait_msl=0.0, loss=0.05), dict()]
+)
 def test_every_slider_starts_at_a_value_it_can_show_and_return_to(kwargs):
     panel = sequence_explorer(scenario="lost-final-ack", seed=0, **kwargs)
     sliders = [c for c in _controls(panel.widget) if isinstance(c, (W.FloatSlider, W.IntSlider))]

@@ -1,4 +1,5 @@
 """Small bodies that exercise topologies (run inside an experiment's namespace)."""
+
 import os
 import time
 
@@ -18,8 +19,10 @@ def one_connection(lab, family=4):
     client.close()
     server.recv(1)
     server.close()
-    lab.wait_for(lambda: [e for e in topo.conntrack("router") if e.state == "TIME_WAIT"],
-                 "the router's entry to reach TIME_WAIT")
+    lab.wait_for(
+        lambda: [e for e in topo.conntrack("router") if e.state == "TIME_WAIT"],
+        "the router's entry to reach TIME_WAIT",
+    )
     time.sleep(0.2)  # the capture thread reads the last segments
     return {
         "pids": topo.processes(),

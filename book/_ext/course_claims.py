@@ -33,6 +33,7 @@ What the check requires:
   kernel) does, or gives a sysctl's value, carries a claim marker in its paragraph (see
   ``bare_claims``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,19 +46,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("live", "model", "cited")
 TAG_PREFIX = "claim:"
-ROLE_RE = re.compile(
-    r"\{claim\}`(?P<kind>[a-z]*):?(?P<id>[a-z0-9][a-z0-9-]*)?(?:\s*<(?P<target>[^>]*)>)?`")
+ROLE_RE = re.compile(r"\{claim\}`(?P<kind>[a-z]*):?(?P<id>[a-z0-9][a-z0-9-]*)?(?:\s*<(?P<target>[^>]*)>)?`")
 # Sources a reader can open at a fixed version.
 CITABLE = (
     re.compile(r"^https://www\.rfc-editor\.org/rfc/rfc\d+(\.html)?(#[\w.-]+)?$"),
     re.compile(r"^https://datatracker\.ietf\.org/doc/html/rfc\d+(#[\w.-]+)?$"),
     # kernel source at a tagged version
     re.compile(r"^https://elixir\.bootlin\.com/linux/v\d+\.\d+(\.\d+)?/source/\S+$"),
-    re.compile(r"^https://git\.kernel\.org/pub/scm/linux/kernel/git/torvalds/linux\.git/tree/\S+"
-               r"\?h=v\d+\.\d+\S*$"),
+    re.compile(
+        r"^https://git\.kernel\.org/pub/scm/linux/kernel/git/torvalds/linux\.git/tree/\S+"
+        r"\?h=v\d+\.\d+\S*$"
+    ),
     # a commit: the change itself, at a fixed version
-    re.compile(r"^https://git\.kernel\.org/pub/scm/linux/kernel/git/torvalds/linux\.git/commit/"
-               r"\?id=[0-9a-f]{12,40}$"),
+    re.compile(
+        r"^https://git\.kernel\.org/pub/scm/linux/kernel/git/torvalds/linux\.git/commit/"
+        r"\?id=[0-9a-f]{12,40}$"
+    ),
     re.compile(r"^https://man7\.org/linux/man-pages/man\d/[\w.-]+\.html(#\S+)?$"),
     re.compile(r"^https://docs\.kernel\.org/\S+$"),
 )
@@ -96,11 +100,14 @@ class Report:
         total = sum(n.values())
         kernel = n["live"] + n["cited"]  # claims about Linux itself: shown live or cited
         live_share = f"{100 * n['live'] / kernel:.0f} %" if kernel else "-"
-        return (f"claims: {total} ({n['live']} live, {n['model']} model, {n['cited']} cited; "
-                f"of the claims about the kernel, {live_share} live)")
+        return (
+            f"claims: {total} ({n['live']} live, {n['model']} model, {n['cited']} cited; "
+            f"of the claims about the kernel, {live_share} live)"
+        )
 
 
 # --- reading chapters ---------------------------------------------------------------------
+
 
 def _strip_code(text: str) -> str:
     """The text with fenced code blocks blanked (line numbers kept)."""
@@ -131,16 +138,19 @@ def chapter_claims(text: str, chapter: str) -> tuple[list, list]:
             where = f"{chapter}.md:{n}"
             kind, cid, target = m.group("kind"), m.group("id"), (m.group("target") or "").strip()
             if kind not in KINDS or not cid:
-                errors.append(f"{where}: a claim needs a kind ({', '.join(KINDS)}) and an id: "
-                              f"{m.group(0)}")
+                errors.append(f"{where}: a claim needs a kind ({', '.join(KINDS)}) and an id: {m.group(0)}")
                 continue
             if kind == "cited" and not any(p.match(target) for p in CITABLE):
-                errors.append(f"{where}: cited claim {cid} needs a source a reader can open at a "
-                              f"fixed version (RFC, kernel source at vX.Y, man page), "
-                              f"not {target!r}")
+                errors.append(
+                    f"{where}: cited claim {cid} needs a source a reader can open at a "
+                    f"fixed version (RFC, kernel source at vX.Y, man page), "
+                    f"not {target!r}"
+                )
             if kind != "cited" and target:
-                errors.append(f"{where}: {kind} claim {cid} takes its evidence from the cell "
-                              f"tagged {TAG_PREFIX}{cid}, not from a link")
+                errors.append(
+                    f"{where}: {kind} claim {cid} takes its evidence from the cell "
+                    f"tagged {TAG_PREFIX}{cid}, not from a link"
+                )
             claims.append(Claim(cid, kind, chapter, n, target))
     return claims, errors
 
@@ -152,7 +162,8 @@ _BEHAVIOUR = re.compile(
     r"retransmits?|resets?|closes?|holds?|counts?|fails?|returns?|chooses?|delays?|"
     r"moves?|kills?|frees?|lets?|allows?|takes?|hands?|is|are|has|does(?:n't| not)?|never|"
     r"always|only)\b"
-    r"|\b(net\.ipv4\.)?tcp_[a-z0-9_]+\b[^.;]*?\b(defaults? to|is \d|=\s*\d|by default)")
+    r"|\b(net\.ipv4\.)?tcp_[a-z0-9_]+\b[^.;]*?\b(defaults? to|is \d|=\s*\d|by default)"
+)
 
 
 def _paragraphs(text: str):
@@ -197,6 +208,7 @@ def bare_claims(text: str, chapter: str) -> list:
 
 # --- reading notebooks --------------------------------------------------------------------
 
+
 def notebook_cells(nb: dict, stem: str) -> list:
     cells = []
     for i, cell in enumerate(nb["cells"]):
@@ -214,8 +226,7 @@ def _imported(tree: ast.AST, modules: tuple) -> set:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(modules):
             names |= {a.asname or a.name for a in node.names}
         elif isinstance(node, ast.Import):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names
-                      if a.name.startswith(modules)}
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith(modules)}
     return names
 
 
@@ -266,9 +277,12 @@ def derived_names(sources: list, modules: tuple) -> set:
                 if value is not None and _names(value) & derived:
                     derived |= _targets(node)
                 # rows.append(result), seen.update(...): the container holds results too
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and isinstance(node.func.value, ast.Name)
-                        and any(_names(arg) & derived for arg in node.args)):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and any(_names(arg) & derived for arg in node.args)
+                ):
                     derived.add(node.func.value.id)
     return derived
 
@@ -288,6 +302,7 @@ def asserts_on(source: str, names: set) -> bool:
 
 # --- the check ----------------------------------------------------------------------------
 
+
 def check(root: Path = ROOT) -> Report:
     book, notebooks = root / "book", root / "notebooks"
     report = Report()
@@ -301,8 +316,7 @@ def check(root: Path = ROOT) -> Report:
     seen = {}
     for c in report.claims:
         if c.id in seen:
-            report.errors.append(f"{c.chapter}.md:{c.line}: claim id {c.id} is already used at "
-                                 f"{seen[c.id]}")
+            report.errors.append(f"{c.chapter}.md:{c.line}: claim id {c.id} is already used at {seen[c.id]}")
         seen.setdefault(c.id, f"{c.chapter}.md:{c.line}")
     tagged, live_names, model_names = {}, {}, {}
     for path in sorted(notebooks.glob("*.ipynb")):
@@ -314,7 +328,7 @@ def check(root: Path = ROOT) -> Report:
         for cell in cells:
             for tag in cell.tags:
                 if tag.startswith(TAG_PREFIX):
-                    tagged.setdefault(tag[len(TAG_PREFIX):], []).append(cell)
+                    tagged.setdefault(tag[len(TAG_PREFIX) :], []).append(cell)
     claims = {c.id: c for c in report.claims}
     for cid, cells in sorted(tagged.items()):
         where = ", ".join(f"{c.notebook}.ipynb cell {c.index}" for c in cells)
@@ -330,8 +344,7 @@ def check(root: Path = ROOT) -> Report:
         where = f"{c.chapter}.md:{c.line}"
         cells = tagged.get(c.id, [])
         if not cells:
-            report.errors.append(f"{where}: {c.kind} claim {c.id} has no cell tagged "
-                                 f"{TAG_PREFIX}{c.id}")
+            report.errors.append(f"{where}: {c.kind} claim {c.id} has no cell tagged {TAG_PREFIX}{c.id}")
             continue
         cell = cells[0]
         report.cells[c.id] = cell
@@ -340,11 +353,13 @@ def check(root: Path = ROOT) -> Report:
             origin = " or ".join(LIVE_MODULES if c.kind == "live" else MODEL_MODULES)
             report.errors.append(
                 f"{where}: the cell tagged {TAG_PREFIX}{c.id} ({cell.notebook}.ipynb cell "
-                f"{cell.index}) holds no assert on a result computed by {origin}")
+                f"{cell.index}) holds no assert on a result computed by {origin}"
+            )
     return report
 
 
 # --- the Sphinx extension -----------------------------------------------------------------
+
 
 def setup(app):
     from docutils import nodes
@@ -354,9 +369,11 @@ def setup(app):
 
     logger = logging.getLogger(__name__)
     labels = {"live": "live", "model": "model", "cited": "cited"}
-    titles = {"live": "Shown live: the notebook cell that asserts this on a real kernel",
-              "model": "Shown by the model: the notebook cell that asserts this from a simulation",
-              "cited": "Cited: the source that says so"}
+    titles = {
+        "live": "Shown live: the notebook cell that asserts this on a real kernel",
+        "model": "Shown by the model: the notebook cell that asserts this from a simulation",
+        "cited": "Cited: the source that says so",
+    }
 
     def state(env) -> Report:
         if not hasattr(env, "_course_claims"):
@@ -368,22 +385,33 @@ def setup(app):
             m = ROLE_RE.fullmatch(f"{{claim}}`{self.text}`")
             kind, cid = (m.group("kind"), m.group("id")) if m else ("", "")
             if kind not in KINDS or not cid:
-                logger.warning(f"claim {self.text!r}: needs a kind ({', '.join(KINDS)}) and an id",
-                               location=self.get_location())
+                logger.warning(
+                    f"claim {self.text!r}: needs a kind ({', '.join(KINDS)}) and an id",
+                    location=self.get_location(),
+                )
                 return [], []
             if kind == "cited":
                 uri = (m.group("target") or "").strip()
             else:
                 cell = state(self.env).cells.get(cid)
                 if cell is None:
-                    logger.warning(f"{kind} claim {cid}: no notebook cell is tagged "
-                                   f"{TAG_PREFIX}{cid}", location=self.get_location())
+                    logger.warning(
+                        f"{kind} claim {cid}: no notebook cell is tagged {TAG_PREFIX}{cid}",
+                        location=self.get_location(),
+                    )
                     return [], []
-                uri = (self.env.app.builder.get_relative_uri(
-                    self.env.docname, f"notebooks/{cell.notebook}") + f"#claim-{cid}")
-            ref = nodes.reference("", labels[kind], refuri=uri, internal=kind != "cited",
-                                  classes=["course-claim", f"course-claim-{kind}"],
-                                  reftitle=titles[kind])
+                uri = (
+                    self.env.app.builder.get_relative_uri(self.env.docname, f"notebooks/{cell.notebook}")
+                    + f"#claim-{cid}"
+                )
+            ref = nodes.reference(
+                "",
+                labels[kind],
+                refuri=uri,
+                internal=kind != "cited",
+                classes=["course-claim", f"course-claim-{kind}"],
+                reftitle=titles[kind],
+            )
             target = nodes.inline("", "", ids=[f"claim-at-{cid}"])
             return [target, nodes.Text("\u2009"), ref], []
 
@@ -408,8 +436,7 @@ def setup(app):
                 row = nodes.row()
                 chapter_uri = env.app.builder.get_relative_uri(env.docname, f"book/{c.chapter}")
                 para = nodes.paragraph()
-                para += nodes.reference("", c.id, refuri=f"{chapter_uri}#claim-at-{c.id}",
-                                        internal=True)
+                para += nodes.reference("", c.id, refuri=f"{chapter_uri}#claim-at-{c.id}", internal=True)
                 row += nodes.entry("", para)
                 row += nodes.entry("", nodes.paragraph(text=c.kind))
                 row += nodes.entry("", nodes.paragraph(text=c.chapter))
@@ -419,14 +446,20 @@ def setup(app):
                 elif c.id in report.cells:
                     cell = report.cells[c.id]
                     uri = env.app.builder.get_relative_uri(env.docname, f"notebooks/{cell.notebook}")
-                    para += nodes.reference("", f"{cell.notebook}.ipynb, cell {cell.index}",
-                                            refuri=f"{uri}#claim-{c.id}", internal=True)
+                    para += nodes.reference(
+                        "",
+                        f"{cell.notebook}.ipynb, cell {cell.index}",
+                        refuri=f"{uri}#claim-{c.id}",
+                        internal=True,
+                    )
                 row += nodes.entry("", para)
                 body += row
             n = report.counts()
-            summary = nodes.paragraph(text=(
-                f"{len(report.claims)} claims: {n['live']} live, {n['model']} model, "
-                f"{n['cited']} cited."))
+            summary = nodes.paragraph(
+                text=(
+                    f"{len(report.claims)} claims: {n['live']} live, {n['model']} model, {n['cited']} cited."
+                )
+            )
             return [summary, table]
 
     def anchor_cells(app, doctree):
@@ -442,7 +475,7 @@ def setup(app):
             for tag in node.get("cell_metadata", {}).get("tags", []):
                 if not tag.startswith(TAG_PREFIX):
                     continue
-                cid = tag[len(TAG_PREFIX):]
+                cid = tag[len(TAG_PREFIX) :]
                 node["ids"].append(f"claim-{cid}")
                 if cid in chapters:
                     uri = app.builder.get_relative_uri(docname, f"book/{chapters[cid]}")

@@ -1,6 +1,7 @@
 """Sphinx extension: the ``tcp-state-diagram`` directive draws RFC 9293's state diagram from
 the course model's transition table (``timewait.statediagram``), as inline SVG with its
 caption, so the picture on the site is always the model's own."""
+
 from docutils import nodes
 from docutils.parsers.rst import Directive
 

@@ -5,6 +5,7 @@ ESTABLISHED pair, listeners, IPv6 and IPv4-mapped ones), then returns the raw te
 ``/proc/net/tcp`` and ``/proc/net/tcp6`` together with what the course's engine parsed from
 that same text.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,7 @@ import socket
 from timewait import observe
 from timewait.labkit import lab_tier, run_in_namespace, time_limit  # noqa: F401
 
-HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
-          "   uid  timeout inode")
+HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
 FIELDS = ("local", "remote", "state", "timer", "expires_s")
 
 
@@ -24,8 +24,9 @@ def comparable(rows) -> list:
     out = []
     for row in rows:
         d = row if isinstance(row, dict) else row.to_dict()
-        out.append((tuple(d["local"]), tuple(d["remote"]), d["state"], d["timer"],
-                    round(float(d["expires_s"]), 6)))
+        out.append(
+            (tuple(d["local"]), tuple(d["remote"]), d["state"], d["timer"], round(float(d["expires_s"]), 6))
+        )
     return out
 
 
@@ -40,14 +41,16 @@ def hex_v4(addr: str) -> str:
 
 def hex_v6(addr: str) -> str:
     raw = socket.inet_pton(socket.AF_INET6, addr)
-    return "".join(f"{int.from_bytes(raw[i:i + 4], 'little'):08X}" for i in range(0, 16, 4))
+    return "".join(f"{int.from_bytes(raw[i : i + 4], 'little'):08X}" for i in range(0, 16, 4))
 
 
 def kernel_line(slot, local, remote, state, timer=0, when=0, retransmits=0, v6=False) -> str:
     enc = hex_v6 if v6 else hex_v4
-    return (f"{slot:4d}: {enc(local[0])}:{local[1]:04X} {enc(remote[0])}:{remote[1]:04X} "
-            f"{state:02X} {0:08X}:{0:08X} {timer:02X}:{when:08X} {retransmits:08X} "
-            f"{1000:5d} {0:8d} {12345 + slot} 1 0000000000000000 20 4 30 10 -1")
+    return (
+        f"{slot:4d}: {enc(local[0])}:{local[1]:04X} {enc(remote[0])}:{remote[1]:04X} "
+        f"{state:02X} {0:08X}:{0:08X} {timer:02X}:{when:08X} {retransmits:08X} "
+        f"{1000:5d} {0:8d} {12345 + slot} 1 0000000000000000 20 4 30 10 -1"
+    )
 
 
 def random_table(seed: int, rows: int = 12, v6: bool = False) -> str:
@@ -60,11 +63,15 @@ def random_table(seed: int, rows: int = 12, v6: bool = False) -> str:
             if kind == "loopback":
                 addrs = ("::1", "::1")
             elif kind == "mapped":
-                addrs = (f"::ffff:10.{rng.randrange(256)}.{rng.randrange(256)}.1",
-                         f"::ffff:192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}")
+                addrs = (
+                    f"::ffff:10.{rng.randrange(256)}.{rng.randrange(256)}.1",
+                    f"::ffff:192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                )
             elif kind == "global":
-                addrs = (f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(1, 65536):x}",
-                         f"fe80::{rng.randrange(65536):x}:{rng.randrange(65536):x}")
+                addrs = (
+                    f"2001:db8:{rng.randrange(65536):x}::{rng.randrange(1, 65536):x}",
+                    f"fe80::{rng.randrange(65536):x}:{rng.randrange(65536):x}",
+                )
             else:
                 addrs = ("::", "::")
         else:
@@ -72,9 +79,18 @@ def random_table(seed: int, rows: int = 12, v6: bool = False) -> str:
         state = rng.randrange(1, 13)
         timer = rng.choice([0, 0, 1, 2, 3, 4])
         when = rng.randrange(0, 12000) if timer else 0
-        lines.append(kernel_line(slot, (addrs[0], rng.randrange(1, 65536)),
-                                 (addrs[1], rng.randrange(0, 65536)), state, timer, when,
-                                 rng.randrange(0, 5), v6))
+        lines.append(
+            kernel_line(
+                slot,
+                (addrs[0], rng.randrange(1, 65536)),
+                (addrs[1], rng.randrange(0, 65536)),
+                state,
+                timer,
+                when,
+                rng.randrange(0, 5),
+                v6,
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -109,12 +125,12 @@ def observe_body(lab) -> dict:
         with open(f"/proc/net/{name}") as fh:
             texts[name] = fh.read()
     ticks = os.sysconf("SC_CLK_TCK")
-    engine = {name: [s.to_dict() for s in observe.parse_proc_net_tcp(text, ticks)]
-              for name, text in texts.items()}
+    engine = {
+        name: [s.to_dict() for s in observe.parse_proc_net_tcp(text, ticks)] for name, text in texts.items()
+    }
     return {"texts": texts, "clock_ticks": ticks, "engine": engine}
 
 
 def observe_namespace(timeout: float = 20.0) -> dict:
     """Run :func:`observe_body` in a fresh namespace."""
-    return run_in_namespace(__file__, "observe_body", "reading a live socket table",
-                            timeout=timeout)
+    return run_in_namespace(__file__, "observe_body", "reading a live socket table", timeout=timeout)

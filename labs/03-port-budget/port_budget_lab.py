@@ -6,6 +6,7 @@ The server answers each line with the same line in upper case, for as long as a 
 keeps its connection open. The harness counts the connections it accepted and the
 TIME_WAIT sockets left behind itself, so the checks do not depend on the client's word.
 """
+
 from __future__ import annotations
 
 import socket
@@ -60,8 +61,11 @@ def harness(lab, payload: str, args: dict) -> dict:
     if crash:
         return {"student_error": crash}
     try:
-        lab.wait_for(lambda: not any(s.state in CLOSING_STATES for s in lab.sockets([SERVER_PORT])),
-                     "the closes under way to finish", timeout=3)
+        lab.wait_for(
+            lambda: not any(s.state in CLOSING_STATES for s in lab.sockets([SERVER_PORT])),
+            "the closes under way to finish",
+            timeout=3,
+        )
     except TimeoutError:
         pass  # a connection the client left half-closed: count what there is
     sockets = lab.sockets([SERVER_PORT])
@@ -77,18 +81,24 @@ def harness(lab, payload: str, args: dict) -> dict:
 def run_client(client, *positional, port_range=(40000, 40009), timeout: float = 30.0) -> dict:
     """Run ``client(lab, server_port, *positional)`` in a fresh namespace whose ephemeral
     port range is ``port_range`` and where TIME_WAIT sockets are never reused early."""
-    sysctls = {"net.ipv4.ip_local_port_range": f"{port_range[0]} {port_range[1]}",
-               "net.ipv4.tcp_tw_reuse": 0}
+    sysctls = {"net.ipv4.ip_local_port_range": f"{port_range[0]} {port_range[1]}", "net.ipv4.tcp_tw_reuse": 0}
     try:
-        return run_student(__file__, "harness", client,
-                           f"your {getattr(client, '__name__', 'client')}", sysctls=sysctls,
-                           timeout=timeout, args={"positional": list(positional)})
+        return run_student(
+            __file__,
+            "harness",
+            client,
+            f"your {getattr(client, '__name__', 'client')}",
+            sysctls=sysctls,
+            timeout=timeout,
+            args={"positional": list(positional)},
+        )
     except StudentCodeError as exc:
         if "[Errno 99]" not in str(exc):
             raise
         raise StudentCodeError(
             f"{exc}\nThe namespace's {port_range[1] - port_range[0] + 1} ports were all in "
-            f"TIME_WAIT: your client opened more connections than the range can give.") from None
+            f"TIME_WAIT: your client opened more connections than the range can give."
+        ) from None
 
 
 def _connections(n: int) -> str:
@@ -105,7 +115,8 @@ def check_ceiling(ceiling_rate) -> None:
         f"ceiling_rate((32768, 60999), 60) returned {got!r}. At the ceiling, new connections "
         f"take ports exactly as fast as TIME_WAIT gives them back; yours is "
         f"{'above' if number and got > right else 'below' if number else 'not'} that rate. "
-        f"How many ports does the range hold, with both ends included?")
+        f"How many ports does the range hold, with both ends included?"
+    )
 
 
 def check_exhaustion(seconds_until_exhausted) -> None:
@@ -117,10 +128,12 @@ def check_exhaustion(seconds_until_exhausted) -> None:
     assert fast is not None and abs(fast - right) < 1e-6, (
         f"At 1000 new connections per second the default range runs dry before the first "
         f"port comes back from TIME_WAIT; seconds_until_exhausted says {fast!r} s. Which "
-        f"ports are free again before the first 60 s have passed?")
+        f"ports are free again before the first 60 s have passed?"
+    )
     assert slow is None, (
         f"At 100 connections per second ports come back from TIME_WAIT faster than they are "
-        f"used, so connect() never fails; seconds_until_exhausted says {slow!r}.")
+        f"used, so connect() never fails; seconds_until_exhausted says {slow!r}."
+    )
 
 
 def connect_budget(port_range) -> tuple:
@@ -147,8 +160,8 @@ def check_churn(run: dict, requests: int, port_range) -> None:
     result = run["result"]
     accepted = run["connections_accepted"]
     assert isinstance(result, dict), (
-        f"churning_client returned {result!r}; it should return a dict with the keys "
-        f"'completed' and 'error'.")
+        f"churning_client returned {result!r}; it should return a dict with the keys 'completed' and 'error'."
+    )
     fewest, most = connect_budget(port_range)
     low, high = port_range
     size = high - low + 1
@@ -156,33 +169,43 @@ def check_churn(run: dict, requests: int, port_range) -> None:
         raise AssertionError(
             f"The server accepted {_connections(accepted)} for {requests} requests: the "
             f"churning client opens a new connection for each request and closes it after "
-            f"the reply.")
+            f"the reply."
+        )
     assert result.get("completed") == accepted, (
         f"Your report says {result.get('completed')!r} requests completed, but the server "
-        f"accepted {_connections(accepted)}. Count a request only once its reply has arrived.")
+        f"accepted {_connections(accepted)}. Count a request only once its reply has arrived."
+    )
     outside = [p for p in run["client_ports"] if not low <= p <= high]
     assert not outside, (
         f"The server saw connections from ports {outside}, outside the namespace's range "
-        f"{low}-{high}: let the kernel pick the client's port (do not bind one yourself).")
+        f"{low}-{high}: let the kernel pick the client's port (do not bind one yourself)."
+    )
     if requests < fewest:
         assert accepted == requests and result.get("error") is None, (
             f"With {requests} requests and {size} ports no connect() should fail; the server "
-            f"accepted {accepted} connections and your report is {result!r}.")
+            f"accepted {accepted} connections and your report is {result!r}."
+        )
     else:
         assert fewest <= accepted <= most, (
             f"With {size} ports and every port held by TIME_WAIT after one connection, "
             f"connect() can open {fewest if fewest == most else f'{fewest} or {most}'} "
             f"connections to one server before it fails; the server accepted {accepted}. "
-            + ("Did your client open a new connection for every request?" if accepted < fewest
-               else "Did it stop at the first connect() that failed?"))
+            + (
+                "Did your client open a new connection for every request?"
+                if accepted < fewest
+                else "Did it stop at the first connect() that failed?"
+            )
+        )
         assert result.get("error") == "EADDRNOTAVAIL", (
             f"After {accepted} connections the next connect() fails; your report gives the error "
             f"as {result.get('error')!r}. Report the errno name, errno.errorcode[exc.errno]: "
-            f"it is what 'Cannot assign requested address' is called.")
+            f"it is what 'Cannot assign requested address' is called."
+        )
     assert run["time_wait_sockets"] == accepted, (
         f"After the run, {run['time_wait_sockets']} of the {accepted} client ports sit in "
         f"TIME_WAIT. The side that closes first keeps TIME_WAIT: did your client close each "
-        f"connection itself once its reply arrived?")
+        f"connection itself once its reply arrived?"
+    )
 
 
 def check_reuse(run: dict, messages: list, ports: int) -> None:
@@ -190,16 +213,21 @@ def check_reuse(run: dict, messages: list, ports: int) -> None:
     result, accepted = run["result"], run["connections_accepted"]
     want = [m.upper() for m in messages]
     assert isinstance(result, list), (
-        f"reusing_client returned {type(result).__name__}; it should return the list of replies.")
+        f"reusing_client returned {type(result).__name__}; it should return the list of replies."
+    )
     if result != want:
-        wrong = next((i for i, (a, b) in enumerate(zip(result, want, strict=False)) if a != b),
-                     min(len(result), len(want)))
+        wrong = next(
+            (i for i, (a, b) in enumerate(zip(result, want, strict=False)) if a != b),
+            min(len(result), len(want)),
+        )
         got = result[wrong] if wrong < len(result) else "(nothing)"
         raise AssertionError(
             f"{len(messages)} messages got {len(result)} replies; the first one out of place is "
             f"reply {wrong}: {got!r} where the server answered {want[wrong]!r}. Send one line, "
-            f"read its reply (ask() does both), then the next.")
+            f"read its reply (ask() does both), then the next."
+        )
     assert accepted <= 2, (
         f"The server accepted {_connections(accepted)} for {len(messages)} requests; the namespace "
         f"has {ports} ports, so a client that opens one per request runs out. Keep one "
-        f"connection open and send every request on it.")
+        f"connection open and send every request on it."
+    )

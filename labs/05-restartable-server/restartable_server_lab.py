@@ -8,6 +8,7 @@ serves one request and hands the connection to the student's ``finish``, while t
 has already sent more than the server read; it reports resets, what the client received
 and the kernel's abort counters.
 """
+
 from __future__ import annotations
 
 import errno
@@ -86,8 +87,9 @@ def restart_body(lab, payload: str, port: int) -> dict:
     conn.sendall(b"200 OK\n")
     conn.close()  # nothing unread: an ordinary close, the server closes first
     reader.join(5)
-    lab.wait_for(lambda: lab.state_of(port, CLIENT_PORT) == "TIME_WAIT",
-                 "the server's side to reach TIME_WAIT")
+    lab.wait_for(
+        lambda: lab.state_of(port, CLIENT_PORT) == "TIME_WAIT", "the server's side to reach TIME_WAIT"
+    )
     lab.step("stopping the server: closing the listener")
     listener.close()
     lab.step("restarting the server with open_listener")
@@ -98,8 +100,12 @@ def restart_body(lab, payload: str, port: int) -> dict:
         restart = _errno_name(exc)
     except Exception as exc:  # noqa: BLE001 (any other mistake in the student's code)
         return {"student_error": describe_crash(exc, open_listener, lab.current_step)}
-    return {"reuseaddr": bool(reuse), "bound": bound, "restart": restart,
-            "server_side_state": lab.state_of(port, CLIENT_PORT)}
+    return {
+        "reuseaddr": bool(reuse),
+        "bound": bound,
+        "restart": restart,
+        "server_side_state": lab.state_of(port, CLIENT_PORT),
+    }
 
 
 def finish_body(lab, payload: str, port: int, extra: int, reply: int) -> dict:
@@ -125,8 +131,9 @@ def finish_body(lab, payload: str, port: int, extra: int, reply: int) -> dict:
         return {"student_error": crash}
     reader.join(5)
     if outcome.get("end") == "eof":
-        lab.wait_for(lambda: lab.state_of(CLIENT_PORT, port) == "CLOSED",
-                     "the client's side to end", timeout=3)
+        lab.wait_for(
+            lambda: lab.state_of(CLIENT_PORT, port) == "CLOSED", "the client's side to end", timeout=3
+        )
     lab.settle()
     after = lab.counters()
     trace = lab.trace(CLIENT_PORT, port)
@@ -134,8 +141,10 @@ def finish_body(lab, payload: str, port: int, extra: int, reply: int) -> dict:
         "client_end": outcome.get("end", "client still running"),
         "client_received": outcome.get("received", 0),
         "resets": [f"{s.src} {s.flags}" for s in trace if s.has("RST")],
-        "aborts": {k: after.get(k, 0) - before.get(k, 0)
-                   for k in ("TCPAbortOnClose", "TCPAbortOnLinger", "TCPAbortOnData")},
+        "aborts": {
+            k: after.get(k, 0) - before.get(k, 0)
+            for k in ("TCPAbortOnClose", "TCPAbortOnLinger", "TCPAbortOnData")
+        },
         "server_side_state": lab.state_of(port, CLIENT_PORT),
         "trace": trace.table(),
     }
@@ -147,58 +156,73 @@ def _unread(conn: socket.socket) -> int:
 
 def restart_experiment(open_listener, port: int = 5000, timeout: float = 20.0) -> dict:
     """Run :func:`restart_body` with ``open_listener(port) -> listening socket``."""
-    return run_student(__file__, "restart_body", open_listener, "your open_listener",
-                       timeout=timeout, port=port)
+    return run_student(
+        __file__, "restart_body", open_listener, "your open_listener", timeout=timeout, port=port
+    )
 
 
-def finish_experiment(finish, port: int = 5000, extra: int = 0, reply: int = 7,
-                      timeout: float = 20.0) -> dict:
+def finish_experiment(
+    finish, port: int = 5000, extra: int = 0, reply: int = 7, timeout: float = 20.0
+) -> dict:
     """Run :func:`finish_body` with ``finish(conn)``."""
-    return run_student(__file__, "finish_body", finish, "your finish", timeout=timeout,
-                       port=port, extra=extra, reply=reply)
+    return run_student(
+        __file__, "finish_body", finish, "your finish", timeout=timeout, port=port, extra=extra, reply=reply
+    )
 
 
 def check_restart(run: dict, port: int) -> None:
     """Question 1's checks: the listener came back while its old connection sat in TIME_WAIT."""
     assert run["bound"] == ["127.0.0.1", port], (
         f"The listener is bound to {tuple(run['bound'])}; the server listens on "
-        f"('127.0.0.1', {port}), the port it was given.")
+        f"('127.0.0.1', {port}), the port it was given."
+    )
     assert run["server_side_state"] == "TIME_WAIT", (
         f"After the server closed its connection first, its side was {run['server_side_state']} "
-        f"instead of TIME_WAIT, so the restart was not tested.")
+        f"instead of TIME_WAIT, so the restart was not tested."
+    )
     assert run["restart"] == "ok", (
         f"Opening the listener again, while the old connection sat in TIME_WAIT, failed with "
         f"{run['restart']}. A listener that is to be reopened must say so before bind() "
-        f"(a socket option; setting it after bind() is too late).")
+        f"(a socket option; setting it after bind() is too late)."
+    )
     assert run["reuseaddr"], (
         "The listener came back although SO_REUSEADDR is not set on it: the restart worked "
-        "for a reason this lab does not teach. Set SO_REUSEADDR before bind().")
+        "for a reason this lab does not teach. Set SO_REUSEADDR before bind()."
+    )
 
 
 def check_finish(run: dict, reply: int, extra: int) -> None:
     """Question 2's checks: the whole reply, then end of file, no reset, no abort counted."""
     aborts = run["aborts"]
     if aborts.get("TCPAbortOnData") or aborts.get("TCPAbortOnLinger"):
-        why = (" The kernel counted a close with a zero linger timeout: SO_LINGER 0 throws away "
-               "what is unsent and resets the connection instead of closing it.")
+        why = (
+            " The kernel counted a close with a zero linger timeout: SO_LINGER 0 throws away "
+            "what is unsent and resets the connection instead of closing it."
+        )
     elif extra:
-        why = (f" The client had sent {extra} bytes the server never read: close() with unread "
-               f"data resets the connection. Drain what the client sends until its end of file, "
-               f"then close.")
+        why = (
+            f" The client had sent {extra} bytes the server never read: close() with unread "
+            f"data resets the connection. Drain what the client sends until its end of file, "
+            f"then close."
+        )
     else:
         why = ""
     unread = why
     assert run["resets"] == [], (
         f"The connection was reset ({', '.join(run['resets'])}); the client saw "
-        f"{run['client_end']} after {run['client_received']} of {reply} bytes.{unread}")
+        f"{run['client_end']} after {run['client_received']} of {reply} bytes.{unread}"
+    )
     assert run["client_end"] == "eof", (
         f"The client read {run['client_received']} of {reply} bytes and then saw "
         f"{run['client_end']!r} instead of an end of file. Send your FIN with "
-        f"shutdown(SHUT_WR) once the reply is written.")
+        f"shutdown(SHUT_WR) once the reply is written."
+    )
     assert run["client_received"] == reply, (
-        f"The client received {run['client_received']} of the {reply} bytes of the reply.")
+        f"The client received {run['client_received']} of the {reply} bytes of the reply."
+    )
     assert run["server_side_state"] == "TIME_WAIT", (
         f"The server closed first, so its side should hold TIME_WAIT; it is "
-        f"{run['server_side_state']}.{unread}")
+        f"{run['server_side_state']}.{unread}"
+    )
     counted = {k: v for k, v in run["aborts"].items() if v}
     assert not counted, f"The kernel counted an abort: {counted}.{unread}"

@@ -1,4 +1,5 @@
 """``python -m timewait``: the same command line as ``timewait``."""
+
 import sys
 
 from .cli import main

@@ -19,6 +19,7 @@ TIME_WAIT by an ACK of the old connection, which the opener resets.
 The file is read once, as a stream (:mod:`timewait.pcapread`); an incarnation is kept in
 memory until 60 s of capture time after its last segment, then folded into the report.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,18 @@ def _fmt(endpoint: tuple) -> str:
 
 class _Side:
     """What one endpoint of an incarnation sent."""
-    __slots__ = ("isn", "syn_seq", "next_seq", "fin_seq", "fin_count", "last_tsval", "first_tsval",
-                 "retransmissions", "fin_t")
+
+    __slots__ = (
+        "isn",
+        "syn_seq",
+        "next_seq",
+        "fin_seq",
+        "fin_count",
+        "last_tsval",
+        "first_tsval",
+        "retransmissions",
+        "fin_t",
+    )
 
     def __init__(self):
         self.isn = None  # wire seq the side's sequence space starts from
@@ -68,6 +79,7 @@ class _Side:
 @dataclass(slots=True)
 class Reuse:
     """The 4-tuple was opened again ``gap_s`` after the previous incarnation's last segment."""
+
     gap_s: float
     previous: int  # index of the previous incarnation
     isn_relation: str  # "above" or "below" the opener's last sequence number in the old one
@@ -108,23 +120,49 @@ class Incarnation:
         if self.rst_answering_fin:
             found.append("RST answering a FIN (the side that closed first kept no TIME_WAIT)")
         if self.old_ack_then_rst:
-            found.append(f"SYN answered from {self.old_ack_then_rst} by an ACK of the old "
-                         "connection, then RST")
+            found.append(
+                f"SYN answered from {self.old_ack_then_rst} by an ACK of the old connection, then RST"
+            )
         if self.reuse is not None:
             r = self.reuse
-            found.append(f"4-tuple reused {r.gap_s:.3g} s after #{r.previous}: ISN {r.isn_relation} "
-                         f"the old sequence numbers, timestamp {r.timestamp_relation}; an old "
-                         f"duplicate: {r.old_duplicate}")
+            found.append(
+                f"4-tuple reused {r.gap_s:.3g} s after #{r.previous}: ISN {r.isn_relation} "
+                f"the old sequence numbers, timestamp {r.timestamp_relation}; an old "
+                f"duplicate: {r.old_duplicate}"
+            )
         return found
 
 
 class _Live:
     """An incarnation being read."""
-    __slots__ = ("index", "client", "server", "opener", "first_t", "last_t", "packets", "sides",
-                 "first_fin", "fin_acked_alone", "second_fin_acks_first", "final_ack_t",
-                 "lost_final_ack", "rst_answering_fin", "rst_from", "resets", "fins",
-                 "fin_retransmissions", "synack_seen", "tw_ack", "tw_ack_then_rst", "reuse",
-                 "last_from", "last_flags", "peer_old_state")
+
+    __slots__ = (
+        "index",
+        "client",
+        "server",
+        "opener",
+        "first_t",
+        "last_t",
+        "packets",
+        "sides",
+        "first_fin",
+        "fin_acked_alone",
+        "second_fin_acks_first",
+        "final_ack_t",
+        "lost_final_ack",
+        "rst_answering_fin",
+        "rst_from",
+        "resets",
+        "fins",
+        "fin_retransmissions",
+        "synack_seen",
+        "tw_ack",
+        "tw_ack_then_rst",
+        "reuse",
+        "last_from",
+        "last_flags",
+        "peer_old_state",
+    )
 
     def __init__(self, index, client, server, t, opener):
         self.index, self.client, self.server, self.opener = index, client, server, opener
@@ -157,8 +195,13 @@ class _Live:
         flags = p.flags
         if flags & SYN and flags & ACK:
             self.synack_seen = True
-        if (flags & ACK and not flags & SYN and side.isn is None and other.syn_seq is not None
-                and not self.synack_seen):
+        if (
+            flags & ACK
+            and not flags & SYN
+            and side.isn is None
+            and other.syn_seq is not None
+            and not self.synack_seen
+        ):
             # The SYN met a TIME_WAIT socket: it answers with an ACK of the old connection.
             self.tw_ack = True
             self._after_segment(src, flags)
@@ -186,8 +229,7 @@ class _Live:
         if flags & SYN:
             side.syn_seq = p.seq
         if occupies:
-            keepalive = p.length == 1 and not flags & (SYN | FIN) and \
-                ((p.seq + 1) & MASK) == side.next_seq
+            keepalive = p.length == 1 and not flags & (SYN | FIN) and ((p.seq + 1) & MASK) == side.next_seq
             if not keepalive and not _after(end, side.next_seq):
                 side.retransmissions += 1
             if _after(end, side.next_seq):
@@ -202,17 +244,21 @@ class _Live:
                 elif self.second_fin_acks_first is None:
                     first = self.sides[dst]
                     self.second_fin_acks_first = bool(
-                        flags & ACK and not _after((first.fin_seq + 1) & MASK, p.ack))
+                        flags & ACK and not _after((first.fin_seq + 1) & MASK, p.ack)
+                    )
             elif fin_seq == side.fin_seq:
                 self.fin_retransmissions += 1
                 if src != self.first_fin and self.final_ack_t is not None:
                     self.lost_final_ack = True
-        if flags & ACK and other.fin_seq is not None and \
-                not _after((other.fin_seq + 1) & MASK, p.ack):
+        if flags & ACK and other.fin_seq is not None and not _after((other.fin_seq + 1) & MASK, p.ack):
             if not flags & FIN and side.fin_seq is None and self.first_fin == dst:
                 self.fin_acked_alone = True
-            if self.first_fin == src and side.fin_seq is not None and not flags & FIN \
-                    and self.final_ack_t is None:
+            if (
+                self.first_fin == src
+                and side.fin_seq is not None
+                and not flags & FIN
+                and self.final_ack_t is None
+            ):
                 self.final_ack_t = p.t
         self._after_segment(src, flags)
 
@@ -238,20 +284,31 @@ class _Live:
         else:
             kind, closer, holder = "unfinished", first_fin, None
         return Incarnation(
-            index=self.index, client=_fmt(self.client), server=_fmt(self.server),
-            opener=self.opener, first_t=self.first_t, last_t=self.last_t, packets=self.packets,
-            close_kind=kind, active_closer=closer, time_wait_holder=holder, fins=self.fins,
+            index=self.index,
+            client=_fmt(self.client),
+            server=_fmt(self.server),
+            opener=self.opener,
+            first_t=self.first_t,
+            last_t=self.last_t,
+            packets=self.packets,
+            close_kind=kind,
+            active_closer=closer,
+            time_wait_holder=holder,
+            fins=self.fins,
             resets=self.resets,
             retransmissions=sum(s.retransmissions for s in self.sides.values()),
-            fin_retransmissions=self.fin_retransmissions, lost_final_ack=self.lost_final_ack,
+            fin_retransmissions=self.fin_retransmissions,
+            lost_final_ack=self.lost_final_ack,
             rst_answering_fin=self.rst_answering_fin,
             old_ack_then_rst=self.peer_old_state if self.tw_ack_then_rst else None,
-            reuse=self.reuse)
+            reuse=self.reuse,
+        )
 
 
 @dataclass
 class ServerSummary:
     """Every incarnation towards one server address:port."""
+
     server: str
     connections: int = 0
     opened_per_s: float = 0.0
@@ -283,46 +340,64 @@ class Analysis:
 
     def to_json(self) -> dict:
         return {
-            "capture": self.path, "packets": self.packets, "duration_s": self.duration_s,
-            "incarnation_count": self.incarnation_count, "close_kinds": self.close_kinds,
-            "totals": self.totals, "servers": [asdict(s) for s in self.servers],
+            "capture": self.path,
+            "packets": self.packets,
+            "duration_s": self.duration_s,
+            "incarnation_count": self.incarnation_count,
+            "close_kinds": self.close_kinds,
+            "totals": self.totals,
+            "servers": [asdict(s) for s in self.servers],
             "incarnations": [{**asdict(i), "anomalies": i.anomalies} for i in self.incarnations],
             "assumed_ephemeral_ports": DEFAULT_EPHEMERAL_PORTS,
         }
 
     def text(self, top: int = 20) -> str:
-        out = [f"{self.path}: {self.packets:,} TCP segments over {_seconds(self.duration_s)}, "
-               f"{self.incarnation_count:,} connection incarnation(s)"]
+        out = [
+            f"{self.path}: {self.packets:,} TCP segments over {_seconds(self.duration_s)}, "
+            f"{self.incarnation_count:,} connection incarnation(s)"
+        ]
         kinds = ", ".join(f"{n:,} {k}" for k, n in self.close_kinds.items() if n)
         out.append(f"closes: {kinds or 'none'}")
         t = self.totals
-        out.append(f"FINs {t['fins']:,}, RSTs {t['resets']:,}, retransmissions "
-                   f"{t['retransmissions']:,} (of FINs {t['fin_retransmissions']:,}), final ACKs "
-                   f"lost {t['lost_final_acks']:,}, RSTs answering a FIN {t['rst_answering_fin']:,}, "
-                   f"4-tuples reused within 60 s {t['reuses_within_60s']:,}, SYNs answered by an "
-                   f"ACK of the old connection {t['old_ack_then_rst']:,}")
+        out.append(
+            f"FINs {t['fins']:,}, RSTs {t['resets']:,}, retransmissions "
+            f"{t['retransmissions']:,} (of FINs {t['fin_retransmissions']:,}), final ACKs "
+            f"lost {t['lost_final_acks']:,}, RSTs answering a FIN {t['rst_answering_fin']:,}, "
+            f"4-tuples reused within 60 s {t['reuses_within_60s']:,}, SYNs answered by an "
+            f"ACK of the old connection {t['old_ack_then_rst']:,}"
+        )
         out.append("")
         out.append("Per server (address:port):")
         for s in self.servers[:top]:
             closers = ", ".join(f"{k} {v:,}" for k, v in s.closed_first_by.items())
-            out.append(f"  {s.server}: {s.connections:,} connections, {_rate(s.opened_per_s)} new/s; "
-                       f"closed first by: {closers}")
+            out.append(
+                f"  {s.server}: {s.connections:,} connections, {_rate(s.opened_per_s)} new/s; "
+                f"closed first by: {closers}"
+            )
             if s.closed_first_by.get("server", 0) >= s.connections / 2:
-                out.append("    the server closes first: TIME_WAIT sits on its port, which costs "
-                           "no ephemeral ports")
+                out.append(
+                    "    the server closes first: TIME_WAIT sits on its port, which costs no ephemeral ports"
+                )
             elif s.port_budget_used:
-                out.append(f"    clients close first: busiest client {s.busiest_client} opens "
-                           f"{_rate(s.busiest_client_per_s)}/s, {s.port_budget_used:.0%} of the "
-                           f"{DEFAULT_EPHEMERAL_PORTS:,} ports / 60 s a Linux client has by default")
+                out.append(
+                    f"    clients close first: busiest client {s.busiest_client} opens "
+                    f"{_rate(s.busiest_client_per_s)}/s, {s.port_budget_used:.0%} of the "
+                    f"{DEFAULT_EPHEMERAL_PORTS:,} ports / 60 s a Linux client has by default"
+                )
         out.append("")
         shown = [i for i in self.incarnations if i.anomalies or i.close_kind != "four-segment"]
-        out.append(f"Connections ({len(self.incarnations):,} kept; showing {min(top, len(shown))} "
-                   "with an anomaly or an unusual close):" if shown else
-                   "Connections: every one closed with four segments and no anomaly.")
+        out.append(
+            f"Connections ({len(self.incarnations):,} kept; showing {min(top, len(shown))} "
+            "with an anomaly or an unusual close):"
+            if shown
+            else "Connections: every one closed with four segments and no anomaly."
+        )
         for i in shown[:top]:
             who = i.active_closer or "nobody"
-            out.append(f"  #{i.index} {i.client} -> {i.server}: {i.close_kind}, closed first by "
-                       f"{who}, TIME_WAIT kept by {i.time_wait_holder or 'nobody'}")
+            out.append(
+                f"  #{i.index} {i.client} -> {i.server}: {i.close_kind}, closed first by "
+                f"{who}, TIME_WAIT kept by {i.time_wait_holder or 'nobody'}"
+            )
             for a in i.anomalies:
                 out.append(f"      {a}")
         return "\n".join(out)
@@ -371,8 +446,11 @@ class Analyzer:
             syn_seq = None if inc is None else inc.sides[src].syn_seq
             # A SYN with a new ISN, or a first SYN after a close or after segments of a
             # connection whose opening the capture missed, starts a new incarnation.
-            if inc is None or syn_seq not in (None, p.seq) or \
-                    (syn_seq is None and (inc.opener is None or inc.closed())):
+            if (
+                inc is None
+                or syn_seq not in (None, p.seq)
+                or (syn_seq is None and (inc.opener is None or inc.closed()))
+            ):
                 previous = inc
                 inc = self._open(key, src, dst, p.t, "client")
                 if previous is not None:
@@ -407,8 +485,9 @@ class Analyzer:
             ts = "none"
         else:
             ts = "newer" if _after(p.tsval, old.last_tsval) else "older"
-        inc.reuse = Reuse(round(gap, 6), previous.index, "above" if above else "below", ts,
-                          _old_duplicate(above, ts))
+        inc.reuse = Reuse(
+            round(gap, 6), previous.index, "above" if above else "below", ts, _old_duplicate(above, ts)
+        )
 
     def _evict(self, now: float) -> None:
         stale = [k for k, inc in self.live.items() if now - inc.last_t > TIME_WAIT_LEN]
@@ -429,11 +508,13 @@ class Analyzer:
         t["rst_answering_fin"] += inc.rst_answering_fin
         t["reuses_within_60s"] += inc.reuse is not None
         t["old_ack_then_rst"] += inc.old_ack_then_rst is not None
-        s = self.servers.setdefault(inc.server, [0, Counter(), Counter(), Counter(), 0, 0,
-                                                 inc.first_t, inc.first_t])
+        s = self.servers.setdefault(
+            inc.server, [0, Counter(), Counter(), Counter(), 0, 0, inc.first_t, inc.first_t]
+        )
         s[0] += 1
-        first = inc.active_closer if inc.close_kind not in ("reset", "refused", "unfinished") \
-            else inc.close_kind
+        first = (
+            inc.active_closer if inc.close_kind not in ("reset", "refused", "unfinished") else inc.close_kind
+        )
         s[1][first] += 1
         s[2][inc.time_wait_holder or "nobody"] += 1
         s[3][inc.client.rsplit(":", 1)[0]] += 1
@@ -451,24 +532,52 @@ class Analyzer:
             busiest, busiest_n = clients.most_common(1)[0]
             per_s = busiest_n / span
             clients_close = closers.get("client", 0) > n / 2
-            servers.append(ServerSummary(
-                server=name, connections=n, opened_per_s=n / span,
-                closed_first_by=dict(closers.most_common()), time_wait_holders=dict(holders),
-                clients=len(clients), busiest_client=busiest, busiest_client_per_s=per_s,
-                port_budget_used=(per_s * TIME_WAIT_LEN / DEFAULT_EPHEMERAL_PORTS
-                                  if clients_close else 0.0),
-                reuses_within_60s=reuses, anomalies=anomalies))
+            servers.append(
+                ServerSummary(
+                    server=name,
+                    connections=n,
+                    opened_per_s=n / span,
+                    closed_first_by=dict(closers.most_common()),
+                    time_wait_holders=dict(holders),
+                    clients=len(clients),
+                    busiest_client=busiest,
+                    busiest_client_per_s=per_s,
+                    port_budget_used=(
+                        per_s * TIME_WAIT_LEN / DEFAULT_EPHEMERAL_PORTS if clients_close else 0.0
+                    ),
+                    reuses_within_60s=reuses,
+                    anomalies=anomalies,
+                )
+            )
         servers.sort(key=lambda s: (-s.connections, s.server))
         self.done.sort(key=lambda i: i.index)
-        totals = {k: self.totals.get(k, 0) for k in (
-            "fins", "resets", "retransmissions", "fin_retransmissions", "lost_final_acks",
-            "rst_answering_fin", "reuses_within_60s", "old_ack_then_rst")}
-        return Analysis(self.path, self.packets, self.first_t, self.last_t, self.done, self.count,
-                        {k: self.kinds.get(k, 0) for k in CLOSE_KINDS}, servers, totals)
+        totals = {
+            k: self.totals.get(k, 0)
+            for k in (
+                "fins",
+                "resets",
+                "retransmissions",
+                "fin_retransmissions",
+                "lost_final_acks",
+                "rst_answering_fin",
+                "reuses_within_60s",
+                "old_ack_then_rst",
+            )
+        }
+        return Analysis(
+            self.path,
+            self.packets,
+            self.first_t,
+            self.last_t,
+            self.done,
+            self.count,
+            {k: self.kinds.get(k, 0) for k in CLOSE_KINDS},
+            servers,
+            totals,
+        )
 
 
-def analyze_packets(packets: Iterable[Packet], path: str = "",
-                    keep: Optional[int] = 10_000) -> Analysis:
+def analyze_packets(packets: Iterable[Packet], path: str = "", keep: Optional[int] = 10_000) -> Analysis:
     a = Analyzer(path, keep)
     for p in packets:
         a.add(p)
@@ -486,8 +595,20 @@ def trace_packets(trace) -> Iterable[Packet]:
     capture (127.0.0.1 on both sides, the recorded ports and wire sequence numbers)."""
     for s in trace:
         bits = sum(bit for bit, name in FLAG_NAMES if name in s.flag_set)
-        yield Packet(s.t, "127.0.0.1", s.sport, "127.0.0.1", s.dport, s.seq_abs, s.ack_abs or 0,
-                     bits, s.length, 0, s.tsval, s.tsecr)
+        yield Packet(
+            s.t,
+            "127.0.0.1",
+            s.sport,
+            "127.0.0.1",
+            s.dport,
+            s.seq_abs,
+            s.ack_abs or 0,
+            bits,
+            s.length,
+            0,
+            s.tsval,
+            s.tsecr,
+        )
 
 
 def analyze_result(result, path: str) -> Analysis:
@@ -510,8 +631,11 @@ def incarnation_trace(path: str, inc: Incarnation):
         return address.strip("[]"), int(port)
 
     client, server = endpoint(inc.client), endpoint(inc.server)
-    views = [_View(p) for p in read_tcp(path)
-             if inc.first_t <= p.t <= inc.last_t and {(p.src, p.sport), (p.dst, p.dport)} == {client, server}]
+    views = [
+        _View(p)
+        for p in read_tcp(path)
+        if inc.first_t <= p.t <= inc.last_t and {(p.src, p.sport), (p.dst, p.dport)} == {client, server}
+    ]
     return to_trace(views, client, server)
 
 
@@ -525,6 +649,7 @@ _FILE_LINK = _FileLink()
 @dataclass(frozen=True)
 class _View:
     """A :class:`Packet` in the shape :func:`timewait.capture.to_trace` reads."""
+
     packet: Packet
 
     @property
@@ -554,23 +679,48 @@ class _View:
 
 # ---------------------------------------------------------------- command line
 
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("analyze", help="how every TCP connection in a pcap/pcapng capture ended, "
-                       "and who kept TIME_WAIT")
-    add_valid(p.add_argument("capture", type=input_file, help="a pcap or pcapng file (tcpdump "
-                             "-w, Wireshark, timewait --pcap)"), INPUT_FILE)
+    p = sub.add_parser(
+        "analyze", help="how every TCP connection in a pcap/pcapng capture ended, and who kept TIME_WAIT"
+    )
+    add_valid(
+        p.add_argument(
+            "capture", type=input_file, help="a pcap or pcapng file (tcpdump -w, Wireshark, timewait --pcap)"
+        ),
+        INPUT_FILE,
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     # Checked while the command line is parsed (cli_options): one line naming the range.
     top, number = "between 1 and 100000", "a connection number between 0 and 1000000000"
-    add_valid(p.add_argument("--top", type=checked(int, top, lambda n: _within(n, 1, 100_000)),
-                             default=20, help="servers and connections listed in the text "
-                             "report (1 to 100000; default 20)"), top)
-    add_valid(p.add_argument("--diagram", type=checked(int, number, lambda n: _within(n, 0, 10**9)),
-                             metavar="N", help="draw connection #N as a sequence diagram (needs "
-                             "the plots extra)"), number)
-    add_valid(p.add_argument("--out", metavar="FILE", type=output_file, default=None,
-                             help="where --diagram writes the picture (.svg or .png; default "
-                             "connection.svg)"), OUTPUT_FILE)
+    add_valid(
+        p.add_argument(
+            "--top",
+            type=checked(int, top, lambda n: _within(n, 1, 100_000)),
+            default=20,
+            help="servers and connections listed in the text report (1 to 100000; default 20)",
+        ),
+        top,
+    )
+    add_valid(
+        p.add_argument(
+            "--diagram",
+            type=checked(int, number, lambda n: _within(n, 0, 10**9)),
+            metavar="N",
+            help="draw connection #N as a sequence diagram (needs the plots extra)",
+        ),
+        number,
+    )
+    add_valid(
+        p.add_argument(
+            "--out",
+            metavar="FILE",
+            type=output_file,
+            default=None,
+            help="where --diagram writes the picture (.svg or .png; default connection.svg)",
+        ),
+        OUTPUT_FILE,
+    )
     p.set_defaults(func=main)
 
 
@@ -583,8 +733,7 @@ def _within(n: int, low: int, high: int) -> int:
 def main(args) -> int:
     args.out = args.out or "connection.svg"
     if not 1 <= args.top <= 100_000:
-        print(f"timewait analyze: --top must be between 1 and 100000, got {args.top}",
-              file=sys.stderr)
+        print(f"timewait analyze: --top must be between 1 and 100000, got {args.top}", file=sys.stderr)
         return 2
     try:
         report = analyze(args.capture)
@@ -594,19 +743,24 @@ def main(args) -> int:
     if args.diagram is not None:
         found = [i for i in report.incarnations if i.index == args.diagram]
         if not found:
-            print(f"timewait analyze: --diagram must be between 0 and "
-                  f"{len(report.incarnations) - 1}, got {args.diagram}", file=sys.stderr)
+            print(
+                f"timewait analyze: --diagram must be between 0 and "
+                f"{len(report.incarnations) - 1}, got {args.diagram}",
+                file=sys.stderr,
+            )
             return 2
         try:
             from . import plots
         except ImportError:
-            print("timewait analyze: --diagram needs matplotlib: pip install 'timewait[plots]'",
-                  file=sys.stderr)
+            print(
+                "timewait analyze: --diagram needs matplotlib: pip install 'timewait[plots]'", file=sys.stderr
+            )
             return 1
         inc = found[0]
         trace = incarnation_trace(args.capture, inc)
-        fig = plots.sequence_diagram(trace, title=f"#{inc.index} {inc.client} -> {inc.server}: "
-                                     f"{inc.close_kind}")
+        fig = plots.sequence_diagram(
+            trace, title=f"#{inc.index} {inc.client} -> {inc.server}: {inc.close_kind}"
+        )
         fig.savefig(args.out, bbox_inches="tight")
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

@@ -6,6 +6,7 @@ tap twice (leaving and arriving); like libpcap we keep the arriving copy only. O
 interface (a topology's veth link) a frame passes once, leaving or arriving, and both are kept;
 each frame remembers the link it was seen on.
 """
+
 from __future__ import annotations
 
 import select
@@ -22,8 +23,7 @@ from .trace import Segment, Trace, flags_text
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SO_TIMESTAMPNS = 35
-SCAPY_FLAGS = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH", "A": "ACK", "U": "URG",
-               "E": "ECE", "C": "CWR"}
+SCAPY_FLAGS = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH", "A": "ACK", "U": "URG", "E": "ECE", "C": "CWR"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Frame:
 @dataclass(frozen=True)
 class TcpView:
     """The fields of one captured TCP segment (over IPv4 or IPv6) the course needs."""
+
     t: float
     src: tuple
     dst: tuple
@@ -73,9 +74,21 @@ class TcpView:
             if name == "Timestamp":
                 tsval, tsecr = value
         flags = flags_text(SCAPY_FLAGS[c] for c in str(tcp.flags) if c in SCAPY_FLAGS)
-        options = bytes(tcp)[20:tcp.dataofs * 4]
-        return cls(frame.t, (ip.src, tcp.sport), (ip.dst, tcp.dport), flags, tcp.seq, tcp.ack,
-                   payload, tsval, tsecr, frame, tcp.window, options)
+        options = bytes(tcp)[20 : tcp.dataofs * 4]
+        return cls(
+            frame.t,
+            (ip.src, tcp.sport),
+            (ip.dst, tcp.dport),
+            flags,
+            tcp.seq,
+            tcp.ack,
+            payload,
+            tsval,
+            tsecr,
+            frame,
+            tcp.window,
+            options,
+        )
 
 
 class Capture:
@@ -164,8 +177,7 @@ def write_pcap(path: str, frames: list) -> None:
     wrpcap(path, packets)
 
 
-def to_trace(views: list, client: tuple, server: tuple,
-             note_for: Optional[Callable] = None) -> Trace:
+def to_trace(views: list, client: tuple, server: tuple, note_for: Optional[Callable] = None) -> Trace:
     """Segments between ``client`` and ``server`` (each ``(address, port)``) as a :class:`Trace`.
 
     Sequence numbers are made relative to each side's ISN: the seq of its SYN when the SYN is
@@ -186,11 +198,27 @@ def to_trace(views: list, client: tuple, server: tuple,
     segments = []
     for v in mine:
         rel_ack = (v.ack - isn[v.dst]) % 2**32 if "ACK" in v.flags and v.dst in isn else 0
-        segments.append(Segment(
-            t=round(v.t - t0, 6), src=names[v.src], dst=names[v.dst], flags=v.flags,
-            seq=(v.seq - isn[v.src]) % 2**32, ack=rel_ack, length=v.length,
-            seq_abs=v.seq, ack_abs=v.ack, tsval=v.tsval, tsecr=v.tsecr,
-            note=(note_for(v) if note_for else "") or "", sport=v.src[1], dport=v.dst[1],
-            link=v.frame.link, saddr=v.src[0], daddr=v.dst[0],
-            window=getattr(v, "window", None), tcp_options=getattr(v, "options", b"").hex()))
+        segments.append(
+            Segment(
+                t=round(v.t - t0, 6),
+                src=names[v.src],
+                dst=names[v.dst],
+                flags=v.flags,
+                seq=(v.seq - isn[v.src]) % 2**32,
+                ack=rel_ack,
+                length=v.length,
+                seq_abs=v.seq,
+                ack_abs=v.ack,
+                tsval=v.tsval,
+                tsecr=v.tsecr,
+                note=(note_for(v) if note_for else "") or "",
+                sport=v.src[1],
+                dport=v.dst[1],
+                link=v.frame.link,
+                saddr=v.src[0],
+                daddr=v.dst[0],
+                window=getattr(v, "window", None),
+                tcp_options=getattr(v, "options", b"").hex(),
+            )
+        )
     return Trace(segments, ("client", "server"))

@@ -14,6 +14,7 @@ end the experiment's processes (cli_options.py, sandbox.py).
 A subcommand is a module with ``add_parser(sub)``, which adds its parser and sets
 ``func(args) -> exit status``; ``build_parser`` calls it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,12 +33,17 @@ from .tiers import check_forced_tier, detect_tier, topology_support
 def _add_param(parser: argparse.ArgumentParser, p) -> None:
     """An experiment's Param as an option, checked in full while the command line is parsed."""
     if p.kind is bool:
-        action = parser.add_argument(p.flag, dest=p.name, action=argparse.BooleanOptionalAction,
-                                     default=p.default, help=p.help)
+        action = parser.add_argument(
+            p.flag, dest=p.name, action=argparse.BooleanOptionalAction, default=p.default, help=p.help
+        )
     else:
-        action = parser.add_argument(p.flag, dest=p.name, default=p.default,
-                                     type=checked(p.kind, p.valid_range(), p.check),
-                                     help=f"{p.help} ({p.valid_range()}; default {p.default})")
+        action = parser.add_argument(
+            p.flag,
+            dest=p.name,
+            default=p.default,
+            type=checked(p.kind, p.valid_range(), p.check),
+            help=f"{p.help} ({p.valid_range()}; default {p.default})",
+        )
     add_valid(action, p.valid_range())
 
 
@@ -47,8 +53,12 @@ def _experiment_parser(exp) -> argparse.ArgumentParser:
         _add_param(parser, p)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     if exp.captures:  # only an experiment that captures its segments can write them
-        add_valid(parser.add_argument("--pcap", metavar="FILE", type=output_file,
-                                      help="write the captured segments to FILE"), OUTPUT_FILE)
+        add_valid(
+            parser.add_argument(
+                "--pcap", metavar="FILE", type=output_file, help="write the captured segments to FILE"
+            ),
+            OUTPUT_FILE,
+        )
     return parser
 
 
@@ -59,11 +69,16 @@ def cmd_experiment(args, rest) -> int:
         return 0
     if args.name is None:
         if any(r in ("-h", "--help") for r in rest):
-            print("usage: timewait experiment --list | NAME [options] [--json] [--pcap FILE]\n"
-                  "       timewait experiment NAME --help")
+            print(
+                "usage: timewait experiment --list | NAME [options] [--json] [--pcap FILE]\n"
+                "       timewait experiment NAME --help"
+            )
             return 0
-        print(f"timewait experiment: experiment: required: must be one of "
-              f"{', '.join(sorted(experiments.REGISTRY))} (or --list)", file=sys.stderr)
+        print(
+            f"timewait experiment: experiment: required: must be one of "
+            f"{', '.join(sorted(experiments.REGISTRY))} (or --list)",
+            file=sys.stderr,
+        )
         return 2
     try:
         exp = experiments.get(args.name)
@@ -81,8 +96,7 @@ def cmd_experiment(args, rest) -> int:
         print(f"timewait experiment {exp.name}: {exc}", file=sys.stderr)
         return 1
     except ExperimentInterrupted as exc:
-        print(f"timewait experiment {exp.name}: stopped{_by(exc)} during step '{exc.step}'",
-              file=sys.stderr)
+        print(f"timewait experiment {exp.name}: stopped{_by(exc)} during step '{exc.step}'", file=sys.stderr)
         return 128 + _signal_of(exc)
     # The result is printed first: a pcap that cannot be written does not lose it.
     if as_json:
@@ -98,8 +112,11 @@ def cmd_experiment(args, rest) -> int:
             print(f"timewait experiment {exp.name}: {one_line(exc)}", file=sys.stderr)
             return 1
         except OSError as exc:
-            print(f"timewait experiment {exp.name}: --pcap: could not write {shown(pcap)} "
-                  f"({exc.strerror or exc})", file=sys.stderr)
+            print(
+                f"timewait experiment {exp.name}: --pcap: could not write {shown(pcap)} "
+                f"({exc.strerror or exc})",
+                file=sys.stderr,
+            )
             return 1
         if not as_json:
             print(f"wrote {len(result.frames)} frames to {pcap}")
@@ -111,8 +128,10 @@ def cmd_tier(args) -> int:
     print(f"tier: {tier.name}\n{tier.reason}")
     if tier.name == "full":
         ok, why = topology_support()
-        print("topologies (Part III): " + ("yes: veth links, NAT and connection tracking work"
-                                           if ok else f"no: {why}"))
+        print(
+            "topologies (Part III): "
+            + ("yes: veth links, NAT and connection tracking work" if ok else f"no: {why}")
+        )
     return 0
 
 
@@ -125,8 +144,9 @@ def cmd_record(args) -> int:
         print(f"timewait record: {one_line(exc)}", file=sys.stderr)
         return 2
     except ExperimentInterrupted as exc:
-        print(f"timewait record: {exc.experiment}: stopped{_by(exc)} during step '{exc.step}'",
-              file=sys.stderr)
+        print(
+            f"timewait record: {exc.experiment}: stopped{_by(exc)} during step '{exc.step}'", file=sys.stderr
+        )
         return 128 + _signal_of(exc)
     return 0
 
@@ -173,11 +193,12 @@ def main(argv=None) -> int:
 
 def build_parser() -> tuple:
     """The ``timewait`` parser and its subcommands' parsers (``sub.choices``)."""
-    parser = OneLineParser(prog="timewait", description="Why TCP Waits: experiments "
-                           "on your own kernel and simulations of TCP's TIME_WAIT.")
+    parser = OneLineParser(
+        prog="timewait",
+        description="Why TCP Waits: experiments on your own kernel and simulations of TCP's TIME_WAIT.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("experiment", help="run a named experiment in a private namespace",
-                       add_help=False)
+    p = sub.add_parser("experiment", help="run a named experiment in a private namespace", add_help=False)
     p.add_argument("name", nargs="?")
     p.add_argument("--list", action="store_true")
     sub.add_parser("tier", help="what this machine can run live, and why").set_defaults(func=cmd_tier)
@@ -203,6 +224,7 @@ def _main(argv) -> int:
     if rest:
         sub.choices[args.command].unknown(rest)
     return args.func(args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,7 @@ option and its valid range, and the exit status 2::
     timewait experiment close-wait-leak: --hold: must be between 1 and 60, got 'abc'
     timewait experiment close-wait-leak: --hold: must be between 1 and 60, got '600'
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,9 @@ class OneLineParser(argparse.ArgumentParser):
         self.error(self._not_an_option(rest[0]))
 
     def _not_an_option(self, text: str) -> str:
-        options = ", ".join(s for a in self._actions for s in a.option_strings
-                            if s.startswith("--") and s != "--help")
+        options = ", ".join(
+            s for a in self._actions for s in a.option_strings if s.startswith("--") and s != "--help"
+        )
         return f"{shown(text)}: not an option of {self.prog}; options: {options or 'none'}"
 
     def _one_line(self, message: str) -> str:
@@ -70,7 +72,8 @@ class OneLineParser(argparse.ArgumentParser):
             name = message.split(": ", 1)[1].split(", ")[0]
             action = next((a for a in self._actions if a.dest == name or a.metavar == name), None)
             valid = getattr(action, "valid", None) or (
-                "one of " + ", ".join(action.choices) if action and action.choices else None)
+                "one of " + ", ".join(action.choices) if action and action.choices else None
+            )
             message = f"{name}: required" + (f": must be {valid}" if valid else "")
         return one_line(message)
 
@@ -92,12 +95,14 @@ def parse_number(kind: type, text: str):
 def checked(kind: type, valid: str, check: Callable) -> Callable:
     """An argparse ``type``: ``check(value)`` of the text parsed as ``kind`` (str, int,
     float), where a parse error and a ValueError from ``check`` give the same message."""
+
     def convert(text: str):
         try:
             value = text if kind is str else parse_number(kind, text)
             return check(value)
         except (ValueError, TypeError, OverflowError):
             raise argparse.ArgumentTypeError(f"must be {valid}, got {shown(text)}") from None
+
     convert.__name__ = kind.__name__
     return convert
 
@@ -108,6 +113,7 @@ INPUT_FILE = "a file that exists and that you can read"
 def input_file(text: str) -> str:
     """An argparse ``type`` for a file the command will read: refused now if it is empty,
     missing, a directory or unreadable (what is in it is the command's to judge)."""
+
     def refuse(why: str):
         raise argparse.ArgumentTypeError(f"must be {INPUT_FILE}, got {shown(text)} ({why})")
 
@@ -132,6 +138,7 @@ def output_file(text: str) -> str:
     """An argparse ``type`` for a file the command will write (``--pcap``): refused now,
     before anything runs, if it is empty, a directory, in a missing directory or unwritable.
     The check opens it for appending (which changes nothing) and removes it if it made it."""
+
     def refuse(why: str):
         raise argparse.ArgumentTypeError(f"must be {OUTPUT_FILE}, got {shown(text)} ({why})")
 
@@ -146,8 +153,13 @@ def output_file(text: str) -> str:
     except ValueError:  # a NUL byte
         refuse("not a file name")
     except OSError as exc:
-        refuse("no such directory" if exc.errno == errno.ENOENT else
-               os.strerror(exc.errno) if exc.errno else str(exc))
+        refuse(
+            "no such directory"
+            if exc.errno == errno.ENOENT
+            else os.strerror(exc.errno)
+            if exc.errno
+            else str(exc)
+        )
     if not existed:
         try:
             os.unlink(text)

@@ -9,6 +9,7 @@ CPU, summed here) and the timeouts from the ``net.netfilter.nf_conntrack_tcp_tim
 sysctls. All of them are per network namespace: read them inside the namespace of interest
 (:meth:`timewait.topology.Topology.conntrack`).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,33 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 ROOT = "/proc/thread-self/net"
-TCP_STATES = ("SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK",
-              "TIME_WAIT", "CLOSE", "SYN_SENT2")
-TIMEOUT_SYSCTLS = tuple(f"net.netfilter.nf_conntrack_tcp_timeout_{s}" for s in (
-    "syn_sent", "syn_recv", "established", "fin_wait", "close_wait", "last_ack", "time_wait",
-    "close", "max_retrans", "unacknowledged"))
-STATS = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop", "clashres",
-         "search_restart")
+TCP_STATES = (
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "SYN_SENT2",
+)
+TIMEOUT_SYSCTLS = tuple(
+    f"net.netfilter.nf_conntrack_tcp_timeout_{s}"
+    for s in (
+        "syn_sent",
+        "syn_recv",
+        "established",
+        "fin_wait",
+        "close_wait",
+        "last_ack",
+        "time_wait",
+        "close",
+        "max_retrans",
+        "unacknowledged",
+    )
+)
+STATS = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop", "clashres", "search_restart")
 _TUPLE = re.compile(r"src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)")
 _AGE = re.compile(r"delta-time=(\d+)")
 
@@ -31,6 +52,7 @@ _AGE = re.compile(r"delta-time=(\d+)")
 @dataclass(frozen=True)
 class Entry:
     """One tracked TCP connection."""
+
     family: int  # 4 or 6
     state: str  # conntrack's TCP state: "ESTABLISHED", "TIME_WAIT", ...
     timeout_s: int  # seconds until the entry expires
@@ -61,12 +83,18 @@ def parse(text: str) -> list:
         if len(tuples) != 2:
             continue
         (osrc, odst, osp, odp), (rsrc, rdst, rsp, rdp) = tuples
-        entries.append(Entry(
-            family=6 if fields[0] == "ipv6" else 4, state=fields[5], timeout_s=int(fields[4]),
-            original=(_addr(osrc), int(osp), _addr(odst), int(odp)),
-            reply=(_addr(rsrc), int(rsp), _addr(rdst), int(rdp)),
-            assured="[ASSURED]" in line, unreplied="[UNREPLIED]" in line,
-            age_s=int(age.group(1)) if (age := _AGE.search(line)) else None))
+        entries.append(
+            Entry(
+                family=6 if fields[0] == "ipv6" else 4,
+                state=fields[5],
+                timeout_s=int(fields[4]),
+                original=(_addr(osrc), int(osp), _addr(odst), int(odp)),
+                reply=(_addr(rsrc), int(rsp), _addr(rdst), int(rdp)),
+                assured="[ASSURED]" in line,
+                unreplied="[UNREPLIED]" in line,
+                age_s=int(age.group(1)) if (age := _AGE.search(line)) else None,
+            )
+        )
     return entries
 
 
@@ -110,8 +138,7 @@ def stats(root: str = ROOT) -> dict:
 
 def stats_delta(before: dict, after: dict, names=STATS) -> dict:
     """The counters in ``names`` that moved between two :func:`stats` readings."""
-    return {n: after.get(n, 0) - before.get(n, 0) for n in names
-            if after.get(n, 0) != before.get(n, 0)}
+    return {n: after.get(n, 0) - before.get(n, 0) for n in names if after.get(n, 0) != before.get(n, 0)}
 
 
 def timeouts() -> dict:
@@ -144,8 +171,14 @@ def table_text(table: list) -> str:
     rows = [("state", "original (src -> dst)", "reply (src -> dst)", "flags")]
     for e in table:
         flags = " ".join(f for f, on in (("ASSURED", e.assured), ("UNREPLIED", e.unreplied)) if on)
-        rows.append((e.state, f"{_ep(e.original[0], e.original[1])} -> {_ep(e.original[2], e.original[3])}",
-                     f"{_ep(e.reply[0], e.reply[1])} -> {_ep(e.reply[2], e.reply[3])}", flags))
+        rows.append(
+            (
+                e.state,
+                f"{_ep(e.original[0], e.original[1])} -> {_ep(e.original[2], e.original[3])}",
+                f"{_ep(e.reply[0], e.reply[1])} -> {_ep(e.reply[2], e.reply[3])}",
+                flags,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 

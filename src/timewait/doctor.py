@@ -21,6 +21,7 @@ To report on another host, copy its files there and read the copy here::
         /proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR
     timewait doctor --proc-root DIR/proc
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,15 @@ BUDGET_CRITICAL = 0.9
 TW_BUCKETS_WARNING = 0.9
 
 SYSCTLS = (
-    "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_tw_reuse_delay", "net.ipv4.tcp_timestamps",
-    "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_orphan_retries",
-    "net.ipv4.tcp_rfc1337", "net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_tw_reuse_delay",
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_max_tw_buckets",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_orphan_retries",
+    "net.ipv4.tcp_rfc1337",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
     "net.ipv4.tcp_tw_recycle",
 )
 COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
@@ -66,9 +73,11 @@ WATCHED_STATES = ("TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")
 
 # ---------------------------------------------------------------- report types
 
+
 @dataclass(frozen=True)
 class EndpointCounts:
     """TIME_WAIT, CLOSE_WAIT and FIN_WAIT_2 sockets whose peer is one remote address:port."""
+
     remote: tuple  # (address, port)
     time_wait: int
     close_wait: int
@@ -87,6 +96,7 @@ class ServerPortCounts:
     server's port: it costs this host no ephemeral port, and the client can connect again at
     once from another port.
     """
+
     port: int
     time_wait: int
     close_wait: int
@@ -106,6 +116,7 @@ class DestinationBudget:
     of ``ports`` ephemeral ports, and a port stays held for 60 s in TIME_WAIT after this side
     closes first. Hence at most ``ports / 60`` new connections per second to that destination.
     """
+
     source: str
     destination: tuple  # (address, port)
     ports: int  # usable ephemeral ports: the range minus reserved ports
@@ -150,6 +161,7 @@ class MeasuredRates:
     taken over by tcp_tw_reuse), ``TWKilled`` and ``TCPTimeWaitOverflow`` (closes that skipped
     TIME_WAIT because tcp_max_tw_buckets was reached) from ``/proc/net/netstat``, where present.
     """
+
     interval_s: float
     per_s: dict
     missing: tuple = ()  # counters absent from either reading
@@ -194,6 +206,7 @@ class Report:
 
     def to_json(self, top: Optional[int] = None) -> dict:
         """A JSON-ready dict; ``top`` keeps the first N endpoints and destinations."""
+
         def endpoint(e):
             return {**asdict(e), "remote": _fmt(e.remote), "total": e.total}
 
@@ -222,7 +235,9 @@ class Report:
                     "closes_per_s": self.estimated_close_rate,
                     "basis": "TIME_WAIT sockets / 60 s, from one snapshot",
                 },
-                "measured": None if self.measured is None else {
+                "measured": None
+                if self.measured is None
+                else {
                     "interval_s": self.measured.interval_s,
                     "new_connections_per_s": connections_per_s(self, self.measured),
                     "per_s": dict(self.measured.per_s),
@@ -242,6 +257,7 @@ def _fmt(endpoint: tuple) -> str:
 
 # ---------------------------------------------------------------- sysctls
 
+
 def _int(sysctls: Mapping, name: str) -> Optional[int]:
     raw = sysctls.get(name)
     if raw is None:
@@ -260,8 +276,10 @@ def parse_port_range(raw: str) -> tuple:
     except ValueError:
         low = high = None
     if low is None or not 1 <= low <= high <= 65535:
-        raise ValueError("net.ipv4.ip_local_port_range: expected two port numbers 'low high' "
-                         f"with 1 <= low <= high <= 65535, got {raw.strip()!r}")
+        raise ValueError(
+            "net.ipv4.ip_local_port_range: expected two port numbers 'low high' "
+            f"with 1 <= low <= high <= 65535, got {raw.strip()!r}"
+        )
     return low, high
 
 
@@ -278,68 +296,80 @@ def parse_reserved_ports(raw: str) -> set:
         except ValueError:
             low = high = None
         if low is None or not 0 <= low <= high <= 65535:
-            raise ValueError("net.ipv4.ip_local_reserved_ports: expected ports or ranges like "
-                             f"'8080,9000-9100' within 0-65535, got {raw.strip()!r}")
+            raise ValueError(
+                "net.ipv4.ip_local_reserved_ports: expected ports or ranges like "
+                f"'8080,9000-9100' within 0-65535, got {raw.strip()!r}"
+            )
         ports.update(range(low, high + 1))
     return ports
 
 
 def _meaning(name: str, sysctls: Mapping) -> str:
     short = name.rsplit(".", 1)[1]
-    value = _int(sysctls, name) if short not in ("ip_local_port_range",
-                                                  "ip_local_reserved_ports") else None
+    value = _int(sysctls, name) if short not in ("ip_local_port_range", "ip_local_reserved_ports") else None
     if sysctls.get(name) is None:
         if short == "tcp_tw_recycle":
             return "absent, as expected: removed in Linux 4.12 (it broke clients behind NAT)"
         if short == "tcp_tw_reuse_delay":
-            return ("absent on this kernel: tcp_tw_reuse takes over TIME_WAIT ports "
-                    "older than about 1 s")
+            return "absent on this kernel: tcp_tw_reuse takes over TIME_WAIT ports older than about 1 s"
         return "absent on this kernel (or not captured)"
     if short == "tcp_tw_reuse":
-        return {0: "0 = connect() never takes over a TIME_WAIT port",
-                1: "1 = connect() may take over a TIME_WAIT port older than tcp_tw_reuse_delay "
-                   "when both ends sent timestamps (client side only)",
-                2: "2 = like 1 but only for loopback connections; the default of current "
-                   "kernels"}.get(value, f"{value} = not a documented value (0, 1 or 2)")
+        return {
+            0: "0 = connect() never takes over a TIME_WAIT port",
+            1: "1 = connect() may take over a TIME_WAIT port older than tcp_tw_reuse_delay "
+            "when both ends sent timestamps (client side only)",
+            2: "2 = like 1 but only for loopback connections; the default of current kernels",
+        }.get(value, f"{value} = not a documented value (0, 1 or 2)")
     if short == "tcp_tw_reuse_delay":
-        return (f"a TIME_WAIT socket must be {value} ms old before tcp_tw_reuse may take over "
-                "its port (default 1000)")
+        return (
+            f"a TIME_WAIT socket must be {value} ms old before tcp_tw_reuse may take over "
+            "its port (default 1000)"
+        )
     if short == "tcp_timestamps":
-        return {0: "0 = no TCP timestamps: no PAWS, and tcp_tw_reuse can never apply",
-                1: "1 = timestamps on, random offset per connection (the default); PAWS "
-                   "protects reused ports",
-                2: "2 = timestamps on without random offsets"}.get(
-                    value, f"{value} = not a documented value (0, 1 or 2)")
+        return {
+            0: "0 = no TCP timestamps: no PAWS, and tcp_tw_reuse can never apply",
+            1: "1 = timestamps on, random offset per connection (the default); PAWS protects reused ports",
+            2: "2 = timestamps on without random offsets",
+        }.get(value, f"{value} = not a documented value (0, 1 or 2)")
     if short == "tcp_max_tw_buckets":
-        return (f"at most {value:,} TIME_WAIT sockets in this namespace; beyond that a closing "
-                "connection skips TIME_WAIT (counted as TCPTimeWaitOverflow)")
+        return (
+            f"at most {value:,} TIME_WAIT sockets in this namespace; beyond that a closing "
+            "connection skips TIME_WAIT (counted as TCPTimeWaitOverflow)"
+        )
     if short == "tcp_fin_timeout":
-        return (f"an orphaned FIN_WAIT_2 socket (the application already closed it) waits {value} s "
-                "for the peer's FIN; it does NOT change TIME_WAIT, which is fixed at 60 s")
+        return (
+            f"an orphaned FIN_WAIT_2 socket (the application already closed it) waits {value} s "
+            "for the peer's FIN; it does NOT change TIME_WAIT, which is fixed at 60 s"
+        )
     if short == "tcp_orphan_retries":
         shown = "0 = the built-in default, 8" if value == 0 else str(value)
-        return (f"{shown}: retransmissions of an orphaned socket's FIN (FIN_WAIT_1, CLOSING, "
-                "LAST_ACK) before the kernel gives up")
+        return (
+            f"{shown}: retransmissions of an orphaned socket's FIN (FIN_WAIT_1, CLOSING, "
+            "LAST_ACK) before the kernel gives up"
+        )
     if short == "tcp_rfc1337":
-        return {0: "0 = a RST received in TIME_WAIT ends it early (TIME_WAIT assassination, "
-                   "RFC 1337); the default",
-                1: "1 = RSTs received in TIME_WAIT are ignored, so TIME_WAIT lasts its 60 s"}.get(
-                    value, f"{value} = treated as 1 (non-zero)")
+        return {
+            0: "0 = a RST received in TIME_WAIT ends it early (TIME_WAIT assassination, "
+            "RFC 1337); the default",
+            1: "1 = RSTs received in TIME_WAIT are ignored, so TIME_WAIT lasts its 60 s",
+        }.get(value, f"{value} = treated as 1 (non-zero)")
     if short == "tcp_tw_recycle":
-        return (f"{value}: this kernel predates 4.12; 1 drops SYNs from clients behind NAT, "
-                "never enable it")
+        return f"{value}: this kernel predates 4.12; 1 drops SYNs from clients behind NAT, never enable it"
     if short == "ip_local_port_range":
         low, high = parse_port_range(sysctls[name])
-        return (f"{high - low + 1:,} ephemeral ports ({low}-{high}) for connect() and bind() "
-                "to port 0")
+        return f"{high - low + 1:,} ephemeral ports ({low}-{high}) for connect() and bind() to port 0"
     if short == "ip_local_reserved_ports":
         n = len(parse_reserved_ports(sysctls[name]))
-        return (f"{n:,} ports never chosen automatically (still usable when asked for by number)"
-                if n else "none: no ports are held back from automatic choice")
+        return (
+            f"{n:,} ports never chosen automatically (still usable when asked for by number)"
+            if n
+            else "none: no ports are held back from automatic choice"
+        )
     return ""
 
 
 # ---------------------------------------------------------------- analysis
+
 
 def _is_loopback(address: str) -> bool:
     try:
@@ -363,18 +393,20 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
         port_range = parse_port_range(sysctls["net.ipv4.ip_local_port_range"])
     else:
         port_range = DEFAULT_PORT_RANGE
-        notes.append(f"ip_local_port_range unreadable: assumed the Linux default "
-                     f"{DEFAULT_PORT_RANGE[0]}-{DEFAULT_PORT_RANGE[1]}")
+        notes.append(
+            f"ip_local_port_range unreadable: assumed the Linux default "
+            f"{DEFAULT_PORT_RANGE[0]}-{DEFAULT_PORT_RANGE[1]}"
+        )
     reserved = parse_reserved_ports(sysctls.get("net.ipv4.ip_local_reserved_ports", ""))
     low, high = port_range
     usable = (high - low + 1) - sum(1 for p in reserved if low <= p <= high)
     tw_reuse = _int(sysctls, "net.ipv4.tcp_tw_reuse")
     timestamps = _int(sysctls, "net.ipv4.tcp_timestamps")
-    sysctl_rows = tuple(Sysctl(n, sysctls[n].strip() if n in sysctls else None,
-                               _meaning(n, sysctls)) for n in SYSCTLS)
+    sysctl_rows = tuple(
+        Sysctl(n, sysctls[n].strip() if n in sysctls else None, _meaning(n, sysctls)) for n in SYSCTLS
+    )
 
-    state_totals = dict(sorted(Counter(s.state for s in sockets).items(),
-                               key=lambda kv: (-kv[1], kv[0])))
+    state_totals = dict(sorted(Counter(s.state for s in sockets).items(), key=lambda kv: (-kv[1], kv[0])))
 
     # Server side: sockets on a port this host listens on (or, with the listener gone, a
     # local port outside the ephemeral range talking to a peer's port inside it). They are
@@ -382,8 +414,7 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
     listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
 
     def server_side(s) -> bool:
-        return s.local[1] in listening or (not low <= s.local[1] <= high
-                                           and low <= s.remote[1] <= high)
+        return s.local[1] in listening or (not low <= s.local[1] <= high and low <= s.remote[1] <= high)
 
     per_remote, per_port, peers = defaultdict(Counter), defaultdict(Counter), defaultdict(set)
     for s in sockets:
@@ -393,25 +424,36 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
                 peers[s.local[1]].add(s.remote[0])
             else:
                 per_remote[tuple(s.remote)][s.state] += 1
-    endpoints = sorted((EndpointCounts(r, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"])
-                        for r, c in per_remote.items()),
-                       key=lambda e: (-e.total, -e.time_wait, e.remote))
-    server_ports = sorted((ServerPortCounts(p, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"],
-                                            len(peers[p]))
-                           for p, c in per_port.items()),
-                          key=lambda e: (-e.total, -e.time_wait, e.port))
+    endpoints = sorted(
+        (EndpointCounts(r, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"]) for r, c in per_remote.items()),
+        key=lambda e: (-e.total, -e.time_wait, e.remote),
+    )
+    server_ports = sorted(
+        (
+            ServerPortCounts(p, c["TIME_WAIT"], c["CLOSE_WAIT"], c["FIN_WAIT_2"], len(peers[p]))
+            for p, c in per_port.items()
+        ),
+        key=lambda e: (-e.total, -e.time_wait, e.port),
+    )
     connected = [s for s in sockets if s.state not in ("LISTEN", "CLOSED")]
     own = {s.local[0] for s in connected}
-    local_peer_share = (sum(1 for s in connected if s.remote[0] in own or _is_loopback(s.remote[0]))
-                        / len(connected)) if connected else 0.0
+    local_peer_share = (
+        (sum(1 for s in connected if s.remote[0] in own or _is_loopback(s.remote[0])) / len(connected))
+        if connected
+        else 0.0
+    )
 
     # A socket spends an ephemeral port when its local port is in the range and is not a
     # port this host listens on (server-side sockets share the listener's port).
     held = defaultdict(list)
     for s in sockets:
         port = s.local[1]
-        if (s.state not in ("LISTEN", "CLOSED") and low <= port <= high
-                and port not in listening and port not in reserved):
+        if (
+            s.state not in ("LISTEN", "CLOSED")
+            and low <= port <= high
+            and port not in listening
+            and port not in reserved
+        ):
             held[(s.local[0], tuple(s.remote))].append(s)
     budgets = []
     for (source, destination), group in held.items():
@@ -419,136 +461,245 @@ def diagnose(sockets: Iterable, sysctls: Mapping, counters: Optional[Mapping] = 
         ceiling = usable / TIME_WAIT_LEN if usable else 0.0
         rate = len(tw) / TIME_WAIT_LEN
         recent = sum(1 for s in tw if s.expires_s > TIME_WAIT_LEN - RECENT_WINDOW)
-        reuse = bool(timestamps) and (tw_reuse == 1 or (tw_reuse == 2 and (
-            _is_loopback(source) or _is_loopback(destination[0]))))
-        budgets.append(DestinationBudget(
-            source=source, destination=destination, ports=usable, time_wait=len(tw),
-            other_states=len(group) - len(tw), ceiling_rate=ceiling, estimated_rate=rate,
-            recent_rate=recent / RECENT_WINDOW, budget_used=rate / ceiling if ceiling else 1.0,
-            freed_within_10s=sum(1 for s in tw if s.expires_s <= RECENT_WINDOW),
-            reuse_applies=reuse))
+        reuse = bool(timestamps) and (
+            tw_reuse == 1 or (tw_reuse == 2 and (_is_loopback(source) or _is_loopback(destination[0])))
+        )
+        budgets.append(
+            DestinationBudget(
+                source=source,
+                destination=destination,
+                ports=usable,
+                time_wait=len(tw),
+                other_states=len(group) - len(tw),
+                ceiling_rate=ceiling,
+                estimated_rate=rate,
+                recent_rate=recent / RECENT_WINDOW,
+                budget_used=rate / ceiling if ceiling else 1.0,
+                freed_within_10s=sum(1 for s in tw if s.expires_s <= RECENT_WINDOW),
+                reuse_applies=reuse,
+            )
+        )
     budgets.sort(key=lambda b: (-(b.time_wait + b.other_states), b.source, b.destination))
 
     counters = {n: counters[n] for n in COUNTERS if counters and n in counters}
-    advice = _advise(state_totals, endpoints, budgets, sockets, sysctls, counters, usable,
-                     server_ports)
-    return Report(sockets=len(sockets), state_totals=state_totals, endpoints=tuple(endpoints),
-                  server_ports=tuple(server_ports), local_peer_share=local_peer_share,
-                  budgets=tuple(budgets), port_range=port_range, usable_ports=usable,
-                  sysctls=sysctl_rows, counters=counters, advice=tuple(advice),
-                  notes=tuple(notes),
-                  timewait_sockets=sum(1 for s in sockets if s.timer == "timewait"))
+    advice = _advise(state_totals, endpoints, budgets, sockets, sysctls, counters, usable, server_ports)
+    return Report(
+        sockets=len(sockets),
+        state_totals=state_totals,
+        endpoints=tuple(endpoints),
+        server_ports=tuple(server_ports),
+        local_peer_share=local_peer_share,
+        budgets=tuple(budgets),
+        port_range=port_range,
+        usable_ports=usable,
+        sysctls=sysctl_rows,
+        counters=counters,
+        advice=tuple(advice),
+        notes=tuple(notes),
+        timewait_sockets=sum(1 for s in sockets if s.timer == "timewait"),
+    )
 
 
-def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable,
-            server_ports=()) -> list:
+def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable, server_ports=()) -> list:
     advice = []
     for p in server_ports:
         if p.time_wait >= SERVER_TIME_WAIT_NOTE:
-            advice.append(Advice("info", "server_time_wait", (
-                f"{human(p.time_wait)} TIME_WAIT on :{p.port} (from {human(p.peers)} client "
-                f"address{'es' if p.peers != 1 else ''}), closed by this server: costs this host "
-                "no ephemeral ports. Each holds only its own 4-tuple, so clients connect again "
-                "at once from other ports; what it costs is memory (a few hundred bytes each) "
-                "and a place under tcp_max_tw_buckets.")))
+            advice.append(
+                Advice(
+                    "info",
+                    "server_time_wait",
+                    (
+                        f"{human(p.time_wait)} TIME_WAIT on :{p.port} (from {human(p.peers)} client "
+                        f"address{'es' if p.peers != 1 else ''}), closed by this server: costs this host "
+                        "no ephemeral ports. Each holds only its own 4-tuple, so clients connect again "
+                        "at once from other ports; what it costs is memory (a few hundred bytes each) "
+                        "and a place under tcp_max_tw_buckets."
+                    ),
+                )
+            )
     close_wait = totals.get("CLOSE_WAIT", 0)
     if close_wait:
         # Concentrated on a listening port, the leak is in the server that accepted them;
         # otherwise in the client code that connects to the busiest remote endpoint.
         listening = {s.local[1] for s in sockets if s.state == "LISTEN"}
-        local_port, on_port = Counter(s.local[1] for s in sockets
-                                      if s.state == "CLOSE_WAIT").most_common(1)[0]
+        local_port, on_port = Counter(s.local[1] for s in sockets if s.state == "CLOSE_WAIT").most_common(1)[
+            0
+        ]
         worst = max(endpoints, key=lambda e: e.close_wait, default=None)
         if local_port in listening and (worst is None or on_port >= worst.close_wait):
-            where = (f"{on_port:,} of them accepted on local port {local_port}, which this host "
-                     "listens on (look at that server)")
+            where = (
+                f"{on_port:,} of them accepted on local port {local_port}, which this host "
+                "listens on (look at that server)"
+            )
         else:
             where = f"{worst.close_wait:,} of them with {_fmt(worst.remote)}"
         if close_wait >= CLOSE_WAIT_LEAK:
-            advice.append(Advice("warning", "close_wait", (
-                f"{close_wait:,} sockets in CLOSE_WAIT, {where}. The peer has closed and this "
-                "host's application has not called close(): it leaks sockets. The kernel never "
-                "times CLOSE_WAIT out. Find the process with `ss -tanp state close-wait`; fix "
-                "the code to close a connection when a read returns 0 (EOF) or fails, including "
-                "connections idle in a pool.")))
+            advice.append(
+                Advice(
+                    "warning",
+                    "close_wait",
+                    (
+                        f"{close_wait:,} sockets in CLOSE_WAIT, {where}. The peer has closed and this "
+                        "host's application has not called close(): it leaks sockets. The kernel never "
+                        "times CLOSE_WAIT out. Find the process with `ss -tanp state close-wait`; fix "
+                        "the code to close a connection when a read returns 0 (EOF) or fails, including "
+                        "connections idle in a pool."
+                    ),
+                )
+            )
         else:
-            advice.append(Advice("info", "close_wait", (
-                f"{close_wait} socket(s) in CLOSE_WAIT, {where}. Normal if brief; run the report "
-                "again, and if the count grows the application is not closing its sockets.")))
+            advice.append(
+                Advice(
+                    "info",
+                    "close_wait",
+                    (
+                        f"{close_wait} socket(s) in CLOSE_WAIT, {where}. Normal if brief; run the report "
+                        "again, and if the count grows the application is not closing its sockets."
+                    ),
+                )
+            )
 
     for b in budgets:
         if b.budget_used <= BUDGET_WARNING:
             continue
         level = "critical" if b.budget_used >= BUDGET_CRITICAL else "warning"
-        head = (f"{b.source} -> {_fmt(b.destination)}: {b.time_wait:,} TIME_WAIT sockets hold "
-                f"{b.budget_used:.0%} of the {b.ports:,} local ports, i.e. an estimated "
-                f"{b.estimated_rate:,.0f} new connections/s against a ceiling of "
-                f"{b.ceiling_rate:,.0f}/s; {b.ports_free:,} ports free. ")
+        head = (
+            f"{b.source} -> {_fmt(b.destination)}: {b.time_wait:,} TIME_WAIT sockets hold "
+            f"{b.budget_used:.0%} of the {b.ports:,} local ports, i.e. an estimated "
+            f"{b.estimated_rate:,.0f} new connections/s against a ceiling of "
+            f"{b.ceiling_rate:,.0f}/s; {b.ports_free:,} ports free. "
+        )
         if b.reuse_applies:
-            advice.append(Advice("info", "port_budget", head + (
-                "tcp_tw_reuse applies to this destination, so connect() takes over TIME_WAIT "
-                "ports older than tcp_tw_reuse_delay and the count alone will not cause "
-                "EADDRNOTAVAIL. Reusing connections would still save a handshake each.")))
+            advice.append(
+                Advice(
+                    "info",
+                    "port_budget",
+                    head
+                    + (
+                        "tcp_tw_reuse applies to this destination, so connect() takes over TIME_WAIT "
+                        "ports older than tcp_tw_reuse_delay and the count alone will not cause "
+                        "EADDRNOTAVAIL. Reusing connections would still save a handshake each."
+                    ),
+                )
+            )
             continue
-        advice.append(Advice(level, "port_budget", head + (
-            "When no port is free, connect() fails with \"Cannot assign requested address\". "
-            "Fixes, best first: reuse connections (keep-alive, a connection pool); spread "
-            "the load over more destination addresses or ports, or more source addresses "
-            "(each source/destination pair has its own ports); if the client bind()s before "
-            "connect(), set IP_BIND_ADDRESS_NO_PORT so the port is chosen per destination; "
-            "on this client, net.ipv4.tcp_tw_reuse=1 with tcp_timestamps on at both ends; "
-            "widen ip_local_port_range. Not fixes: SO_LINGER 0 (RST on close, loses data "
-            "and TIME_WAIT's protection) and tcp_tw_recycle (removed in Linux 4.12).")))
+        advice.append(
+            Advice(
+                level,
+                "port_budget",
+                head
+                + (
+                    'When no port is free, connect() fails with "Cannot assign requested address". '
+                    "Fixes, best first: reuse connections (keep-alive, a connection pool); spread "
+                    "the load over more destination addresses or ports, or more source addresses "
+                    "(each source/destination pair has its own ports); if the client bind()s before "
+                    "connect(), set IP_BIND_ADDRESS_NO_PORT so the port is chosen per destination; "
+                    "on this client, net.ipv4.tcp_tw_reuse=1 with tcp_timestamps on at both ends; "
+                    "widen ip_local_port_range. Not fixes: SO_LINGER 0 (RST on close, loses data "
+                    "and TIME_WAIT's protection) and tcp_tw_recycle (removed in Linux 4.12)."
+                ),
+            )
+        )
 
     max_tw = _int(sysctls, "net.ipv4.tcp_max_tw_buckets")
     tw_total = totals.get("TIME_WAIT", 0)
     if max_tw and tw_total >= TW_BUCKETS_WARNING * max_tw:
-        advice.append(Advice("warning", "max_tw_buckets", (
-            f"{tw_total:,} TIME_WAIT sockets against tcp_max_tw_buckets = {max_tw:,}: past the "
-            "limit, closing connections skip TIME_WAIT and lose its protection against old "
-            "segments. Raise the limit (a TIME_WAIT socket costs a few hundred bytes) or "
-            "reduce the connection rate.")))
+        advice.append(
+            Advice(
+                "warning",
+                "max_tw_buckets",
+                (
+                    f"{tw_total:,} TIME_WAIT sockets against tcp_max_tw_buckets = {max_tw:,}: past the "
+                    "limit, closing connections skip TIME_WAIT and lose its protection against old "
+                    "segments. Raise the limit (a TIME_WAIT socket costs a few hundred bytes) or "
+                    "reduce the connection rate."
+                ),
+            )
+        )
     overflow = counters.get("TCPTimeWaitOverflow", 0)
     if overflow:
-        advice.append(Advice("info", "max_tw_buckets", (
-            f"TCPTimeWaitOverflow = {overflow:,} since boot: tcp_max_tw_buckets has been hit "
-            "at some point, and those connections closed without TIME_WAIT.")))
+        advice.append(
+            Advice(
+                "info",
+                "max_tw_buckets",
+                (
+                    f"TCPTimeWaitOverflow = {overflow:,} since boot: tcp_max_tw_buckets has been hit "
+                    "at some point, and those connections closed without TIME_WAIT."
+                ),
+            )
+        )
 
     fin_wait_2 = [s for s in sockets if s.state == "FIN_WAIT_2"]
     if len(fin_wait_2) >= FIN_WAIT_2_MANY:
         orphaned = sum(1 for s in fin_wait_2 if s.timer == "timewait")
         fin_timeout = _int(sysctls, "net.ipv4.tcp_fin_timeout")
         after = f"{fin_timeout} s" if fin_timeout is not None else "tcp_fin_timeout"
-        advice.append(Advice("warning", "fin_wait_2", (
-            f"{len(fin_wait_2):,} sockets in FIN_WAIT_2: this host closed and the peers have "
-            "not (often a CLOSE_WAIT leak on their side). "
-            f"{orphaned:,} are orphaned and expire after {after}; "
-            f"{len(fin_wait_2) - orphaned:,} are still held by a process (a half-close with "
-            "shutdown()) and wait for the peer indefinitely.")))
+        advice.append(
+            Advice(
+                "warning",
+                "fin_wait_2",
+                (
+                    f"{len(fin_wait_2):,} sockets in FIN_WAIT_2: this host closed and the peers have "
+                    "not (often a CLOSE_WAIT leak on their side). "
+                    f"{orphaned:,} are orphaned and expire after {after}; "
+                    f"{len(fin_wait_2) - orphaned:,} are still held by a process (a half-close with "
+                    "shutdown()) and wait for the peer indefinitely."
+                ),
+            )
+        )
 
     if _int(sysctls, "net.ipv4.tcp_tw_recycle"):
-        advice.append(Advice("critical", "tw_recycle", (
-            "net.ipv4.tcp_tw_recycle = 1 drops connections from clients behind NAT; set it to 0 "
-            "(it was removed in Linux 4.12 for this reason).")))
+        advice.append(
+            Advice(
+                "critical",
+                "tw_recycle",
+                (
+                    "net.ipv4.tcp_tw_recycle = 1 drops connections from clients behind NAT; set it to 0 "
+                    "(it was removed in Linux 4.12 for this reason)."
+                ),
+            )
+        )
     if _int(sysctls, "net.ipv4.tcp_timestamps") == 0:
-        advice.append(Advice("info", "timestamps", (
-            "tcp_timestamps = 0: tcp_tw_reuse cannot take over TIME_WAIT ports and PAWS does "
-            "not guard reused 4-tuples; the default is 1.")))
+        advice.append(
+            Advice(
+                "info",
+                "timestamps",
+                (
+                    "tcp_timestamps = 0: tcp_tw_reuse cannot take over TIME_WAIT ports and PAWS does "
+                    "not guard reused 4-tuples; the default is 1."
+                ),
+            )
+        )
     if usable < 10000:
-        advice.append(Advice("info", "port_range", (
-            f"only {usable:,} usable ephemeral ports (ip_local_port_range minus reserved ports): "
-            f"at most {usable / TIME_WAIT_LEN:,.0f} new connections/s to any one destination.")))
+        advice.append(
+            Advice(
+                "info",
+                "port_range",
+                (
+                    f"only {usable:,} usable ephemeral ports (ip_local_port_range minus reserved ports): "
+                    f"at most {usable / TIME_WAIT_LEN:,.0f} new connections/s to any one destination."
+                ),
+            )
+        )
 
     if not any(a.level in ("critical", "warning") for a in advice):
-        advice.append(Advice("info", "ok", (
-            f"No sign of TIME_WAIT trouble: {tw_total:,} TIME_WAIT, {close_wait:,} CLOSE_WAIT; "
-            f"the busiest destination uses "
-            f"{max((b.budget_used for b in budgets), default=0.0):.0%} of its port budget.")))
+        advice.append(
+            Advice(
+                "info",
+                "ok",
+                (
+                    f"No sign of TIME_WAIT trouble: {tw_total:,} TIME_WAIT, {close_wait:,} CLOSE_WAIT; "
+                    f"the busiest destination uses "
+                    f"{max((b.budget_used for b in budgets), default=0.0):.0%} of its port budget."
+                ),
+            )
+        )
     advice.sort(key=lambda a: LEVELS.index(a.level))
     return advice
 
 
 # ---------------------------------------------------------------- reading /proc
+
 
 def read_sysctls(proc_root: str = "/proc") -> dict:
     """The sysctls the report explains, as raw text; absent or unreadable files are left out."""
@@ -583,15 +734,19 @@ def check_interval(interval) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if isinstance(interval, bool) or not 0 < value <= MAX_INTERVAL:
-        raise ValueError(f"--interval: must be a number of seconds with 0 < interval <= "
-                         f"{MAX_INTERVAL:g}, got {interval!r}")
+        raise ValueError(
+            f"--interval: must be a number of seconds with 0 < interval <= {MAX_INTERVAL:g}, got {interval!r}"
+        )
     return value
 
 
-def measure_rates(interval: float, proc_root: str = "/proc",
-                  read: Optional[Callable[[], dict]] = None,
-                  sleep: Optional[Callable[[float], None]] = None,
-                  clock: Optional[Callable[[], float]] = None) -> MeasuredRates:
+def measure_rates(
+    interval: float,
+    proc_root: str = "/proc",
+    read: Optional[Callable[[], dict]] = None,
+    sleep: Optional[Callable[[float], None]] = None,
+    clock: Optional[Callable[[], float]] = None,
+) -> MeasuredRates:
     """Read the counters, wait ``interval`` seconds, read them again: rates per second.
 
     ``read`` (default: :func:`read_rate_counters` of ``proc_root``), ``sleep`` and ``clock``
@@ -600,8 +755,10 @@ def measure_rates(interval: float, proc_root: str = "/proc",
     """
     interval = check_interval(interval)
     if read is None:
+
         def read():
             return read_rate_counters(proc_root)
+
     sleep = time.sleep if sleep is None else sleep
     clock = time.monotonic if clock is None else clock
     first, start = read(), clock()
@@ -618,8 +775,9 @@ def measure_rates(interval: float, proc_root: str = "/proc",
     return MeasuredRates(interval_s=round(elapsed, 6), per_s=per_s, missing=tuple(missing))
 
 
-def read_sockets(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
-                 unreadable: Optional[list] = None) -> list:
+def read_sockets(
+    proc_root: str = "/proc", clock_ticks: Optional[int] = None, unreadable: Optional[list] = None
+) -> list:
     """Every socket in ``net/tcp`` and ``net/tcp6`` under ``proc_root``.
 
     A file that is absent is skipped; one that exists but cannot be read is skipped too and
@@ -637,8 +795,9 @@ def read_sockets(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
     return sockets
 
 
-def examine(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
-            interval: Optional[float] = None) -> Report:
+def examine(
+    proc_root: str = "/proc", clock_ticks: Optional[int] = None, interval: Optional[float] = None
+) -> Report:
     """Read ``proc_root`` (the live ``/proc`` or a saved copy) and diagnose it.
 
     With ``interval`` (seconds, 0 < interval <= 60) the report also carries the rates
@@ -647,20 +806,24 @@ def examine(proc_root: str = "/proc", clock_ticks: Optional[int] = None,
     if interval is not None:
         interval = check_interval(interval)
     if not os.path.isdir(proc_root):
-        raise ValueError(f"--proc-root: must be a directory holding a copy of /proc, "
-                         f"got {proc_root!r}")
+        raise ValueError(f"--proc-root: must be a directory holding a copy of /proc, got {proc_root!r}")
     if not any(os.path.exists(os.path.join(proc_root, "net", n)) for n in ("tcp", "tcp6")):
         raise ValueError(f"--proc-root: {proc_root!r} has neither net/tcp nor net/tcp6")
     measured = None
     if interval is not None:
         measured = measure_rates(interval, proc_root)
     unreadable = []
-    report = diagnose(read_sockets(proc_root, clock_ticks, unreadable), read_sysctls(proc_root),
-                      read_counters(proc_root))
+    report = diagnose(
+        read_sockets(proc_root, clock_ticks, unreadable), read_sysctls(proc_root), read_counters(proc_root)
+    )
     if unreadable:
-        report = replace(report, notes=report.notes + tuple(
-            f"{name} exists but this user may not read it: its sockets are missing"
-            for name in unreadable))
+        report = replace(
+            report,
+            notes=report.notes
+            + tuple(
+                f"{name} exists but this user may not read it: its sockets are missing" for name in unreadable
+            ),
+        )
     return report.with_measured(measured)
 
 
@@ -708,25 +871,33 @@ def _with_rate_advice(report: Report, measured: MeasuredRates) -> Report:
     young = steady is not None and steady >= 10 and tw_now < YOUNG_LOAD * steady
     if opens <= 2 * estimate + 1 and not young:
         return report
-    head = (f"measured {human(opens)} new connections/s over {human_seconds(measured.interval_s)}")
+    head = f"measured {human(opens)} new connections/s over {human_seconds(measured.interval_s)}"
     both = min(active, passive) * report.local_peer_share
     if both >= 0.5:
-        head += (f" ({human(active)}/s by connect(), {human(passive)}/s accepted; "
-                 f"{human(both)}/s have both ends on this host and are counted once)")
+        head += (
+            f" ({human(active)}/s by connect(), {human(passive)}/s accepted; "
+            f"{human(both)}/s have both ends on this host and are counted once)"
+        )
     parts = [head + f", against an estimated {human(estimate)} closes/s from the TIME_WAIT count."]
     causes = []
-    for name, what in (("TWRecycled", "TIME_WAIT ports taken over by tcp_tw_reuse"),
-                       ("TWKilled", "TIME_WAIT ended early (a RST, RFC 1337)"),
-                       ("TCPTimeWaitOverflow", "closes past tcp_max_tw_buckets")):
+    for name, what in (
+        ("TWRecycled", "TIME_WAIT ports taken over by tcp_tw_reuse"),
+        ("TWKilled", "TIME_WAIT ended early (a RST, RFC 1337)"),
+        ("TCPTimeWaitOverflow", "closes past tcp_max_tw_buckets"),
+    ):
         if measured.per_s.get(name):
             causes.append(f"{human(measured.per_s[name])}/s {what} ({name})")
     if tw_rate is not None and tw_rate >= 0.5 * opens and opens > 0:
-        parts.append(f"This host creates {human(tw_rate)} TIME_WAIT sockets/s (TW): it closes "
-                     "first for most connections.")
+        parts.append(
+            f"This host creates {human(tw_rate)} TIME_WAIT sockets/s (TW): it closes "
+            "first for most connections."
+        )
     elif tw_rate is not None:
-        parts.append(f"This host creates only {human(tw_rate)} TIME_WAIT sockets/s (TW): for the "
-                     "others the peers close first or connections end by reset, leaving no "
-                     "TIME_WAIT here.")
+        parts.append(
+            f"This host creates only {human(tw_rate)} TIME_WAIT sockets/s (TW): for the "
+            "others the peers close first or connections end by reset, leaving no "
+            "TIME_WAIT here."
+        )
     if causes:
         parts.append("; ".join(causes) + " keep the TIME_WAIT count below the rate.")
     if young:
@@ -736,22 +907,28 @@ def _with_rate_advice(report: Report, measured: MeasuredRates) -> Report:
             f"for {report.time_wait_len:g} s, and {human(tw_now)} are held now: the load is "
             f"younger than TIME_WAIT (about {human_seconds(age)} old, if steady) or has just "
             "grown. The count and the port budget above will climb; run the report again "
-            f"after {report.time_wait_len:g} s.")
+            f"after {report.time_wait_len:g} s."
+        )
     elif tw_rate is None and not causes:
         parts.append("No TW counter on this kernel to say who closes first.")
     parts.append("The port budget above uses the snapshot; the measured rate is the one to trust.")
     advice = Advice("info", "rate", " ".join(parts))
-    ordered = sorted(report.advice + (advice,),
-                     key=lambda a: (LEVELS.index(a.level), a.topic == "ok"))
+    ordered = sorted(report.advice + (advice,), key=lambda a: (LEVELS.index(a.level), a.topic == "ok"))
     return replace(report, advice=tuple(ordered))
 
 
 # ---------------------------------------------------------------- text
 
+
 def _table(rows: list) -> list:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
+    return [
+        "  "
+        + "  ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
 
 
 def render_text(report: Report, top: int = 10) -> str:
@@ -765,19 +942,22 @@ def render_text(report: Report, top: int = 10) -> str:
         lines.append(f"  {others}")
 
     if report.server_ports:
-        lines += ["", "Server side, per local listening port (TIME_WAIT here: this server closed "
-                  "first)"]
+        lines += ["", "Server side, per local listening port (TIME_WAIT here: this server closed first)"]
         rows = [("port", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2", "client addresses")]
-        rows += [(f":{p.port}", human(p.time_wait), human(p.close_wait), human(p.fin_wait_2),
-                  human(p.peers)) for p in report.server_ports[:top]]
+        rows += [
+            (f":{p.port}", human(p.time_wait), human(p.close_wait), human(p.fin_wait_2), human(p.peers))
+            for p in report.server_ports[:top]
+        ]
         lines += _table(rows)
         if len(report.server_ports) > top:
             lines.append(f"  ... and {len(report.server_ports) - top:,} more ports")
     lines += ["", "Client side, per remote endpoint (TIME_WAIT, CLOSE_WAIT, FIN_WAIT_2)"]
     if report.endpoints:
         rows = [("remote", "TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")]
-        rows += [(_fmt(e.remote), f"{e.time_wait:,}", f"{e.close_wait:,}", f"{e.fin_wait_2:,}")
-                 for e in report.endpoints[:top]]
+        rows += [
+            (_fmt(e.remote), f"{e.time_wait:,}", f"{e.close_wait:,}", f"{e.fin_wait_2:,}")
+            for e in report.endpoints[:top]
+        ]
         lines += _table(rows)
         if len(report.endpoints) > top:
             lines.append(f"  ... and {len(report.endpoints) - top:,} more endpoints")
@@ -785,23 +965,46 @@ def render_text(report: Report, top: int = 10) -> str:
         lines.append("  none")
 
     low, high = report.port_range
-    lines += ["", f"Port budget per destination: {report.usable_ports:,} ports ({low}-{high}"
-              f"{', minus reserved' if report.usable_ports != high - low + 1 else ''}) / "
-              f"{report.time_wait_len:g} s TIME_WAIT = "
-              f"{report.usable_ports / report.time_wait_len:,.0f} new connections/s"]
+    lines += [
+        "",
+        f"Port budget per destination: {report.usable_ports:,} ports ({low}-{high}"
+        f"{', minus reserved' if report.usable_ports != high - low + 1 else ''}) / "
+        f"{report.time_wait_len:g} s TIME_WAIT = "
+        f"{report.usable_ports / report.time_wait_len:,.0f} new connections/s",
+    ]
     if report.budgets:
-        rows = [("source -> destination", "TIME_WAIT", "other", "free", "est. conn/s",
-                 "last 10 s", "used", "freed <10 s")]
-        rows += [(f"{b.source} -> {_fmt(b.destination)}", f"{b.time_wait:,}",
-                  f"{b.other_states:,}", f"{b.ports_free:,}", f"{b.estimated_rate:,.1f}",
-                  f"{b.recent_rate:,.1f}", f"{b.budget_used:.1%}" + (" (reuse)" if b.reuse_applies else ""),
-                  f"{b.freed_within_10s:,}")
-                 for b in report.budgets[:top]]
+        rows = [
+            (
+                "source -> destination",
+                "TIME_WAIT",
+                "other",
+                "free",
+                "est. conn/s",
+                "last 10 s",
+                "used",
+                "freed <10 s",
+            )
+        ]
+        rows += [
+            (
+                f"{b.source} -> {_fmt(b.destination)}",
+                f"{b.time_wait:,}",
+                f"{b.other_states:,}",
+                f"{b.ports_free:,}",
+                f"{b.estimated_rate:,.1f}",
+                f"{b.recent_rate:,.1f}",
+                f"{b.budget_used:.1%}" + (" (reuse)" if b.reuse_applies else ""),
+                f"{b.freed_within_10s:,}",
+            )
+            for b in report.budgets[:top]
+        ]
         lines += _table(rows)
         if len(report.budgets) > top:
             lines.append(f"  ... and {len(report.budgets) - top:,} more destinations")
-        lines.append("  est. conn/s = TIME_WAIT / 60 s, estimated from one snapshot; "
-                     "used = est. conn/s / ceiling; (reuse) = tcp_tw_reuse applies")
+        lines.append(
+            "  est. conn/s = TIME_WAIT / 60 s, estimated from one snapshot; "
+            "used = est. conn/s / ceiling; (reuse) = tcp_tw_reuse applies"
+        )
     else:
         lines.append("  no outgoing connections from ephemeral ports")
 
@@ -810,15 +1013,20 @@ def render_text(report: Report, top: int = 10) -> str:
         f"estimated: {human(report.estimated_close_rate)} closes/s by this host "
         f"({totals.get('TIME_WAIT', 0):,} TIME_WAIT / {report.time_wait_len:g} s, one "
         "snapshot; it misses TIME_WAIT sockets taken over by tcp_tw_reuse, closes past "
-        "tcp_max_tw_buckets and closes by reset)", 96, initial_indent="  ",
-        subsequent_indent="      ")
+        "tcp_max_tw_buckets and closes by reset)",
+        96,
+        initial_indent="  ",
+        subsequent_indent="      ",
+    )
     m = report.measured
     if m is None:
         lines.append("  measured: not measured; --interval SECONDS counts them")
     else:
+
         def r(name):
             value = m.rate(name)
             return "-" if value is None else human(value)
+
         lines += textwrap.wrap(
             f"measured over {human_seconds(m.interval_s)}: {human(connections_per_s(report, m))} "
             f"new connections/s, each counted once; {r('ActiveOpens')}/s opened by connect() "
@@ -826,7 +1034,11 @@ def render_text(report: Report, top: int = 10) -> str:
             f"created {r('TW')}/s (TW), TWKilled {r('TWKilled')}/s; "
             f"TIME_WAIT taken over by tcp_tw_reuse {r('TWRecycled')}/s (TWRecycled); closes "
             f"past tcp_max_tw_buckets {r('TCPTimeWaitOverflow')}/s (TCPTimeWaitOverflow)",
-            96, initial_indent="  ", subsequent_indent="      ", break_on_hyphens=False)
+            96,
+            initial_indent="  ",
+            subsequent_indent="      ",
+            break_on_hyphens=False,
+        )
         if m.missing:
             lines.append(f"      not on this kernel: {', '.join(m.missing)}")
 
@@ -834,22 +1046,20 @@ def render_text(report: Report, top: int = 10) -> str:
     for s in report.sysctls:
         value = "-" if s.value is None else s.value.replace("\t", " ")
         lines.append(f"  {s.name.removeprefix('net.ipv4.')} = {value}")
-        lines += textwrap.wrap(s.meaning, 96, initial_indent="      ",
-                               subsequent_indent="      ")
+        lines += textwrap.wrap(s.meaning, 96, initial_indent="      ", subsequent_indent="      ")
     if report.counters:
-        lines += ["", "Counters since boot: " + "  ".join(f"{k} {v:,}"
-                                                          for k, v in report.counters.items())]
+        lines += ["", "Counters since boot: " + "  ".join(f"{k} {v:,}" for k, v in report.counters.items())]
 
     lines += ["", "Advice"]
     for a in report.advice:
-        lines += textwrap.wrap(f"[{a.level}] {a.text}", 96, initial_indent="  ",
-                               subsequent_indent="      ")
+        lines += textwrap.wrap(f"[{a.level}] {a.text}", 96, initial_indent="  ", subsequent_indent="      ")
     for note in report.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- command line
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -866,31 +1076,47 @@ def _seconds(text: str) -> float:
         return check_interval(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a number of seconds with 0 < SECONDS <= {MAX_INTERVAL:g}, "
-            f"got {text!r}") from None
+            f"must be a number of seconds with 0 < SECONDS <= {MAX_INTERVAL:g}, got {text!r}"
+        ) from None
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``doctor`` on an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
-        "doctor", help="read-only report on this host's TIME_WAIT and port budget",
+        "doctor",
+        help="read-only report on this host's TIME_WAIT and port budget",
         description="Count TIME_WAIT, CLOSE_WAIT and FIN_WAIT_2 sockets, compute the port "
-                    "budget per destination, explain the relevant sysctls and give advice. "
-                    "Reads /proc only; changes nothing.",
+        "budget per destination, explain the relevant sysctls and give advice. "
+        "Reads /proc only; changes nothing.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Reading another host: copy its files with\n"
-               "  cp --parents /proc/net/tcp* /proc/net/netstat /proc/net/snmp "
-               "/proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR\n"
-               "and run: timewait doctor --proc-root DIR/proc")
+        "  cp --parents /proc/net/tcp* /proc/net/netstat /proc/net/snmp "
+        "/proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR\n"
+        "and run: timewait doctor --proc-root DIR/proc",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--top", type=_positive_int, default=10, metavar="N",
-                        help="show the N busiest endpoints and destinations (>= 1; default 10)")
-    parser.add_argument("--interval", type=_seconds, default=None, metavar="SECONDS",
-                        help="also measure connection rates: read the kernel's counters twice, "
-                             f"SECONDS apart (0 < SECONDS <= {MAX_INTERVAL:g}); without it the "
-                             "report is instant and its rates are estimates")
-    parser.add_argument("--proc-root", default="/proc", metavar="DIR",
-                        help="read a saved copy of /proc instead of the live one")
+    parser.add_argument(
+        "--top",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="show the N busiest endpoints and destinations (>= 1; default 10)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="also measure connection rates: read the kernel's counters twice, "
+        f"SECONDS apart (0 < SECONDS <= {MAX_INTERVAL:g}); without it the "
+        "report is instant and its rates are estimates",
+    )
+    parser.add_argument(
+        "--proc-root",
+        default="/proc",
+        metavar="DIR",
+        help="read a saved copy of /proc instead of the live one",
+    )
     parser.set_defaults(func=main)
     return parser
 

@@ -6,6 +6,7 @@ the trace shows it as lost, and a held segment's bytes are there to deliver late
 ``count`` uses nftables' per-rule ``numgen inc`` counter, so exactly the first ``count``
 matching segments are dropped and the rest pass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,8 +41,7 @@ class Match:
         if self.flags is not None:
             bad = set(self.flags.split("|")) - set(TCP_FLAG_NAMES)
             if bad or not self.flags:
-                raise ValueError(f"flags: must be '|'-joined names from {TCP_FLAG_NAMES}, "
-                                 f"got {self.flags!r}")
+                raise ValueError(f"flags: must be '|'-joined names from {TCP_FLAG_NAMES}, got {self.flags!r}")
 
     def nft(self) -> str:
         parts = ["meta l4proto tcp"]

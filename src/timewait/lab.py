@@ -5,6 +5,7 @@ namespace's sysctls, opens sockets, watches the socket table and counters, captu
 loopback, drops or holds segments and delivers them later. Each step is announced with
 :meth:`Lab.step` so that a timeout can say where an experiment hung.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,7 @@ def check_sysctl(name: str, value) -> str:
 def _tcp_bytes(frame: bytes) -> bytes:
     """The TCP header and payload of an Ethernet+IPv4 frame (to recognise a delivered copy)."""
     ihl = (frame[14] & 0x0F) * 4
-    return frame[14 + ihl:]
+    return frame[14 + ihl :]
 
 
 class Lab:
@@ -87,8 +88,9 @@ class Lab:
     def setup(self, sysctls: dict) -> None:
         if self.isolated:
             self.step("bringing up loopback")
-            subprocess.run([tool_path("ip"), "link", "set", "lo", "up"], check=True,
-                           capture_output=True, timeout=10)
+            subprocess.run(
+                [tool_path("ip"), "link", "set", "lo", "up"], check=True, capture_output=True, timeout=10
+            )
             for name, value in sysctls.items():
                 self.sysctl(name, value)
         elif sysctls:
@@ -163,8 +165,12 @@ class Lab:
         except ValueError:
             raise ValueError(f"address: must be an IPv4 address, got {address!r}") from None
         self.step(f"adding {text}/32 to lo")
-        subprocess.run([tool_path("ip"), "addr", "add", f"{text}/32", "dev", "lo"], check=True,
-                       capture_output=True, timeout=10)
+        subprocess.run(
+            [tool_path("ip"), "addr", "add", f"{text}/32", "dev", "lo"],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
         return text
 
     # --- sockets ----------------------------------------------------------------------
@@ -181,8 +187,9 @@ class Lab:
         s.listen(backlog)
         return s
 
-    def connect(self, port: int, src_port: int = 0, reuseaddr: bool = False,
-                timeout: float = 5.0) -> socket.socket:
+    def connect(
+        self, port: int, src_port: int = 0, reuseaddr: bool = False, timeout: float = 5.0
+    ) -> socket.socket:
         self.step(f"connecting from port {src_port or 'any'} to port {port}")
         s = self.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         if reuseaddr:
@@ -193,8 +200,7 @@ class Lab:
         s.connect((ADDR, port))
         return s
 
-    def accepted(self, listener: socket.socket, src_port: int = 0,
-                 reuseaddr: bool = False) -> tuple:
+    def accepted(self, listener: socket.socket, src_port: int = 0, reuseaddr: bool = False) -> tuple:
         """A connection to ``listener`` from ``src_port``, accepted: ``(client, server)``."""
         client = self.connect(listener.getsockname()[1], src_port=src_port, reuseaddr=reuseaddr)
         server, _ = listener.accept()
@@ -222,8 +228,7 @@ class Lab:
     def counters(self) -> dict:
         return observe.counters()
 
-    def wait_for(self, predicate: Callable, what: str, timeout: float = 5.0,
-                 interval: float = 0.005):
+    def wait_for(self, predicate: Callable, what: str, timeout: float = 5.0, interval: float = 0.005):
         """Poll ``predicate()`` until it returns something truthy; return it.
 
         Raises ``TimeoutError`` naming ``what`` if it does not happen within ``timeout`` s.
@@ -263,12 +268,15 @@ class Lab:
     def segments(self, start: Optional[float] = None, end: Optional[float] = None) -> list:
         return self.capture.tcp(start, end) if self.capture else []
 
-    def wait_for_segment(self, match: Match, what: str, timeout: float = 5.0,
-                         after: float = 0.0, nth: int = 1) -> TcpView:
+    def wait_for_segment(
+        self, match: Match, what: str, timeout: float = 5.0, after: float = 0.0, nth: int = 1
+    ) -> TcpView:
         """Wait until the capture has seen the ``nth`` segment matching ``match`` after ``after``."""
+
         def seen():
             hits = [v for v in self.segments(start=after) if match.matches(v)]
             return hits[nth - 1] if len(hits) >= nth else None
+
         return self.wait_for(seen, what, timeout)
 
     def note_for(self, view: TcpView) -> str:
@@ -281,8 +289,7 @@ class Lab:
                 return rule.note
         return ""
 
-    def trace(self, client: tuple, server: tuple, start: Optional[float] = None,
-              end: Optional[float] = None):
+    def trace(self, client: tuple, server: tuple, start: Optional[float] = None, end: Optional[float] = None):
         """The captured exchange between ``client`` and ``server`` ports, as a Trace."""
         self._assign_rule_frames()
         views = self.segments(start, end)
@@ -305,8 +312,13 @@ class Lab:
 
     # --- faults -----------------------------------------------------------------------
     def _nft(self, script: str) -> str:
-        proc = subprocess.run([tool_path("nft"), "-e", "-a", "-f", "-"], input=script, text=True,
-                              capture_output=True, timeout=10)
+        proc = subprocess.run(
+            [tool_path("nft"), "-e", "-a", "-f", "-"],
+            input=script,
+            text=True,
+            capture_output=True,
+            timeout=10,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"nft rejected the rule: {proc.stderr.strip()}")
         return proc.stdout
@@ -343,8 +355,12 @@ class Lab:
 
     def rule_hits(self, rule: Rule) -> int:
         """How many segments the rule has dropped so far (its nftables counter)."""
-        out = subprocess.run([tool_path("nft"), "-j", "list", "chain", "inet", TABLE, CHAIN],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            [tool_path("nft"), "-j", "list", "chain", "inet", TABLE, CHAIN],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
         for item in json.loads(out or '{"nftables": []}')["nftables"]:
             r = item.get("rule")
             if r and r.get("handle") == rule.handle:

@@ -13,6 +13,7 @@ notebook; they import from here so that each stays a few lines long.
 - A crash in the student's code is raised as ``StudentCodeError``: the student's own frames
   and the step that was running, without the sandbox's machinery around them.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ from timewait.tiers import detect_tier
 from timewait.timeouts import time_limit  # noqa: F401  (the labs import it from here)
 
 # Where a check that cannot run here does run.
-WHERE_TO_RUN = ("when your notebook is graded (GitHub Classroom's runner allows namespaces), "
-                "or on a Linux machine where `unshare -rn true` works")
+WHERE_TO_RUN = (
+    "when your notebook is graded (GitHub Classroom's runner allows namespaces), "
+    "or on a Linux machine where `unshare -rn true` works"
+)
 
 
 class CannotRunHere(Exception):
@@ -38,20 +41,25 @@ def lab_tier() -> str:
     """One paragraph for the top of a lab: what this machine can run, in plain words."""
     tier = detect_tier()
     if tier.at_least("full"):
-        return ("This machine runs every check of this lab live: private user+network "
-                "namespaces are available.")
-    return (f"This machine cannot run the checks that need a private network namespace "
-            f"({tier.reason}). Those checks will say \"cannot run here\": they are neither "
-            f"passed nor failed, and they run {WHERE_TO_RUN}. The other checks run as usual.")
+        return (
+            "This machine runs every check of this lab live: private user+network namespaces are available."
+        )
+    return (
+        f"This machine cannot run the checks that need a private network namespace "
+        f'({tier.reason}). Those checks will say "cannot run here": they are neither '
+        f"passed nor failed, and they run {WHERE_TO_RUN}. The other checks run as usual."
+    )
 
 
 def require_namespace(what: str) -> None:
     """Raise ``CannotRunHere`` unless private namespaces are available."""
     tier = detect_tier()
     if not tier.at_least("full"):
-        raise CannotRunHere(f"cannot run here: {what} needs a private network namespace, which "
-                            f"this machine does not give ({tier.reason}). Not run here, so "
-                            f"neither passed nor failed; it runs {WHERE_TO_RUN}.")
+        raise CannotRunHere(
+            f"cannot run here: {what} needs a private network namespace, which "
+            f"this machine does not give ({tier.reason}). Not run here, so "
+            f"neither passed nor failed; it runs {WHERE_TO_RUN}."
+        )
 
 
 def _lab_dir_importable(module_file: str) -> None:
@@ -62,8 +70,9 @@ def _lab_dir_importable(module_file: str) -> None:
         os.environ["PYTHONPATH"] = here + (os.pathsep + path if path else "")
 
 
-def run_in_namespace(module_file: str, body: str, what: str, *, sysctls=None,
-                     timeout: float = 30.0, **params) -> dict:
+def run_in_namespace(
+    module_file: str, body: str, what: str, *, sysctls=None, timeout: float = 30.0, **params
+) -> dict:
     """Run ``body(lab, **params)`` of the lab module ``module_file`` in a fresh private
     namespace and return its result dict; ``what`` names it for the reader."""
     from timewait.sandbox import run_body
@@ -74,8 +83,9 @@ def run_in_namespace(module_file: str, body: str, what: str, *, sysctls=None,
     return run_body(f"{module}:{body}", params, sysctls=sysctls, timeout=timeout)
 
 
-def run_student(module_file: str, harness: str, func, what: str, *, sysctls=None,
-                timeout: float = 30.0, **params) -> dict:
+def run_student(
+    module_file: str, harness: str, func, what: str, *, sysctls=None, timeout: float = 30.0, **params
+) -> dict:
     """Run ``harness(lab, payload, **params)`` of the lab module ``module_file`` in a fresh
     private namespace, with ``func`` serialised into ``payload``; return its result dict.
 
@@ -84,14 +94,16 @@ def run_student(module_file: str, harness: str, func, what: str, *, sysctls=None
     import dill
 
     payload = dill.dumps(func, recurse=True).hex()
-    result = run_in_namespace(module_file, harness, what, sysctls=sysctls, timeout=timeout,
-                              payload=payload, **params)
+    result = run_in_namespace(
+        module_file, harness, what, sysctls=sysctls, timeout=timeout, payload=payload, **params
+    )
     crash = result.get("student_error")
     if crash:
         raise StudentCodeError(
             f"{crash['function']} raised {crash['type']}: {crash['message']}\n"
             f"while the experiment was at step '{crash['step']}'. Where, in your code:\n"
-            f"{crash['where']}")
+            f"{crash['where']}"
+        )
     return result
 
 
@@ -107,10 +119,18 @@ def call_student(lab, func, *args, **kwargs):
 def describe_crash(exc: BaseException, func, step: str) -> dict:
     """The student's frames of ``exc``'s traceback, without the library's or Python's."""
     frames = traceback.extract_tb(exc.__traceback__)
-    skip = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.__file__),
-            "/site-packages/", "/dist-packages/")
-    own = [f for f in frames if not any(part in os.path.abspath(f.filename) for part in skip)
-           and not f.filename.endswith("_lab.py")]
+    skip = (
+        os.path.dirname(os.path.abspath(__file__)),
+        os.path.dirname(os.__file__),
+        "/site-packages/",
+        "/dist-packages/",
+    )
+    own = [
+        f
+        for f in frames
+        if not any(part in os.path.abspath(f.filename) for part in skip)
+        and not f.filename.endswith("_lab.py")
+    ]
     shown = own or frames[-1:]
     lines = []
     for f in shown:
@@ -119,5 +139,10 @@ def describe_crash(exc: BaseException, func, step: str) -> dict:
     if frames and shown[-1] is not frames[-1]:
         last = frames[-1]
         lines.append(f"  (raised inside {last.name}() of {os.path.basename(last.filename)})")
-    return {"function": getattr(func, "__name__", "your function"), "type": type(exc).__name__,
-            "message": str(exc) or "(no message)", "step": step, "where": "\n".join(lines)}
+    return {
+        "function": getattr(func, "__name__", "your function"),
+        "type": type(exc).__name__,
+        "message": str(exc) or "(no message)",
+        "step": step,
+        "where": "\n".join(lines),
+    }

@@ -4,6 +4,7 @@ The socket table is read from ``/proc/net/tcp`` and ``/proc/net/tcp6``, which sh
 TCP socket of the reading process's network namespace, TIME_WAIT ones included, with the
 kind of timer that is running and when it fires.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,15 +19,29 @@ from typing import Optional
 
 # include/net/tcp_states.h
 STATES = {
-    0x01: "ESTABLISHED", 0x02: "SYN_SENT", 0x03: "SYN_RECV", 0x04: "FIN_WAIT1",
-    0x05: "FIN_WAIT2", 0x06: "TIME_WAIT", 0x07: "CLOSE", 0x08: "CLOSE_WAIT",
-    0x09: "LAST_ACK", 0x0A: "LISTEN", 0x0B: "CLOSING", 0x0C: "NEW_SYN_RECV",
+    0x01: "ESTABLISHED",
+    0x02: "SYN_SENT",
+    0x03: "SYN_RECV",
+    0x04: "FIN_WAIT1",
+    0x05: "FIN_WAIT2",
+    0x06: "TIME_WAIT",
+    0x07: "CLOSE",
+    0x08: "CLOSE_WAIT",
+    0x09: "LAST_ACK",
+    0x0A: "LISTEN",
+    0x0B: "CLOSING",
+    0x0C: "NEW_SYN_RECV",
 }
 # The "tr" column of /proc/net/tcp (net/ipv4/tcp_ipv4.c, get_tcp4_sock and get_timewait4_sock).
 TIMERS = {0: "off", 1: "retransmit", 2: "keepalive", 3: "timewait", 4: "probe"}
 # RFC 9293 spelling, used everywhere else in the course.
-RFC_NAMES = {"FIN_WAIT1": "FIN_WAIT_1", "FIN_WAIT2": "FIN_WAIT_2", "CLOSE": "CLOSED",
-             "SYN_RECV": "SYN_RECEIVED", "NEW_SYN_RECV": "SYN_RECEIVED"}
+RFC_NAMES = {
+    "FIN_WAIT1": "FIN_WAIT_1",
+    "FIN_WAIT2": "FIN_WAIT_2",
+    "CLOSE": "CLOSED",
+    "SYN_RECV": "SYN_RECEIVED",
+    "NEW_SYN_RECV": "SYN_RECEIVED",
+}
 
 
 def rfc_state(kernel_name: str) -> str:
@@ -73,12 +88,18 @@ def parse_proc_net_tcp(text: str, clock_ticks: Optional[int] = None) -> list:
         tx, rx = (int(x, 16) for x in fields[4].split(":"))
         tr, when = fields[5].split(":")
         timer = TIMERS.get(int(tr, 16), f"timer-{int(tr, 16)}")
-        sockets.append(SocketInfo(
-            local=_address(fields[1]), remote=_address(fields[2]),
-            state=rfc_state(STATES.get(int(fields[3], 16), fields[3])),
-            timer=timer, expires_s=int(when, 16) / hz if timer != "off" else 0.0,
-            retransmits=int(fields[6], 16), send_queue=tx, recv_queue=rx,
-        ))
+        sockets.append(
+            SocketInfo(
+                local=_address(fields[1]),
+                remote=_address(fields[2]),
+                state=rfc_state(STATES.get(int(fields[3], 16), fields[3])),
+                timer=timer,
+                expires_s=int(when, 16) / hz if timer != "off" else 0.0,
+                retransmits=int(fields[6], 16),
+                send_queue=tx,
+                recv_queue=rx,
+            )
+        )
     return sockets
 
 
@@ -104,18 +125,45 @@ def ss_text(sockets: Iterable, timers: bool = True) -> str:
         timer = ""
         if timers and s.timer != "off":
             timer = f"{s.timer} ({math.ceil(s.expires_s)} s)"
-        rows.append((s.state, str(s.recv_queue), str(s.send_queue), f"{s.local[0]}:{s.local[1]}",
-                     f"{s.remote[0]}:{s.remote[1]}", timer))
+        rows.append(
+            (
+                s.state,
+                str(s.recv_queue),
+                str(s.send_queue),
+                f"{s.local[0]}:{s.local[1]}",
+                f"{s.remote[0]}:{s.remote[1]}",
+                timer,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 # Counters the course talks about (TcpExt unless marked Tcp:).
-COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow", "PAWSEstab", "PAWSActive",
-            "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout", "TCPAbortOnLinger",
-            "TCPChallengeACK", "TCPSYNChallenge", "OutOfWindowIcmps", "TCPACKSkippedSynRecv",
-            "TCPACKSkippedPAWS", "TCPACKSkippedSeq", "TCPACKSkippedTimeWait", "TCPRcvCoalesce",
-            "Tcp:OutRsts", "Tcp:EstabResets", "Tcp:RetransSegs", "Tcp:AttemptFails")
+COUNTERS = (
+    "TW",
+    "TWRecycled",
+    "TWKilled",
+    "TCPTimeWaitOverflow",
+    "PAWSEstab",
+    "PAWSActive",
+    "TCPAbortOnData",
+    "TCPAbortOnClose",
+    "TCPAbortOnTimeout",
+    "TCPAbortOnLinger",
+    "TCPChallengeACK",
+    "TCPSYNChallenge",
+    "OutOfWindowIcmps",
+    "TCPACKSkippedSynRecv",
+    "TCPACKSkippedPAWS",
+    "TCPACKSkippedSeq",
+    "TCPACKSkippedTimeWait",
+    "TCPRcvCoalesce",
+    "Tcp:OutRsts",
+    "Tcp:EstabResets",
+    "Tcp:RetransSegs",
+    "Tcp:AttemptFails",
+)
 
 
 def read_proc_text(path: str) -> Optional[str]:
@@ -137,7 +185,8 @@ def paired_counters(text: str) -> dict:
         data_prefix, nums = data.split(":", 1)
         if prefix == data_prefix:
             table.setdefault(prefix, {}).update(
-                zip(names.split(), (int(v) for v in nums.split()), strict=True))
+                zip(names.split(), (int(v) for v in nums.split()), strict=True)
+            )
     return table
 
 
@@ -160,33 +209,37 @@ def read_sockstat(proc_root: str = "/proc") -> dict:
     for line in (text or "").splitlines():
         proto, _, rest = line.partition(":")
         words = rest.split()
-        table[proto] = {k: int(v) for k, v in zip(words[::2], words[1::2], strict=False)
-                        if v.isdigit()}
+        table[proto] = {k: int(v) for k, v in zip(words[::2], words[1::2], strict=False) if v.isdigit()}
     return table
 
 
 def counters() -> dict:
     """All TcpExt and Tcp counters of this namespace; TcpExt ones without prefix."""
     table = read_proc_counters()
-    return {**{f"Tcp:{n}": v for n, v in table.get("Tcp", {}).items()},
-            **table.get("TcpExt", {})}
+    return {**{f"Tcp:{n}": v for n, v in table.get("Tcp", {}).items()}, **table.get("TcpExt", {})}
 
 
-def counter_delta(before: dict, after: dict, names: Iterable[str] = COUNTERS,
-                  nonzero: bool = True) -> dict:
+def counter_delta(before: dict, after: dict, names: Iterable[str] = COUNTERS, nonzero: bool = True) -> dict:
     """``after - before`` for the named counters (only the ones that moved, by default)."""
     delta = {n: after.get(n, 0) - before.get(n, 0) for n in names}
     return {n: d for n, d in delta.items() if d} if nonzero else delta
 
 
 # ``ss`` state filters (ss(8), "STATE-FILTER") and the RFC 9293 names they select.
-SS_STATES = {"established": "ESTABLISHED", "syn-sent": "SYN_SENT", "syn-recv": "SYN_RECEIVED",
-             "fin-wait-1": "FIN_WAIT_1", "fin-wait-2": "FIN_WAIT_2", "time-wait": "TIME_WAIT",
-             "close-wait": "CLOSE_WAIT", "last-ack": "LAST_ACK", "closing": "CLOSING",
-             "listening": "LISTEN"}
+SS_STATES = {
+    "established": "ESTABLISHED",
+    "syn-sent": "SYN_SENT",
+    "syn-recv": "SYN_RECEIVED",
+    "fin-wait-1": "FIN_WAIT_1",
+    "fin-wait-2": "FIN_WAIT_2",
+    "time-wait": "TIME_WAIT",
+    "close-wait": "CLOSE_WAIT",
+    "last-ack": "LAST_ACK",
+    "closing": "CLOSING",
+    "listening": "LISTEN",
+}
 # What ``ss -o`` calls each timer of /proc/net/tcp's "tr" column (ss.c, tmr_name).
-SS_TIMER_NAMES = {"retransmit": "on", "keepalive": "keepalive", "timewait": "timewait",
-                  "probe": "persist"}
+SS_TIMER_NAMES = {"retransmit": "on", "keepalive": "keepalive", "timewait": "timewait", "probe": "persist"}
 _SS_TIMER = re.compile(r"timer:\(([\w-]+),[^,()]+,(\d+)\)")
 
 
@@ -209,8 +262,9 @@ def ss_rows(state: str, normalise: bool = True) -> Optional[list]:
     ss = find_tool("ss")
     if ss is None:
         return None
-    out = subprocess.run([ss, "-Htano", "state", state], capture_output=True, text=True,
-                         timeout=10, check=True).stdout
+    out = subprocess.run(
+        [ss, "-Htano", "state", state], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
     rows = [line for line in out.splitlines() if line.strip()]
     return sorted(normalise_ss_row(r) if normalise else " ".join(r.split()) for r in rows)
 

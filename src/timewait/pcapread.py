@@ -9,6 +9,7 @@ between frames, so memory stays flat however large the file
 Link types: Ethernet (with 802.1Q tags), Linux cooked capture v1 and v2 (``tcpdump -i any``),
 raw IP, and BSD loopback. IPv4 and IPv6 (extension headers are walked).
 """
+
 from __future__ import annotations
 
 import struct
@@ -34,6 +35,7 @@ _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 class Packet(NamedTuple):
     """One TCP segment: addresses as text, flags as the TCP header's bit field."""
+
     t: float
     src: str
     sport: int
@@ -56,6 +58,7 @@ def _address(raw: bytes) -> str:
     if len(raw) == 4:
         return ".".join(str(b) for b in raw)
     import ipaddress
+
     return str(ipaddress.IPv6Address(raw))
 
 
@@ -98,8 +101,10 @@ def _ip_offset(linktype: int, frame: bytes) -> Optional[int]:
         return 4
     if linktype == LINK_RAW or linktype in LINK_RAW_ALIASES:
         return 0
-    raise ValueError(f"capture: link type {linktype} is not supported; supported: Ethernet (1), "
-                     "Linux cooked v1 (113) and v2 (276), raw IP (101), loopback (0, 108)")
+    raise ValueError(
+        f"capture: link type {linktype} is not supported; supported: Ethernet (1), "
+        "Linux cooked v1 (113) and v2 (276), raw IP (101), loopback (0, 108)"
+    )
 
 
 def parse_frame(t: float, frame: bytes, linktype: int) -> Optional[Packet]:
@@ -132,9 +137,21 @@ def parse_frame(t: float, frame: bytes, linktype: int) -> Optional[Packet]:
     header = (doff >> 4) * 4
     tsval = tsecr = None
     if header > 20:
-        tsval, tsecr = _timestamps(frame[tcp_off + 20:tcp_off + header])
-    return Packet(t, _address(src), sport, _address(dst), dport, seq, ack, flags,
-                  max(ip_payload - header, 0), window, tsval, tsecr)
+        tsval, tsecr = _timestamps(frame[tcp_off + 20 : tcp_off + header])
+    return Packet(
+        t,
+        _address(src),
+        sport,
+        _address(dst),
+        dport,
+        seq,
+        ack,
+        flags,
+        max(ip_payload - header, 0),
+        window,
+        tsval,
+        tsecr,
+    )
 
 
 def frames(path: str) -> Iterator[tuple]:
@@ -149,8 +166,10 @@ def frames(path: str) -> Iterator[tuple]:
         elif magic == _PCAPNG_MAGIC:
             reader = dpkt.pcapng.Reader(f)
         else:
-            raise ValueError(f"capture: {path} is neither a pcap nor a pcapng file "
-                             f"(it starts with {magic.hex() or 'nothing'})")
+            raise ValueError(
+                f"capture: {path} is neither a pcap nor a pcapng file "
+                f"(it starts with {magic.hex() or 'nothing'})"
+            )
         linktype = reader.datalink()
         for t, frame in reader:
             yield float(t), frame, linktype

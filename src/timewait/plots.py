@@ -7,6 +7,7 @@ drawn dashed, stopped half-way, crossed and marked "lost"; every state bar is la
 its state, and TIME_WAIT is hatched as well; every sweep curve has its own marker and line
 style and a legend entry.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -16,14 +17,21 @@ from .trace import Trace
 # matplotlib is imported where a figure is drawn: the colours and descriptions here are also
 # used by the SVG panels (timewait.svgdiagram), which run in a web page's Pyodide without it.
 
-OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
-             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
 
 
 # Series in a line chart: colour, marker and line style all change from one to the next, so
 # the curves stay apart in greyscale print and for every kind of colour vision.
-SERIES_COLOURS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky",
-                                         "black")]
+SERIES_COLOURS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky", "black")]
 SERIES_MARKERS = ["o", "s", "D", "^", "v", "P", "X"]
 SERIES_LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3))]
 
@@ -31,10 +39,16 @@ SERIES_LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)),
 # name is always written on it too.
 # The opening states share a light grey: they are not what the course is about.
 STATE_COLOURS = {
-    "CLOSED": "#FFFFFF", "LISTEN": "#DDDDDD", "SYN_SENT": "#DDDDDD", "SYN_RECEIVED": "#DDDDDD",
-    "ESTABLISHED": OKABE_ITO["green"], "FIN_WAIT_1": OKABE_ITO["orange"],
-    "FIN_WAIT_2": OKABE_ITO["yellow"], "CLOSING": OKABE_ITO["purple"],
-    "TIME_WAIT": OKABE_ITO["blue"], "CLOSE_WAIT": OKABE_ITO["sky"],
+    "CLOSED": "#FFFFFF",
+    "LISTEN": "#DDDDDD",
+    "SYN_SENT": "#DDDDDD",
+    "SYN_RECEIVED": "#DDDDDD",
+    "ESTABLISHED": OKABE_ITO["green"],
+    "FIN_WAIT_1": OKABE_ITO["orange"],
+    "FIN_WAIT_2": OKABE_ITO["yellow"],
+    "CLOSING": OKABE_ITO["purple"],
+    "TIME_WAIT": OKABE_ITO["blue"],
+    "CLOSE_WAIT": OKABE_ITO["sky"],
     "LAST_ACK": OKABE_ITO["vermillion"],
 }
 _OTHER_STATE = OKABE_ITO["purple"]
@@ -58,8 +72,9 @@ def flag_colour(flags: str) -> str:
     return OKABE_ITO["black"]
 
 
-def sequence_diagram(trace: Trace, ax=None, title: Optional[str] = None,
-                     states: Optional[list] = None, show_seq: bool = True):
+def sequence_diagram(
+    trace: Trace, ax=None, title: Optional[str] = None, states: Optional[list] = None, show_seq: bool = True
+):
     """Draw ``trace`` as a sequence diagram: client on the left, server on the right, time
     running down one row per segment. ``states`` (``[(t, endpoint, state), ...]``) writes each
     endpoint's state changes beside its line. Returns the matplotlib Figure."""
@@ -67,6 +82,7 @@ def sequence_diagram(trace: Trace, ax=None, title: Optional[str] = None,
     n = len(trace)
     if ax is None:
         import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(7.5, 0.55 * n + 1.6))
     else:
         fig = ax.figure
@@ -88,11 +104,26 @@ def sequence_diagram(trace: Trace, ax=None, title: Optional[str] = None,
             ax.plot([x0, xm], [y0, ym], color=colour, lw=1.6, ls="--", zorder=2)
             ax.plot([xm], [ym], marker="x", color=colour, ms=10, mew=2.5, zorder=3)
         else:
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=2,
-                        arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.6,
-                                        ls="--" if seg.note == "delivered late" else "-"))
-        ax.text(0.5, i - 0.06, label, ha="center", va="bottom", fontsize=8.5, family="monospace",
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85), zorder=4)
+            ax.annotate(
+                "",
+                xy=(x1, y1),
+                xytext=(x0, y0),
+                zorder=2,
+                arrowprops=dict(
+                    arrowstyle="-|>", color=colour, lw=1.6, ls="--" if seg.note == "delivered late" else "-"
+                ),
+            )
+        ax.text(
+            0.5,
+            i - 0.06,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=8.5,
+            family="monospace",
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85),
+            zorder=4,
+        )
     if states:
         _state_labels(ax, trace, states, x)
     ax.set_xlim(-0.45, 1.45)
@@ -112,8 +143,16 @@ def _state_labels(ax, trace: Trace, states: list, x: dict) -> None:
             continue
         row = next((i for i, ts in enumerate(times, start=1) if ts >= t - 1e-9), len(times) + 0.6)
         side = -1 if x[endpoint] == 0.0 else 1
-        ax.text(x[endpoint] + side * 0.04, row - 0.35, state, ha="right" if side < 0 else "left",
-                va="center", fontsize=8, color=OKABE_ITO["purple"], style="italic")
+        ax.text(
+            x[endpoint] + side * 0.04,
+            row - 0.35,
+            state,
+            ha="right" if side < 0 else "left",
+            va="center",
+            fontsize=8,
+            color=OKABE_ITO["purple"],
+            style="italic",
+        )
 
 
 def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: Optional[float] = None):
@@ -123,6 +162,7 @@ def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: 
     endpoints = timeline_endpoints(timeline)
     if ax is None:
         import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(8, 0.9 * len(endpoints) + 1.2))
     else:
         fig = ax.figure
@@ -130,12 +170,26 @@ def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: 
     labelled = []
     for row, e in enumerate(endpoints):
         for t, t_next, s in state_spans(timeline, e, end):
-            bars = ax.barh(row, t_next - t, left=t, color=state_colour(s), edgecolor="black",
-                           height=0.6, hatch="//" if s == "TIME_WAIT" else None)
+            bars = ax.barh(
+                row,
+                t_next - t,
+                left=t,
+                color=state_colour(s),
+                edgecolor="black",
+                height=0.6,
+                hatch="//" if s == "TIME_WAIT" else None,
+            )
             if t_next > t:
-                text = ax.text((t + t_next) / 2, row, s, ha="center", va="center", fontsize=8,
-                               color="black", bbox=dict(boxstyle="round,pad=0.1", fc="white",
-                                                        ec="none", alpha=0.85))
+                text = ax.text(
+                    (t + t_next) / 2,
+                    row,
+                    s,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black",
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85),
+                )
                 labelled.append((bars[0], text))
     ax.set_yticks(range(len(endpoints)), endpoints)
     ax.set_xlabel("time (s)")
@@ -171,8 +225,11 @@ def state_spans(timeline: list, endpoint: str, end: float) -> list:
     to ``end``, and a state entered after ``end`` is left out."""
     # Sorted by time only: changes at the same instant keep the order they happened in.
     changes = sorted(((t, s) for t, who, s in timeline if who == endpoint), key=lambda c: c[0])
-    return [(t, min(changes[k + 1][0] if k + 1 < len(changes) else end, end), s)
-            for k, (t, s) in enumerate(changes) if t <= end]
+    return [
+        (t, min(changes[k + 1][0] if k + 1 < len(changes) else end, end), s)
+        for k, (t, s) in enumerate(changes)
+        if t <= end
+    ]
 
 
 def describe_timeline(timeline: list, until: Optional[float] = None, title: str = "") -> str:
@@ -183,8 +240,7 @@ def describe_timeline(timeline: list, until: Optional[float] = None, title: str 
         spans = [f"{s} from {t:.3g} s" for t, _, s in state_spans(timeline, e, end)]
         rows.append(f"{e}: " + ", ".join(spans))
     head = f"{title}. " if title else ""
-    return (f"{head}State timeline up to {end:.3g} s, one row per endpoint; " + "; ".join(rows)
-            + ".")
+    return f"{head}State timeline up to {end:.3g} s, one row per endpoint; " + "; ".join(rows) + "."
 
 
 def sweep_curves(result, x: str, group: str, ax=None, label=None):
@@ -193,6 +249,7 @@ def sweep_curves(result, x: str, group: str, ax=None, label=None):
     entry (``label(value)``, by default ``"group = value"``). Returns the Figure."""
     if ax is None:
         import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(7, 4))
     label = label or (lambda g: f"{group} = {g}")
     groups = []
@@ -200,16 +257,28 @@ def sweep_curves(result, x: str, group: str, ax=None, label=None):
         if row[group] not in groups:
             groups.append(row[group])
     if len(groups) > len(SERIES_MARKERS):
-        raise ValueError(f"group: at most {len(SERIES_MARKERS)} curves can be told apart, "
-                         f"got {len(groups)} values of {group!r}")
+        raise ValueError(
+            f"group: at most {len(SERIES_MARKERS)} curves can be told apart, "
+            f"got {len(groups)} values of {group!r}"
+        )
     for i, g in enumerate(groups):
         rows = [r for r in result.rows if r[group] == g]
         xs = [r[x] for r in rows]
         ps = [r["p"] for r in rows]
         err = [[r["p"] - r["low"] for r in rows], [r["high"] - r["p"] for r in rows]]
-        ax.errorbar(xs, ps, yerr=err, color=SERIES_COLOURS[i], marker=SERIES_MARKERS[i],
-                    ls=SERIES_LINESTYLES[i], lw=1.6, ms=6, capsize=3,
-                    mfc="white" if i % 2 else SERIES_COLOURS[i], label=label(g))
+        ax.errorbar(
+            xs,
+            ps,
+            yerr=err,
+            color=SERIES_COLOURS[i],
+            marker=SERIES_MARKERS[i],
+            ls=SERIES_LINESTYLES[i],
+            lw=1.6,
+            ms=6,
+            capsize=3,
+            mfc="white" if i % 2 else SERIES_COLOURS[i],
+            label=label(g),
+        )
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, handlelength=3.5)
@@ -226,8 +295,10 @@ def describe_sweep(result, x: str, group: str, xlabel: str = "", ylabel: str = "
     for g in groups:
         points = ", ".join(f"{r['p']:.3g} at {r[x]:g}" for r in result.rows if r[group] == g)
         curves.append(f"{group} = {g}: {points}")
-    return (f"{ylabel} against {xlabel or x}, one curve per {group}, each point with its 95 % "
-            f"interval; " + "; ".join(curves) + ".")
+    return (
+        f"{ylabel} against {xlabel or x}, one curve per {group}, each point with its 95 % "
+        f"interval; " + "; ".join(curves) + "."
+    )
 
 
 def describe_trace(trace: Trace, title: str = "") -> str:
@@ -242,8 +313,10 @@ def describe_trace(trace: Trace, title: str = "") -> str:
             text += f" ({'lost' if s.note == 'dropped' else s.note})"
         parts.append(text)
     head = f"{title}. " if title else ""
-    return (f"{head}Sequence diagram between {left} (left) and {right} (right), time running "
-            f"down, {len(parts)} segments: " + "; ".join(parts) + ".")
+    return (
+        f"{head}Sequence diagram between {left} (left) and {right} (right), time running "
+        f"down, {len(parts)} segments: " + "; ".join(parts) + "."
+    )
 
 
 class FigureHTML:
@@ -261,6 +334,7 @@ class FigureHTML:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
         import matplotlib.pyplot as plt
+
         plt.close(fig)
         self.png = buf.getvalue()
         self.alt = alt
@@ -271,8 +345,10 @@ class FigureHTML:
     def _repr_html_(self) -> str:
         esc = self._html.escape
         cap = f"<figcaption>{esc(self.caption)}</figcaption>" if self.caption else ""
-        return (f'<figure class="timewait-figure"><img src="data:image/png;base64,{self._b64}" '
-                f'alt="{esc(self.alt, quote=True)}" style="max-width:100%"/>{cap}</figure>')
+        return (
+            f'<figure class="timewait-figure"><img src="data:image/png;base64,{self._b64}" '
+            f'alt="{esc(self.alt, quote=True)}" style="max-width:100%"/>{cap}</figure>'
+        )
 
     def _repr_png_(self) -> bytes:
         return self.png

@@ -15,6 +15,7 @@ own process group: itself and anything it forked. A parent interrupted by Ctrl-C
 (KeyboardInterrupt) kills the group and raises :class:`ExperimentInterrupted`, naming the
 step the child was in.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -60,8 +61,9 @@ def _child_env() -> dict:
     return env
 
 
-def run_body(target: str, params: dict, *, sysctls: dict | None = None,
-             timeout: float = 30.0, isolated: bool = True) -> dict:
+def run_body(
+    target: str, params: dict, *, sysctls: dict | None = None, timeout: float = 30.0, isolated: bool = True
+) -> dict:
     """Run ``target`` ("module:function") in a child process and return its result dict.
 
     ``isolated=True`` runs it in a private user+network namespace (full tier);
@@ -69,17 +71,22 @@ def run_body(target: str, params: dict, *, sysctls: dict | None = None,
     """
     if not isolated and sysctls:
         raise ValueError("sysctls: can only be set inside a private namespace (full tier)")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-            or not (0 < timeout < math.inf):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf):
         raise ValueError(f"timeout: must be a number of seconds, more than 0, got {timeout!r}")
-    name = target.split(':')[0].rsplit('.', 1)[-1]
+    name = target.split(":")[0].rsplit(".", 1)[-1]
     cmd = [sys.executable, "-m", "timewait.sandbox", target, str(os.getpid())]
     if isolated:
         cmd = ["unshare", "-rn", "--"] + cmd
     request = json.dumps({"params": params, "sysctls": sysctls or {}, "isolated": isolated})
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_child_env(),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(request, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -87,7 +94,8 @@ def run_body(target: str, params: dict, *, sysctls: dict | None = None,
         out, err = proc.communicate()
         step = _last_step(err)
         raise ExperimentTimeout(
-            f"{name}: step '{step}' did not finish within the {timeout:g} s timeout") from None
+            f"{name}: step '{step}' did not finish within the {timeout:g} s timeout"
+        ) from None
     except KeyboardInterrupt as exc:
         _kill_group(proc)
         try:  # what the child wrote before it was killed, for the step it was in
@@ -99,16 +107,19 @@ def run_body(target: str, params: dict, *, sysctls: dict | None = None,
         _kill_group(proc)
     for line in out.splitlines():
         if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+            return json.loads(line[len(RESULT_PREFIX) :])
     for line in err.splitlines():
         if line.startswith(ERROR_PREFIX):
-            info = json.loads(line[len(ERROR_PREFIX):])
+            info = json.loads(line[len(ERROR_PREFIX) :])
             if info["type"] == "ValueError":
                 raise ValueError(info["message"])
-            raise ExperimentFailed(f"{info['type']} in step '{info['step']}': {info['message']}\n"
-                                   f"{info['traceback']}")
-    raise ExperimentFailed(f"the experiment process exited with status {proc.returncode} "
-                           f"and no result; its error output was:\n{err[-3000:]}")
+            raise ExperimentFailed(
+                f"{info['type']} in step '{info['step']}': {info['message']}\n{info['traceback']}"
+            )
+    raise ExperimentFailed(
+        f"the experiment process exited with status {proc.returncode} "
+        f"and no result; its error output was:\n{err[-3000:]}"
+    )
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -124,7 +135,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _last_step(err: str) -> str:
-    steps = [line[len(STEP_PREFIX):] for line in err.splitlines() if line.startswith(STEP_PREFIX)]
+    steps = [line[len(STEP_PREFIX) :] for line in err.splitlines() if line.startswith(STEP_PREFIX)]
     return steps[-1] if steps else "starting"
 
 
@@ -165,8 +176,12 @@ def _child_main(target: str, parent_pid: int | None = None) -> int:
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
     except BaseException as exc:  # reported to the parent, which raises it there
-        info = {"type": type(exc).__name__, "message": str(exc), "step": lab.current_step,
-                "traceback": traceback.format_exc()}
+        info = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "step": lab.current_step,
+            "traceback": traceback.format_exc(),
+        }
         print(ERROR_PREFIX + json.dumps(info), file=sys.stderr, flush=True)
         return 1
     finally:

@@ -4,6 +4,7 @@ The options are generated from :data:`timewait.model.scenarios.PARAMS`, so the c
 and the Python API take the same parameters under the same names (``--time-wait-msl`` is
 ``time_wait_msl``), checked against the same ranges while the command line is parsed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,16 +31,18 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
             continue
         kw = dict(dest=name, default=argparse.SUPPRESS, help=par.help)
         if par.kind is bool:
-            action = parser.add_argument(_option(name), action=argparse.BooleanOptionalAction,
-                                         **kw)
+            action = parser.add_argument(_option(name), action=argparse.BooleanOptionalAction, **kw)
         elif name == "drop":
-            action = parser.add_argument(_option(name), action="append",
-                                         type=checked(str, _DROP, _drop_rule),
-                                         metavar="SENDER:FLAGS:N", **kw)
+            action = parser.add_argument(
+                _option(name),
+                action="append",
+                type=checked(str, _DROP, _drop_rule),
+                metavar="SENDER:FLAGS:N",
+                **kw,
+            )
         else:
             metavar = "{" + ",".join(par.choices) + "}" if par.choices else name.upper()
-            action = parser.add_argument(_option(name), type=_converter(name, par),
-                                         metavar=metavar, **kw)
+            action = parser.add_argument(_option(name), type=_converter(name, par), metavar=metavar, **kw)
         add_valid(action, par.valid_range() if name != "drop" else _DROP)
     return parser
 
@@ -57,22 +60,24 @@ def _converter(name: str, par):
         if par.choices and value not in par.choices:
             raise ValueError(value)
         return par.check(name, value)
+
     return checked(par.kind, par.valid_range(), check)
 
 
 def _as_option(message: str) -> str:
     """The model names a parameter ``time_wait_msl``; the command line ``--time-wait-msl``."""
-    return re.sub(r"^(\w+):", lambda m: (_option(m[1]) if m[1] in PARAMS else m[1]) + ":",
-                  one_line(message))
+    return re.sub(r"^(\w+):", lambda m: (_option(m[1]) if m[1] in PARAMS else m[1]) + ":", one_line(message))
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``simulate`` on an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
-        "simulate", help="run a scenario on the TCP termination model",
+        "simulate",
+        help="run a scenario on the TCP termination model",
         description="Run a named scenario on the sans-IO TCP model and print its outcome.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: timewait simulate lost-final-ack --time-wait-msl 0 --json")
+        epilog="example: timewait simulate lost-final-ack --time-wait-msl 0 --json",
+    )
     configure(parser)
     parser.set_defaults(func=main)
     return parser
@@ -84,8 +89,7 @@ def _listing() -> str:
         lines.append(name)
         lines += textwrap.wrap(doc, 88, initial_indent="    ", subsequent_indent="    ")
         opts = " ".join(_option(p) for p in SCENARIOS[name]["params"] if PARAMS[p].cli)
-        lines += textwrap.wrap("options: " + opts, 88, initial_indent="    ",
-                               subsequent_indent="        ")
+        lines += textwrap.wrap("options: " + opts, 88, initial_indent="    ", subsequent_indent="        ")
     return "\n".join(lines)
 
 
@@ -95,8 +99,10 @@ def main(args) -> int:
         print(_listing())
         return 0
     if args.scenario is None:
-        print(f"timewait simulate: scenario: required: must be one of {', '.join(SCENARIOS)} "
-              "(or --list)", file=sys.stderr)
+        print(
+            f"timewait simulate: scenario: required: must be one of {', '.join(SCENARIOS)} (or --list)",
+            file=sys.stderr,
+        )
         return 2
     params = {name: getattr(args, name) for name in PARAMS if hasattr(args, name)}
     if "drop" in params:
@@ -111,8 +117,11 @@ def main(args) -> int:
     if args.json:
         print(result.to_json())
     else:
-        print(str(result) if not args.times else
-              str(result).rsplit("\n", len(result.trace))[0] + "\n" + result.trace.table(times=True))
+        print(
+            str(result)
+            if not args.times
+            else str(result).rsplit("\n", len(result.trace))[0] + "\n" + result.trace.table(times=True)
+        )
     return 0
 
 

@@ -12,6 +12,7 @@ and labelled ``[lost]``. In the state timeline every state has its colour
 (:func:`timewait.plots.state_colour`) and its name on its bar, and TIME_WAIT is also
 hatched. Both pictures carry their description (alt text) as ``aria-label`` and ``<title>``.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -50,12 +51,15 @@ def _arrowhead(x1, y1, x0, y0, colour) -> str:
     ux, uy = dx / norm, dy / norm
     bx, by = x1 - 10 * ux, y1 - 10 * uy
     px, py = -uy * 4, ux * 4
-    return (f'<polygon points="{x1:.1f},{y1:.1f} {bx + px:.1f},{by + py:.1f} '
-            f'{bx - px:.1f},{by - py:.1f}" fill="{colour}"/>')
+    return (
+        f'<polygon points="{x1:.1f},{y1:.1f} {bx + px:.1f},{by + py:.1f} '
+        f'{bx - px:.1f},{by - py:.1f}" fill="{colour}"/>'
+    )
 
 
-def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = True,
-                 title: Optional[str] = None) -> str:
+def sequence_svg(
+    trace: Trace, states: Optional[list] = None, show_seq: bool = True, title: Optional[str] = None
+) -> str:
     """``trace`` as an SVG sequence diagram (a string). ``states`` (``[(t, endpoint,
     state), ...]``) writes each endpoint's state changes beside its line, at the row of the
     first segment at or after the change, as :func:`timewait.plots.sequence_diagram` does."""
@@ -66,8 +70,7 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
     labels = _state_labels(trace, states or [], x)
     # Each row is tall enough for the state names stacked above its arrow, so that names
     # entered together (CLOSE_WAIT then LAST_ACK) stand one above the other, never on top.
-    lines = {row: max(len(names) for (_, r), names in labels.items() if r == row)
-             for _, row in labels}
+    lines = {row: max(len(names) for (_, r), names in labels.items() if r == row) for _, row in labels}
     ys, y, previous = {}, top + 30 - ROW, 0
     for row in sorted(set(range(1, n + 1)) | set(lines)):
         y += ROW * (row - previous) + STACK * (lines.get(row, 1) - 1)
@@ -76,20 +79,28 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
     last = max(ys.values())
     height = last + ROW + 10
     alt = describe_trace(trace, title or "")
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(alt)}" '
-           f'font-family="{FONT}">',
-           f'<title>{escape(alt)}</title>',
-           f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(alt)}" '
+        f'font-family="{FONT}">',
+        f"<title>{escape(alt)}</title>",
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+    ]
     if title:
-        out.append(f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="15" '
-                   f'font-family="sans-serif">{escape(title)}</text>')
+        out.append(
+            f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-size="15" '
+            f'font-family="sans-serif">{escape(title)}</text>'
+        )
     bottom = last + 18
     for name, xpos in x.items():
-        out.append(f'<line x1="{xpos}" y1="{top + 8}" x2="{xpos}" y2="{bottom}" '
-                   f'stroke="#555555" stroke-width="1.5"/>')
-        out.append(f'<text x="{xpos}" y="{top + 2}" text-anchor="middle" font-size="14" '
-                   f'font-weight="bold" font-family="sans-serif">{escape(name)}</text>')
+        out.append(
+            f'<line x1="{xpos}" y1="{top + 8}" x2="{xpos}" y2="{bottom}" '
+            f'stroke="#555555" stroke-width="1.5"/>'
+        )
+        out.append(
+            f'<text x="{xpos}" y="{top + 2}" text-anchor="middle" font-size="14" '
+            f'font-weight="bold" font-family="sans-serif">{escape(name)}</text>'
+        )
     for i, seg in enumerate(trace, start=1):
         x0, x1 = x[seg.src], x[seg.dst]
         yl = y_row(i)
@@ -100,26 +111,35 @@ def sequence_svg(trace: Trace, states: Optional[list] = None, show_seq: bool = T
             label += f"  [{'lost' if seg.note == 'dropped' else seg.note}]"
         if seg.note in ("dropped", "held"):
             xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-            out.append(f'<line x1="{x0}" y1="{y0}" x2="{xm}" y2="{ym}" stroke="{colour}" '
-                       f'stroke-width="2" stroke-dasharray="6,4"/>')
-            out.append(f'<path d="M{xm - 6},{ym - 6}L{xm + 6},{ym + 6}M{xm - 6},{ym + 6}'
-                       f'L{xm + 6},{ym - 6}" stroke="{colour}" stroke-width="3"/>')
+            out.append(
+                f'<line x1="{x0}" y1="{y0}" x2="{xm}" y2="{ym}" stroke="{colour}" '
+                f'stroke-width="2" stroke-dasharray="6,4"/>'
+            )
+            out.append(
+                f'<path d="M{xm - 6},{ym - 6}L{xm + 6},{ym + 6}M{xm - 6},{ym + 6}'
+                f'L{xm + 6},{ym - 6}" stroke="{colour}" stroke-width="3"/>'
+            )
         else:
             dash = ' stroke-dasharray="6,4"' if seg.note == "delivered late" else ""
-            out.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="{colour}" '
-                       f'stroke-width="2"{dash}/>')
+            out.append(
+                f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="{colour}" stroke-width="2"{dash}/>'
+            )
             out.append(_arrowhead(x1, y1, x0, y0, colour))
-        out.append(f'<text x="{WIDTH / 2}" y="{yl - 9}" text-anchor="middle" font-size="11" '
-                   f'{_HALO}>{escape(label)}</text>')
+        out.append(
+            f'<text x="{WIDTH / 2}" y="{yl - 9}" text-anchor="middle" font-size="11" '
+            f"{_HALO}>{escape(label)}</text>"
+        )
     for (endpoint, row), names in labels.items():
         left_side = x[endpoint] == X_LEFT
         xs = x[endpoint] + (-8 if left_side else 8)
         for k, state in enumerate(names):  # the first entered on top, the latest nearest
             ys_ = y_row(row) - 14 - STACK * (len(names) - 1 - k)
-            out.append(f'<text x="{xs}" y="{ys_:.0f}" font-size="11" '
-                       f'text-anchor="{"end" if left_side else "start"}" font-style="italic" '
-                       f'fill="{OKABE_ITO["purple"]}" font-family="sans-serif">'
-                       f'{escape(state)}</text>')
+            out.append(
+                f'<text x="{xs}" y="{ys_:.0f}" font-size="11" '
+                f'text-anchor="{"end" if left_side else "start"}" font-style="italic" '
+                f'fill="{OKABE_ITO["purple"]}" font-family="sans-serif">'
+                f"{escape(state)}</text>"
+            )
     out.append("</svg>")
     return "".join(out)
 
@@ -149,37 +169,45 @@ def timeline_svg(timeline: list, until: Optional[float] = None) -> str:
     height = 20 + row_h * len(endpoints) + 40
     sx = (x1 - x0) / end
     alt = escape(describe_timeline(timeline, until))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" '
-           f'aria-label="{alt}">',
-           f'<title>{alt}</title>',
-           '<defs><pattern id="tw-hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
-           '<path d="M0,8L8,0M-2,2L2,-2M6,10L10,6" stroke="#000000" stroke-width="1"/>'
-           '</pattern></defs>',
-           f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" font-family="sans-serif" '
+        f'aria-label="{alt}">',
+        f"<title>{alt}</title>",
+        '<defs><pattern id="tw-hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
+        '<path d="M0,8L8,0M-2,2L2,-2M6,10L10,6" stroke="#000000" stroke-width="1"/>'
+        "</pattern></defs>",
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+    ]
     for row, e in enumerate(endpoints):
         y = 20 + row * row_h
-        out.append(f'<text x="{x0 - 6}" y="{y + 16}" text-anchor="end" font-size="12">'
-                   f'{escape(e)}</text>')
+        out.append(f'<text x="{x0 - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(e)}</text>')
         for t, t_next, s in state_spans(timeline, e, end):
             w = (t_next - t) * sx
             bx = x0 + t * sx
-            out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" '
-                       f'fill="{state_colour(s)}" stroke="#000000"/>')
+            out.append(
+                f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" '
+                f'fill="{state_colour(s)}" stroke="#000000"/>'
+            )
             if s == "TIME_WAIT":
-                out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" '
-                           f'fill="url(#tw-hatch)"/>')
+                out.append(f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="22" fill="url(#tw-hatch)"/>')
             if w >= _text_width(s, 10):
-                out.append(f'<text x="{bx + w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
-                           f'font-size="10" {_HALO}>{escape(s)}</text>')
+                out.append(
+                    f'<text x="{bx + w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
+                    f'font-size="10" {_HALO}>{escape(s)}</text>'
+                )
     axis_y = 20 + row_h * len(endpoints) + 4
     out.append(f'<line x1="{x0}" y1="{axis_y}" x2="{x1}" y2="{axis_y}" stroke="#000000"/>')
     for k in range(6):
         t = end * k / 5
         tx = x0 + t * sx
-        out.append(f'<line x1="{tx:.1f}" y1="{axis_y}" x2="{tx:.1f}" y2="{axis_y + 4}" '
-                   f'stroke="#000000"/><text x="{tx:.1f}" y="{axis_y + 16}" '
-                   f'text-anchor="middle" font-size="10">{t:.3g}</text>')
-    out.append(f'<text x="{(x0 + x1) / 2}" y="{axis_y + 32}" text-anchor="middle" '
-               f'font-size="11">time (s)</text></svg>')
+        out.append(
+            f'<line x1="{tx:.1f}" y1="{axis_y}" x2="{tx:.1f}" y2="{axis_y + 4}" '
+            f'stroke="#000000"/><text x="{tx:.1f}" y="{axis_y + 16}" '
+            f'text-anchor="middle" font-size="10">{t:.3g}</text>'
+        )
+    out.append(
+        f'<text x="{(x0 + x1) / 2}" y="{axis_y + 32}" text-anchor="middle" '
+        f'font-size="11">time (s)</text></svg>'
+    )
     return "".join(out)

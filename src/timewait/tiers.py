@@ -9,6 +9,7 @@
 ``TIMEWAIT_TIER=host`` (or ``none``) forces a lower tier, e.g. to see what Binder users
 without namespaces see. A tier can be lowered, never raised.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,21 +42,29 @@ def _namespace_works() -> tuple:
     try:
         proc = subprocess.run(
             [unshare, "-rn", "--", "sh", "-c", "echo 0 > /proc/sys/net/ipv4/tcp_fin_timeout"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"`unshare -rn` could not start ({exc})"
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no detail"
         if "No space left on device" in detail:  # ENOSPC: a user-namespace limit is reached
-            advice = ("user.max_user_namespaces allows no more user namespaces here (it may be "
-                      "0); an administrator can raise it with `sysctl user.max_user_namespaces=N`")
+            advice = (
+                "user.max_user_namespaces allows no more user namespaces here (it may be "
+                "0); an administrator can raise it with `sysctl user.max_user_namespaces=N`"
+            )
         else:
-            advice = ("on Debian/Ubuntu an administrator can allow it with "
-                      "`sysctl kernel.unprivileged_userns_clone=1` or by relaxing AppArmor's "
-                      "user-namespace restriction")
-        return False, ("this kernel does not let an unprivileged user create a user+network "
-                       f"namespace (`unshare -rn` failed: {detail}); {advice}")
+            advice = (
+                "on Debian/Ubuntu an administrator can allow it with "
+                "`sysctl kernel.unprivileged_userns_clone=1` or by relaxing AppArmor's "
+                "user-namespace restriction"
+            )
+        return False, (
+            "this kernel does not let an unprivileged user create a user+network "
+            f"namespace (`unshare -rn` failed: {detail}); {advice}"
+        )
     return True, ""
 
 
@@ -69,8 +78,10 @@ def _detected() -> Tier:
     missing = [tool for tool in ("ip", "nft") if find_tool(tool) is None]
     if missing:
         pkgs = " ".join({"ip": "iproute2", "nft": "nftables"}[m] for m in missing)
-        return Tier("host", f"the command(s) {', '.join(missing)} are missing "
-                            f"(install with `sudo apt-get install {pkgs}`)")
+        return Tier(
+            "host",
+            f"the command(s) {', '.join(missing)} are missing (install with `sudo apt-get install {pkgs}`)",
+        )
     return Tier("full", "private user+network namespaces, nftables and packet capture are available")
 
 
@@ -104,10 +115,13 @@ def topology_support() -> tuple:
     if tier.name != "full":
         return False, tier.reason
     try:
-        proc = subprocess.run(["unshare", "-rn", "--", "sh", "-c", TOPOLOGY_CHECK],
-                              capture_output=True, text=True, timeout=20,
-                              env={**os.environ, "PATH": os.environ.get("PATH", "/usr/bin:/bin")
-                                   + ":/usr/sbin:/sbin"})
+        proc = subprocess.run(
+            ["unshare", "-rn", "--", "sh", "-c", TOPOLOGY_CHECK],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"},
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"a topology of namespaces could not be built ({exc})"
     if proc.returncode != 0:
@@ -141,8 +155,9 @@ def detect_tier() -> Tier:
 def find_tool(name: str):
     """Full path of a command such as ``ip``, ``nft`` or ``ss``, ``None`` if it is missing. They
     live in /usr/sbin or /sbin, often off an unprivileged user's PATH."""
-    return shutil.which(name) or next((f"{d}/{name}" for d in ("/usr/sbin", "/sbin")
-                                       if os.path.exists(f"{d}/{name}")), None)
+    return shutil.which(name) or next(
+        (f"{d}/{name}" for d in ("/usr/sbin", "/sbin") if os.path.exists(f"{d}/{name}")), None
+    )
 
 
 def tool_path(name: str) -> str:

@@ -1,4 +1,5 @@
 """A time limit for code that runs in this process (a student's function, a check)."""
+
 from __future__ import annotations
 
 import signal

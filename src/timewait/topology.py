@@ -16,6 +16,7 @@ Everything lives inside the experiment's own user namespace: when the experiment
 holder processes are killed and the namespaces, links, rules and conntrack tables vanish. The
 host's own network, sysctls and ruleset are never touched.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -86,6 +87,7 @@ class Host:
 @dataclass(frozen=True)
 class Link:
     """A veth pair: ``a`` and ``b`` are (host, interface) of its two ends."""
+
     a: tuple
     b: tuple
 
@@ -110,13 +112,18 @@ class Topology:
     # --- building ---------------------------------------------------------------------
     def add_host(self, name: str) -> Host:
         if not HOST_NAME.match(name or ""):
-            raise ValueError(f"host: a name of 1 to 10 lower-case letters and digits, "
-                             f"starting with a letter, got {name!r}")
+            raise ValueError(
+                f"host: a name of 1 to 10 lower-case letters and digits, starting with a letter, got {name!r}"
+            )
         if name in self.hosts:
             raise ValueError(f"host: {name!r} exists already")
         self._step(f"creating host {name}")
-        proc = subprocess.Popen(["unshare", "-n", "--", "sh", "-c", "echo ready; exec sleep 3600"],
-                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            ["unshare", "-n", "--", "sh", "-c", "echo ready; exec sleep 3600"],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         line = proc.stdout.readline().strip()
         if line != "ready":
             proc.kill()
@@ -142,8 +149,9 @@ class Topology:
         ia, ib = f"eth{len(ha.interfaces)}", f"eth{len(hb.interfaces)}"
         self._step(f"linking {a}:{ia} and {b}:{ib}")
         tmp = f"tw{len(self.links)}"
-        self.run(a, [tool_path("ip"), "link", "add", ia, "type", "veth", "peer", "name", tmp,
-                     "netns", str(hb.pid)])
+        self.run(
+            a, [tool_path("ip"), "link", "add", ia, "type", "veth", "peer", "name", tmp, "netns", str(hb.pid)]
+        )
         self.run(b, [tool_path("ip"), "link", "set", tmp, "name", ib])
         for host, iface, addrs in ((ha, ia, a_addrs), (hb, ib, b_addrs)):
             host.interfaces.append(iface)
@@ -160,7 +168,7 @@ class Topology:
     def address(self, host: str, version: int = 4, iface: Optional[str] = None) -> str:
         """The first IPv4 (``version=4``) or IPv6 address of ``host`` (on ``iface``)."""
         h = self.host(host)
-        for name in ([iface] if iface else h.interfaces):
+        for name in [iface] if iface else h.interfaces:
             for addr in h.addresses.get(name, []):
                 net = ipaddress.ip_interface(addr)
                 if net.version == version:
@@ -192,7 +200,9 @@ class Topology:
         nftables forward chain that counts tracked states makes conntrack follow every flow)."""
         self.sysctl(host, "net.ipv4.ip_forward", 1)
         self.sysctl(host, "net.ipv6.conf.all.forwarding", 1)
-        self.nft(host, """
+        self.nft(
+            host,
+            """
 table inet router {
   chain forward {
     type filter hook forward priority filter; policy accept;
@@ -201,7 +211,8 @@ table inet router {
     ct state invalid counter
   }
 }
-""")
+""",
+        )
 
     def masquerade(self, host: str, out_iface: str) -> None:
         """Rewrite the source of IPv4 connections leaving ``host`` by ``out_iface`` to that
@@ -217,8 +228,9 @@ table inet router {
             try:
                 ipaddress.IPv4Address(one)
             except ValueError:
-                raise ValueError(f"address: must be an IPv4 address or a range 'A-B', "
-                                 f"got {address!r}") from None
+                raise ValueError(
+                    f"address: must be an IPv4 address or a range 'A-B', got {address!r}"
+                ) from None
         target = address
         if ports is not None:
             low, high = ports
@@ -231,13 +243,16 @@ table inet router {
     def _nat_table(self, host: str) -> None:
         if host in self._nat_ready:
             return
-        self.nft(host, """
+        self.nft(
+            host,
+            """
 table ip nat {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
   }
 }
-""")
+""",
+        )
         self._nat_ready.add(host)
 
     def nft(self, host: str, script: str) -> str:
@@ -250,11 +265,13 @@ table ip nat {
     def _nsenter(self, host: str, argv: list) -> list:
         return ["nsenter", f"--net=/proc/{self.host(host).pid}/ns/net", "--"] + list(argv)
 
-    def run(self, host: str, argv: list, input: Optional[str] = None, check: bool = True,
-            timeout: float = 10.0) -> subprocess.CompletedProcess:
+    def run(
+        self, host: str, argv: list, input: Optional[str] = None, check: bool = True, timeout: float = 10.0
+    ) -> subprocess.CompletedProcess:
         """Run a command on ``host`` and wait for it (``check``: raise on a non-zero status)."""
-        proc = subprocess.run(self._nsenter(host, argv), input=input, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            self._nsenter(host, argv), input=input, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
             raise RuntimeError(f"on {host}: `{' '.join(argv)}` failed: {proc.stderr.strip()}")
         return proc
@@ -280,8 +297,7 @@ table ip nat {
         if family not in (4, 6):
             raise ValueError(f"family: must be 4 or 6, got {family!r}")
         with self.on(host):
-            sock = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET,
-                                 socket.SOCK_STREAM)
+            sock = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_STREAM)
         self._sockets.append(sock)
         return sock
 
@@ -293,8 +309,9 @@ table ip nat {
         sock.listen(backlog)
         return sock
 
-    def connect(self, host: str, address: str, port: int, src_port: int = 0,
-                timeout: float = 5.0) -> socket.socket:
+    def connect(
+        self, host: str, address: str, port: int, src_port: int = 0, timeout: float = 5.0
+    ) -> socket.socket:
         """Connect from ``host`` (from ``src_port`` when given) to ``address``:``port``."""
         self._step(f"connecting from {host} port {src_port or 'any'} to {address} port {port}")
         sock = self.socket(host, ipaddress.ip_address(address).version)
@@ -308,8 +325,9 @@ table ip nat {
     def capture(self, host: str, iface: str) -> Capture:
         """Capture on ``host``'s interface ``iface``: both directions, each segment once."""
         if iface not in self.host(host).interfaces:
-            raise ValueError(f"iface: must be one of {', '.join(self.hosts[host].interfaces)} "
-                             f"on {host}, got {iface!r}")
+            raise ValueError(
+                f"iface: must be one of {', '.join(self.hosts[host].interfaces)} on {host}, got {iface!r}"
+            )
         self._step(f"capturing on {host}:{iface}")
         with self.on(host):
             cap = Capture(iface, link=f"{host}:{iface}").start()
@@ -372,6 +390,7 @@ table ip nat {
 @dataclass(frozen=True)
 class Routed:
     """The addresses of :func:`routed`'s hosts."""
+
     clients: tuple  # client host names
     client_addr: dict  # client -> (IPv4, IPv6)
     server_addr: tuple  # (IPv4, IPv6)
@@ -399,16 +418,17 @@ def routed(topo: Topology, clients: int = 1) -> Routed:
     addrs = {}
     for i, name in enumerate(names, 1):
         topo.add_host(name)
-        topo.link(name, "router", [f"10.0.{i}.2/24", f"fd00:{i}::2/64"],
-                  [f"10.0.{i}.1/24", f"fd00:{i}::1/64"])
+        topo.link(
+            name, "router", [f"10.0.{i}.2/24", f"fd00:{i}::2/64"], [f"10.0.{i}.1/24", f"fd00:{i}::1/64"]
+        )
         topo.route(name, "default", f"10.0.{i}.1")
         topo.route(name, "default", f"fd00:{i}::1")
         addrs[name] = (f"10.0.{i}.2", f"fd00:{i}::2")
     topo.add_host("server")
-    link = topo.link("router", "server", ["10.0.100.1/24", "fd00:100::1/64"],
-                     ["10.0.100.2/24", "fd00:100::2/64"])
+    link = topo.link(
+        "router", "server", ["10.0.100.1/24", "fd00:100::1/64"], ["10.0.100.2/24", "fd00:100::2/64"]
+    )
     topo.route("server", "default", "10.0.100.1")
     topo.route("server", "default", "fd00:100::1")
     topo.forwarding("router")
-    return Routed(names, addrs, ("10.0.100.2", "fd00:100::2"), ("10.0.100.1", "fd00:100::1"),
-                  link.a[1])
+    return Routed(names, addrs, ("10.0.100.2", "fd00:100::2"), ("10.0.100.1", "fd00:100::1"), link.a[1])

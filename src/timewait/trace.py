@@ -3,6 +3,7 @@
 A :class:`Segment` is what the sequence-diagram code draws and what the tests compare,
 whether it was captured on a namespace's loopback or produced by the simulator.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -88,11 +89,7 @@ class Trace:
 
     def flag_sequence(self, include_dropped: bool = True) -> list:
         """``[(src, flags), ...]``: the shape of an exchange, free of ISNs and timings."""
-        return [
-            (s.src, s.flags)
-            for s in self.segments
-            if include_dropped or s.note != "dropped"
-        ]
+        return [(s.src, s.flags) for s in self.segments if include_dropped or s.note != "dropped"]
 
     def to_dicts(self) -> list:
         return [s.to_dict() for s in self.segments]

@@ -14,6 +14,7 @@ neither and every panel (:data:`PANELS`) runs without them: the sequence explore
 sweep explorer draw SVG, and the sweep explorer's sweeps run in plain Python, with fewer
 trials than numpy would run in the notebook (its status line says how many).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,11 @@ from comm.base_comm import BaseComm
 from . import widgets
 
 # The panels a page can make live, by the name of the function a notebook calls.
-PANELS = {"sequence_explorer": widgets.sequence_explorer,
-          "sweep_explorer": widgets.sweep_explorer,
-          "port_budget_calculator": widgets.port_budget_calculator}
+PANELS = {
+    "sequence_explorer": widgets.sequence_explorer,
+    "sweep_explorer": widgets.sweep_explorer,
+    "port_budget_calculator": widgets.port_budget_calculator,
+}
 # A panel a page cannot make live, by that name, and why: shown beside its snapshot.
 NOT_IN_PAGE: dict = {}
 
@@ -41,8 +44,9 @@ class PageComm(BaseComm):
 
     def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
         if buffers:
-            raise ValueError("buffers: the course's panels send none; binary buffers are not "
-                             "passed to the page")
+            raise ValueError(
+                "buffers: the course's panels send none; binary buffers are not passed to the page"
+            )
         message = {"data": data or {}, "metadata": metadata or {}}
         if msg_type == "comm_open":
             message["target_name"] = keys.get("target_name", self.target_name)
@@ -76,5 +80,6 @@ def receive(comm_id: str, data_json: str) -> None:
     target = comm.get_comm_manager().get_comm(comm_id)
     if target is None:
         raise ValueError(f"comm_id: no open comm {comm_id!r}")
-    target.handle_msg({"content": {"comm_id": comm_id, "data": json.loads(data_json)},
-                       "metadata": {}, "buffers": []})
+    target.handle_msg(
+        {"content": {"comm_id": comm_id, "data": json.loads(data_json)}, "metadata": {}, "buffers": []}
+    )

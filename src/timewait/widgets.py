@@ -16,6 +16,7 @@ Each returns an object with ``.widget`` (the panel; the object also displays its
 notebook) and ``.update()``, which recomputes and redraws. Invalid input is shown as a
 message in the panel, never as a traceback.
 """
+
 from __future__ import annotations
 
 import html
@@ -28,19 +29,20 @@ from .model.scenarios import SCENARIOS, simulate
 from .svgchart import sweep_svg
 from .svgdiagram import sequence_svg, timeline_svg
 
-EXPLORER_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
-                      "lost-final-ack")
+EXPLORER_SCENARIOS = ("four-way-close", "merged-close", "simultaneous-close", "lost-fin", "lost-final-ack")
 
 
 def _message(text: str, kind: str = "error") -> str:
     colour = {"error": "#D55E00", "ok": "#009E73", "info": "#0072B2"}[kind]
-    return (f'<div style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0">'
-            f"{html.escape(text)}</div>")
+    return (
+        f'<div style="border-left:4px solid {colour};padding:4px 8px;margin:4px 0">{html.escape(text)}</div>'
+    )
 
 
 def _figure(width, height):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=72)
     FigureCanvasAgg(fig)
     # The panel places its axes itself; tight_layout would cost a full extra draw.
@@ -64,6 +66,7 @@ class _Panel:
 
     def _ipython_display_(self):
         from IPython.display import display
+
         display(self.widget)
 
     def _observe(self, controls):
@@ -83,20 +86,37 @@ class _Panel:
 class SequenceExplorer(_Panel):
     """Sequence diagram and state timeline of one close scenario."""
 
-    def __init__(self, scenario="lost-final-ack", closer="client", loss=0.0, final_ack_losses=1,
-                 delay=0.001, time_wait_msl=2.0, msl=30.0, merged=False, seed=0):
+    def __init__(
+        self,
+        scenario="lost-final-ack",
+        closer="client",
+        loss=0.0,
+        final_ack_losses=1,
+        delay=0.001,
+        time_wait_msl=2.0,
+        msl=30.0,
+        merged=False,
+        seed=0,
+    ):
         self.scenario = W.Dropdown(options=EXPLORER_SCENARIOS, value=scenario, description="scenario")
-        self.closer = W.Dropdown(options=("client", "server"), value=closer,
-                                 description="closes first")
-        self.loss = W.FloatSlider(value=loss, min=0, max=0.9, step=0.05, description="loss",
-                                  tooltip="probability that any segment is lost")
-        self.final_ack_losses = W.IntSlider(value=final_ack_losses, min=0, max=9,
-                                            description="final ACKs lost")
+        self.closer = W.Dropdown(options=("client", "server"), value=closer, description="closes first")
+        self.loss = W.FloatSlider(
+            value=loss,
+            min=0,
+            max=0.9,
+            step=0.05,
+            description="loss",
+            tooltip="probability that any segment is lost",
+        )
+        self.final_ack_losses = W.IntSlider(
+            value=final_ack_losses, min=0, max=9, description="final ACKs lost"
+        )
         self.delay = W.FloatText(value=delay, description="delay (s)", step=0.001)
         # A step of 0.01 MSL, shown with two decimals, so a short TIME_WAIT such as 0.01 MSL
         # (an initial value of the course's notebooks) is one the slider can show and return to.
-        self.time_wait_msl = W.FloatSlider(value=time_wait_msl, min=0, max=2, step=0.01,
-                                           readout_format=".2f", description="TIME_WAIT (MSL)")
+        self.time_wait_msl = W.FloatSlider(
+            value=time_wait_msl, min=0, max=2, step=0.01, readout_format=".2f", description="TIME_WAIT (MSL)"
+        )
         self.msl = W.FloatText(value=msl, description="MSL (s)")
         self.merged = W.Checkbox(value=merged, description="merged FIN/ACK")
         self.seed = W.IntText(value=seed, description="seed")
@@ -104,8 +124,17 @@ class SequenceExplorer(_Panel):
         # The diagram is SVG written straight from the Trace (timewait.svgdiagram): about a
         # millisecond per redraw, where matplotlib + PNG took over 150 ms.
         self.diagram = W.HTML()
-        controls = [self.scenario, self.closer, self.loss, self.final_ack_losses, self.delay,
-                    self.time_wait_msl, self.msl, self.merged, self.seed]
+        controls = [
+            self.scenario,
+            self.closer,
+            self.loss,
+            self.final_ack_losses,
+            self.delay,
+            self.time_wait_msl,
+            self.msl,
+            self.merged,
+            self.seed,
+        ]
         self.widget = W.VBox([_columns(controls[:5], controls[5:]), self.status, self.diagram])
         self.result = None
         self._observe(controls)
@@ -115,6 +144,7 @@ class SequenceExplorer(_Panel):
         """The current result drawn with matplotlib (:mod:`timewait.plots`), for saving as
         an image; the panel itself shows the SVG rendering."""
         from .plots import sequence_diagram, state_timeline
+
         r = self.result
         fig = _figure(7.5, 2.4 + 0.42 * max(len(r.trace), 1))
         ax1 = fig.add_axes([0.02, 0.30, 0.96, 0.68])
@@ -127,10 +157,16 @@ class SequenceExplorer(_Panel):
 
     def params(self) -> dict:
         name = self.scenario.value
-        wanted = dict(closer=self.closer.value, loss=self.loss.value,
-                      final_ack_losses=self.final_ack_losses.value, delay=self.delay.value,
-                      time_wait_msl=self.time_wait_msl.value, msl=self.msl.value,
-                      merged=self.merged.value, seed=self.seed.value)
+        wanted = dict(
+            closer=self.closer.value,
+            loss=self.loss.value,
+            final_ack_losses=self.final_ack_losses.value,
+            delay=self.delay.value,
+            time_wait_msl=self.time_wait_msl.value,
+            msl=self.msl.value,
+            merged=self.merged.value,
+            seed=self.seed.value,
+        )
         if name == "simultaneous-close":
             wanted["closer"] = "both"
         allowed = SCENARIOS[name]["params"]
@@ -140,11 +176,15 @@ class SequenceExplorer(_Panel):
         r = self.result = simulate(self.scenario.value, **self.params())
         until = max(r.settle_time * 1.2, r.settle_time + 0.05)
         # Wider than a phone: the pictures scroll sideways at full size, their text legible.
-        self.diagram.value = (f"<div {_SCROLLS}>{sequence_svg(r.trace, states=r.timeline)}</div>"
-                              f"<div {_SCROLLS}>{timeline_svg(r.timeline, until=until)}</div>")
+        self.diagram.value = (
+            f"<div {_SCROLLS}>{sequence_svg(r.trace, states=r.timeline)}</div>"
+            f"<div {_SCROLLS}>{timeline_svg(r.timeline, until=until)}</div>"
+        )
         ends = ", ".join(f"{k}: {v}" for k, v in r.end_states.items())
-        self.status.value = _message(f"outcome: {r.outcome} ({r.explanation}); end states: {ends}",
-                                     "error" if r.outcome == "peer-reset" else "ok")
+        self.status.value = _message(
+            f"outcome: {r.outcome} ({r.explanation}); end states: {ends}",
+            "error" if r.outcome == "peer-reset" else "ok",
+        )
 
 
 class SweepExplorer(_Panel):
@@ -170,23 +210,32 @@ class SweepExplorer(_Panel):
 
     def __init__(self, sweep="old-duplicate", trials=20_000, seed=0, backend=None):
         self.backend = sweeps._backend(backend)
-        self.sweep = W.Dropdown(options=self.SWEEPS, value=sweep,
-                                description="estimate")
-        self.isn = W.SelectMultiple(options=("fixed", "clock", "random"),
-                                    value=("fixed", "clock", "random"), description="ISN policy",
-                                    rows=3)
+        self.sweep = W.Dropdown(options=self.SWEEPS, value=sweep, description="estimate")
+        self.isn = W.SelectMultiple(
+            options=("fixed", "clock", "random"),
+            value=("fixed", "clock", "random"),
+            description="ISN policy",
+            rows=3,
+        )
         self.reconnect_delay = W.FloatText(value=0.0, description="reconnect (s)")
         self.timestamps = W.Checkbox(value=False, description="timestamps (PAWS)")
-        self.time_wait_msl = W.SelectMultiple(options=(0.0, 0.01, 0.1, 1.0, 2.0),
-                                              value=(0.0, 0.01, 1.0), rows=5,
-                                              description="TIME_WAIT (MSL)")
+        self.time_wait_msl = W.SelectMultiple(
+            options=(0.0, 0.01, 0.1, 1.0, 2.0), value=(0.0, 0.01, 1.0), rows=5, description="TIME_WAIT (MSL)"
+        )
         self.trials = W.IntText(value=trials, description="trials")
         self.seed = W.IntText(value=seed, description="seed")
         self.status = W.HTML()
         # SVG written straight from the result (timewait.svgchart), with its alt text.
         self.chart = W.HTML()
-        controls = [self.sweep, self.isn, self.reconnect_delay, self.timestamps,
-                    self.time_wait_msl, self.trials, self.seed]
+        controls = [
+            self.sweep,
+            self.isn,
+            self.reconnect_delay,
+            self.timestamps,
+            self.time_wait_msl,
+            self.trials,
+            self.seed,
+        ]
         self.widget = W.VBox([_columns(controls[:4], controls[4:]), self.status, self.chart])
         self.result = None
         self.trials_per_point = None
@@ -213,10 +262,12 @@ class SweepExplorer(_Panel):
     def _labels(self) -> tuple:
         """(x, group, xlabel, ylabel) of the chosen estimate."""
         if self.sweep.value == "reset":
-            return "final_ack_loss", "time_wait_msl", "final-ACK loss rate", \
-                "P(peer sees a reset)"
-        ylabel = ("P(old duplicate accepted)" if self.sweep.value == "old-duplicate"
-                  else "P(new incarnation disturbed)")
+            return "final_ack_loss", "time_wait_msl", "final-ACK loss rate", "P(peer sees a reset)"
+        ylabel = (
+            "P(old duplicate accepted)"
+            if self.sweep.value == "old-duplicate"
+            else "P(new incarnation disturbed)"
+        )
         return "time_wait_msl", "isn", "TIME_WAIT length (MSL)", ylabel
 
     def _update(self):
@@ -234,33 +285,47 @@ class SweepExplorer(_Panel):
         trials = self._per_point(asked)
         common = dict(seed=self.seed.value, backend=self.backend)
         if self.sweep.value == "old-duplicate":
-            r = sweeps.old_duplicate_sweep(self.TW_GRID, (self.reconnect_delay.value,),
-                                           self.isn.value, trials,
-                                           timestamps=self.timestamps.value, **common)
+            r = sweeps.old_duplicate_sweep(
+                self.TW_GRID,
+                (self.reconnect_delay.value,),
+                self.isn.value,
+                trials,
+                timestamps=self.timestamps.value,
+                **common,
+            )
         elif self.sweep.value == "provoked-reset":
-            r = sweeps.provoked_reset_sweep(self.PROVOKED_TW_GRID, self.isn.value,
-                                            (self.reconnect_delay.value,), trials,
-                                            timestamps=self.timestamps.value, **common)
+            r = sweeps.provoked_reset_sweep(
+                self.PROVOKED_TW_GRID,
+                self.isn.value,
+                (self.reconnect_delay.value,),
+                trials,
+                timestamps=self.timestamps.value,
+                **common,
+            )
         else:
             r = sweeps.reset_sweep(self.LOSS_GRID, self.time_wait_msl.value, trials, **common)
         self.result, self.trials_per_point = r, trials
         x, group, xlabel, ylabel = self._labels()
         self.chart.value = f"<div {_SCROLLS}>{sweep_svg(r, x, group, xlabel, ylabel)}</div>"
-        text = (f"{trials:,} trials per point, {r.trials_total:,} simulated closes in "
-                f"{r.seconds * 1e3:.0f} ms")
+        text = f"{trials:,} trials per point, {r.trials_total:,} simulated closes in {r.seconds * 1e3:.0f} ms"
         if trials < asked:
-            text += (f" ({asked:,} asked: without numpy, as in this web page, the sweeps run "
-                     f"in plain Python, at most {self.PYTHON_TRIALS:,} simulated closes a "
-                     "chart, so the 95 % intervals are wider)")
+            text += (
+                f" ({asked:,} asked: without numpy, as in this web page, the sweeps run "
+                f"in plain Python, at most {self.PYTHON_TRIALS:,} simulated closes a "
+                "chart, so the 95 % intervals are wider)"
+            )
         if r.name == "provoked-reset":
-            text += (f"; new incarnations disturbed: {sum(row['accepted'] for row in r.rows):,} "
-                     f"by the old data, {sum(row['reset'] for row in r.rows):,} by a late reset")
+            text += (
+                f"; new incarnations disturbed: {sum(row['accepted'] for row in r.rows):,} "
+                f"by the old data, {sum(row['reset'] for row in r.rows):,} by a late reset"
+            )
         self.status.value = _message(text, "info")
 
     def figure(self):
         """The current result drawn with matplotlib (:func:`timewait.plots.sweep_curves`),
         for saving as an image; the panel itself shows the SVG chart."""
         from .plots import sweep_curves
+
         x, group, xlabel, ylabel = self._labels()
         fig = _figure(7, 4)
         ax = fig.add_subplot(111)
@@ -289,11 +354,13 @@ class PortBudgetCalculator(_Panel):
 
     def _update(self):
         self.output.value = ""
-        b = self.budget = port_budget(self.rate.value, self.time_wait.value,
-                                      (self.low.value, self.high.value))
+        b = self.budget = port_budget(
+            self.rate.value, self.time_wait.value, (self.low.value, self.high.value)
+        )
         self.output.value = "<pre>" + html.escape(b.text()) + "</pre>"
-        self.status.value = _message("ports run out" if b.exhausted else "within budget",
-                                     "error" if b.exhausted else "ok")
+        self.status.value = _message(
+            "ports run out" if b.exhausted else "within budget", "error" if b.exhausted else "ok"
+        )
 
 
 def sequence_explorer(**kwargs) -> SequenceExplorer:

@@ -1,5 +1,6 @@
 """What the site's browser tests share: the built site served on 127.0.0.1 and one headless
 Chromium (Playwright driving the system's Chromium, see scripts/site_weight.py)."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import site_weight  # noqa: E402
 
-HTML = Path(os.environ.get("TIMEWAIT_SITE_HTML") or os.environ.get("TIMEWAIT_SITE")
-            or ROOT / "_build" / "html")
+HTML = Path(
+    os.environ.get("TIMEWAIT_SITE_HTML") or os.environ.get("TIMEWAIT_SITE") or ROOT / "_build" / "html"
+)
 ARTIFACTS = ROOT / "_build" / "site-test"
 
 

@@ -11,6 +11,7 @@ Opening every page takes a while, so this module runs in `make test-site`, which
 TIMEWAIT_SITE_BROWSER=1; other runs of `pytest tests` skip it. Without Chromium or
 Playwright it skips, or fails when CI=true.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,8 +30,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 # The built site: _build/html, or the one TIMEWAIT_SITE (as for test_site.py) or
 # TIMEWAIT_SITE_HTML names (a build made elsewhere).
-HTML = Path(os.environ.get("TIMEWAIT_SITE_HTML") or os.environ.get("TIMEWAIT_SITE")
-            or ROOT / "_build" / "html")
+HTML = Path(
+    os.environ.get("TIMEWAIT_SITE_HTML") or os.environ.get("TIMEWAIT_SITE") or ROOT / "_build" / "html"
+)
 ARTIFACTS = ROOT / "_build" / "site-test"
 
 _spec = importlib.util.spec_from_file_location("site_weight", ROOT / "scripts" / "site_weight.py")
@@ -39,18 +41,21 @@ _spec.loader.exec_module(site_weight)
 
 # Pages photographed for the record: the course's start, a chapter, a notebook with widget
 # snapshots and a notebook with sequence diagrams.
-KEY_PAGES = {"intro": "book/intro.html",
-             "chapter": "book/reliable-termination.html",
-             "notebook-with-widgets": "notebooks/why-2msl.html",
-             "notebook-with-sequence-diagrams": "notebooks/open-close.html"}
+KEY_PAGES = {
+    "intro": "book/intro.html",
+    "chapter": "book/reliable-termination.html",
+    "notebook-with-widgets": "notebooks/why-2msl.html",
+    "notebook-with-sequence-diagrams": "notebooks/open-close.html",
+}
 WIDGET_RENDER_TIMEOUT_MS = 15_000
 LITE_START_TIMEOUT_MS = 180_000
 
 pytestmark = [
     pytest.mark.timeout(1200),
-    pytest.mark.skipif(os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
-                       reason="the browser test runs in `make test-site` "
-                              "(or set TIMEWAIT_SITE_BROWSER=1)"),
+    pytest.mark.skipif(
+        os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
+        reason="the browser test runs in `make test-site` (or set TIMEWAIT_SITE_BROWSER=1)",
+    ),
 ]
 
 COLLECT_JS = """() => {
@@ -90,14 +95,24 @@ WIDGETS_RENDERED_JS = """() => [...document.querySelectorAll(
 @dataclass
 class Visit:
     page: str
-    console_errors: list = field(default_factory=list)   # (text, url of the source)
-    external: list = field(default_factory=list)         # URLs on other hosts it asked for
-    broken: list = field(default_factory=list)           # same-site requests that failed
-    facts: dict = field(default_factory=lambda: dict(     # what COLLECT_JS found
-        images=[], svgs=[], links=[], ids=[], widget_views=0, widgets_rendered=0,
-        widget_state=False, figures_shown=0, declares_icon=False))
+    console_errors: list = field(default_factory=list)  # (text, url of the source)
+    external: list = field(default_factory=list)  # URLs on other hosts it asked for
+    broken: list = field(default_factory=list)  # same-site requests that failed
+    facts: dict = field(
+        default_factory=lambda: dict(  # what COLLECT_JS found
+            images=[],
+            svgs=[],
+            links=[],
+            ids=[],
+            widget_views=0,
+            widgets_rendered=0,
+            widget_state=False,
+            figures_shown=0,
+            declares_icon=False,
+        )
+    )
     weight: object = None
-    failure: str = ""                                    # why the page could not be opened
+    failure: str = ""  # why the page could not be opened
 
 
 def _browser_missing(reason: str):
@@ -111,16 +126,30 @@ def _visit(browser, base: str, page_name: str, screenshot: Path | None = None) -
     visit = Visit(page_name)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     # Offline, whatever the machine: a request to any other host is refused and recorded.
-    context.route(re.compile(r"^(?!" + re.escape(base) + ").*"),
-                  lambda route: (visit.external.append(route.request.url), route.abort()))
+    context.route(
+        re.compile(r"^(?!" + re.escape(base) + ").*"),
+        lambda route: (visit.external.append(route.request.url), route.abort()),
+    )
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and visit.console_errors.append(
-        (m.text, m.location.get("url", ""))))
+    page.on(
+        "console",
+        lambda m: m.type == "error" and visit.console_errors.append((m.text, m.location.get("url", ""))),
+    )
     page.on("pageerror", lambda e: visit.console_errors.append((f"uncaught: {e}", "")))
-    page.on("requestfailed", lambda r: r.url.startswith(base) and visit.broken.append(
-        (r.url[len(base) - 1:], r.failure or "failed")))
-    page.on("response", lambda r: r.url.startswith(base) and r.status >= 400 and
-            visit.broken.append((r.url[len(base) - 1:], f"HTTP {r.status}")))
+    page.on(
+        "requestfailed",
+        lambda r: (
+            r.url.startswith(base) and visit.broken.append((r.url[len(base) - 1 :], r.failure or "failed"))
+        ),
+    )
+    page.on(
+        "response",
+        lambda r: (
+            r.url.startswith(base)
+            and r.status >= 400
+            and visit.broken.append((r.url[len(base) - 1 :], f"HTTP {r.status}"))
+        ),
+    )
     try:
         page.goto(base + page_name, wait_until="load", timeout=60_000)
     except Exception as exc:  # a page that does not load: test_every_page_was_opened
@@ -182,15 +211,19 @@ def _grouped(pairs) -> list:
     for problem, page in pairs:
         if page not in pages[problem]:
             pages[problem].append(page)
-    return [f"{problem}  (on {len(ps)} page{'s' * (len(ps) > 1)}: {', '.join(ps[:4])}"
-            f"{', ...' if len(ps) > 4 else ''})" for problem, ps in pages.items()]
+    return [
+        f"{problem}  (on {len(ps)} page{'s' * (len(ps) > 1)}: {', '.join(ps[:4])}"
+        f"{', ...' if len(ps) > 4 else ''})"
+        for problem, ps in pages.items()
+    ]
 
 
 def test_every_page_was_opened(site):
     pages = site_weight.site_pages(HTML)
     assert len(site["visits"]) == len(pages) > 0
-    _fail_if([f"{v.page}: {v.failure}" for v in site["visits"].values() if v.failure],
-             "pages that did not load")
+    _fail_if(
+        [f"{v.page}: {v.failure}" for v in site["visits"].values() if v.failure], "pages that did not load"
+    )
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     entries = re.findall(r"(?:root|file):\s*(\S+)", (ROOT / "_toc.yml").read_text())
     assert toc["root"] in entries
@@ -200,9 +233,10 @@ def test_every_page_was_opened(site):
 
 def test_pages_load_nothing_from_other_hosts(site):
     """A reader offline must get the whole page: scripts, styles, fonts, MathJax, widgets."""
-    _fail_if(_grouped((f"needs {url}", v.page) for v in site["visits"].values()
-                      for url in v.external),
-             "pages that need another host (a CDN); serve these from the site itself")
+    _fail_if(
+        _grouped((f"needs {url}", v.page) for v in site["visits"].values() for url in v.external),
+        "pages that need another host (a CDN); serve these from the site itself",
+    )
 
 
 def test_no_console_errors(site):
@@ -236,15 +270,34 @@ MATH_AND_WIDGETS_PAGE = """<!DOCTYPE html>
 {{"model_id": "label", "version_major": 2, "version_minor": 0}}</script></div>
 </body></html>
 """
-LABEL_STATE = {"version_major": 2, "version_minor": 0, "state": {
-    "layout": {"model_name": "LayoutModel", "model_module": "@jupyter-widgets/base",
-               "model_module_version": "2.0.0", "state": {}},
-    "style": {"model_name": "LabelStyleModel", "model_module": "@jupyter-widgets/controls",
-              "model_module_version": "2.0.0", "state": {}},
-    "label": {"model_name": "LabelModel", "model_module": "@jupyter-widgets/controls",
-              "model_module_version": "2.0.0",
-              "state": {"layout": "IPY_MODEL_layout", "style": "IPY_MODEL_style",
-                        "value": "wraps after \\(2^{32}/R\\) seconds"}}}}
+LABEL_STATE = {
+    "version_major": 2,
+    "version_minor": 0,
+    "state": {
+        "layout": {
+            "model_name": "LayoutModel",
+            "model_module": "@jupyter-widgets/base",
+            "model_module_version": "2.0.0",
+            "state": {},
+        },
+        "style": {
+            "model_name": "LabelStyleModel",
+            "model_module": "@jupyter-widgets/controls",
+            "model_module_version": "2.0.0",
+            "state": {},
+        },
+        "label": {
+            "model_name": "LabelModel",
+            "model_module": "@jupyter-widgets/controls",
+            "model_module_version": "2.0.0",
+            "state": {
+                "layout": "IPY_MODEL_layout",
+                "style": "IPY_MODEL_style",
+                "value": "wraps after \\(2^{32}/R\\) seconds",
+            },
+        },
+    },
+}
 
 
 def test_a_page_with_math_and_widgets_typesets_both(site, tmp_path):
@@ -258,10 +311,15 @@ def test_a_page_with_math_and_widgets_typesets_both(site, tmp_path):
     mathjax_config = dict(sphinx.get("mathjax3_config") or {})
     mathjax_config["options"] = {"processHtmlClass": "tex2jax_process|mathjax_process|math"}
     (tmp_path / "_static").symlink_to(HTML / "_static", target_is_directory=True)
-    (tmp_path / "page.html").write_text(MATH_AND_WIDGETS_PAGE.format(
-        mathjax_config=json.dumps(mathjax_config), mathjax_path=sphinx["mathjax_path"],
-        state=json.dumps(LABEL_STATE), adapter=course_site.MATHJAX2_QUEUE_JS,
-        widgets_js=site_assets.WIDGETS_JS))
+    (tmp_path / "page.html").write_text(
+        MATH_AND_WIDGETS_PAGE.format(
+            mathjax_config=json.dumps(mathjax_config),
+            mathjax_path=sphinx["mathjax_path"],
+            state=json.dumps(LABEL_STATE),
+            adapter=course_site.MATHJAX2_QUEUE_JS,
+            widgets_js=site_assets.WIDGETS_JS,
+        )
+    )
     context = site["browser"].new_context()
     errors = []
     page = context.new_page()
@@ -273,11 +331,12 @@ def test_a_page_with_math_and_widgets_typesets_both(site, tmp_path):
             page.wait_for_function(WIDGETS_RENDERED_JS, timeout=WIDGET_RENDER_TIMEOUT_MS)
             page.wait_for_function(
                 "() => document.querySelector('.widget-label mjx-container')"
-                " && document.querySelector('p mjx-container')", timeout=WIDGET_RENDER_TIMEOUT_MS)
+                " && document.querySelector('p mjx-container')",
+                timeout=WIDGET_RENDER_TIMEOUT_MS,
+            )
             label = page.inner_text(".widget-label")
     except Exception as exc:
-        pytest.fail(f"the page did not draw its math and its widget: {exc}; errors: {errors}",
-                    pytrace=False)
+        pytest.fail(f"the page did not draw its math and its widget: {exc}; errors: {errors}", pytrace=False)
     finally:
         context.close()
     assert not errors, errors
@@ -285,9 +344,15 @@ def test_a_page_with_math_and_widgets_typesets_both(site, tmp_path):
 
 
 def test_no_broken_same_site_requests(site):
-    _fail_if(_grouped((f"{path}: {why}", v.page) for v in site["visits"].values()
-                      for path, why in v.broken if path != "/favicon.ico"),
-             "same-site files that failed to load")
+    _fail_if(
+        _grouped(
+            (f"{path}: {why}", v.page)
+            for v in site["visits"].values()
+            for path, why in v.broken
+            if path != "/favicon.ico"
+        ),
+        "same-site files that failed to load",
+    )
 
 
 def test_every_image_loads_and_has_alt_text(site):
@@ -362,16 +427,18 @@ def test_every_figure_and_widget_snapshot_is_shown(site):
         if f["figures_shown"] < wanted:
             problems.append(f"{v.page}: shows {f['figures_shown']} of its {wanted} figures")
         if f["widget_views"] < views:
-            problems.append(f"{v.page}: {f['widget_views']} widget views on the page, "
-                            f"{views} in its notebook")
+            problems.append(
+                f"{v.page}: {f['widget_views']} widget views on the page, {views} in its notebook"
+            )
         if f["widget_views"]:
             if not f["widget_state"]:
                 problems.append(f"{v.page}: widget views but no stored widget state")
             if f["widgets_rendered"] < f["widget_views"]:
                 cause = [u for u in v.external if "widget" in u or "require" in u]
                 why = f" (the widget manager did not load: {', '.join(cause)} refused)" if cause else ""
-                problems.append(f"{v.page}: {f['widgets_rendered']} of {f['widget_views']} widget "
-                                f"snapshots rendered{why}")
+                problems.append(
+                    f"{v.page}: {f['widgets_rendered']} of {f['widget_views']} widget snapshots rendered{why}"
+                )
     _fail_if(problems, "figures or widget snapshots missing")
 
 
@@ -385,9 +452,11 @@ def test_search_finds_the_chapters(site):
         page.wait_for_function(
             "() => /finished|found/i.test("
             "document.querySelector('#search-results .search-summary')?.innerText || '')",
-            timeout=30_000)
+            timeout=30_000,
+        )
         found = page.locator("#search-results ul.search li a").evaluate_all(
-            "links => links.map(a => a.getAttribute('href'))")
+            "links => links.map(a => a.getAttribute('href'))"
+        )
     finally:
         context.close()
     chapters = [h for h in found if h.startswith("book/")]
@@ -418,7 +487,7 @@ def test_binder_links_are_well_formed(site):
             if not urlpath.startswith("lab/tree/"):
                 problems.append(f"{page}: Binder link does not open JupyterLab: {href}")
                 continue
-            target = urlpath[len("lab/tree/"):]
+            target = urlpath[len("lab/tree/") :]
             if not (ROOT / target).is_file():
                 problems.append(f"{page}: Binder link opens {target}, not in the repository")
             elif page.startswith("notebooks/") and target != notebook:
@@ -433,34 +502,41 @@ def _simulation_only_notebooks() -> list:
     live = re.compile(r"timewait\.(experiments|lab|sandbox|doctor|capture|observe)\b")
     out = []
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
-                         if c["cell_type"] == "code")
+        code = "\n".join(
+            "".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"
+        )
         if re.search(r"timewait\.(model|widgets)\b", code) and not live.search(code):
             out.append(f"notebooks/{nb.stem}.html")
     return out
 
 
 def _lite_links(visit: Visit, base: str) -> list:
-    return [h for h in visit.facts["links"] if h.startswith(base)
-            and any("lite" in seg.lower() for seg in urlsplit(h).path.split("/"))]
+    return [
+        h
+        for h in visit.facts["links"]
+        if h.startswith(base) and any("lite" in seg.lower() for seg in urlsplit(h).path.split("/"))
+    ]
 
 
 def _lite_root(path: str) -> str:
     segs = path.strip("/").split("/")
     k = next(i for i, s in enumerate(segs) if "lite" in s.lower())
-    return "/".join(segs[:k + 1])
+    return "/".join(segs[: k + 1])
 
 
 def test_jupyterlite_links_are_well_formed(site):
     base, visits = site["base"], site["visits"]
     wanted = _simulation_only_notebooks()
     simulation = [p for p in wanted if p in visits]
-    problems = [f"{p}: simulation-only notebook with no page in the built site" for p in wanted
-                if p not in visits]
+    problems = [
+        f"{p}: simulation-only notebook with no page in the built site" for p in wanted if p not in visits
+    ]
     if not wanted:
-        problems.append("no simulation-only notebook in notebooks/ (one using timewait.model "
-                        "or timewait.widgets and no live experiment), so no page can offer "
-                        "JupyterLite")
+        problems.append(
+            "no simulation-only notebook in notebooks/ (one using timewait.model "
+            "or timewait.widgets and no live experiment), so no page can offer "
+            "JupyterLite"
+        )
     for page in simulation:
         if not _lite_links(visits[page], base):
             problems.append(f"{page}: simulation-only notebook without a JupyterLite link")
@@ -500,11 +576,18 @@ def _pyodide_source(root: Path) -> str:
 def _first_lite_link(site) -> tuple:
     """(page, JupyterLite URL) of the first simulation-only notebook page that offers one."""
     base, visits = site["base"], site["visits"]
-    links = [(page, h) for page in _simulation_only_notebooks() if page in visits
-             for h in _lite_links(visits[page], base)]
+    links = [
+        (page, h)
+        for page in _simulation_only_notebooks()
+        if page in visits
+        for h in _lite_links(visits[page], base)
+    ]
     if not links:
-        pytest.fail("no JupyterLite link on a simulation-only notebook page "
-                    "(see test_jupyterlite_links_are_well_formed)", pytrace=False)
+        pytest.fail(
+            "no JupyterLite link on a simulation-only notebook page "
+            "(see test_jupyterlite_links_are_well_formed)",
+            pytrace=False,
+        )
     return links[0]
 
 
@@ -518,8 +601,10 @@ def test_jupyterlite_opens_the_simulation_notebook_from_the_site(site):
     title = "".join(nb["cells"][0]["source"]).splitlines()[0].lstrip("# ").strip()
     context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
     refused, uncaught = [], []
-    context.route(re.compile(r"^(?!" + re.escape(base) + ").*"),
-                  lambda route: (refused.append(route.request.url), route.abort()))
+    context.route(
+        re.compile(r"^(?!" + re.escape(base) + ").*"),
+        lambda route: (refused.append(route.request.url), route.abort()),
+    )
     lite = context.new_page()
     lite.on("pageerror", lambda e: uncaught.append(str(e)))
     try:
@@ -532,16 +617,19 @@ def test_jupyterlite_opens_the_simulation_notebook_from_the_site(site):
         lite.screenshot(path=str(ARTIFACTS / "jupyterlite-notebook.png"))
     except Exception as exc:
         lite.screenshot(path=str(ARTIFACTS / "jupyterlite-notebook-failed.png"))
-        pytest.fail(f"{href}: JupyterLite did not show the notebook: {exc}; refused: "
-                    + ", ".join(refused[:5]), pytrace=False)
+        pytest.fail(
+            f"{href}: JupyterLite did not show the notebook: {exc}; refused: " + ", ".join(refused[:5]),
+            pytrace=False,
+        )
     finally:
         context.close()
     assert shown >= 1, f"{href}: no cell shown"
     assert title in shown_title, f"{href}: the first heading is {shown_title!r}, not {title!r}"
     # Only the Python runtime may be missing: it is fetched from its CDN (refused here).
     elsewhere = {urlsplit(u).netloc for u in refused}
-    assert elsewhere <= {urlsplit(_pyodide_source(HTML / _lite_root(urlsplit(href).path))).netloc}, \
+    assert elsewhere <= {urlsplit(_pyodide_source(HTML / _lite_root(urlsplit(href).path))).netloc}, (
         f"JupyterLite asked other hosts for: {sorted(refused)[:5]}"
+    )
     unrelated = [e for e in uncaught if "pyodide" not in e.lower()]
     assert not unrelated, f"{href}: uncaught errors: {unrelated[:3]}"
 
@@ -552,13 +640,17 @@ def test_a_jupyterlite_simulation_notebook_starts(site):
     root = HTML / _lite_root(urlsplit(href).path)
     pyodide = _pyodide_source(root)
     if urlsplit(pyodide).netloc not in ("", urlsplit(base).netloc):
-        pytest.skip(f"JupyterLite loads its Python runtime, Pyodide, from {pyodide} when the "
-                    "notebook starts, and that host is out of reach offline; the simulation "
-                    "notebook cannot start without internet")
+        pytest.skip(
+            f"JupyterLite loads its Python runtime, Pyodide, from {pyodide} when the "
+            "notebook starts, and that host is out of reach offline; the simulation "
+            "notebook cannot start without internet"
+        )
     context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
     errors = []
-    context.route(re.compile(r"^(?!" + re.escape(base) + ").*"),
-                  lambda route: (errors.append(f"refused {route.request.url}"), route.abort()))
+    context.route(
+        re.compile(r"^(?!" + re.escape(base) + ").*"),
+        lambda route: (errors.append(f"refused {route.request.url}"), route.abort()),
+    )
     lite = context.new_page()
     lite.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
     try:
@@ -567,12 +659,14 @@ def test_a_jupyterlite_simulation_notebook_starts(site):
         lite.wait_for_function(
             """() => /\\| Idle\\b/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')
                || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')""",
-            timeout=LITE_START_TIMEOUT_MS)
+            timeout=LITE_START_TIMEOUT_MS,
+        )
         lite.screenshot(path=str(ARTIFACTS / "jupyterlite.png"))
     except Exception as exc:
         lite.screenshot(path=str(ARTIFACTS / "jupyterlite-failed.png"))
-        pytest.fail(f"{href}: the notebook's kernel did not start: {exc}; " + "; ".join(errors[:5]),
-                    pytrace=False)
+        pytest.fail(
+            f"{href}: the notebook's kernel did not start: {exc}; " + "; ".join(errors[:5]), pytrace=False
+        )
     finally:
         context.close()
 
@@ -584,15 +678,22 @@ def test_page_weight_within_budget(site):
     print("\n" + text)
     # Every page is held to the limit by the bytes it transfers (gzip, as GitHub Pages serves).
     assert weights and any(w.widgets for w in weights) and any(not w.widgets for w in weights)
-    over = [f"{w.page}: {w.total / 1e6:.2f} MB transferred ({w.decoded / 1e6:.2f} MB "
-            "uncompressed); heaviest: "
-            + ", ".join(f"{p} {t / 1e3:.0f} kB" for p, (t, _) in
-                        sorted(w.assets.items(), key=lambda a: -a[1][0])[:3])
-            for w in weights if w.over()]
+    over = [
+        f"{w.page}: {w.total / 1e6:.2f} MB transferred ({w.decoded / 1e6:.2f} MB "
+        "uncompressed); heaviest: "
+        + ", ".join(
+            f"{p} {t / 1e3:.0f} kB" for p, (t, _) in sorted(w.assets.items(), key=lambda a: -a[1][0])[:3]
+        )
+        for w in weights
+        if w.over()
+    ]
     _fail_if(over, f"pages over {site_weight.LIMIT_BYTES / 1e6:g} MB transferred")
 
 
 def test_screenshots_of_key_pages_were_saved(site):
-    missing = [f"{name} ({page})" for name, page in KEY_PAGES.items()
-               if page not in site["visits"] or not (ARTIFACTS / f"{name}.png").is_file()]
+    missing = [
+        f"{name} ({page})"
+        for name, page in KEY_PAGES.items()
+        if page not in site["visits"] or not (ARTIFACTS / f"{name}.png").is_file()
+    ]
     _fail_if(missing, "key pages not photographed (not in the built site)")

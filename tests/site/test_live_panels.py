@@ -14,6 +14,7 @@ _build/site-test/live-panels.txt.
 
 Runs with the browser test (`make test-site`, TIMEWAIT_SITE_BROWSER=1).
 """
+
 from __future__ import annotations
 
 import html
@@ -36,9 +37,10 @@ REDRAWS = 20
 
 pytestmark = [
     pytest.mark.timeout(1200),
-    pytest.mark.skipif(os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
-                       reason="the browser test runs in `make test-site` "
-                              "(or set TIMEWAIT_SITE_BROWSER=1)"),
+    pytest.mark.skipif(
+        os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
+        reason="the browser test runs in `make test-site` (or set TIMEWAIT_SITE_BROWSER=1)",
+    ),
 ]
 
 
@@ -50,7 +52,8 @@ def _panel_pages() -> dict:
         if panels:
             pages[f"notebooks/{nb.stem}.html"] = [
                 (call, kwargs, call in webpage.PANELS and kwargs is not None)
-                for call, kwargs in panels.values()]
+                for call, kwargs in panels.values()
+            ]
     return pages
 
 
@@ -74,7 +77,7 @@ def _overlaps(pictures) -> list:
             if x < vx - 0.5 or y < vy - 0.5 or x + w > vx + vw + 0.5 or y + h > vy + vh + 0.5:
                 problems.append(f"{text!r} leaves the picture ({pic['label']})")
         for i, (a, ax, ay, aw, ah) in enumerate(boxes):
-            for b, bx, by, bw, bh in boxes[i + 1:]:
+            for b, bx, by, bw, bh in boxes[i + 1 :]:
                 dx = min(ax + aw, bx + bw) - max(ax, bx)
                 dy = min(ay + ah, by + bh) - max(ay, by)
                 if dx > 0.5 and dy > 0.5:
@@ -101,8 +104,10 @@ class Reader:
         self.base = base
         self.context = browser.new_context(viewport={"width": width, "height": 900})
         self.refused, self.errors = [], []
-        self.context.route(re.compile(r"^(?!" + re.escape(base) + ").*"),
-                           lambda route: (self.refused.append(route.request.url), route.abort()))
+        self.context.route(
+            re.compile(r"^(?!" + re.escape(base) + ").*"),
+            lambda route: (self.refused.append(route.request.url), route.abort()),
+        )
 
     def open(self, page_name):
         page = self.context.new_page()
@@ -118,10 +123,14 @@ class Reader:
         page.wait_for_function(
             """call => [...document.querySelectorAll('.course-panel-bar')].some(b =>
                  b.dataset.panel === call && ['live', 'failed'].includes(b.dataset.state))""",
-            arg=call, timeout=LIVE_TIMEOUT_MS)
-        facts = bar.evaluate("b => ({state: b.dataset.state, seconds: +b.dataset.seconds, "
-                             "bytes: +b.dataset.bytes, phases: b.dataset.phases, "
-                             "text: b.innerText})")
+            arg=call,
+            timeout=LIVE_TIMEOUT_MS,
+        )
+        facts = bar.evaluate(
+            "b => ({state: b.dataset.state, seconds: +b.dataset.seconds, "
+            "bytes: +b.dataset.bytes, phases: b.dataset.phases, "
+            "text: b.innerText})"
+        )
         assert facts["state"] == "live", facts["text"]
         return facts
 
@@ -131,8 +140,7 @@ class Reader:
 
 def _live(page, call):
     """The live panel's element (after its bar)."""
-    return page.locator(f".course-panel-bar[data-panel={call}][data-state=live] + "
-                        ".course-panel-live").first
+    return page.locator(f".course-panel-bar[data-panel={call}][data-state=live] + .course-panel-live").first
 
 
 def _field(panel, label, kind):
@@ -142,8 +150,9 @@ def _field(panel, label, kind):
 
 
 def _wait_redraw(page, panel, before):
-    page.wait_for_function("([el, before]) => el.innerHTML !== before",
-                           arg=[panel.element_handle(), before], timeout=10_000)
+    page.wait_for_function(
+        "([el, before]) => el.innerHTML !== before", arg=[panel.element_handle(), before], timeout=10_000
+    )
 
 
 def _sequence_state(panel) -> dict:
@@ -196,8 +205,9 @@ def test_every_panel_is_marked_and_live_ones_follow_the_model(served_browser):
     for page_name, panels in pages.items():
         reader = Reader(b, base)
         page = reader.open(page_name)
-        bars = page.eval_on_selector_all(".course-panel-bar", "bs => bs.map(b => "
-                                         "[b.dataset.panel, b.dataset.state, b.innerText])")
+        bars = page.eval_on_selector_all(
+            ".course-panel-bar", "bs => bs.map(b => [b.dataset.panel, b.dataset.state, b.innerText])"
+        )
         assert len(bars) == len(panels), (page_name, bars)
         for (call, _, live), (shown_call, state, text) in zip(panels, bars, strict=True):
             assert shown_call == call
@@ -238,8 +248,7 @@ def _drive_sequence_explorer(page, panel, problems) -> list:
     _check_sequence(panel)
     problems += _overlaps(panel.evaluate(SVG_BOXES_JS))
     select = _field(panel, "scenario", "dropdown").locator("select")
-    for scenario in ("four-way-close", "merged-close", "simultaneous-close", "lost-fin",
-                     "lost-final-ack"):
+    for scenario in ("four-way-close", "merged-close", "simultaneous-close", "lost-fin", "lost-final-ack"):
         before = panel.inner_html()
         select.select_option(scenario)
         if scenario != "lost-final-ack" or before.count("lost-final-ack") == 0:
@@ -270,7 +279,8 @@ def _drive_sequence_explorer(page, panel, problems) -> list:
         before = panel.inner_html()
         key = "ArrowLeft" if i % 2 else "ArrowRight"
         handle.focus()
-        elapsed = page.evaluate("""([el, key]) => new Promise(done => {
+        elapsed = page.evaluate(
+            """([el, key]) => new Promise(done => {
             const handle = el.querySelector('.widget-hslider .noUi-handle');
             const t0 = performance.now();
             const svgBefore = [...el.querySelectorAll('svg')].map(s => s.outerHTML).join();
@@ -280,7 +290,9 @@ def _drive_sequence_explorer(page, panel, problems) -> list:
             });
             seen.observe(el, {subtree: true, childList: true, characterData: true});
             handle.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true}));
-          })""", [panel.element_handle(), key])
+          })""",
+            [panel.element_handle(), key],
+        )
         times.append(elapsed)
         shown = _check_sequence(panel)
         assert before != panel.inner_html()
@@ -296,11 +308,15 @@ def _drive_port_budget(page, panel):
           return {low: v('lowest port'), high: v('highest port'), tw: v('TIME_WAIT (s)'),
                   rate: v('conn/s'), pre: (el.querySelector('pre') || {}).textContent || ''};
         }""")
-        expected = PortBudgetCalculator(rate=float(shown["rate"]), time_wait=float(shown["tw"]),
-                                        port_range=(int(shown["low"]), int(shown["high"])))
+        expected = PortBudgetCalculator(
+            rate=float(shown["rate"]),
+            time_wait=float(shown["tw"]),
+            port_range=(int(shown["low"]), int(shown["high"])),
+        )
         assert expected.ok
         assert shown["pre"] == expected.budget.text(), shown
         return shown
+
     check()
     for label, value in (("conn/s", "250"), ("highest port", "40100"), ("TIME_WAIT (s)", "30")):
         before = panel.inner_html()
@@ -308,8 +324,7 @@ def _drive_port_budget(page, panel):
         field.fill(value)
         field.press("Enter")
         _wait_redraw(page, panel, before)
-        assert check()[{"conn/s": "rate", "highest port": "high", "TIME_WAIT (s)": "tw"}[label]] \
-            == value
+        assert check()[{"conn/s": "rate", "highest port": "high", "TIME_WAIT (s)": "tw"}[label]] == value
 
 
 SWEEP_STATE_JS = """el => {
@@ -336,8 +351,9 @@ def _svg_elements(markup: str) -> list:
     the markup written here and for what the browser made of it."""
     svg = re.search(r"<svg.*</svg>", markup, flags=re.S)
     assert svg, markup[:200]
-    return [(e.tag, sorted(e.attrib.items()), (e.text or "").strip())
-            for e in ET.fromstring(svg.group(0)).iter()]
+    return [
+        (e.tag, sorted(e.attrib.items()), (e.text or "").strip()) for e in ET.fromstring(svg.group(0)).iter()
+    ]
 
 
 def _untimed(status: str) -> str:
@@ -348,8 +364,9 @@ def _untimed(status: str) -> str:
 def _expected_sweep(shown: dict) -> SweepExplorer:
     """The sweep panel built here with the settings the browser shows, its sweeps in plain
     Python as in the page."""
-    p = SweepExplorer(sweep=shown["sweep"], trials=int(shown["trials"]),
-                      seed=int(shown["seed"]), backend="python")
+    p = SweepExplorer(
+        sweep=shown["sweep"], trials=int(shown["trials"]), seed=int(shown["seed"]), backend="python"
+    )
     p.isn.value = tuple(shown["isn"])
     p.reconnect_delay.value = float(shown["reconnect"])
     p.timestamps.value = bool(shown["timestamps"])
@@ -367,8 +384,7 @@ def _check_sweep(page, panel) -> dict:
     while True:
         shown = panel.evaluate(SWEEP_STATE_JS)
         expected = _expected_sweep(shown)
-        if _untimed(shown["status"]) == _untimed(expected.status.value) or \
-                time.monotonic() > deadline:
+        if _untimed(shown["status"]) == _untimed(expected.status.value) or time.monotonic() > deadline:
             break
         page.wait_for_timeout(100)
     assert expected.ok, expected.status.value
@@ -378,13 +394,20 @@ def _check_sweep(page, panel) -> dict:
     x, group = expected._labels()[:2]  # points are drawn curve by curve, along x
     curves = list(dict.fromkeys(r[group] for r in expected.result.rows))
     rows = sorted(expected.result.rows, key=lambda r: (curves.index(r[group]), r[x]))
-    assert all(f"{r['hits']:,} of {r['trials']:,} trials, estimate {r['p']:.4g}" in t
-               for r, t in zip(rows, titles, strict=True)), titles
+    assert all(
+        f"{r['hits']:,} of {r['trials']:,} trials, estimate {r['p']:.4g}" in t
+        for r, t in zip(rows, titles, strict=True)
+    ), titles
     reset = shown["sweep"] == "reset"
-    assert shown["disabled"] == {"estimate": False, "ISN policy": reset,
-                                 "reconnect (s)": reset, "timestamps (PAWS)": reset,
-                                 "TIME_WAIT (MSL)": not reset, "trials": False,
-                                 "seed": False}, shown["disabled"]
+    assert shown["disabled"] == {
+        "estimate": False,
+        "ISN policy": reset,
+        "reconnect (s)": reset,
+        "timestamps (PAWS)": reset,
+        "TIME_WAIT (MSL)": not reset,
+        "trials": False,
+        "seed": False,
+    }, shown["disabled"]
     shown["trials_per_point"] = expected.trials_per_point
     return shown
 
@@ -404,8 +427,11 @@ def _drive_sweep_explorer(page, panel, problems) -> list:
         return _field(panel, label, "dropdown").locator("select")
 
     def choose(label, options):
-        return (panel.locator(f".widget-select-multiple:has(label:text-is('{label}'))")
-                .first.locator("select").select_option(label=options))
+        return (
+            panel.locator(f".widget-select-multiple:has(label:text-is('{label}'))")
+            .first.locator("select")
+            .select_option(label=options)
+        )
 
     def number(label, value):
         field = _field(panel, label, "text").locator("input")
@@ -416,10 +442,8 @@ def _drive_sweep_explorer(page, panel, problems) -> list:
         ("estimate: reset", lambda: select("estimate").select_option("reset")),
         ("TIME_WAIT (MSL): 0.0 and 2.0", lambda: choose("TIME_WAIT (MSL)", ["0.0", "2.0"])),
         (f"estimate: {other}", lambda: select("estimate").select_option(other)),
-        ("timestamps on", lambda: _field(panel, "timestamps (PAWS)", "checkbox")
-         .locator("input").click()),
-        ("timestamps off", lambda: _field(panel, "timestamps (PAWS)", "checkbox")
-         .locator("input").click()),
+        ("timestamps on", lambda: _field(panel, "timestamps (PAWS)", "checkbox").locator("input").click()),
+        ("timestamps off", lambda: _field(panel, "timestamps (PAWS)", "checkbox").locator("input").click()),
         ("ISN policy: fixed", lambda: choose("ISN policy", ["fixed"])),
         ("trials: 300", lambda: number("trials", "300")),
         ("seed: 5", lambda: number("seed", "5")),
@@ -435,7 +459,9 @@ def _drive_sweep_explorer(page, panel, problems) -> list:
             """([el, before]) => {
                  const h = [...el.querySelectorAll('.widget-html-content')];
                  return h.length > 1 && h[1].innerHTML !== before; }""",
-            arg=[panel.element_handle(), before], timeout=30_000)
+            arg=[panel.element_handle(), before],
+            timeout=30_000,
+        )
         times.append((time.perf_counter() - t0) * 1e3)
         shown = _check_sweep(page, panel)
         assert _svg_elements(shown["chart"]) != _svg_elements(before), what
@@ -452,41 +478,54 @@ def _fail_on(problems, what):
 
 def _report(results, redraws, sweep_redraws=()):
     load, cores = os.getloadavg()[0], os.cpu_count()
-    lines = ["Live panels, measured in headless Chromium against a local server "
-             f"(every other host refused; load average {load:.1f} on {cores} cores):"]
+    lines = [
+        "Live panels, measured in headless Chromium against a local server "
+        f"(every other host refused; load average {load:.1f} on {cores} cores):"
+    ]
     for kind in ("cold", "warm"):
         for page_name, call, facts in results.get(kind, []):
             phases = json.loads(facts["phases"])
             if phases.get("runtime_already_running"):
-                lines.append(f"  {kind}: {page_name} {call}: live {facts['seconds']:.2f} s after "
-                             "the click (Python already running for another panel of the page)")
+                lines.append(
+                    f"  {kind}: {page_name} {call}: live {facts['seconds']:.2f} s after "
+                    "the click (Python already running for another panel of the page)"
+                )
                 continue
-            lines.append(f"  {kind}: {page_name} {call}: live {facts['seconds']:.2f} s after the "
-                         f"click ({facts['bytes'] / 1e6:.1f} MB of runtime and packages); seconds "
-                         f"from the click: {phases}")
+            lines.append(
+                f"  {kind}: {page_name} {call}: live {facts['seconds']:.2f} s after the "
+                f"click ({facts['bytes'] / 1e6:.1f} MB of runtime and packages); seconds "
+                f"from the click: {phases}"
+            )
     if redraws:
         ordered = sorted(redraws)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        lines.append(f"  slider step to redraw ({len(redraws)} steps): median "
-                     f"{statistics.median(redraws):.0f} ms, p95 {p95:.0f} ms, "
-                     f"max {ordered[-1]:.0f} ms")
+        lines.append(
+            f"  slider step to redraw ({len(redraws)} steps): median "
+            f"{statistics.median(redraws):.0f} ms, p95 {p95:.0f} ms, "
+            f"max {ordered[-1]:.0f} ms"
+        )
     if sweep_redraws:
-        lines.append(f"  sweep panel, control change to redrawn chart, timed by the test driver "
-                     f"({len(sweep_redraws)} changes, plain-Python sweeps of up to "
-                     f"{SweepExplorer.PYTHON_TRIALS:,} simulated closes): median "
-                     f"{statistics.median(sweep_redraws):.0f} ms, max "
-                     f"{max(sweep_redraws):.0f} ms")
+        lines.append(
+            f"  sweep panel, control change to redrawn chart, timed by the test driver "
+            f"({len(sweep_redraws)} changes, plain-Python sweeps of up to "
+            f"{SweepExplorer.PYTHON_TRIALS:,} simulated closes): median "
+            f"{statistics.median(sweep_redraws):.0f} ms, max "
+            f"{max(sweep_redraws):.0f} ms"
+        )
     text = "\n".join(lines) + "\n"
     (ARTIFACTS / "live-panels.txt").write_text(text)
     print(text)
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-@pytest.mark.parametrize("page_name,call,shot", [
-    ("notebooks/simulator.html", "sequence_explorer", "live-panel"),
-    ("notebooks/why-2msl.html", "sweep_explorer", "live-sweep-panel")])
-def test_screenshots_of_a_live_panel_and_its_pictures_fit(served_browser, width, page_name,
-                                                          call, shot):
+@pytest.mark.parametrize(
+    "page_name,call,shot",
+    [
+        ("notebooks/simulator.html", "sequence_explorer", "live-panel"),
+        ("notebooks/why-2msl.html", "sweep_explorer", "live-sweep-panel"),
+    ],
+)
+def test_screenshots_of_a_live_panel_and_its_pictures_fit(served_browser, width, page_name, call, shot):
     """A page with its panel live (the sequence explorer, the sweep explorer), photographed
     at a desktop and a phone width; at either, no control is cut off and no SVG text box
     overlaps another."""

@@ -1,4 +1,5 @@
 """The built site (run after `jupyter-book build`): pages, figures with alt text, buttons."""
+
 import gzip
 import json
 import os
@@ -18,13 +19,17 @@ HTML = Path(os.environ.get("TIMEWAIT_SITE", ROOT / "_build" / "html"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import site_assets  # noqa: E402 (after the path line above: scripts/ is not a package)
 
-pytestmark = pytest.mark.skipif(not (HTML / "index.html").exists(),
-                                reason="the site is not built; `make test-book` builds it first")
+pytestmark = pytest.mark.skipif(
+    not (HTML / "index.html").exists(), reason="the site is not built; `make test-book` builds it first"
+)
 
 
 def pages():
-    return sorted(p for p in HTML.rglob("*.html")
-                  if "_static" not in p.parts and p.name not in ("genindex.html", "search.html"))
+    return sorted(
+        p
+        for p in HTML.rglob("*.html")
+        if "_static" not in p.parts and p.name not in ("genindex.html", "search.html")
+    )
 
 
 def test_every_toc_entry_has_a_page():
@@ -89,8 +94,11 @@ class _Assets(HTMLParser):
         a = dict(attrs)
         if tag == "script" and a.get("src"):
             self.urls.append(a["src"])
-        elif tag == "link" and a.get("href") and {"stylesheet", "preload", "modulepreload",
-                                                   "icon"} & set((a.get("rel") or "").split()):
+        elif (
+            tag == "link"
+            and a.get("href")
+            and {"stylesheet", "preload", "modulepreload", "icon"} & set((a.get("rel") or "").split())
+        ):
             self.urls.append(a["href"])
         elif tag == "img" and a.get("src") and not a["src"].startswith("data:"):
             self.urls.append(a["src"])
@@ -118,13 +126,13 @@ def test_no_page_loads_anything_from_another_host():
 
 
 def test_widget_snapshots_use_the_vendored_bundle():
-    with_widgets = [p for p in pages()
-                    if "application/vnd.jupyter.widget-state+json" in p.read_text()]
+    with_widgets = [p for p in pages() if "application/vnd.jupyter.widget-state+json" in p.read_text()]
     assert with_widgets, "no page stores widget state"
     for page in with_widgets:
         scripts = [u.split("?")[0] for u in assets(page)]
-        assert any(u.endswith("_static/" + site_assets.WIDGETS_JS.split("_static/")[1])
-                   for u in scripts), page
+        assert any(u.endswith("_static/" + site_assets.WIDGETS_JS.split("_static/")[1]) for u in scripts), (
+            page
+        )
         assert not any("require" in u or "embed-amd" in u for u in scripts), page
     # Pages without widgets do not pay for the bundle.
     for page in set(pages()) - set(with_widgets):
@@ -133,6 +141,7 @@ def test_widget_snapshots_use_the_vendored_bundle():
 
 def _config():
     import yaml
+
     return yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
@@ -142,7 +151,8 @@ def test_mathjax_is_served_by_the_site():
     for page in with_math:
         urls = [u for u in assets(page) if "mathjax" in u.lower()]
         assert [u.split("?")[0].split("_static/")[-1] for u in urls] == [
-            site_assets.MATHJAX_JS.split("_static/")[-1]], urls
+            site_assets.MATHJAX_JS.split("_static/")[-1]
+        ], urls
     # MathJax's loader takes the components _config.yml names, and its fonts, from beside it.
     es5 = HTML / site_assets.MATHJAX_JS.rsplit("/", 1)[0]
     components = _config()["sphinx"]["config"]["mathjax3_config"]["loader"]["load"]
@@ -204,15 +214,12 @@ def test_theme_mode_has_a_default():
 
 def test_icons_come_from_the_theme_stylesheet_not_the_font_awesome_script():
     for page in pages():
-        assert not any("fontawesome" in u and u.split("?")[0].endswith(".js")
-                       for u in assets(page)), page
+        assert not any("fontawesome" in u and u.split("?")[0].endswith(".js") for u in assets(page)), page
     css = (HTML / "_static/vendor/fontawesome/6.5.2/css/all.min.css").read_text()
     fonts = re.findall(r"url\(\.\./(webfonts/[^)]+\.woff2)\)", css)
-    assert fonts and all((HTML / "_static/vendor/fontawesome/6.5.2" / f).is_file()
-                         for f in fonts), fonts
+    assert fonts and all((HTML / "_static/vendor/fontawesome/6.5.2" / f).is_file() for f in fonts), fonts
     intro_assets = assets(HTML / "book" / "intro.html")
-    assert any(u.split("?")[0].endswith("fontawesome/6.5.2/css/all.min.css")
-               for u in intro_assets)
+    assert any(u.split("?")[0].endswith("fontawesome/6.5.2/css/all.min.css") for u in intro_assets)
     for icon in ("fa-github", "fa-rocket", "fa-lightbulb", "fa-download"):
         assert f".{icon}:before" in css, icon
     intro = (HTML / "book" / "intro.html").read_text()
@@ -251,8 +258,10 @@ def test_no_page_loads_more_than_2_mb_of_its_own_assets():
     # Page weight as a browser transfers it: each file gzip-compressed, as GitHub Pages serves.
     weights = {p.relative_to(HTML).as_posix(): page_weight(p) for p in pages()}
     heaviest = max(weights.items(), key=lambda kv: kv[1][1])
-    print(f"heaviest page: {heaviest[0]}: {heaviest[1][1] / 1e6:.2f} MB compressed, "
-          f"{heaviest[1][0] / 1e6:.2f} MB uncompressed")
+    print(
+        f"heaviest page: {heaviest[0]}: {heaviest[1][1] / 1e6:.2f} MB compressed, "
+        f"{heaviest[1][0] / 1e6:.2f} MB uncompressed"
+    )
     for name, (_raw, packed) in weights.items():
         assert packed <= PAGE_BUDGET, f"{name}: {packed / 1e6:.2f} MB compressed"
 
@@ -290,10 +299,16 @@ def test_pcap_links_resolve_to_the_recorded_segments():
                 continue
             trace = runs[path.name]["trace"]
             packets = rdpcap(str(path))
-            got = [(p[TCP].sport, str(p[TCP].flags), p[TCP].seq, len(p[TCP].payload))
-                   for p in packets]
-            want = [(s["sport"], "".join(site_assets._SCAPY_FLAGS[f] for f in s["flags"].split("|")),
-                     s["seq_abs"], s["length"]) for s in trace]
+            got = [(p[TCP].sport, str(p[TCP].flags), p[TCP].seq, len(p[TCP].payload)) for p in packets]
+            want = [
+                (
+                    s["sport"],
+                    "".join(site_assets._SCAPY_FLAGS[f] for f in s["flags"].split("|")),
+                    s["seq_abs"],
+                    s["length"],
+                )
+                for s in trace
+            ]
             assert got == want, path.name
             checked.add(path.name)
     assert checked
@@ -348,15 +363,16 @@ from timewait.model import simulate
 print(simulate("lost-final-ack", time_wait_msl=0, seed=0).outcome)
 print(timewait.widgets.sequence_explorer(seed=0).ok)
 """
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["peer-reset", "True"]
 
 
 def test_search_index_covers_every_page():
     index = (HTML / "searchindex.js").read_text()
-    data = json.loads(index[index.index("(") + 1:index.rindex(")")])
+    data = json.loads(index[index.index("(") + 1 : index.rindex(")")])
     toc = (ROOT / "_toc.yml").read_text()
     for entry in re.findall(r"(?:root|file):\s*(\S+)", toc):
         assert entry in data["docnames"], entry
@@ -389,14 +405,15 @@ def test_the_served_wheel_runs_the_model_in_pyodide(tmp_path):
     (wheel,) = (HTML / "lite" / "pypi").glob("timewait-*-py3-none-any.whl")
     script = tmp_path / "probe.mjs"
     script.write_text(PYODIDE_PROBE.format(index=f"{tmp_path}/package/", wheel=wheel))
-    out = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=180,
-                         check=False)
+    out = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=180, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     words = out.stdout.split()
     assert words[:2] == ["emscripten", "peer-reset"], out.stdout
     loaded = words[2:]
-    assert not any(m.startswith(("scapy", "socket", "timewait.capture", "timewait.sandbox",
-                                 "timewait.experiments")) for m in loaded), loaded
+    assert not any(
+        m.startswith(("scapy", "socket", "timewait.capture", "timewait.sandbox", "timewait.experiments"))
+        for m in loaded
+    ), loaded
     assert "timewait.model.scenarios" in loaded
 
 
@@ -404,6 +421,7 @@ def test_each_panel_page_says_which_snapshot_is_which_panel_and_serves_the_runti
     """live-panels.js gets, on every page with a panel, the panel each snapshot is and what
     to fetch; the runtime and the byte-compiled packages are served by the site itself."""
     from timewait.webpage import PANELS
+
     panels_dir = HTML / "_static" / "vendor" / "panels"
     manifest = json.loads((panels_dir / "panels.json").read_text())
     bundle = zipfile.ZipFile(panels_dir / manifest["bundle"])

@@ -5,6 +5,7 @@ saved in _build/site-test/.
 
 Runs with the browser test (`make test-site`, TIMEWAIT_SITE_BROWSER=1).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,10 @@ from conftest import ARTIFACTS, HTML
 
 pytestmark = [
     pytest.mark.timeout(600),
-    pytest.mark.skipif(os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
-                       reason="the browser test runs in `make test-site` "
-                              "(or set TIMEWAIT_SITE_BROWSER=1)"),
+    pytest.mark.skipif(
+        os.environ.get("TIMEWAIT_SITE_BROWSER") != "1",
+        reason="the browser test runs in `make test-site` (or set TIMEWAIT_SITE_BROWSER=1)",
+    ),
 ]
 
 OUTPUTS_JS = """() => [...document.querySelectorAll('div.cell_output pre, div.output pre')]
@@ -33,8 +35,9 @@ def _notebook_pages():
 def test_wide_outputs_show_a_scroll_cue_and_wrap_in_print(served_browser):
     browser, base = served_browser
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                  else route.abort())
+    context.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(base) else route.abort()
+    )
     page = context.new_page()
     problems, wide_seen = [], 0
     for name in _notebook_pages():

@@ -1,5 +1,6 @@
 """Counts the server's first FIN as a retransmission (the reference experiment, reported
 one too high)."""
+
 _reference = lost_final_ack
 
 

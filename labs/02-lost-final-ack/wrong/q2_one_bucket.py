@@ -1,4 +1,5 @@
 """Leaves room for one TIME_WAIT socket, which is all this experiment needs."""
+
 _reference = lost_final_ack
 
 

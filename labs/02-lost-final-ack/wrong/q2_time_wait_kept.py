@@ -1,4 +1,5 @@
 """Ignores time_wait=False: the client keeps its TIME_WAIT."""
+
 _reference = lost_final_ack
 
 

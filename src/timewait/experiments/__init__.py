@@ -4,6 +4,7 @@
 returns a typed result; ``list_experiments()`` names them all. Where the machine cannot run
 an experiment live, its recorded outcome is returned, with a one-line notice saying so.
 """
+
 # Each module registers the experiment it is named after.
 from . import (  # noqa: F401
     abortive_close,
@@ -41,5 +42,13 @@ def list_experiments() -> list:
     return [(name, REGISTRY[name].summary) for name in sorted(REGISTRY)]
 
 
-__all__ = ["run", "list_experiments", "get", "record_all", "Experiment", "ExperimentResult",
-           "Param", "REGISTRY"]
+__all__ = [
+    "run",
+    "list_experiments",
+    "get",
+    "record_all",
+    "Experiment",
+    "ExperimentResult",
+    "Param",
+    "REGISTRY",
+]

@@ -10,6 +10,7 @@ sequence number is past what the server expects (the lost postscript), so RFC 59
 the server answer with a challenge ACK, and the client's reset to that ACK is the one that
 ends the connection.
 """
+
 from __future__ import annotations
 
 import socket
@@ -43,8 +44,18 @@ class AbortiveCloseResult(ExperimentResult):
     counters: dict = field(default_factory=dict)
     socket_table: str = ""  # just after the close
 
-    SHOWN = ("close_segment", "time_wait_created", "peer_received", "peer_lost_data", "lost_bytes",
-             "peer_error", "peer_send_error", "discarded_unread", "counters", "socket_table")
+    SHOWN = (
+        "close_segment",
+        "time_wait_created",
+        "peer_received",
+        "peer_lost_data",
+        "lost_bytes",
+        "peer_error",
+        "peer_send_error",
+        "discarded_unread",
+        "counters",
+        "socket_table",
+    )
 
 
 def body(lab, mode: str) -> dict:
@@ -59,16 +70,22 @@ def body(lab, mode: str) -> dict:
     discarded = 0
     if mode == "unread-data":
         server.sendall(UNREAD)
-        lab.wait_for(lambda: any(s.local[1] == CLIENT_PORT and s.recv_queue == len(UNREAD)
-                                 for s in lab.sockets([CLIENT_PORT])),
-                     "the reply to wait unread in the client's receive queue")
+        lab.wait_for(
+            lambda: any(
+                s.local[1] == CLIENT_PORT and s.recv_queue == len(UNREAD) for s in lab.sockets([CLIENT_PORT])
+            ),
+            "the reply to wait unread in the client's receive queue",
+        )
         discarded = len(UNREAD)
     else:
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.sendall(LAST_WORDS)
-    lab.wait_for(lambda: any(s.local[1] == SERVER_PORT and s.recv_queue == len(LAST_WORDS)
-                             for s in lab.sockets([SERVER_PORT])),
-                 "the last words to arrive, unread, at the server")
+    lab.wait_for(
+        lambda: any(
+            s.local[1] == SERVER_PORT and s.recv_queue == len(LAST_WORDS) for s in lab.sockets([SERVER_PORT])
+        ),
+        "the last words to arrive, unread, at the server",
+    )
 
     lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK"), count=1)
     before = lab.counters()
@@ -76,8 +93,7 @@ def body(lab, mode: str) -> dict:
     closed_at = lab.now()
     lab.step(f"client closes ({mode})")
     client.close()
-    seg = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the segment the close sends",
-                               after=closed_at)
+    seg = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the segment the close sends", after=closed_at)
     time.sleep(0.05)
     table = lab.sockets([SERVER_PORT])
 
@@ -105,16 +121,19 @@ def body(lab, mode: str) -> dict:
     }
 
 
-register(Experiment(
-    name="abortive-close",
-    captures=True,
-    summary="Close with a RST (SO_LINGER zero, or unread data): no TIME_WAIT, and the peer errs.",
-    params=(
-        Param("mode", str, "linger-zero", "how the client aborts",
-              choices=("linger-zero", "unread-data")),
-    ),
-    body=f"{__name__}:body",
-    result=AbortiveCloseResult,
-    timeout=lambda p: 15.0,
-    variants=({"mode": "linger-zero"}, {"mode": "unread-data"}),
-))
+register(
+    Experiment(
+        name="abortive-close",
+        captures=True,
+        summary="Close with a RST (SO_LINGER zero, or unread data): no TIME_WAIT, and the peer errs.",
+        params=(
+            Param(
+                "mode", str, "linger-zero", "how the client aborts", choices=("linger-zero", "unread-data")
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=AbortiveCloseResult,
+        timeout=lambda p: 15.0,
+        variants=({"mode": "linger-zero"}, {"mode": "unread-data"}),
+    )
+)

@@ -1,4 +1,5 @@
 """What every named experiment shares: parameters, results, running and recordings."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,8 +69,14 @@ class Param:
 
 
 # ``run(..., timeout=)`` and ``--timeout``: an hour is longer than any experiment needs.
-TIMEOUT = Param("timeout", float, None, "seconds before the experiment is stopped "
-                "(default: the experiment's own limit)", minimum=1, maximum=3600)
+TIMEOUT = Param(
+    "timeout",
+    float,
+    None,
+    "seconds before the experiment is stopped (default: the experiment's own limit)",
+    minimum=1,
+    maximum=3600,
+)
 
 
 @dataclass
@@ -107,9 +114,11 @@ class ExperimentResult:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown and not recording:
-            raise TypeError(f"{data.get('experiment') or cls.__name__}: the result has no "
-                            f"field {', '.join(map(repr, unknown))}; fields: "
-                            f"{', '.join(sorted(names))}")
+            raise TypeError(
+                f"{data.get('experiment') or cls.__name__}: the result has no "
+                f"field {', '.join(map(repr, unknown))}; fields: "
+                f"{', '.join(sorted(names))}"
+            )
         kwargs = {k: v for k, v in data.items() if k in names}
         if kwargs.get("trace") is not None:
             kwargs["trace"] = Trace.from_dicts(kwargs["trace"])
@@ -143,8 +152,9 @@ class ExperimentResult:
         from ..capture import Frame, write_pcap
 
         if not self.frames:
-            raise ValueError("pcap: this result has no captured frames "
-                             "(recorded results and host-tier runs carry none)")
+            raise ValueError(
+                "pcap: this result has no captured frames (recorded results and host-tier runs carry none)"
+            )
         write_pcap(path, [Frame(t, data) for t, data in self.frames])
 
 
@@ -167,8 +177,9 @@ class Experiment:
         known = {p.name: p for p in self.params}
         for key in params:
             if key not in known:
-                raise ValueError(f"{key}: not an option of {self.name}; options: "
-                                 f"{', '.join(known) or 'none'}")
+                raise ValueError(
+                    f"{key}: not an option of {self.name}; options: {', '.join(known) or 'none'}"
+                )
         return {p.name: p.check(params.get(p.name, p.default)) for p in self.params}
 
 
@@ -200,8 +211,9 @@ def kernel_version() -> str:
     return f"{platform.system()} {platform.release()}"
 
 
-def run(name: str, *, timeout: Optional[float] = None, capture_frames: bool = False,
-        **params) -> ExperimentResult:
+def run(
+    name: str, *, timeout: Optional[float] = None, capture_frames: bool = False, **params
+) -> ExperimentResult:
     """Run experiment ``name`` live if this machine's tier allows it, else show its recording."""
     exp = get(name)
     params = exp.check(params)
@@ -219,12 +231,17 @@ def run(name: str, *, timeout: Optional[float] = None, capture_frames: bool = Fa
     if not live:
         return recorded(exp, params, tier)
     isolated = tier.name == "full"
-    data = sandbox.run_body(exp.body, {**params, "capture_frames": capture_frames},
-                            sysctls=exp.sysctls(params) if isolated else {},
-                            timeout=timeout or exp.timeout(params), isolated=isolated)
+    data = sandbox.run_body(
+        exp.body,
+        {**params, "capture_frames": capture_frames},
+        sysctls=exp.sysctls(params) if isolated else {},
+        timeout=timeout or exp.timeout(params),
+        isolated=isolated,
+    )
     frames = [(t, bytes.fromhex(h)) for t, h in data.pop("frames", [])]
-    result = exp.result.from_json({**data, "experiment": name, "params": params,
-                                   "tier": tier.name, "kernel": kernel_version()})
+    result = exp.result.from_json(
+        {**data, "experiment": name, "params": params, "tier": tier.name, "kernel": kernel_version()}
+    )
     result.frames = frames
     return result
 
@@ -239,14 +256,19 @@ def recorded(exp: Experiment, params: dict, tier) -> ExperimentResult:
     for entry in runs:
         if params_key(entry["params"]) == params_key(params):
             data = dict(entry["result"])
-            result = exp.result.from_json({**data, "params": params, "tier": tier.name,
-                                           "recorded": True}, recording=True)
-            result.notice = (f"[recorded on {result.kernel}, {result.recorded_on}: this machine "
-                             f"cannot run it live ({tier.reason})]")
+            result = exp.result.from_json(
+                {**data, "params": params, "tier": tier.name, "recorded": True}, recording=True
+            )
+            result.notice = (
+                f"[recorded on {result.kernel}, {result.recorded_on}: this machine "
+                f"cannot run it live ({tier.reason})]"
+            )
             return result
-    raise RuntimeError(f"{exp.name}: this machine cannot run it live ({tier.reason}), and no "
-                       f"recording exists for {params_key(params)}; recorded parameter sets: "
-                       + "; ".join(params_key(e["params"]) for e in runs))
+    raise RuntimeError(
+        f"{exp.name}: this machine cannot run it live ({tier.reason}), and no "
+        f"recording exists for {params_key(params)}; recorded parameter sets: "
+        + "; ".join(params_key(e["params"]) for e in runs)
+    )
 
 
 def record_all(names=None, progress=print) -> None:
@@ -266,6 +288,11 @@ def record_all(names=None, progress=print) -> None:
             data.update(recorded_on=today, recorded=False, notice="")
             runs.append({"params": params, "result": data})
             progress(f"recorded {name} {params_key(params)}")
-        recording_path(name).write_text(json.dumps(
-            {"experiment": name, "kernel": kernel_version(), "date": today, "runs": runs},
-            indent=1, sort_keys=True) + "\n")
+        recording_path(name).write_text(
+            json.dumps(
+                {"experiment": name, "kernel": kernel_version(), "date": today, "runs": runs},
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n"
+        )

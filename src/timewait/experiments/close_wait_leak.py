@@ -17,6 +17,7 @@ request that waits ``hold`` seconds for a reply), the listener's accept queue (i
 and the socket table. The limit is set in that forked process only: it ends with it, and the
 caller's process (a notebook kernel, a test) never has its limit changed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,12 +56,25 @@ class CloseWaitLeakResult(ExperimentResult):
     reply_to_queued_request: str = ""  # a request sent on a connection nobody accepted
     listen_queue: int = 0  # the listener's Recv-Q: connections waiting to be accepted
 
-    SHOWN = ("close_wait_at_start", "close_wait_after_hold", "close_wait_timer",
-             "client_states_after_hold", "reads_after_fin", "write_into_leak",
-             "socket_table_after_hold")
-    SHOWN_WITH_FD_LIMIT = ("server_descriptors", "accepted", "accept_errors",
-                           "client_connects", "reply_to_queued_request", "listen_queue",
-                           "close_wait_after_hold", "socket_table_after_hold")
+    SHOWN = (
+        "close_wait_at_start",
+        "close_wait_after_hold",
+        "close_wait_timer",
+        "client_states_after_hold",
+        "reads_after_fin",
+        "write_into_leak",
+        "socket_table_after_hold",
+    )
+    SHOWN_WITH_FD_LIMIT = (
+        "server_descriptors",
+        "accepted",
+        "accept_errors",
+        "client_connects",
+        "reply_to_queued_request",
+        "listen_queue",
+        "close_wait_after_hold",
+        "socket_table_after_hold",
+    )
 
     def summary(self) -> str:
         if self.params.get("fd_limit"):
@@ -73,12 +87,10 @@ class CloseWaitLeakResult(ExperimentResult):
 
 
 def _count(sockets, state, local_port=None) -> int:
-    return sum(1 for s in sockets if s.state == state
-               and (local_port is None or s.local[1] == local_port))
+    return sum(1 for s in sockets if s.state == state and (local_port is None or s.local[1] == local_port))
 
 
-def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool,
-         fd_limit: int = 0) -> dict:
+def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool, fd_limit: int = 0) -> dict:
     if fd_limit:
         return _limited_server(lab, connections, hold, fin_timeout, server_closes, fd_limit)
     listener = lab.listener(SERVER_PORT)
@@ -95,9 +107,13 @@ def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool
         reads.add("EOF" if data == b"" else f"{len(data)} bytes")
         if server_closes:
             server.close()
-    lab.wait_for(lambda: all(lab.state_of(FIRST_PORT + i, SERVER_PORT) in
-                             ("FIN_WAIT_2", "TIME_WAIT") for i in range(connections)),
-                 "the clients' FINs to be acknowledged")
+    lab.wait_for(
+        lambda: all(
+            lab.state_of(FIRST_PORT + i, SERVER_PORT) in ("FIN_WAIT_2", "TIME_WAIT")
+            for i in range(connections)
+        ),
+        "the clients' FINs to be acknowledged",
+    )
     first = [s for s in lab.sockets([SERVER_PORT]) if s.state != "LISTEN"]
     close_wait = [s for s in first if s.state == "CLOSE_WAIT"]
 
@@ -135,8 +151,7 @@ def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool
 
 
 # --- the server in a process of its own, under a descriptor limit ------------------------
-def _serve(listener: socket.socket, channel: socket.socket, fd_limit: int,
-           server_closes: bool) -> None:
+def _serve(listener: socket.socket, channel: socket.socket, fd_limit: int, server_closes: bool) -> None:
     """The forked server: it answers the body's commands, one line each, on ``channel``."""
     os.dup2(listener.fileno(), LISTENER_FD)
     os.dup2(channel.fileno(), CHANNEL_FD)
@@ -147,11 +162,11 @@ def _serve(listener: socket.socket, channel: socket.socket, fd_limit: int,
     def tell(answer: dict) -> None:
         chan.write(json.dumps(answer) + "\n")
         chan.flush()
+
     listener.settimeout(5)
     descriptors = len(os.listdir("/proc/self/fd")) - 1  # less the one listdir() opened
     # Soft limit only, in this process only: the hard limit and every other process keep theirs.
-    resource.setrlimit(resource.RLIMIT_NOFILE,
-                       (fd_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     tell({"descriptors": descriptors})
     leaked = []  # the accepted sockets, kept open: the bug
     for line in chan:
@@ -172,8 +187,9 @@ def _serve(listener: socket.socket, channel: socket.socket, fd_limit: int,
         tell({"read": "EOF" if data == b"" else f"{len(data)} bytes"})
 
 
-def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool,
-                    fd_limit: int) -> dict:
+def _limited_server(
+    lab, connections: int, hold: int, fin_timeout: int, server_closes: bool, fd_limit: int
+) -> dict:
     listener = lab.listener(SERVER_PORT)
     ours, theirs = socket.socketpair()
     lab.step(f"forking a server process with RLIMIT_NOFILE {fd_limit}")
@@ -185,8 +201,7 @@ def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_c
             _serve(listener, theirs, fd_limit, server_closes)
         except BaseException as exc:  # told to the body, which raises it
             code = 1
-            os.write(CHANNEL_FD, (json.dumps({"error": f"{type(exc).__name__}: {exc}"})
-                                  + "\n").encode())
+            os.write(CHANNEL_FD, (json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n").encode())
         finally:
             os._exit(code)
     try:
@@ -237,9 +252,11 @@ def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_c
             except OSError as exc:
                 answer = errno_name(exc)
         # The table without the clients' orphans, whatever ``hold`` was: they last fin_timeout.
-        lab.wait_for(lambda: all(lab.state_of(FIRST_PORT + i, SERVER_PORT) != "FIN_WAIT_2"
-                                 for i in range(accepted)),
-                     "the clients' orphans to end", timeout=fin_timeout + 5)
+        lab.wait_for(
+            lambda: all(lab.state_of(FIRST_PORT + i, SERVER_PORT) != "FIN_WAIT_2" for i in range(accepted)),
+            "the clients' orphans to end",
+            timeout=fin_timeout + 5,
+        )
         table = lab.sockets([SERVER_PORT])
         listening = [s for s in table if s.state == "LISTEN"]
     finally:
@@ -258,24 +275,44 @@ def _limited_server(lab, connections: int, hold: int, fin_timeout: int, server_c
     }
 
 
-register(Experiment(
-    name="close-wait-leak",
-    summary="A server that never closes: its sockets stay in CLOSE_WAIT, which has no timer.",
-    params=(
-        Param("connections", int, 3, "connections the client opens and closes", minimum=1,
-              maximum=100),
-        Param("hold", int, 3, "seconds to wait before looking again (with fd_limit: for a "
-              "reply on a connection nobody accepted)", minimum=1, maximum=60),
-        Param("fin_timeout", int, 1, "net.ipv4.tcp_fin_timeout (the clients' orphans)",
-              minimum=1, maximum=60),
-        Param("server_closes", bool, False, "the server closes on end-of-file (the fix)"),
-        Param("fd_limit", int, 0, "soft RLIMIT_NOFILE of a server in a process of its own "
-              "(0: no server process, no limit)", minimum=0, maximum=1024),
-    ),
-    body=f"{__name__}:body",
-    result=CloseWaitLeakResult,
-    sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
-    # with fd_limit: the clients' orphans to end, and one connect() timing out on a full queue
-    timeout=lambda p: 20.0 + p["hold"] + (p["fin_timeout"] + 2 if p["fd_limit"] else 0),
-    variants=({}, {"server_closes": True}, {"connections": 5, "hold": 2, "fd_limit": 8}),
-))
+register(
+    Experiment(
+        name="close-wait-leak",
+        summary="A server that never closes: its sockets stay in CLOSE_WAIT, which has no timer.",
+        params=(
+            Param("connections", int, 3, "connections the client opens and closes", minimum=1, maximum=100),
+            Param(
+                "hold",
+                int,
+                3,
+                "seconds to wait before looking again (with fd_limit: for a "
+                "reply on a connection nobody accepted)",
+                minimum=1,
+                maximum=60,
+            ),
+            Param(
+                "fin_timeout",
+                int,
+                1,
+                "net.ipv4.tcp_fin_timeout (the clients' orphans)",
+                minimum=1,
+                maximum=60,
+            ),
+            Param("server_closes", bool, False, "the server closes on end-of-file (the fix)"),
+            Param(
+                "fd_limit",
+                int,
+                0,
+                "soft RLIMIT_NOFILE of a server in a process of its own (0: no server process, no limit)",
+                minimum=0,
+                maximum=1024,
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=CloseWaitLeakResult,
+        sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
+        # with fd_limit: the clients' orphans to end, and one connect() timing out on a full queue
+        timeout=lambda p: 20.0 + p["hold"] + (p["fin_timeout"] + 2 if p["fd_limit"] else 0),
+        variants=({}, {"server_closes": True}, {"connections": 5, "hold": 2, "fd_limit": 8}),
+    )
+)

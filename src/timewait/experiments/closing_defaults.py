@@ -9,6 +9,7 @@ experiment reports instead whether it is half that table (``tcp_ehash_entries``,
 a namespace that shares the initial namespace's table), keeping both numbers out of the
 summary.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,10 +21,8 @@ from .common import read_defaults
 # What each setting decides, in the chapters' words.
 CLOSING_SYSCTLS = {
     "net.ipv4.tcp_fin_timeout": "seconds an orphan waits in FIN_WAIT_2 for the peer's FIN",
-    "net.ipv4.tcp_orphan_retries": "FIN retransmissions of a socket its application closed "
-                                   "(0 means 8)",
-    "net.ipv4.tcp_retries2": "retransmissions before a socket its application still holds "
-                             "gives up",
+    "net.ipv4.tcp_orphan_retries": "FIN retransmissions of a socket its application closed (0 means 8)",
+    "net.ipv4.tcp_retries2": "retransmissions before a socket its application still holds gives up",
     "net.ipv4.tcp_rfc1337": "whether TIME_WAIT ignores a reset (RFC 1337)",
     "net.ipv4.tcp_timestamps": "whether connections negotiate timestamps (PAWS)",
     "net.ipv4.tcp_tw_reuse": "whether connect() may take over a TIME_WAIT socket's port",
@@ -44,16 +43,21 @@ class ClosingDefaultsResult(ExperimentResult):
 def body(lab) -> dict:
     sizes = read_defaults(lab, ("net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_ehash_entries"))
     buckets, ehash = (None if v is None else int(v) for v in sizes.values())
-    return {"sysctls": read_defaults(lab, CLOSING_SYSCTLS), "max_tw_buckets": buckets,
-            "ehash_entries": ehash,
-            "tw_buckets_half_the_hash": None if ehash is None else buckets == abs(ehash) // 2}
+    return {
+        "sysctls": read_defaults(lab, CLOSING_SYSCTLS),
+        "max_tw_buckets": buckets,
+        "ehash_entries": ehash,
+        "tw_buckets_half_the_hash": None if ehash is None else buckets == abs(ehash) // 2,
+    }
 
 
-register(Experiment(
-    name="closing-defaults",
-    summary="Read a fresh namespace's defaults for the closing states and TIME_WAIT.",
-    params=(),
-    body=f"{__name__}:body",
-    result=ClosingDefaultsResult,
-    timeout=lambda p: 20.0,
-))
+register(
+    Experiment(
+        name="closing-defaults",
+        summary="Read a fresh namespace's defaults for the closing states and TIME_WAIT.",
+        params=(),
+        body=f"{__name__}:body",
+        result=ClosingDefaultsResult,
+        timeout=lambda p: 20.0,
+    )
+)

@@ -1,6 +1,7 @@
 """Small helpers the experiment bodies share: errno names, a socket's unacknowledged bytes and
 kernel state, a reader thread, the captured segments outside bulk transfers, and a fresh
 namespace's sysctl defaults."""
+
 from __future__ import annotations
 
 import errno

@@ -14,6 +14,7 @@ waits for the next request and the client decides when a connection ends. ``mode
 The client stops at the first request that fails. At the end it closes what it still has
 open, and the result counts the client's TIME_WAIT sockets left behind.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -39,8 +40,7 @@ class ConnectionReuseResult(ExperimentResult):
     local_ports_used: int = 0
     time_wait_left: int = 0  # the client's TIME_WAIT sockets once it has closed everything
 
-    SHOWN = ("requests_served", "first_error", "connections_opened", "local_ports_used",
-             "time_wait_left")
+    SHOWN = ("requests_served", "first_error", "connections_opened", "local_ports_used", "time_wait_left")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -67,16 +67,19 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 def _client_sockets(lab, ports: int, states=None) -> list:
-    return [s for s in lab.sockets([SERVER_PORT])
-            if s.remote[1] == SERVER_PORT and FIRST_PORT <= s.local[1] < FIRST_PORT + ports
-            and (states is None or s.state in states)]
+    return [
+        s
+        for s in lab.sockets([SERVER_PORT])
+        if s.remote[1] == SERVER_PORT
+        and FIRST_PORT <= s.local[1] < FIRST_PORT + ports
+        and (states is None or s.state in states)
+    ]
 
 
 def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
     lab.step(f"starting an HTTP/1.1 server on {ADDR}:{SERVER_PORT}")
     server = _Server((ADDR, SERVER_PORT), _Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     size = {"new-connection": 0, "keep-alive": 1, "pool": pool_size}[mode]
     pool = [http.client.HTTPConnection(ADDR, SERVER_PORT, timeout=5) for _ in range(size)]
@@ -85,8 +88,7 @@ def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
     lab.step(f"sending {requests} requests ({mode})")
     try:
         for n in range(requests):
-            conn = pool[n % size] if size else http.client.HTTPConnection(ADDR, SERVER_PORT,
-                                                                          timeout=5)
+            conn = pool[n % size] if size else http.client.HTTPConnection(ADDR, SERVER_PORT, timeout=5)
             try:
                 if conn.sock is None:
                     conn.connect()
@@ -106,9 +108,11 @@ def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
     finally:
         for conn in pool:
             conn.close()
-        lab.wait_for(lambda: not _client_sockets(lab, ports, {"FIN_WAIT_1", "FIN_WAIT_2",
-                                                              "ESTABLISHED"}),
-                     "the client's connections to reach TIME_WAIT", timeout=10)
+        lab.wait_for(
+            lambda: not _client_sockets(lab, ports, {"FIN_WAIT_1", "FIN_WAIT_2", "ESTABLISHED"}),
+            "the client's connections to reach TIME_WAIT",
+            timeout=10,
+        )
         server.shutdown()
         server.server_close()
     return {
@@ -120,21 +124,23 @@ def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
     }
 
 
-register(Experiment(
-    name="connection-reuse",
-    summary="Requests over new connections, one kept-alive connection, or a small pool.",
-    params=(
-        Param("requests", int, 100, "HTTP requests to send", minimum=1, maximum=2000),
-        Param("mode", str, "new-connection", "how the client uses connections", choices=MODES),
-        Param("pool_size", int, 4, "connections in the pool (mode=pool)", minimum=1, maximum=16),
-        Param("ports", int, 8, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
-    ),
-    body=f"{__name__}:body",
-    result=ConnectionReuseResult,
-    sysctls=lambda p: {
-        "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
-        "net.ipv4.tcp_tw_reuse": 0,
-    },
-    timeout=lambda p: 30.0 + p["requests"] * 0.02,
-    variants=tuple({"mode": m} for m in MODES),
-))
+register(
+    Experiment(
+        name="connection-reuse",
+        summary="Requests over new connections, one kept-alive connection, or a small pool.",
+        params=(
+            Param("requests", int, 100, "HTTP requests to send", minimum=1, maximum=2000),
+            Param("mode", str, "new-connection", "how the client uses connections", choices=MODES),
+            Param("pool_size", int, 4, "connections in the pool (mode=pool)", minimum=1, maximum=16),
+            Param("ports", int, 8, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
+        ),
+        body=f"{__name__}:body",
+        result=ConnectionReuseResult,
+        sysctls=lambda p: {
+            "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
+            "net.ipv4.tcp_tw_reuse": 0,
+        },
+        timeout=lambda p: 30.0 + p["requests"] * 0.02,
+        variants=tuple({"mode": m} for m in MODES),
+    )
+)

@@ -15,6 +15,7 @@ creation time (``nf_conntrack_timestamp``), so the run can tell a new entry from
 
 ``family=6`` runs the connection over the hosts' IPv6 addresses (fd00:1::2 to fd00:100::2).
 """
+
 from __future__ import annotations
 
 import math
@@ -53,11 +54,22 @@ class ConntrackTimeWaitResult(ExperimentResult):
     samples: list = field(default_factory=list)  # [t, closer socket state, entry state] (watch)
     host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
 
-    SHOWN = ("end_states", "time_wait_side", "socket_timer_s", "conntrack_state",
-             "conntrack_time_wait_s", "conntrack_timer_matches_sysctl", "conntrack_table",
-             "entry_gone_after_s", "closer_socket_when_gone", "reopen_connected",
-             "reopen_entry_state", "reopen_entries", "reopen_entry_is_new",
-             "reopen_conntrack_table")
+    SHOWN = (
+        "end_states",
+        "time_wait_side",
+        "socket_timer_s",
+        "conntrack_state",
+        "conntrack_time_wait_s",
+        "conntrack_timer_matches_sysctl",
+        "conntrack_table",
+        "entry_gone_after_s",
+        "closer_socket_when_gone",
+        "reopen_connected",
+        "reopen_entry_state",
+        "reopen_entries",
+        "reopen_entry_is_new",
+        "reopen_conntrack_table",
+    )
 
 
 def _close_after_eof(sock) -> None:
@@ -78,16 +90,18 @@ def _state(topo, host: str, local_port: int, remote_port: int) -> str:
 
 
 def _entry(topo) -> Optional[conntrack.Entry]:
-    found = [e for e in topo.conntrack("router")
-             if e.original[1] == CLIENT_PORT and e.original[3] == SERVER_PORT]
+    found = [
+        e for e in topo.conntrack("router") if e.original[1] == CLIENT_PORT and e.original[3] == SERVER_PORT
+    ]
     return found[0] if found else None
 
 
-def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bool,
-         family: int) -> dict:
+def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bool, family: int) -> dict:
     if reopen and closer != "server":
-        raise ValueError("reopen: needs closer='server' (the client's own TIME_WAIT would "
-                         "keep its port), got closer='client'")
+        raise ValueError(
+            "reopen: needs closer='server' (the client's own TIME_WAIT would "
+            "keep its port), got closer='client'"
+        )
     topo = lab.topology()
     net = routed(topo)
     if ct_time_wait is not None:
@@ -110,10 +124,14 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
     hosts[closer][0].close()
     _close_after_eof(hosts[passive][0])
     closed_at = time.monotonic()
-    lab.wait_for(lambda: _state(topo, closer, *hosts[closer][1:]) == "TIME_WAIT"
-                 and _state(topo, passive, *hosts[passive][1:]) == "CLOSED"
-                 and (_entry(topo) or conntrack.Entry(4, "", 0, (), (), False, False)).state == "TIME_WAIT",
-                 "the closer's TIME_WAIT, the peer's close and the router's TIME_WAIT entry")
+    lab.wait_for(
+        lambda: (
+            _state(topo, closer, *hosts[closer][1:]) == "TIME_WAIT"
+            and _state(topo, passive, *hosts[passive][1:]) == "CLOSED"
+            and (_entry(topo) or conntrack.Entry(4, "", 0, (), (), False, False)).state == "TIME_WAIT"
+        ),
+        "the closer's TIME_WAIT, the peer's close and the router's TIME_WAIT entry",
+    )
     entry = _entry(topo)
     tw = [s for s in topo.sockets(closer, [hosts[closer][1]]) if s.state == "TIME_WAIT"]
     out = {
@@ -138,8 +156,11 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
             if e is None and gone_at is None:
                 gone_at, closer_then = t, sock
             time.sleep(0.1)
-        out.update(samples=samples, closer_socket_when_gone=closer_then,
-                   entry_gone_after_s=None if gone_at is None else int(gone_at))
+        out.update(
+            samples=samples,
+            closer_socket_when_gone=closer_then,
+            entry_gone_after_s=None if gone_at is None else int(gone_at),
+        )
 
     if reopen:
         old_age = _entry(topo).age_s
@@ -148,41 +169,73 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
         listener.settimeout(5)
         again = topo.connect("client", net.server(family), SERVER_PORT, src_port=CLIENT_PORT)
         server2, _ = listener.accept()
-        lab.wait_for(lambda: (_entry(topo) or conntrack.Entry(4, "", 0, (), (), False, False)).state
-                     == "ESTABLISHED", "the router's entry to be ESTABLISHED again")
-        found = [e for e in topo.conntrack("router")
-                 if e.original[1] == CLIENT_PORT and e.original[3] == SERVER_PORT]
-        out.update(reopen_connected=True, reopen_entry_state=found[0].state,
-                   reopen_entry_is_new=found[0].age_s < old_age + REOPEN_AFTER,
-                   reopen_entries=len(found), reopen_conntrack_table=conntrack.table_text(found))
+        lab.wait_for(
+            lambda: (_entry(topo) or conntrack.Entry(4, "", 0, (), (), False, False)).state == "ESTABLISHED",
+            "the router's entry to be ESTABLISHED again",
+        )
+        found = [
+            e
+            for e in topo.conntrack("router")
+            if e.original[1] == CLIENT_PORT and e.original[3] == SERVER_PORT
+        ]
+        out.update(
+            reopen_connected=True,
+            reopen_entry_state=found[0].state,
+            reopen_entry_is_new=found[0].age_s < old_age + REOPEN_AFTER,
+            reopen_entries=len(found),
+            reopen_conntrack_table=conntrack.table_text(found),
+        )
         again.close()
         _close_after_eof(server2)
     lab.settle()
     out["host_pids"] = topo.processes()
-    out["trace"] = lab.trace_between((net.client(family=family), CLIENT_PORT),
-                                     (net.server(family), SERVER_PORT))
+    out["trace"] = lab.trace_between(
+        (net.client(family=family), CLIENT_PORT), (net.server(family), SERVER_PORT)
+    )
     return out
 
 
-register(Experiment(
-    name="conntrack-time-wait",
-    summary="A router's conntrack keeps its own TIME_WAIT (120 s) beside the closer's socket.",
-    params=(
-        Param("closer", str, "client", "which side closes first", choices=("client", "server")),
-        Param("ct_time_wait", int, None, "the router's nf_conntrack_tcp_timeout_time_wait in "
-              "seconds; None leaves the namespace's default", choices=(None, 2, 30, 240)),
-        Param("watch", float, 0.0, "seconds to keep reading the socket and the entry after "
-              "the close", minimum=0, maximum=10),
-        Param("reopen", bool, False, "the server closes first, then the client connects again "
-              "from the same port"),
-        Param("family", int, 4, "IP version of the connection (the hosts have both)",
-              choices=(4, 6)),
-    ),
-    body=f"{__name__}:body",
-    result=ConntrackTimeWaitResult,
-    timeout=lambda p: 30.0 + p["watch"],
-    topology=True,
-    captures=True,
-    variants=({}, {"closer": "server"}, {"ct_time_wait": 2, "watch": 4.0},
-              {"closer": "server", "reopen": True}, {"family": 6}),
-))
+register(
+    Experiment(
+        name="conntrack-time-wait",
+        summary="A router's conntrack keeps its own TIME_WAIT (120 s) beside the closer's socket.",
+        params=(
+            Param("closer", str, "client", "which side closes first", choices=("client", "server")),
+            Param(
+                "ct_time_wait",
+                int,
+                None,
+                "the router's nf_conntrack_tcp_timeout_time_wait in "
+                "seconds; None leaves the namespace's default",
+                choices=(None, 2, 30, 240),
+            ),
+            Param(
+                "watch",
+                float,
+                0.0,
+                "seconds to keep reading the socket and the entry after the close",
+                minimum=0,
+                maximum=10,
+            ),
+            Param(
+                "reopen",
+                bool,
+                False,
+                "the server closes first, then the client connects again from the same port",
+            ),
+            Param("family", int, 4, "IP version of the connection (the hosts have both)", choices=(4, 6)),
+        ),
+        body=f"{__name__}:body",
+        result=ConntrackTimeWaitResult,
+        timeout=lambda p: 30.0 + p["watch"],
+        topology=True,
+        captures=True,
+        variants=(
+            {},
+            {"closer": "server"},
+            {"ct_time_wait": 2, "watch": 4.0},
+            {"closer": "server", "reopen": True},
+            {"family": 6},
+        ),
+    )
+)

@@ -15,6 +15,7 @@ client gets its port is ``how``:
 - ``bind-no-port``: bind((127.0.0.1, 0)) with IP_BIND_ADDRESS_NO_PORT set: bind() takes the
   address only and connect() picks the port, as with connect() alone.
 """
+
 from __future__ import annotations
 
 import socket
@@ -52,8 +53,17 @@ class EphemeralPortsResult(ExperimentResult):
     source_addresses: list = field(default_factory=list)
     time_wait: int = 0  # client TIME_WAIT sockets when the first call failed
 
-    SHOWN = ("destinations", "connections", "per_destination", "failed_call", "first_error",
-             "local_ports_used", "connections_per_port", "source_addresses", "time_wait")
+    SHOWN = (
+        "destinations",
+        "connections",
+        "per_destination",
+        "failed_call",
+        "first_error",
+        "local_ports_used",
+        "connections_per_port",
+        "source_addresses",
+        "time_wait",
+    )
 
 
 def _client(how: str) -> socket.socket:
@@ -106,9 +116,13 @@ def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
         if failed_call:
             break
     server_ports = {p for _, p in servers}
-    time_wait = sum(1 for s in lab.sockets(server_ports)
-                    if s.state == "TIME_WAIT" and s.remote[1] in server_ports
-                    and FIRST_PORT <= s.local[1] < FIRST_PORT + ports)
+    time_wait = sum(
+        1
+        for s in lab.sockets(server_ports)
+        if s.state == "TIME_WAIT"
+        and s.remote[1] in server_ports
+        and FIRST_PORT <= s.local[1] < FIRST_PORT + ports
+    )
     return {
         "destinations": [f"{a}:{p}" for a, p in servers],
         "connections": sum(per_destination),
@@ -122,26 +136,33 @@ def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
     }
 
 
-register(Experiment(
-    name="ephemeral-ports",
-    summary="connect() vs bind() before connect(): which call fails, and how far ports stretch.",
-    params=(
-        Param("ports", int, 4, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
-        Param("how", str, "connect", "how the client gets its source port", choices=HOW),
-        Param("destinations", int, 1, "number of servers the client connects to",
-              minimum=1, maximum=4),
-        Param("vary", str, "address", "what tells the servers apart: their address or port",
-              choices=("address", "port")),
-    ),
-    body=f"{__name__}:body",
-    result=EphemeralPortsResult,
-    sysctls=lambda p: {
-        "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
-        "net.ipv4.tcp_tw_reuse": 0,
-    },
-    timeout=lambda p: 20.0 + p["ports"] * p["destinations"] * 0.02,
-    variants=tuple({"ports": 4, "how": h, "destinations": d}
-                   for h in HOW for d in (1, 3))
-    + ({"ports": 4, "how": "connect", "destinations": 3, "vary": "port"},
-       {"ports": 3, "how": "bind", "destinations": 1}),
-))
+register(
+    Experiment(
+        name="ephemeral-ports",
+        summary="connect() vs bind() before connect(): which call fails, and how far ports stretch.",
+        params=(
+            Param("ports", int, 4, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
+            Param("how", str, "connect", "how the client gets its source port", choices=HOW),
+            Param("destinations", int, 1, "number of servers the client connects to", minimum=1, maximum=4),
+            Param(
+                "vary",
+                str,
+                "address",
+                "what tells the servers apart: their address or port",
+                choices=("address", "port"),
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=EphemeralPortsResult,
+        sysctls=lambda p: {
+            "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
+            "net.ipv4.tcp_tw_reuse": 0,
+        },
+        timeout=lambda p: 20.0 + p["ports"] * p["destinations"] * 0.02,
+        variants=tuple({"ports": 4, "how": h, "destinations": d} for h in HOW for d in (1, 3))
+        + (
+            {"ports": 4, "how": "connect", "destinations": 3, "vary": "port"},
+            {"ports": 3, "how": "bind", "destinations": 1},
+        ),
+    )
+)

@@ -7,6 +7,7 @@ somewhere new) until connect() fails; each connection is closed client first, so
 stays in TIME_WAIT. ``tcp_tw_reuse`` is 0. The result counts the connections of each run, and
 the runs that used the range's top port.
 """
+
 from __future__ import annotations
 
 import socket
@@ -66,22 +67,34 @@ def body(lab, max_size: int, runs: int) -> dict:
                 tops += used_top
         connections[str(size)], top_used[str(size)] = made, tops
         errors[str(size)] = sorted(errs)
-    return {"sizes": list(range(1, max_size + 1)), "runs": runs, "connections": connections,
-            "top_port_used": top_used, "errors": errors}
+    return {
+        "sizes": list(range(1, max_size + 1)),
+        "runs": runs,
+        "connections": connections,
+        "top_port_used": top_used,
+        "errors": errors,
+    }
 
 
-register(Experiment(
-    name="ephemeral-range-sizes",
-    summary="How many connections to one destination each small port range allows, run after run.",
-    params=(
-        Param("max_size", int, 12, "largest ip_local_port_range size tried (from 1 up)",
-              minimum=1, maximum=32),
-        Param("runs", int, 20, "runs per size, each to a server port of its own",
-              minimum=1, maximum=50),
-    ),
-    body=f"{__name__}:body",
-    result=RangeSizesResult,
-    sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0},
-    timeout=lambda p: 30.0 + p["max_size"] ** 2 * p["runs"] * 0.01,
-    variants=({"max_size": 12, "runs": 20},),
-))
+register(
+    Experiment(
+        name="ephemeral-range-sizes",
+        summary="How many connections to one destination each small port range allows, run after run.",
+        params=(
+            Param(
+                "max_size",
+                int,
+                12,
+                "largest ip_local_port_range size tried (from 1 up)",
+                minimum=1,
+                maximum=32,
+            ),
+            Param("runs", int, 20, "runs per size, each to a server port of its own", minimum=1, maximum=50),
+        ),
+        body=f"{__name__}:body",
+        result=RangeSizesResult,
+        sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0},
+        timeout=lambda p: 30.0 + p["max_size"] ** 2 * p["runs"] * 0.01,
+        variants=({"max_size": 12, "runs": 20},),
+    )
+)

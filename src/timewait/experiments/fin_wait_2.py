@@ -18,6 +18,7 @@ Above 60 s (TCP_TIMEWAIT_LEN) the orphan is not made a timewait socket at once: 
 socket waits first on its keepalive timer, and becomes a timewait socket when that fires
 (``orphan_timers`` lists the timer kinds seen, in order).
 """
+
 from __future__ import annotations
 
 import socket
@@ -47,8 +48,14 @@ class FinWait2Result(ExperimentResult):
     bind_after: str = ""  # the same bind() once the orphan has gone
     orphan_timers: list = field(default_factory=list)  # the orphan's timer kinds, in the order seen
 
-    SHOWN = ("lifetime_whole_s", "orphan_timer", "peer_state", "held_state", "answer_to_late_fin",
-             "socket_table")
+    SHOWN = (
+        "lifetime_whole_s",
+        "orphan_timer",
+        "peer_state",
+        "held_state",
+        "answer_to_late_fin",
+        "socket_table",
+    )
 
 
 def _connect_pair(lab, listener, client_port):
@@ -70,9 +77,13 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
         orphan.setsockopt(socket.IPPROTO_TCP, socket.TCP_LINGER2, linger2)
     orphan.close()
     held.shutdown(socket.SHUT_WR)
-    lab.wait_for(lambda: lab.state_of(ORPHAN_PORT, SERVER_PORT) == "FIN_WAIT_2"
-                 and lab.state_of(HELD_PORT, SERVER_PORT) == "FIN_WAIT_2",
-                 "both client sockets to reach FIN_WAIT_2")
+    lab.wait_for(
+        lambda: (
+            lab.state_of(ORPHAN_PORT, SERVER_PORT) == "FIN_WAIT_2"
+            and lab.state_of(HELD_PORT, SERVER_PORT) == "FIN_WAIT_2"
+        ),
+        "both client sockets to reach FIN_WAIT_2",
+    )
     reached = lab.now()
     sockets = lab.sockets([SERVER_PORT])
     table = ss_text(sockets, timers=False)
@@ -82,14 +93,24 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     timers = [orphan_timer]
 
     def orphan_gone() -> bool:
-        row = next((s for s in lab.sockets([ORPHAN_PORT]) if s.local[1] == ORPHAN_PORT
-                    and s.remote[1] == SERVER_PORT), None)
+        row = next(
+            (
+                s
+                for s in lab.sockets([ORPHAN_PORT])
+                if s.local[1] == ORPHAN_PORT and s.remote[1] == SERVER_PORT
+            ),
+            None,
+        )
         if row is not None and row.timer != timers[-1]:
             timers.append(row.timer)
         return row is None
 
-    lab.wait_for(orphan_gone, "the orphaned FIN_WAIT_2 socket to go",
-                 timeout=(linger2 or fin_timeout) + 10, interval=0.01)
+    lab.wait_for(
+        orphan_gone,
+        "the orphaned FIN_WAIT_2 socket to go",
+        timeout=(linger2 or fin_timeout) + 10,
+        interval=0.01,
+    )
     lifetime = lab.now() - reached
     bind_after = try_port(ORPHAN_PORT) or "ok"
     peer_state = lab.state_of(SERVER_PORT, ORPHAN_PORT)
@@ -98,8 +119,11 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     lab.step("the server finally closes the first connection")
     closed_at = lab.now()
     orphan_peer.close()
-    answer = lab.wait_for_segment(Match(src_port=ORPHAN_PORT, dst_port=SERVER_PORT),
-                                  "the client's answer to the late FIN", after=closed_at)
+    answer = lab.wait_for_segment(
+        Match(src_port=ORPHAN_PORT, dst_port=SERVER_PORT),
+        "the client's answer to the late FIN",
+        after=closed_at,
+    )
     time.sleep(0.05)
     return {
         "trace": lab.trace(ORPHAN_PORT, SERVER_PORT).to_dicts(),
@@ -116,20 +140,33 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     }
 
 
-register(Experiment(
-    name="fin-wait-2",
-    captures=True,
-    summary="An orphaned FIN_WAIT_2 socket whose peer never closes, bounded by tcp_fin_timeout.",
-    params=(
-        Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=120),
-        Param("linger2", int, 0, "TCP_LINGER2 on the orphan before close, seconds (0: not set)",
-              minimum=0, maximum=60),
-    ),
-    body=f"{__name__}:body",
-    result=FinWait2Result,
-    sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
-    timeout=lambda p: max(p["fin_timeout"], p["linger2"]) + 20.0,
-    variants=({"fin_timeout": 1}, {"fin_timeout": 2}, {"fin_timeout": 5},
-              {"fin_timeout": 5, "linger2": 1}, {"fin_timeout": 1, "linger2": 2},
-              {"fin_timeout": 62}),
-))
+register(
+    Experiment(
+        name="fin-wait-2",
+        captures=True,
+        summary="An orphaned FIN_WAIT_2 socket whose peer never closes, bounded by tcp_fin_timeout.",
+        params=(
+            Param("fin_timeout", int, 2, "net.ipv4.tcp_fin_timeout, seconds", minimum=1, maximum=120),
+            Param(
+                "linger2",
+                int,
+                0,
+                "TCP_LINGER2 on the orphan before close, seconds (0: not set)",
+                minimum=0,
+                maximum=60,
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=FinWait2Result,
+        sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
+        timeout=lambda p: max(p["fin_timeout"], p["linger2"]) + 20.0,
+        variants=(
+            {"fin_timeout": 1},
+            {"fin_timeout": 2},
+            {"fin_timeout": 5},
+            {"fin_timeout": 5, "linger2": 1},
+            {"fin_timeout": 1, "linger2": 2},
+            {"fin_timeout": 62},
+        ),
+    )
+)

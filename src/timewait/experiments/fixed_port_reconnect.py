@@ -17,6 +17,7 @@ On the host tier (timestamps on, ``tw_reuse`` not given) the ports are free ones
 picks on the host loopback, and counters are not reported: other host traffic moves them. A
 run that sets ``tw_reuse`` never runs on the host: it shows its recording there.
 """
+
 from __future__ import annotations
 
 import socket
@@ -45,8 +46,7 @@ class FixedPortReconnectResult(ExperimentResult):
     tw_sysctls: dict = field(default_factory=dict)  # name -> "present" or "absent" on this kernel
     tw_reuse_value: Optional[int] = None  # tcp_tw_reuse in force: the namespace's, or the host's
 
-    SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters",
-             "tw_sysctls")
+    SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters", "tw_sysctls")
 
 
 def _host_timestamps_on() -> bool:
@@ -59,8 +59,7 @@ def _host_timestamps_on() -> bool:
 
 def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None) -> dict:
     if not lab.isolated and not _host_timestamps_on():
-        raise RuntimeError("this host has net.ipv4.tcp_timestamps=0; the host-tier run "
-                           "needs timestamps on")
+        raise RuntimeError("this host has net.ipv4.tcp_timestamps=0; the host-tier run needs timestamps on")
     # Inside the namespace fixed ports; on the host, free ports the kernel picks.
     listener = lab.listener(SERVER_PORT if lab.isolated else 0)
     server_port = listener.getsockname()[1]
@@ -80,8 +79,10 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
     server.settimeout(5)
     assert server.recv(1) == b""
     server.close()
-    old_state = lab.wait_for(lambda: lab.state_of(client_port, server_port) == "TIME_WAIT"
-                             and "TIME_WAIT", "the client's TIME_WAIT")
+    old_state = lab.wait_for(
+        lambda: lab.state_of(client_port, server_port) == "TIME_WAIT" and "TIME_WAIT",
+        "the client's TIME_WAIT",
+    )
 
     lab.step("reconnecting at once from the same source port")
     again = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
@@ -98,9 +99,11 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
             again.connect((ADDR, server_port))
         except OSError as exc:
             error, failed_at = errno_name(exc), "connect"
-    tw_left = [s for s in lab.sockets([client_port])
-               if s.local[1] == client_port and s.remote[1] == server_port
-               and s.state == "TIME_WAIT"]
+    tw_left = [
+        s
+        for s in lab.sockets([client_port])
+        if s.local[1] == client_port and s.remote[1] == server_port and s.state == "TIME_WAIT"
+    ]
     if error is None:
         lab.track(listener.accept()[0])
         # Leave no second TIME_WAIT behind (matters on the host): close with a reset.
@@ -112,32 +115,40 @@ def body(lab, timestamps: bool, reuseaddr: bool, tw_reuse: Optional[int] = None)
         "failed_at": failed_at,
         "old_state_after": "TIME_WAIT" if tw_left else "gone (recycled)",
         "counters": counter_delta(before, lab.counters(), REUSE_COUNTERS) if lab.isolated else {},
-        "tw_sysctls": {name: "present" if lab.sysctl_exists(name) else "absent"
-                       for name in TW_SYSCTLS},
+        "tw_sysctls": {name: "present" if lab.sysctl_exists(name) else "absent" for name in TW_SYSCTLS},
         # Read-only on the host tier: the host's value decides there.
-        "tw_reuse_value": (int(lab.sysctl("net.ipv4.tcp_tw_reuse"))
-                           if lab.sysctl_exists("net.ipv4.tcp_tw_reuse") else None),
+        "tw_reuse_value": (
+            int(lab.sysctl("net.ipv4.tcp_tw_reuse")) if lab.sysctl_exists("net.ipv4.tcp_tw_reuse") else None
+        ),
     }
 
 
-register(Experiment(
-    name="fixed-port-reconnect",
-    summary="Reconnect at once from the same bound source port after closing first.",
-    params=(
-        Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
-        Param("reuseaddr", bool, True, "SO_REUSEADDR on the client's sockets"),
-        Param("tw_reuse", int, None, "net.ipv4.tcp_tw_reuse in the namespace; None leaves "
-              "the namespace's default", choices=(None, 0, 1, 2)),
-    ),
-    body=f"{__name__}:body",
-    result=FixedPortReconnectResult,
-    sysctls=lambda p: {"net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
-                       **({} if p["tw_reuse"] is None
-                          else {"net.ipv4.tcp_tw_reuse": p["tw_reuse"]})},
-    timeout=lambda p: 20.0,
-    # Setting tcp_tw_reuse needs the namespace: on the host such a run shows its recording.
-    host_ok=lambda p: p["timestamps"] and p["tw_reuse"] is None and _host_timestamps_on(),
-    variants=tuple({"timestamps": t, "reuseaddr": r} for t in (True, False) for r in (True, False))
-    # tcp_tw_reuse=0 with a bound port: timestamps alone decide.
-    + tuple({"timestamps": t, "reuseaddr": True, "tw_reuse": 0} for t in (True, False)),
-))
+register(
+    Experiment(
+        name="fixed-port-reconnect",
+        summary="Reconnect at once from the same bound source port after closing first.",
+        params=(
+            Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
+            Param("reuseaddr", bool, True, "SO_REUSEADDR on the client's sockets"),
+            Param(
+                "tw_reuse",
+                int,
+                None,
+                "net.ipv4.tcp_tw_reuse in the namespace; None leaves the namespace's default",
+                choices=(None, 0, 1, 2),
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=FixedPortReconnectResult,
+        sysctls=lambda p: {
+            "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
+            **({} if p["tw_reuse"] is None else {"net.ipv4.tcp_tw_reuse": p["tw_reuse"]}),
+        },
+        timeout=lambda p: 20.0,
+        # Setting tcp_tw_reuse needs the namespace: on the host such a run shows its recording.
+        host_ok=lambda p: p["timestamps"] and p["tw_reuse"] is None and _host_timestamps_on(),
+        variants=tuple({"timestamps": t, "reuseaddr": r} for t in (True, False) for r in (True, False))
+        # tcp_tw_reuse=0 with a bound port: timestamps alone decide.
+        + tuple({"timestamps": t, "reuseaddr": True, "tw_reuse": 0} for t in (True, False)),
+    )
+)

@@ -5,6 +5,7 @@ carries the ACK of the first FIN (``merged_fin_ack``: three segments instead of 
 half-close (``half_close``: the closer only shuts down its sending side, and the peer still
 sends data after the first FIN).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,14 @@ class FourWayCloseResult(ExperimentResult):
     # included, so it differs from run to run); None when ss is not installed
     ss_time_wait: Optional[list] = None
 
-    SHOWN = ("close_segments", "end_states", "time_wait_side", "time_wait_timer_s",
-             "data_after_fin", "socket_table")
+    SHOWN = (
+        "close_segments",
+        "end_states",
+        "time_wait_side",
+        "time_wait_timer_s",
+        "data_after_fin",
+        "socket_table",
+    )
 
 
 def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: int) -> dict:
@@ -52,8 +59,7 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
     replied_at = lab.now()
     server.sendall(b"reply\n")
     assert client.recv(100) == b"reply\n"
-    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply",
-                         after=replied_at)
+    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply", after=replied_at)
 
     first_fin_at = lab.now()
     data_after_fin = 0
@@ -68,8 +74,11 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
     if merged_fin_ack:
         passive_sock.close()  # at once, before the delayed ACK of the FIN leaves
     else:
-        lab.wait_for_segment(Match(src_port=ports[passive], flags="ACK"),
-                             "the passive side's ACK of the FIN", after=first_fin_at)
+        lab.wait_for_segment(
+            Match(src_port=ports[passive], flags="ACK"),
+            "the passive side's ACK of the FIN",
+            after=first_fin_at,
+        )
         if half_close:
             lab.step(f"{passive} sends data after the first FIN")
             late = b"data after your FIN\n"
@@ -79,12 +88,17 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
             while len(got) < len(late):
                 got += active_sock.recv(100)
             data_after_fin = len(got)
-            lab.wait_for_segment(Match(src_port=ports[closer], flags="ACK"),
-                                 "the ACK of the late data", after=first_fin_at)
+            lab.wait_for_segment(
+                Match(src_port=ports[closer], flags="ACK"), "the ACK of the late data", after=first_fin_at
+            )
         passive_sock.close()
-    lab.wait_for(lambda: lab.state_of(ports[closer], ports[passive]) == "TIME_WAIT"
-                 and lab.state_of(ports[passive], ports[closer]) == "CLOSED",
-                 "the closer to reach TIME_WAIT and the peer to close")
+    lab.wait_for(
+        lambda: (
+            lab.state_of(ports[closer], ports[passive]) == "TIME_WAIT"
+            and lab.state_of(ports[passive], ports[closer]) == "CLOSED"
+        ),
+        "the closer to reach TIME_WAIT and the peer to close",
+    )
     table = lab.sockets([SERVER_PORT])
     tw = [s for s in table if s.state == "TIME_WAIT"]
     ss_time_wait = ss_rows("time-wait", normalise=False)
@@ -98,8 +112,10 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
     return {
         "trace": trace.to_dicts(),
         "close_segments": len(trace) - first_fin,
-        "end_states": {"client": lab.state_of(CLIENT_PORT, SERVER_PORT),
-                       "server": lab.state_of(SERVER_PORT, CLIENT_PORT)},
+        "end_states": {
+            "client": lab.state_of(CLIENT_PORT, SERVER_PORT),
+            "server": lab.state_of(SERVER_PORT, CLIENT_PORT),
+        },
         "time_wait_side": closer if tw else None,
         "time_wait_timer_s": math.ceil(tw[0].expires_s) if tw else None,
         "data_after_fin": data_after_fin,
@@ -108,25 +124,45 @@ def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: 
     }
 
 
-register(Experiment(
-    name="four-way-close",
-    captures=True,
-    summary="Open, exchange data and close a connection; capture every segment of the close.",
-    params=(
-        Param("closer", str, "client", "which side closes first", choices=("client", "server")),
-        Param("merged_fin_ack", bool, False,
-              "the passive side closes at once, so its FIN carries the ACK (three segments)"),
-        Param("half_close", bool, False,
-              "the closer shuts down sending only; the peer sends data after the first FIN"),
-        Param("fin_timeout", int, 60,
-              "net.ipv4.tcp_fin_timeout in seconds (it does not change TIME_WAIT)",
-              minimum=1, maximum=600),
-    ),
-    body=f"{__name__}:body",
-    result=FourWayCloseResult,
-    sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
-    timeout=lambda p: 20.0,
-    variants=tuple({"closer": c, "merged_fin_ack": m, "half_close": h}
-                   for c in ("client", "server") for m in (False, True) for h in (False, True)
-                   if not (m and h)) + ({"fin_timeout": 5},),
-))
+register(
+    Experiment(
+        name="four-way-close",
+        captures=True,
+        summary="Open, exchange data and close a connection; capture every segment of the close.",
+        params=(
+            Param("closer", str, "client", "which side closes first", choices=("client", "server")),
+            Param(
+                "merged_fin_ack",
+                bool,
+                False,
+                "the passive side closes at once, so its FIN carries the ACK (three segments)",
+            ),
+            Param(
+                "half_close",
+                bool,
+                False,
+                "the closer shuts down sending only; the peer sends data after the first FIN",
+            ),
+            Param(
+                "fin_timeout",
+                int,
+                60,
+                "net.ipv4.tcp_fin_timeout in seconds (it does not change TIME_WAIT)",
+                minimum=1,
+                maximum=600,
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=FourWayCloseResult,
+        sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
+        timeout=lambda p: 20.0,
+        variants=tuple(
+            {"closer": c, "merged_fin_ack": m, "half_close": h}
+            for c in ("client", "server")
+            for m in (False, True)
+            for h in (False, True)
+            if not (m and h)
+        )
+        + ({"fin_timeout": 5},),
+    )
+)

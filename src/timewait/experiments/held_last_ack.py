@@ -17,6 +17,7 @@ into FIN transmissions and a lifetime for a given RTO. The experiment sets a sma
 own default first; :func:`limit_s` of that default (15) is the 924.6 s the kernel's
 documentation quotes.
 """
+
 from __future__ import annotations
 
 import errno
@@ -79,8 +80,16 @@ class HeldLastAckResult(ExperimentResult):
     fin_times_s: list = field(default_factory=list)
     counters: dict = field(default_factory=dict)
 
-    SHOWN = ("namespace_default", "last_ack_state", "fin_transmissions", "predicted_fins",
-             "backoff", "end_state", "socket_error", "rst_sent")
+    SHOWN = (
+        "namespace_default",
+        "last_ack_state",
+        "fin_transmissions",
+        "predicted_fins",
+        "backoff",
+        "end_state",
+        "socket_error",
+        "rst_sent",
+    )
 
 
 def body(lab, retries2: int) -> dict:
@@ -92,23 +101,30 @@ def body(lab, retries2: int) -> dict:
     client.close()
     server.settimeout(5)
     assert server.recv(100) == b""
-    lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2",
-                 "the client to reach FIN_WAIT_2")
+    lab.wait_for(
+        lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2", "the client to reach FIN_WAIT_2"
+    )
     lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), note="dropped")
     before = lab.counters()
     lab.step("server sends its FIN with shutdown() and keeps the socket")
     server.shutdown(socket.SHUT_WR)
-    first_fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"),
-                                     "the server's FIN")
-    lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"),
-                         "the server's first timeout retransmission", nth=3)
-    row = next((s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT
-                and s.remote[1] == CLIENT_PORT), None)
+    first_fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"), "the server's FIN")
+    lab.wait_for_segment(
+        Match(src_port=SERVER_PORT, flags="FIN|ACK"), "the server's first timeout retransmission", nth=3
+    )
+    row = next(
+        (s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT),
+        None,
+    )
 
     lab.step("waiting for the kernel to give up")
     budget = predict(retries2)[1] * 1.5 + 5
-    lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
-                 "the held LAST_ACK socket to give up", timeout=budget, interval=0.01)
+    lab.wait_for(
+        lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
+        "the held LAST_ACK socket to give up",
+        timeout=budget,
+        interval=0.01,
+    )
     gone = lab.now()
     error = server.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     time.sleep(0.1)
@@ -139,16 +155,17 @@ def body(lab, retries2: int) -> dict:
     }
 
 
-register(Experiment(
-    name="held-last-ack",
-    captures=True,
-    summary="A LAST_ACK socket its application still holds: tcp_retries2 bounds its FIN's retries.",
-    params=(
-        Param("retries2", int, 2, "net.ipv4.tcp_retries2 set in the namespace",
-              minimum=1, maximum=6),
-    ),
-    body=f"{__name__}:body",
-    result=HeldLastAckResult,
-    timeout=lambda p: predict(p["retries2"])[1] * 1.5 + 20,
-    variants=({"retries2": 1}, {"retries2": 2}, {"retries2": 3}),
-))
+register(
+    Experiment(
+        name="held-last-ack",
+        captures=True,
+        summary="A LAST_ACK socket its application still holds: tcp_retries2 bounds its FIN's retries.",
+        params=(
+            Param("retries2", int, 2, "net.ipv4.tcp_retries2 set in the namespace", minimum=1, maximum=6),
+        ),
+        body=f"{__name__}:body",
+        result=HeldLastAckResult,
+        timeout=lambda p: predict(p["retries2"])[1] * 1.5 + 20,
+        variants=({"retries2": 1}, {"retries2": 2}, {"retries2": 3}),
+    )
+)

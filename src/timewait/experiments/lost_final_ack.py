@@ -25,6 +25,7 @@ same port 40000: to server port 5001 (``other-port``; the stray FIN then meets n
 TCP demultiplexes on all four numbers) or to port 5000 again (``same-port``, the same
 4-tuple; its SYN reaches the passive side while that side is still in LAST_ACK).
 """
+
 from __future__ import annotations
 
 import select
@@ -45,9 +46,13 @@ OTHER_SERVER_PORT = 5001
 CLIENT_PORT = 40000
 NEW_CONNECTION = ("none", "other-port", "same-port")
 EXTRA_COUNTERS = ("TCPLossProbes", "TCPLossProbeRecovery")
-POLL_NAMES = ((select.POLLIN, "POLLIN"), (select.POLLOUT, "POLLOUT"),
-              (select.POLLERR, "POLLERR"), (select.POLLHUP, "POLLHUP"),
-              (getattr(select, "POLLRDHUP", 0x2000), "POLLRDHUP"))
+POLL_NAMES = (
+    (select.POLLIN, "POLLIN"),
+    (select.POLLOUT, "POLLOUT"),
+    (select.POLLERR, "POLLERR"),
+    (select.POLLHUP, "POLLHUP"),
+    (getattr(select, "POLLRDHUP", 0x2000), "POLLRDHUP"),
+)
 
 
 @dataclass
@@ -73,11 +78,27 @@ class LostFinalAckResult(ExperimentResult):
     new_connection_state: str = ""  # the client's new connection at the end ("" if none)
     new_connection_error: Optional[str] = None  # its SO_ERROR, or connect()'s errno
 
-    SHOWN = ("closer_state", "answer_to_retransmitted_fin", "fin_retransmissions", "rst_seen",
-             "rto_at_least_200ms", "peer_error", "peer_final_state", "socket_table")
+    SHOWN = (
+        "closer_state",
+        "answer_to_retransmitted_fin",
+        "fin_retransmissions",
+        "rst_seen",
+        "rto_at_least_200ms",
+        "peer_error",
+        "peer_final_state",
+        "socket_table",
+    )
     # Extra lines only where they say something, so the original variants read as before.
-    EXTRA = ("backoff", "loss_probes", "timer_before_s", "timer_after_s", "peer_recv",
-             "peer_poll", "new_connection_state", "new_connection_error")
+    EXTRA = (
+        "backoff",
+        "loss_probes",
+        "timer_before_s",
+        "timer_after_s",
+        "peer_recv",
+        "peer_poll",
+        "new_connection_state",
+        "new_connection_error",
+    )
 
     def summary(self) -> str:
         text = super().summary()
@@ -127,12 +148,10 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     replied_at = lab.now()
     server.sendall(b"reply\n")
     assert client.recv(100) == b"reply\n"
-    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply",
-                         after=replied_at)
+    lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply", after=replied_at)
 
     before = lab.counters()
-    lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), count=1,
-             note="dropped")
+    lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), count=1, note="dropped")
     lab.step("client closes")
     # shutdown() sends the same FIN as close(), but the client keeps its socket until the
     # server's FIN has arrived. An orphan would have to wait in FIN_WAIT_2 in a TIME_WAIT
@@ -144,14 +163,22 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     lab.step("server shuts down its sending side (keeps the socket to read its error)")
     closing_at = lab.now()
     server.shutdown(socket.SHUT_WR)
-    lab.wait_for_segment(Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT, flags="FIN|ACK"),
-                         "the server's FIN", after=closing_at)
+    lab.wait_for_segment(
+        Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT, flags="FIN|ACK"),
+        "the server's FIN",
+        after=closing_at,
+    )
     if fin_losses:
         # installed after the first FIN went through, well before the first retransmission
-        lab.drop(Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT, flags="FIN|ACK"),
-                 count=fin_losses, note="dropped")
-    lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) != "FIN_WAIT_2",
-                 "the client to answer the server's FIN")
+        lab.drop(
+            Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT, flags="FIN|ACK"),
+            count=fin_losses,
+            note="dropped",
+        )
+    lab.wait_for(
+        lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) != "FIN_WAIT_2",
+        "the client to answer the server's FIN",
+    )
     closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
     # The closer's TIME_WAIT timer, read every few milliseconds from now on, so a reading
     # precedes the retransmitted FIN even when the steps below are slow on a loaded machine.
@@ -182,19 +209,28 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
 
     lab.step("server waits for the end of its connection")
     try:
-        lab.wait_for(lambda: tcp_state(server) == "CLOSED", "the server's connection to end",
-                     timeout=15, interval=0.002)
+        lab.wait_for(
+            lambda: tcp_state(server) == "CLOSED",
+            "the server's connection to end",
+            timeout=15,
+            interval=0.002,
+        )
         done_at = lab.now()
         if reader.is_alive():
-            lab.wait_for(lambda: bool(readings) and readings[-1][0] >= done_at,
-                         "a timer reading after the end", timeout=5, interval=0.002)
+            lab.wait_for(
+                lambda: bool(readings) and readings[-1][0] >= done_at,
+                "a timer reading after the end",
+                timeout=5,
+                interval=0.002,
+            )
     finally:
         stop_reading.set()
         if reader.is_alive():
             reader.join(timeout=5)
     poller = select.poll()
-    poller.register(server, select.POLLIN | select.POLLERR | select.POLLHUP
-                    | getattr(select, "POLLRDHUP", 0x2000))
+    poller.register(
+        server, select.POLLIN | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0x2000)
+    )
     events = poller.poll(1000)
     peer_poll = _poll_names(events[0][1]) if events else "none"
     server.setblocking(False)
@@ -214,11 +250,14 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         new_state = "CLOSED"
 
     trace = lab.trace(CLIENT_PORT, SERVER_PORT)
-    views = [v for v in lab.segments(start=closing_at)
-             if v.src[1] == SERVER_PORT and v.dst[1] == CLIENT_PORT and "FIN" in v.flags]
+    views = [
+        v
+        for v in lab.segments(start=closing_at)
+        if v.src[1] == SERVER_PORT and v.dst[1] == CLIENT_PORT and "FIN" in v.flags
+    ]
     fins = [s for s in trace if s.src == "server" and s.has("FIN")]
     last_fin = trace.segments.index(fins[-1])
-    answers = [s for s in trace.segments[last_fin + 1:] if s.src == "client"]
+    answers = [s for s in trace.segments[last_fin + 1 :] if s.src == "client"]
     times = [round(s.t - fins[0].t, 3) for s in fins]
     gaps = [round(b - a, 3) for a, b in pairwise(times)]
 
@@ -248,8 +287,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         "fin_times_s": times,
         "timer_before_s": None if timer_before is None else round(timer_before),
         "timer_after_s": None if timer_after is None else round(timer_after),
-        "timer_readings_s": [] if timer_before is None else [round(timer_before, 2),
-                                                             round(timer_after, 2)],
+        "timer_readings_s": [] if timer_before is None else [round(timer_before, 2), round(timer_after, 2)],
         "peer_recv": peer_recv,
         "peer_poll": peer_poll,
         "new_connection_state": new_state,
@@ -257,31 +295,48 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     }
 
 
-register(Experiment(
-    name="lost-final-ack",
-    captures=True,
-    summary="Drop the active closer's final ACK; the passive side retransmits its FIN.",
-    params=(
-        Param("time_wait", bool, True,
-              "keep TIME_WAIT (off: tcp_max_tw_buckets=0, the kernel skips TIME_WAIT)"),
-        Param("fin_losses", int, 0,
-              "also drop this many retransmissions of the passive side's FIN",
-              minimum=0, maximum=4),
-        Param("new_connection", str, "none",
-              "right after its close the client connects again from port 40000: to server "
-              "port 5001 (other-port) or to port 5000, the same 4-tuple (same-port)",
-              choices=NEW_CONNECTION),
-    ),
-    body=f"{__name__}:body",
-    result=LostFinalAckResult,
-    sysctls=lambda p: {} if p["time_wait"] else {"net.ipv4.tcp_max_tw_buckets": 0},
-    timeout=lambda p: 30.0,
-    variants=(
-        {"time_wait": True}, {"time_wait": False},
-        {"time_wait": True, "fin_losses": 3}, {"time_wait": False, "fin_losses": 3},
-        {"time_wait": False, "new_connection": "other-port"},
-        {"time_wait": False, "new_connection": "same-port"},
-        {"time_wait": True, "new_connection": "other-port"},
-        {"time_wait": True, "new_connection": "same-port"},
-    ),
-))
+register(
+    Experiment(
+        name="lost-final-ack",
+        captures=True,
+        summary="Drop the active closer's final ACK; the passive side retransmits its FIN.",
+        params=(
+            Param(
+                "time_wait",
+                bool,
+                True,
+                "keep TIME_WAIT (off: tcp_max_tw_buckets=0, the kernel skips TIME_WAIT)",
+            ),
+            Param(
+                "fin_losses",
+                int,
+                0,
+                "also drop this many retransmissions of the passive side's FIN",
+                minimum=0,
+                maximum=4,
+            ),
+            Param(
+                "new_connection",
+                str,
+                "none",
+                "right after its close the client connects again from port 40000: to server "
+                "port 5001 (other-port) or to port 5000, the same 4-tuple (same-port)",
+                choices=NEW_CONNECTION,
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=LostFinalAckResult,
+        sysctls=lambda p: {} if p["time_wait"] else {"net.ipv4.tcp_max_tw_buckets": 0},
+        timeout=lambda p: 30.0,
+        variants=(
+            {"time_wait": True},
+            {"time_wait": False},
+            {"time_wait": True, "fin_losses": 3},
+            {"time_wait": False, "fin_losses": 3},
+            {"time_wait": False, "new_connection": "other-port"},
+            {"time_wait": False, "new_connection": "same-port"},
+            {"time_wait": True, "new_connection": "other-port"},
+            {"time_wait": True, "new_connection": "same-port"},
+        ),
+    )
+)

@@ -23,6 +23,7 @@ nf_nat_core.c) picks it by a hash of the source and destination addresses.
 - ``keepalive=True``: one connection carries all the requests (HTTP keep-alive): one
   mapping, whatever the number of requests.
 """
+
 from __future__ import annotations
 
 import time
@@ -60,15 +61,29 @@ class NatPortExhaustionResult(ExperimentResult):
     outcomes: list = field(default_factory=list)  # per connection: "ok" or errno (not shown)
     host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
 
-    SHOWN = ("budget", "connected", "failed", "errors", "gave_up_after_s", "mappings",
-             "addresses_used", "entries_by_state", "counters", "failed_syns", "syns_dropped",
-             "failed_syn_times_s", "evictions", "rule_predicted_all")
+    SHOWN = (
+        "budget",
+        "connected",
+        "failed",
+        "errors",
+        "gave_up_after_s",
+        "mappings",
+        "addresses_used",
+        "entries_by_state",
+        "counters",
+        "failed_syns",
+        "syns_dropped",
+        "failed_syn_times_s",
+        "evictions",
+        "rule_predicted_all",
+    )
 
 
 def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive: bool) -> dict:
     if keepalive and hold != "closed":
-        raise ValueError("keepalive: one connection carries every request, so hold must be "
-                         f"'closed', got hold={hold!r}")
+        raise ValueError(
+            f"keepalive: one connection carries every request, so hold must be 'closed', got hold={hold!r}"
+        )
     topo = lab.topology()
     net = routed(topo)
     nat_addrs = [net.router_outside[0]] + [f"10.0.100.{i}" for i in range(3, 2 + addresses)]
@@ -126,8 +141,9 @@ def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive
             assert server.recv(1) == b""
             server.close()
             lab.wait_for(lambda peer=peer: _tw_entry(topo, peer), "the router's entry to reach TIME_WAIT")
-            lab.wait_for(lambda: _end_seq(inside, client_ports[-1]) is not None,
-                         "the capture to see the client's FIN")
+            lab.wait_for(
+                lambda: _end_seq(inside, client_ports[-1]) is not None, "the capture to see the client's FIN"
+            )
             ended[peer] = _end_seq(inside, client_ports[-1])
     if keep:
         keep[0].close()
@@ -165,8 +181,9 @@ def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive
 
 
 def _tw_entry(topo, peer) -> bool:
-    return any(e.state == "TIME_WAIT" and (e.reply[2], e.reply[3]) == tuple(peer)
-               for e in topo.conntrack("router"))
+    return any(
+        e.state == "TIME_WAIT" and (e.reply[2], e.reply[3]) == tuple(peer) for e in topo.conntrack("router")
+    )
 
 
 def _end_seq(capture, client_port: int) -> Optional[int]:
@@ -186,32 +203,42 @@ def _predict(lab, capture, ended: dict, client_port: Optional[int], peer=None) -
         time.sleep(0.2)  # the capture thread reads the last SYN
         isn = [v for v in capture.tcp() if v.flags == "SYN"][-1].seq
         return not any(seq_gt(isn, end) for end in ended.values())
-    syn = lab.wait_for(lambda: next((v for v in capture.tcp()
-                                     if v.flags == "SYN" and v.src[1] == client_port), None),
-                       "the capture to see the SYN")
+    syn = lab.wait_for(
+        lambda: next((v for v in capture.tcp() if v.flags == "SYN" and v.src[1] == client_port), None),
+        "the capture to see the SYN",
+    )
     if tuple(peer) not in ended:
         return True  # a free port: nothing to evict
     return seq_gt(syn.seq, ended[tuple(peer)])
 
 
-register(Experiment(
-    name="nat-port-exhaustion",
-    summary="Connections through SNAT with a few ports: a dropped SYN and a connect() timeout.",
-    params=(
-        Param("ports", int, 4, "source ports in the router's SNAT range", minimum=1, maximum=16),
-        Param("addresses", int, 1, "SNAT addresses of the router", minimum=1, maximum=4),
-        Param("connections", int, 6, "connections opened one after another", minimum=1,
-              maximum=32),
-        Param("hold", str, "open", "keep each connection open, or close it after its reply",
-              choices=("open", "closed")),
-        Param("keepalive", bool, False, "one connection carries every request (needs "
-              "hold='closed')"),
-    ),
-    body=f"{__name__}:body",
-    result=NatPortExhaustionResult,
-    timeout=lambda p: 20.0 + 4.0 * p["connections"],
-    topology=True,
-    variants=({}, {"addresses": 2}, {"ports": 8, "connections": 10},
-              {"hold": "closed", "connections": 12},
-              {"hold": "closed", "keepalive": True, "connections": 12}),
-))
+register(
+    Experiment(
+        name="nat-port-exhaustion",
+        summary="Connections through SNAT with a few ports: a dropped SYN and a connect() timeout.",
+        params=(
+            Param("ports", int, 4, "source ports in the router's SNAT range", minimum=1, maximum=16),
+            Param("addresses", int, 1, "SNAT addresses of the router", minimum=1, maximum=4),
+            Param("connections", int, 6, "connections opened one after another", minimum=1, maximum=32),
+            Param(
+                "hold",
+                str,
+                "open",
+                "keep each connection open, or close it after its reply",
+                choices=("open", "closed"),
+            ),
+            Param("keepalive", bool, False, "one connection carries every request (needs hold='closed')"),
+        ),
+        body=f"{__name__}:body",
+        result=NatPortExhaustionResult,
+        timeout=lambda p: 20.0 + 4.0 * p["connections"],
+        topology=True,
+        variants=(
+            {},
+            {"addresses": 2},
+            {"ports": 8, "connections": 10},
+            {"hold": "closed", "connections": 12},
+            {"hold": "closed", "keepalive": True, "connections": 12},
+        ),
+    )
+)

@@ -29,6 +29,7 @@ segment's ACK number. The segment is then delivered exactly as A sent it.
 the captured segment and the one delivered (the checksums, recomputed for every delivery,
 are not counted).
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,9 +54,18 @@ REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
 RECYCLED_ISN = "A's last sequence number + 65537 (TIME_WAIT reused)"
 CLOCK_ISN = "A's ISN + elapsed time / 64 ns (clock)"
 # Counters that name a defence; the others that move are not attributions.
-DEFENCE_COUNTERS = ("PAWSEstab", "PAWSOldAck", "TCPChallengeACK", "TCPACKSkippedChallenge",
-                    "TCPACKSkippedPAWS", "TCPACKSkippedSeq", "DelayedACKLost",
-                    "TCPDSACKOldSent", "BeyondWindow", "Tcp:OutRsts")
+DEFENCE_COUNTERS = (
+    "PAWSEstab",
+    "PAWSOldAck",
+    "TCPChallengeACK",
+    "TCPACKSkippedChallenge",
+    "TCPACKSkippedPAWS",
+    "TCPACKSkippedSeq",
+    "DelayedACKLost",
+    "TCPDSACKOldSent",
+    "BeyondWindow",
+    "Tcp:OutRsts",
+)
 
 
 @dataclass
@@ -79,10 +89,21 @@ class OldDuplicateResult(ExperimentResult):
     reply_bytes_before: int = 0  # bytes B's server sent to reach the held segment's ACK number
     server_isn_advance: Optional[int] = None  # B's server ISN minus A's
 
-    SHOWN = ("old_bytes_delivered", "own_bytes_read", "rejected_by", "reuse_error",
-             "closer_state", "b_isn_from",
-             "reuse_counters", "landed", "ack_landed",
-             "changed_fields", "reply", "defence_counters", "explanation")
+    SHOWN = (
+        "old_bytes_delivered",
+        "own_bytes_read",
+        "rejected_by",
+        "reuse_error",
+        "closer_state",
+        "b_isn_from",
+        "reuse_counters",
+        "landed",
+        "ack_landed",
+        "changed_fields",
+        "reply",
+        "defence_counters",
+        "explanation",
+    )
 
 
 def _changed_fields(captured: bytes, delivered_tcp: bytes) -> list:
@@ -92,8 +113,11 @@ def _changed_fields(captured: bytes, delivered_tcp: bytes) -> list:
     from scapy.layers.l2 import Ether
 
     old, new = Ether(captured)[IP][TCP], TCP(delivered_tcp)
-    changed = [f.name for f in TCP.fields_desc
-               if f.name != "chksum" and old.getfieldval(f.name) != new.getfieldval(f.name)]
+    changed = [
+        f.name
+        for f in TCP.fields_desc
+        if f.name != "chksum" and old.getfieldval(f.name) != new.getfieldval(f.name)
+    ]
     if bytes(old.payload) != bytes(new.payload):
         changed.append("payload")
     return sorted(changed)
@@ -111,8 +135,9 @@ def _ack_landed(offset: int, acked: int) -> str:
     return "behind B's server's snd_una, within what it has had acknowledged"
 
 
-def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
-         reply_overlap: bool = False) -> dict:
+def body(
+    lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool, reply_overlap: bool = False
+) -> dict:
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     match_data = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK")
@@ -123,28 +148,37 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     reader, client_reader = Reader(server), Reader(client)
     if overlap or reply_overlap:
         # Both directions at once: the less time A takes, the further it outruns the clock.
-        lab.step(f"A sends {BULK} bytes{' each way' if overlap and reply_overlap else ''}, "
-                 "faster than the ISN clock")
+        lab.step(
+            f"A sends {BULK} bytes{' each way' if overlap and reply_overlap else ''}, "
+            "faster than the ISN clock"
+        )
         start = lab.now()
         sender = threading.Thread(target=server.sendall, args=(b"s" * BULK,), daemon=True)
         if reply_overlap:
             sender.start()
         if overlap:
             client.sendall(b"a" * BULK)
-        lab.wait_for(lambda: len(reader.got) >= (BULK if overlap else 0)
-                     and len(client_reader.got) >= (BULK if reply_overlap else 0),
-                     "A's bulk to arrive", timeout=20)
+        lab.wait_for(
+            lambda: (
+                len(reader.got) >= (BULK if overlap else 0)
+                and len(client_reader.got) >= (BULK if reply_overlap else 0)
+            ),
+            "A's bulk to arrive",
+            timeout=20,
+        )
         # Its last (possibly delayed) ACKs belong to the bulk, and are left out with it.
-        lab.wait_for(lambda: unacked(client) == 0 and unacked(server) == 0,
-                     "A's bulk to be acknowledged")
+        lab.wait_for(lambda: unacked(client) == 0 and unacked(server) == 0, "A's bulk to be acknowledged")
         bulks.append((start, lab.now()))
     rule = lab.hold(match_data, count=1)
     mark = lab.now()
     lab.step("A sends a segment that is held back")
     client.sendall(OLD)
     held = lab.wait_for_segment(match_data, "A's held segment", after=mark)
-    lab.wait_for(lambda: len(reader.got) >= (BULK if overlap else 0) + len(OLD),
-                 "A's retransmission to arrive", timeout=5)
+    lab.wait_for(
+        lambda: len(reader.got) >= (BULK if overlap else 0) + len(OLD),
+        "A's retransmission to arrive",
+        timeout=5,
+    )
     lab.remove(rule)
     # Closing with A's last bytes acknowledged keeps the close the same in every run: a
     # server that has sent data delays its ACKs, which could otherwise ride on its FIN or not.
@@ -156,8 +190,7 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     client.close()
     reader.join(5)
     server.close()
-    lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
-                 "A's server side to close")
+    lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED", "A's server side to close")
     closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
 
     # Incarnation B.
@@ -173,10 +206,10 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
     server_isn_advance, reply_bytes, ack_landed = None, 0, ""
     b_reader = b_client_reader = None
     if reuse_error is None:
-        syn_b = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN",
-                                     after=mark_b)
-        synack = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="SYN|ACK"),
-                                      "B's SYN|ACK", after=mark_b)
+        syn_b = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN", after=mark_b)
+        synack = lab.wait_for_segment(
+            Match(src_port=SERVER_PORT, flags="SYN|ACK"), "B's SYN|ACK", after=mark_b
+        )
         isn_a = (held.seq - (BULK if overlap else 0) - 1) % 2**32
         isn_advance = (syn_b.seq - isn_a) % 2**32
         server_isn_a = (held.ack - (BULK if reply_overlap else 0) - 1) % 2**32
@@ -186,8 +219,10 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         b_isn_from = RECYCLED_ISN if recycled else CLOCK_ISN
         b_reader = Reader(b_server)
         if overlap and gap <= 0 and not recycled:
-            raise RuntimeError(f"A's {BULK} bytes did not outrun the ISN clock "
-                               f"(B's ISN is {-gap} bytes past the held segment)")
+            raise RuntimeError(
+                f"A's {BULK} bytes did not outrun the ISN clock "
+                f"(B's ISN is {-gap} bytes past the held segment)"
+            )
         if overlap and gap > 0:
             lab.step(f"B's client sends {gap} bytes, up to the held segment")
             start = lab.now()
@@ -198,17 +233,21 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
             b_bytes = gap
         reply_gap = seq_diff(held.ack, synack.seq + 1)
         if reply_overlap and reply_gap <= 0:
-            raise RuntimeError(f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
-                               f"server's ISN is {-reply_gap} bytes past A's ACK number)")
+            raise RuntimeError(
+                f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
+                f"server's ISN is {-reply_gap} bytes past A's ACK number)"
+            )
         b_client_reader = Reader(b_client)
         if reply_overlap:
             lab.step(f"B's server sends {reply_gap} bytes, up to the held segment's ACK number")
             start = lab.now()
             b_server.sendall(b"t" * reply_gap)
-            lab.wait_for(lambda: len(b_client_reader.got) >= reply_gap,
-                         "B's server's bytes to arrive", timeout=20)
-            lab.wait_for(lambda: unacked(b_server) == 0,
-                         "B's client to acknowledge all of B's server's bytes")
+            lab.wait_for(
+                lambda: len(b_client_reader.got) >= reply_gap, "B's server's bytes to arrive", timeout=20
+            )
+            lab.wait_for(
+                lambda: unacked(b_server) == 0, "B's client to acknowledge all of B's server's bytes"
+            )
             bulks.append((start, lab.now()))
             reply_bytes = reply_gap
     got_b = b_reader.got if b_reader else bytearray()  # what B's application read
@@ -218,14 +257,16 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         # From the handshake and the bytes each side read: the capture may miss frames of a
         # bulk transfer, so its last ACKs are not relied on.
         offset = seq_diff(held.seq, syn_b.seq + 1 + b_bytes)
-        landed = ("at B's next expected byte" if offset == 0 else
-                  f"{'before' if offset < 0 else 'beyond'} B's next expected byte")
+        landed = (
+            "at B's next expected byte"
+            if offset == 0
+            else f"{'before' if offset < 0 else 'beyond'} B's next expected byte"
+        )
         b_server_nxt = (synack.seq + 1 + reply_bytes) % 2**32
         if old_ack == "current":
             changes["ack"] = b_server_nxt
         # Where the ACK number B's server receives falls (rewritten or not).
-        ack_landed = _ack_landed(seq_diff(changes.get("ack", held.ack), b_server_nxt),
-                                 reply_bytes)
+        ack_landed = _ack_landed(seq_diff(changes.get("ack", held.ack), b_server_nxt), reply_bytes)
         time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
 
     before = lab.counters()
@@ -242,11 +283,13 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         lab.step(f"B's client sends {len(OWN)} bytes of its own")
         mark_f = lab.now()
         b_client.sendall(OWN)
-        lab.wait_for_segment(from_server, "B's server's answer to B's own bytes",
-                             after=mark_f, timeout=5)
+        lab.wait_for_segment(from_server, "B's server's answer to B's own bytes", after=mark_f, timeout=5)
         try:  # a short wait when old bytes got in: B's own are then dropped as duplicates
-            lab.wait_for(lambda: got_b.count(OWN[:1]) >= len(OWN), "B's own bytes to be read",
-                         timeout=0.5 if got_b.count(OLD[:1]) else 3)
+            lab.wait_for(
+                lambda: got_b.count(OWN[:1]) >= len(OWN),
+                "B's own bytes to be read",
+                timeout=0.5 if got_b.count(OLD[:1]) else 3,
+            )
         except TimeoutError:
             pass
         own_bytes_read = got_b.count(OWN[:1])
@@ -263,15 +306,17 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         rejected_by = "PAWS"
     elif moved.get("TCPChallengeACK"):
         rejected_by = "RFC 5961 ACK check"
-    elif any(moved.get(n) for n in ("DelayedACKLost", "TCPDSACKOldSent", "BeyondWindow",
-                                     "TCPACKSkippedSeq")):
+    elif any(moved.get(n) for n in ("DelayedACKLost", "TCPDSACKOldSent", "BeyondWindow", "TCPACKSkippedSeq")):
         rejected_by = "sequence window"
     else:
-        raise RuntimeError(f"the old segment was not delivered, yet no defence counter "
-                           f"moved: {moved}")
+        raise RuntimeError(f"the old segment was not delivered, yet no defence counter moved: {moved}")
     time.sleep(0.05)
-    trace = to_trace(views_outside(lab, bulks), (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT),
-                     lambda v: "held" if v.frame == held.frame else lab.note_for(v))
+    trace = to_trace(
+        views_outside(lab, bulks),
+        (ADDR, CLIENT_PORT),
+        (ADDR, SERVER_PORT),
+        lambda v: "held" if v.frame == held.frame else lab.note_for(v),
+    )
     return {
         "trace": trace.to_dicts(),
         "old_bytes_delivered": old_bytes,
@@ -286,8 +331,9 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
         "changed_fields": changed_fields,
         "reply": answer.flags,
         "defence_counters": moved,
-        "explanation": (REUSED if b_isn_from == RECYCLED_ISN else "") + EXPLAIN[rejected_by]
-                       + (DESYNC if old_bytes else ""),
+        "explanation": (REUSED if b_isn_from == RECYCLED_ISN else "")
+        + EXPLAIN[rejected_by]
+        + (DESYNC if old_bytes else ""),
         "isn_advance": isn_advance,
         "b_bytes_before": b_bytes,
         "reply_bytes_before": reply_bytes,
@@ -297,59 +343,88 @@ def body(lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool,
 
 EXPLAIN = {
     "TIME_WAIT": "the client's TIME_WAIT socket holds the 4-tuple, so incarnation B cannot "
-                 "start; A's late segment finds no connection and is answered with a reset",
+    "start; A's late segment finds no connection and is answered with a reset",
     "PAWS": "the old segment's timestamp is older than the last one B has seen: PAWS drops it",
     "RFC 5961 ACK check": "the old segment's ACK number lies further behind B's server's "
-                          "snd_una than the bytes B's server has had acknowledged: it drops "
-                          "the segment and sends a challenge ACK",
+    "snd_una than the bytes B's server has had acknowledged: it drops "
+    "the segment and sends a challenge ACK",
     "sequence window": "the old segment's bytes lie outside B's receive window: dropped, and "
-                       "answered with a duplicate ACK",
+    "answered with a duplicate ACK",
     None: "no defence stopped it: B's application read A's bytes as if B's peer had sent them",
 }
-REUSED = ("TIME_WAIT let B reuse the 4-tuple at once (timestamps on, port bound with "
-          "SO_REUSEADDR) and started B 65537 bytes past A; ")
-DESYNC = ("; B's server now acknowledges bytes B's client never sent, and when B's client "
-          "sends its own bytes at those sequence numbers, B's server discards them as "
-          "duplicates: A's bytes took their place")
+REUSED = (
+    "TIME_WAIT let B reuse the 4-tuple at once (timestamps on, port bound with "
+    "SO_REUSEADDR) and started B 65537 bytes past A; "
+)
+DESYNC = (
+    "; B's server now acknowledges bytes B's client never sent, and when B's client "
+    "sends its own bytes at those sequence numbers, B's server discards them as "
+    "duplicates: A's bytes took their place"
+)
 
 
-register(Experiment(
-    name="old-duplicate",
-    captures=True,
-    summary="Deliver a held segment of one incarnation into the next one on the same 4-tuple.",
-    params=(
-        Param("time_wait", bool, True,
-              "the closer keeps TIME_WAIT (False: net.ipv4.tcp_max_tw_buckets=0)"),
-        Param("timestamps", bool, True, "TCP timestamps, and with them PAWS (net.ipv4.tcp_timestamps)"),
-        Param("old_ack", str, "original",
-              "the held segment's ACK number: as A sent it, or rewritten to B's server's "
-              "current snd_nxt",
-              choices=("original", "current")),
-        Param("overlap", bool, True,
-              "A's client sends 32 MiB, outrunning the ISN clock, and B's client sends up to "
-              "the held segment"),
-        Param("reply_overlap", bool, False,
-              "A's server sends 32 MiB too, and B's server sends up to the held segment's "
-              "ACK number"),
-    ),
-    body=f"{__name__}:body",
-    result=OldDuplicateResult,
-    sysctls=lambda p: {"net.ipv4.tcp_max_tw_buckets": 131072 if p["time_wait"] else 0,
-                       "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
-    timeout=lambda p: 60.0,
-    variants=(
-        {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": True,
-         "reply_overlap": True},
-        {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": True,
-         "reply_overlap": True},
-        {"time_wait": True, "timestamps": True, "old_ack": "original", "overlap": True},
-        {"time_wait": True, "timestamps": False, "old_ack": "original", "overlap": True},
-        {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": True},
-        {"time_wait": False, "timestamps": True, "old_ack": "current", "overlap": True},
-        {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": True},
-        {"time_wait": False, "timestamps": False, "old_ack": "current", "overlap": True},
-        {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": False},
-        {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": False},
-        {"time_wait": False, "timestamps": False, "old_ack": "current", "overlap": False},
-    ),
-))
+register(
+    Experiment(
+        name="old-duplicate",
+        captures=True,
+        summary="Deliver a held segment of one incarnation into the next one on the same 4-tuple.",
+        params=(
+            Param(
+                "time_wait", bool, True, "the closer keeps TIME_WAIT (False: net.ipv4.tcp_max_tw_buckets=0)"
+            ),
+            Param("timestamps", bool, True, "TCP timestamps, and with them PAWS (net.ipv4.tcp_timestamps)"),
+            Param(
+                "old_ack",
+                str,
+                "original",
+                "the held segment's ACK number: as A sent it, or rewritten to B's server's current snd_nxt",
+                choices=("original", "current"),
+            ),
+            Param(
+                "overlap",
+                bool,
+                True,
+                "A's client sends 32 MiB, outrunning the ISN clock, and B's client sends up to "
+                "the held segment",
+            ),
+            Param(
+                "reply_overlap",
+                bool,
+                False,
+                "A's server sends 32 MiB too, and B's server sends up to the held segment's ACK number",
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=OldDuplicateResult,
+        sysctls=lambda p: {
+            "net.ipv4.tcp_max_tw_buckets": 131072 if p["time_wait"] else 0,
+            "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
+        },
+        timeout=lambda p: 60.0,
+        variants=(
+            {
+                "time_wait": False,
+                "timestamps": False,
+                "old_ack": "original",
+                "overlap": True,
+                "reply_overlap": True,
+            },
+            {
+                "time_wait": False,
+                "timestamps": True,
+                "old_ack": "original",
+                "overlap": True,
+                "reply_overlap": True,
+            },
+            {"time_wait": True, "timestamps": True, "old_ack": "original", "overlap": True},
+            {"time_wait": True, "timestamps": False, "old_ack": "original", "overlap": True},
+            {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": True},
+            {"time_wait": False, "timestamps": True, "old_ack": "current", "overlap": True},
+            {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": True},
+            {"time_wait": False, "timestamps": False, "old_ack": "current", "overlap": True},
+            {"time_wait": False, "timestamps": True, "old_ack": "original", "overlap": False},
+            {"time_wait": False, "timestamps": False, "old_ack": "original", "overlap": False},
+            {"time_wait": False, "timestamps": False, "old_ack": "current", "overlap": False},
+        ),
+    )
+)

@@ -28,6 +28,7 @@ Run to the end (``watch=0``, the slow test), it sent 10 FINs and was gone after 
 (106.6 s at a 208 ms RTO), as the rule says for 8; at an RTO of exactly 200 ms the rule
 would allow one timeout more: the RTO's excess over 200 ms tips it one timeout earlier.
 """
+
 from __future__ import annotations
 
 import math
@@ -94,8 +95,16 @@ class OrphanRetriesResult(ExperimentResult):
     fin_times_s: list = field(default_factory=list)  # each FIN, seconds after the first
     counters: dict = field(default_factory=dict)
 
-    SHOWN = ("namespace_default", "fin_transmissions", "loss_probes", "backoff", "last_ack",
-             "end_state", "lifetime_rtos", "rst_sent")
+    SHOWN = (
+        "namespace_default",
+        "fin_transmissions",
+        "loss_probes",
+        "backoff",
+        "last_ack",
+        "end_state",
+        "lifetime_rtos",
+        "rst_sent",
+    )
 
 
 def _power_of_two(x: float) -> int:
@@ -120,8 +129,9 @@ def body(lab, retries: int, watch: float) -> dict:
     client.close()
     server.settimeout(5)
     assert server.recv(100) == b""
-    lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2",
-                 "the client to reach FIN_WAIT_2")
+    lab.wait_for(
+        lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2", "the client to reach FIN_WAIT_2"
+    )
     ss_rows: dict = {}
     lab.step("listing CLOSE_WAIT and FIN_WAIT_2 with ss")
     have_ss = _ss(lab, "close-wait", ss_rows) & _ss(lab, "fin-wait-2", ss_rows)
@@ -130,14 +140,13 @@ def body(lab, retries: int, watch: float) -> dict:
     before = lab.counters()
     lab.step("server closes: an orphan in LAST_ACK")
     server.close()
-    first_fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"),
-                                     "the server's FIN")
+    first_fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"), "the server's FIN")
     # Look at it after its first timeout retransmission (the third FIN), 2 RTOs before the next.
-    lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"),
-                         "the server's first timeout retransmission", nth=3)
+    lab.wait_for_segment(
+        Match(src_port=SERVER_PORT, flags="FIN|ACK"), "the server's first timeout retransmission", nth=3
+    )
     looked_at = lab.now()
-    mine = [s for s in lab.sockets([SERVER_PORT])
-            if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT]
+    mine = [s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT]
     have_ss &= _ss(lab, "last-ack", ss_rows)
     row = mine[0] if mine else None
 
@@ -152,8 +161,18 @@ def body(lab, retries: int, watch: float) -> dict:
         time.sleep(0.01)
     if gone is None and not watch:
         raise TimeoutError(f"the orphan did not give up within {budget:g} s")
-    end_row = next((s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT
-                    and s.remote[1] == CLIENT_PORT), None) if gone is None else None
+    end_row = (
+        next(
+            (
+                s
+                for s in lab.sockets([SERVER_PORT])
+                if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT
+            ),
+            None,
+        )
+        if gone is None
+        else None
+    )
     end_state = end_row.state if end_row else "CLOSED"
     stopped = gone if gone is not None else lab.now()
     time.sleep(0.1)
@@ -189,8 +208,9 @@ def body(lab, retries: int, watch: float) -> dict:
         "rst_sent": any(s.src == "server" and s.has("RST") for s in trace),
         "ss_output": "\n".join(ss_lines),
         "ss_rows": ss_rows,
-        "ss_source": "ss" if have_ss else
-                     "ss is not installed (Debian package iproute2): rows read from /proc/net/tcp",
+        "ss_source": "ss"
+        if have_ss
+        else "ss is not installed (Debian package iproute2): rows read from /proc/net/tcp",
         "watched_s": round(stopped - first_fin.t, 3),
         "lifetime_s": lifetime,
         "first_rto_s": rto,
@@ -203,18 +223,27 @@ def _timeout(p: dict) -> float:
     return (p["watch"] if p["watch"] else predict(p["retries"])[1] * 1.5) + 20
 
 
-register(Experiment(
-    name="orphan-retries",
-    captures=True,
-    summary="An orphaned LAST_ACK socket whose FIN is never ACKed: how many retries, how long.",
-    params=(
-        Param("retries", int, 2, "net.ipv4.tcp_orphan_retries set in the namespace",
-              minimum=0, maximum=15),
-        Param("watch", float, 0.0, "seconds to watch the orphan after its first FIN "
-              "(0: until it gives up)", minimum=0, maximum=150),
-    ),
-    body=f"{__name__}:body",
-    result=OrphanRetriesResult,
-    timeout=_timeout,
-    variants=({"retries": 1}, {"retries": 2}, {"retries": 3}, {"retries": 0, "watch": 8}),
-))
+register(
+    Experiment(
+        name="orphan-retries",
+        captures=True,
+        summary="An orphaned LAST_ACK socket whose FIN is never ACKed: how many retries, how long.",
+        params=(
+            Param(
+                "retries", int, 2, "net.ipv4.tcp_orphan_retries set in the namespace", minimum=0, maximum=15
+            ),
+            Param(
+                "watch",
+                float,
+                0.0,
+                "seconds to watch the orphan after its first FIN (0: until it gives up)",
+                minimum=0,
+                maximum=150,
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=OrphanRetriesResult,
+        timeout=_timeout,
+        variants=({"retries": 1}, {"retries": 2}, {"retries": 3}, {"retries": 0, "watch": 8}),
+    )
+)

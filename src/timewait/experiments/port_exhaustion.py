@@ -19,6 +19,7 @@ Measured, not assumed: with ``ports=3`` only 2 connections succeed. connect()'s 
 even number (``remaining &= ~1U``) and walks it in steps of two from an even offset, then from
 the odd one, so the third port of a 3-port range is never tried.
 """
+
 from __future__ import annotations
 
 import socket
@@ -48,8 +49,15 @@ class PortExhaustionResult(ExperimentResult):
     counters: dict = field(default_factory=dict)
     recovered_exact_s: Optional[float] = None  # not shown: timing detail
 
-    SHOWN = ("connections_before_exhaustion", "failed_call", "first_error",
-             "time_wait_at_exhaustion", "recovered_after_s", "retry_limit_s", "counters")
+    SHOWN = (
+        "connections_before_exhaustion",
+        "failed_call",
+        "first_error",
+        "time_wait_at_exhaustion",
+        "recovered_after_s",
+        "retry_limit_s",
+        "counters",
+    )
 
 
 def _wait_limit(reuse_delay_ms: int) -> float:
@@ -86,8 +94,16 @@ def _one_connection(listener, address: str, bind_first: bool, bind_to_lo: bool =
             assert server.recv(1) == b""  # the client's FIN
 
 
-def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
-         address: str = ADDR, bind_first: bool = False, bind_to_lo: bool = False) -> dict:
+def body(
+    lab,
+    ports: int,
+    tw_reuse: int,
+    timestamps: bool,
+    reuse_delay_ms: int,
+    address: str = ADDR,
+    bind_first: bool = False,
+    bind_to_lo: bool = False,
+) -> dict:
     if address != ADDR:
         lab.add_address(address)
     lab.step(f"listening on {address}:{SERVER_PORT}")
@@ -106,8 +122,9 @@ def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
             break
         made += 1
     failed_at = time.monotonic()
-    time_wait = sum(1 for s in lab.sockets([SERVER_PORT])
-                    if s.state == "TIME_WAIT" and s.remote[1] == SERVER_PORT)
+    time_wait = sum(
+        1 for s in lab.sockets([SERVER_PORT]) if s.state == "TIME_WAIT" and s.remote[1] == SERVER_PORT
+    )
     limit = _wait_limit(reuse_delay_ms)
     recovered = None
     lab.step(f"retrying for up to {limit:g} s")
@@ -130,37 +147,55 @@ def body(lab, ports: int, tw_reuse: int, timestamps: bool, reuse_delay_ms: int,
     }
 
 
-register(Experiment(
-    name="port-exhaustion",
-    summary="Connect and close client-first until TIME_WAIT holds every ephemeral port.",
-    params=(
-        Param("ports", int, 10, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
-        Param("tw_reuse", int, 2, "net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback only)",
-              minimum=0, maximum=2),
-        Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
-        Param("reuse_delay_ms", int, 1000, "net.ipv4.tcp_tw_reuse_delay, ms",
-              minimum=1, maximum=10000),
-        Param("address", str, ADDR, "address of client and server (192.0.2.1 is not loopback)",
-              choices=(ADDR, OTHER_ADDRESS)),
-        Param("bind_first", bool, False, "bind((address, 0)) before connect()"),
-        Param("bind_to_lo", bool, False,
-              "bind the client's sockets to the lo interface (SO_BINDTODEVICE)"),
-    ),
-    body=f"{__name__}:body",
-    result=PortExhaustionResult,
-    sysctls=lambda p: {
-        "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
-        "net.ipv4.tcp_tw_reuse": p["tw_reuse"],
-        "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
-        "net.ipv4.tcp_tw_reuse_delay": p["reuse_delay_ms"],
-    },
-    timeout=lambda p: 20.0 + p["ports"] * 0.02 + _wait_limit(p["reuse_delay_ms"]),
-    variants=tuple({"ports": 10, "tw_reuse": r, "timestamps": t, "reuse_delay_ms": 1000}
-                   for r in (0, 1, 2) for t in (True, False))
-    + ({"ports": 10, "tw_reuse": 1, "timestamps": True, "reuse_delay_ms": 3000},
-       {"ports": 3, "tw_reuse": 0},
-       {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS},
-       {"ports": 10, "tw_reuse": 1, "address": OTHER_ADDRESS},
-       {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS, "bind_to_lo": True},
-       {"ports": 10, "tw_reuse": 1, "bind_first": True}),
-))
+register(
+    Experiment(
+        name="port-exhaustion",
+        summary="Connect and close client-first until TIME_WAIT holds every ephemeral port.",
+        params=(
+            Param("ports", int, 10, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
+            Param(
+                "tw_reuse",
+                int,
+                2,
+                "net.ipv4.tcp_tw_reuse (0 off, 1 on, 2 loopback only)",
+                minimum=0,
+                maximum=2,
+            ),
+            Param("timestamps", bool, True, "net.ipv4.tcp_timestamps"),
+            Param("reuse_delay_ms", int, 1000, "net.ipv4.tcp_tw_reuse_delay, ms", minimum=1, maximum=10000),
+            Param(
+                "address",
+                str,
+                ADDR,
+                "address of client and server (192.0.2.1 is not loopback)",
+                choices=(ADDR, OTHER_ADDRESS),
+            ),
+            Param("bind_first", bool, False, "bind((address, 0)) before connect()"),
+            Param(
+                "bind_to_lo", bool, False, "bind the client's sockets to the lo interface (SO_BINDTODEVICE)"
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=PortExhaustionResult,
+        sysctls=lambda p: {
+            "net.ipv4.ip_local_port_range": f"{FIRST_PORT} {FIRST_PORT + p['ports'] - 1}",
+            "net.ipv4.tcp_tw_reuse": p["tw_reuse"],
+            "net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0,
+            "net.ipv4.tcp_tw_reuse_delay": p["reuse_delay_ms"],
+        },
+        timeout=lambda p: 20.0 + p["ports"] * 0.02 + _wait_limit(p["reuse_delay_ms"]),
+        variants=tuple(
+            {"ports": 10, "tw_reuse": r, "timestamps": t, "reuse_delay_ms": 1000}
+            for r in (0, 1, 2)
+            for t in (True, False)
+        )
+        + (
+            {"ports": 10, "tw_reuse": 1, "timestamps": True, "reuse_delay_ms": 3000},
+            {"ports": 3, "tw_reuse": 0},
+            {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS},
+            {"ports": 10, "tw_reuse": 1, "address": OTHER_ADDRESS},
+            {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS, "bind_to_lo": True},
+            {"ports": 10, "tw_reuse": 1, "bind_first": True},
+        ),
+    )
+)

@@ -35,6 +35,7 @@ The run captures both links on the proxy and reports, per leg, how each connecti
 reset it, or else who sent the first FIN, or both at once), and who holds TIME_WAIT
 afterwards, read from the hosts' socket tables while HAProxy still runs.
 """
+
 from __future__ import annotations
 
 import math
@@ -105,9 +106,19 @@ class ProxyIsAClientResult(ExperimentResult):
     pids: dict = field(default_factory=dict)  # "haproxy", "curl": processes (gone after the run)
     host_pids: list = field(default_factory=list)  # the hosts' holder processes
 
-    SHOWN = ("port_budget", "outcomes", "first_failure", "backend_connections",
-             "backend_asked_to_close", "proxy_ports_used", "proxy_messages", "front_closes",
-             "back_closes", "time_wait", "proxy_time_wait_timer_s")
+    SHOWN = (
+        "port_budget",
+        "outcomes",
+        "first_failure",
+        "backend_connections",
+        "backend_asked_to_close",
+        "proxy_ports_used",
+        "proxy_messages",
+        "front_closes",
+        "back_closes",
+        "time_wait",
+        "proxy_time_wait_timer_s",
+    )
 
 
 class Backend:
@@ -151,8 +162,7 @@ class Backend:
                     # Corked, the FIN leaves on the response's own segment: the proxy
                     # cannot close first between the two.
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
-                                 b"Connection: close\r\n\r\nok\n")
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
                     conn.shutdown(socket.SHUT_WR)
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
                     conn.recv(4096)  # until the proxy closes (or resets) its side
@@ -201,8 +211,7 @@ def _closes(views: list, server_port: int, names: tuple) -> dict:
             conn[3] = ((v.ack - conn[1]) & 0xFFFFFFFF) >= 1 << 31  # ack before the first FIN's end
     out: dict = {}
     for fin, _, rst, simultaneous in conns:
-        how = (f"{rst} RST" if rst else "simultaneous FIN" if simultaneous
-               else f"{fin} FIN" if fin else "open")
+        how = f"{rst} RST" if rst else "simultaneous FIN" if simultaneous else f"{fin} FIN" if fin else "open"
         out[how] = out.get(how, 0) + 1
     return dict(sorted(out.items()))
 
@@ -247,15 +256,13 @@ def _curl(topo: Topology, pids: list, count: int = 1) -> list:
         argv += ["--parallel", "--parallel-immediate", "--parallel-max", str(count)]
     for _ in range(count):
         argv += ["-o", "/dev/null", url]
-    proc = topo.popen("client", argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                      text=True)
+    proc = topo.popen("client", argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     pids.append(proc.pid)
     out, _ = proc.communicate(timeout=CURL_TIMEOUT + 5)
     return [_outcome(line) for line in out.splitlines() if line.strip()]
 
 
-def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
-         parallel: bool) -> dict:
+def body(lab, mode: str, ports: int, requests: int, backend_closes: bool, parallel: bool) -> dict:
     topo = lab.topology()
     build(topo, ports)
     front = topo.capture("proxy", "eth0")
@@ -263,17 +270,28 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
     listener = topo.listener("backend", BACKEND_ADDR, BACKEND_PORT, backlog=128)
     backend = Backend(listener, backend_closes, PARALLEL_DELAY if parallel else 0.0)
     lab.step(f"starting HAProxy on proxy ({mode})")
-    haproxy = topo.popen("proxy", [HAPROXY, "-db", "-f", "/dev/stdin"], stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    haproxy = topo.popen(
+        "proxy",
+        [HAPROXY, "-db", "-f", "/dev/stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     haproxy.stdin.write(haproxy_config(mode))
     haproxy.stdin.close()
     haproxy.stdin = None
-    lab.wait_for(lambda: haproxy.poll() is not None or any(
-        s.state == "LISTEN" for s in topo.sockets("proxy", [FRONT_PORT])),
-        "HAProxy to listen on port 80")
+    lab.wait_for(
+        lambda: (
+            haproxy.poll() is not None
+            or any(s.state == "LISTEN" for s in topo.sockets("proxy", [FRONT_PORT]))
+        ),
+        "HAProxy to listen on port 80",
+    )
     if haproxy.poll() is not None:
-        raise RuntimeError(f"HAProxy exited with status {haproxy.returncode}: "
-                           f"{haproxy.stderr.read().strip()}")
+        raise RuntimeError(
+            f"HAProxy exited with status {haproxy.returncode}: {haproxy.stderr.read().strip()}"
+        )
 
     curl_pids: list = []
     outcomes = []
@@ -291,10 +309,18 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
     lab.step("waiting for the last closes")
     # Settled: every backend-leg connection has ended or (keep-alive) stays open.
     expect_open = mode == "keep-alive" and not backend_closes
-    lab.wait_for(lambda: not any(s.state not in ("LISTEN", "TIME_WAIT") for h in
-                                 ("client", "backend") for s in topo.sockets(h)
-                                 if not (expect_open and h == "backend" and s.state == "ESTABLISHED")),
-                 "every connection to close", timeout=5)
+    lab.wait_for(
+        lambda: (
+            not any(
+                s.state not in ("LISTEN", "TIME_WAIT")
+                for h in ("client", "backend")
+                for s in topo.sockets(h)
+                if not (expect_open and h == "backend" and s.state == "ESTABLISHED")
+            )
+        ),
+        "every connection to close",
+        timeout=5,
+    )
     _settle(front, back)
     _note_timers(topo, first_seen)
     time_wait = _time_wait(topo)
@@ -327,7 +353,8 @@ def body(lab, mode: str, ports: int, requests: int, backend_closes: bool,
         "backend_connections": len(accepted),
         "backend_asked_to_close": sum(
             any(line.lower().replace(" ", "") == "connection:close" for line in h.split("\r\n"))
-            for h in backend.heads),
+            for h in backend.heads
+        ),
         "proxy_ports_used": len({v.dst[1] for v in accepted}),
         "proxy_messages": messages,
         "front_closes": _closes(front_views, FRONT_PORT, ("client", "proxy")),
@@ -355,28 +382,51 @@ def _settle(*captures, quiet: float = 0.2, timeout: float = 3.0) -> None:
         time.sleep(0.02)
 
 
-register(Experiment(
-    name="proxy-is-a-client",
-    summary="HAProxy between curl and a backend: its own ports towards the backend, and who "
-            "holds TIME_WAIT on each leg.",
-    params=(
-        Param("mode", str, "server-close", "how HAProxy handles connections",
-              choices=tuple(MODES)),
-        Param("ports", int, 4, "source ports the proxy has (its ip_local_port_range)",
-              minimum=1, maximum=16),
-        Param("requests", int, 8, "curl requests, one after another, each on its own "
-              "connection", minimum=1, maximum=32),
-        Param("backend_closes", bool, False, "the backend closes first after every response "
-              "('Connection: close')"),
-        Param("parallel", bool, False, "send the requests all at once (curl --parallel); the "
-              "backend takes 1 s to answer each"),
-    ),
-    body=f"{__name__}:body",
-    result=ProxyIsAClientResult,
-    timeout=lambda p: 30.0 + 1.0 * p["requests"],
-    topology=True,
-    programs=("haproxy", "curl"),
-    variants=({}, {"mode": "tcp"}, {"mode": "keep-alive"}, {"mode": "httpclose"},
-              {"backend_closes": True}, {"mode": "tcp", "backend_closes": True},
-              {"parallel": True}, {"mode": "keep-alive", "parallel": True}),
-))
+register(
+    Experiment(
+        name="proxy-is-a-client",
+        summary="HAProxy between curl and a backend: its own ports towards the backend, and who "
+        "holds TIME_WAIT on each leg.",
+        params=(
+            Param("mode", str, "server-close", "how HAProxy handles connections", choices=tuple(MODES)),
+            Param(
+                "ports", int, 4, "source ports the proxy has (its ip_local_port_range)", minimum=1, maximum=16
+            ),
+            Param(
+                "requests",
+                int,
+                8,
+                "curl requests, one after another, each on its own connection",
+                minimum=1,
+                maximum=32,
+            ),
+            Param(
+                "backend_closes",
+                bool,
+                False,
+                "the backend closes first after every response ('Connection: close')",
+            ),
+            Param(
+                "parallel",
+                bool,
+                False,
+                "send the requests all at once (curl --parallel); the backend takes 1 s to answer each",
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=ProxyIsAClientResult,
+        timeout=lambda p: 30.0 + 1.0 * p["requests"],
+        topology=True,
+        programs=("haproxy", "curl"),
+        variants=(
+            {},
+            {"mode": "tcp"},
+            {"mode": "keep-alive"},
+            {"mode": "httpclose"},
+            {"backend_closes": True},
+            {"mode": "tcp", "backend_closes": True},
+            {"parallel": True},
+            {"mode": "keep-alive", "parallel": True},
+        ),
+    )
+)

@@ -18,6 +18,7 @@ effective UID) as the group's sockets (``inet_csk_bind_conflict()`` and
 ``inet_reuseport_add_sock()``). Inside an unprivileged namespace only one user is mapped, so a
 second owner cannot be made; the chapter cites the source.
 """
+
 from __future__ import annotations
 
 import errno
@@ -44,8 +45,13 @@ class ReuseportGroupResult(ExperimentResult):
     same_tuple_same_listener: bool = False  # every fixed port's connections met one listener
     opens: dict = field(default_factory=dict)  # Tcp:ActiveOpens and Tcp:PassiveOpens, increase
 
-    SHOWN = ("listeners", "connections", "every_listener_accepted", "bind_without_reuseport",
-             "same_tuple_same_listener")
+    SHOWN = (
+        "listeners",
+        "connections",
+        "every_listener_accepted",
+        "bind_without_reuseport",
+        "same_tuple_same_listener",
+    )
 
 
 def _member(lab) -> socket.socket:
@@ -129,8 +135,9 @@ def body(lab, listeners: int, connections: int, repeats: int) -> dict:
     for port in FIXED_PORTS:
         for _ in range(repeats):
             c = lab.connect(SERVER_PORT, src_port=port)
-            i, socks = lab.wait_for(lambda: _first_accepted(group),
-                                    "the connection to be accepted", timeout=5, interval=0.005)
+            i, socks = lab.wait_for(
+                lambda: _first_accepted(group), "the connection to be accepted", timeout=5, interval=0.005
+            )
             chosen.setdefault(str(port), []).append(i)
             _reset(c)
             for s in socks:
@@ -147,19 +154,21 @@ def body(lab, listeners: int, connections: int, repeats: int) -> dict:
     }
 
 
-register(Experiment(
-    name="reuseport-group",
-    summary="Listeners sharing a port with SO_REUSEPORT: the kernel spreads connections by a "
-            "hash of the 4-tuple.",
-    params=(
-        Param("listeners", int, 4, "sockets in the SO_REUSEPORT group", minimum=2, maximum=8),
-        Param("connections", int, 200, "connections from ports the kernel picks",
-              minimum=8, maximum=1000),
-        Param("repeats", int, 5, "connections from each fixed client port", minimum=2,
-              maximum=20),
-    ),
-    body=f"{__name__}:body",
-    result=ReuseportGroupResult,
-    timeout=lambda p: 20 + p["connections"] * 0.05,
-    variants=({}, {"listeners": 2, "connections": 50}),
-))
+register(
+    Experiment(
+        name="reuseport-group",
+        summary="Listeners sharing a port with SO_REUSEPORT: the kernel spreads connections by a "
+        "hash of the 4-tuple.",
+        params=(
+            Param("listeners", int, 4, "sockets in the SO_REUSEPORT group", minimum=2, maximum=8),
+            Param(
+                "connections", int, 200, "connections from ports the kernel picks", minimum=8, maximum=1000
+            ),
+            Param("repeats", int, 5, "connections from each fixed client port", minimum=2, maximum=20),
+        ),
+        body=f"{__name__}:body",
+        result=ReuseportGroupResult,
+        timeout=lambda p: 20 + p["connections"] * 0.05,
+        variants=({}, {"listeners": 2, "connections": 50}),
+    )
+)

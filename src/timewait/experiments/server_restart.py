@@ -20,6 +20,7 @@ old listener's flags matter. When the new server listens, it is asked to accept 
 
 On the host tier the port is a free one the kernel picks on the host loopback.
 """
+
 from __future__ import annotations
 
 import socket
@@ -44,8 +45,14 @@ class ServerRestartResult(ExperimentResult):
     new_server_accepts: Optional[bool] = None  # a new client could connect to it
     sockets_after_listen: list = field(default_factory=list)  # states once the new one listens
 
-    SHOWN = ("sockets_on_port", "time_wait_on_server_port", "error", "failed_at",
-             "new_server_accepts", "sockets_after_listen")
+    SHOWN = (
+        "sockets_on_port",
+        "time_wait_on_server_port",
+        "error",
+        "failed_at",
+        "new_server_accepts",
+        "sockets_after_listen",
+    )
 
     @property
     def outcome(self) -> str:
@@ -89,8 +96,7 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
             assert client.recv(1) == b""
             client.close()
             old.close()
-            lab.wait_for(lambda: _on_port(lab, port) == ["TIME_WAIT"],
-                         "TIME_WAIT on the server's port")
+            lab.wait_for(lambda: _on_port(lab, port) == ["TIME_WAIT"], "TIME_WAIT on the server's port")
         elif held_by == "nothing":
             lab.step("the client closes first; the old server closes and exits")
             client_port = client.getsockname()[1]
@@ -98,14 +104,23 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
             assert conn.recv(1) == b""
             conn.close()
             old.close()
-            lab.wait_for(lambda: not _on_port(lab, port) and any(
-                s.local[1] == client_port and s.state == "TIME_WAIT"
-                for s in lab.sockets([client_port])), "the client's TIME_WAIT, and a free port")
+            lab.wait_for(
+                lambda: (
+                    not _on_port(lab, port)
+                    and any(
+                        s.local[1] == client_port and s.state == "TIME_WAIT"
+                        for s in lab.sockets([client_port])
+                    )
+                ),
+                "the client's TIME_WAIT, and a free port",
+            )
         else:
             lab.step("the old listener closes; its accepted connection stays open")
             old.close()
-            lab.wait_for(lambda: _on_port(lab, port) == ["ESTABLISHED"],
-                         "only the open connection on the server's port")
+            lab.wait_for(
+                lambda: _on_port(lab, port) == ["ESTABLISHED"],
+                "only the open connection on the server's port",
+            )
     held = _on_port(lab, port)
 
     lab.step("a new server binds and listens on the same port")
@@ -127,18 +142,27 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
         probe, _ = lab.accepted(new)
         accepts = True
         _close_with_reset(probe)
-    return {"sockets_on_port": held, "time_wait_on_server_port": "TIME_WAIT" in held,
-            "error": error, "failed_at": failed_at, "new_server_accepts": accepts,
-            "sockets_after_listen": after}
+    return {
+        "sockets_on_port": held,
+        "time_wait_on_server_port": "TIME_WAIT" in held,
+        "error": error,
+        "failed_at": failed_at,
+        "new_server_accepts": accepts,
+        "sockets_after_listen": after,
+    }
 
 
 # The matrix the chapter shows: every holder with SO_REUSEADDR off and on, on each socket;
 # then every holder with SO_REUSEPORT on both sockets and no SO_REUSEADDR.
 MATRIX = tuple(
-    [{"held_by": h, "old_reuseaddr": o, "new_reuseaddr": n, "reuseport": False}
-     for h in HOLDERS for o in (False, True) for n in (False, True)]
-    + [{"held_by": h, "old_reuseaddr": False, "new_reuseaddr": False, "reuseport": True}
-       for h in HOLDERS])
+    [
+        {"held_by": h, "old_reuseaddr": o, "new_reuseaddr": n, "reuseport": False}
+        for h in HOLDERS
+        for o in (False, True)
+        for n in (False, True)
+    ]
+    + [{"held_by": h, "old_reuseaddr": False, "new_reuseaddr": False, "reuseport": True} for h in HOLDERS]
+)
 
 
 def _yes(flag: bool) -> str:
@@ -150,22 +174,38 @@ def matrix_table(results) -> str:
     rows = [("port held by", "old REUSEADDR", "new REUSEADDR", "REUSEPORT (both)", "new server")]
     for r in results:
         p = r.params
-        rows.append((p["held_by"], _yes(p["old_reuseaddr"]), _yes(p["new_reuseaddr"]),
-                     _yes(p["reuseport"]), r.outcome))
+        rows.append(
+            (
+                p["held_by"],
+                _yes(p["old_reuseaddr"]),
+                _yes(p["new_reuseaddr"]),
+                _yes(p["reuseport"]),
+                r.outcome,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 COLUMNS = (  # (heading, old_reuseaddr, new_reuseaddr, reuseport)
-    ("no option", False, False, False), ("REUSEADDR\nnew only", False, True, False),
-    ("REUSEADDR\nold only", True, False, False), ("REUSEADDR\nboth", True, True, False),
-    ("REUSEPORT\nboth", False, False, True))
+    ("no option", False, False, False),
+    ("REUSEADDR\nnew only", False, True, False),
+    ("REUSEADDR\nold only", True, False, False),
+    ("REUSEADDR\nboth", True, True, False),
+    ("REUSEPORT\nboth", False, False, True),
+)
 
 
 def _grid(results) -> dict:
-    return {(r.params["held_by"], r.params["old_reuseaddr"], r.params["new_reuseaddr"],
-             r.params["reuseport"]): r.outcome for r in results}
+    return {
+        (
+            r.params["held_by"],
+            r.params["old_reuseaddr"],
+            r.params["new_reuseaddr"],
+            r.params["reuseport"],
+        ): r.outcome
+        for r in results
+    }
 
 
 def matrix_figure(results):
@@ -185,10 +225,25 @@ def matrix_figure(results):
         for col, (heading, old, new, port) in enumerate(COLUMNS):
             outcome = grid[(holder, old, new, port)]
             ok = outcome == "listens"
-            ax.add_patch(plt.Rectangle((col, row), 0.96, 0.92, zorder=1,
-                                       color=OKABE_ITO["green"] if ok else OKABE_ITO["vermillion"]))
-            ax.text(col + 0.48, row + 0.46, "listens" if ok else outcome.replace(" at ", "\nat "),
-                    ha="center", va="center", color="white", fontsize=9, weight="bold")
+            ax.add_patch(
+                plt.Rectangle(
+                    (col, row),
+                    0.96,
+                    0.92,
+                    zorder=1,
+                    color=OKABE_ITO["green"] if ok else OKABE_ITO["vermillion"],
+                )
+            )
+            ax.text(
+                col + 0.48,
+                row + 0.46,
+                "listens" if ok else outcome.replace(" at ", "\nat "),
+                ha="center",
+                va="center",
+                color="white",
+                fontsize=9,
+                weight="bold",
+            )
             cells.append(f"{heading.replace(chr(10), ' ')}: {outcome}")
         alt.append(f"port held by {holder}: " + ", ".join(cells))
     ax.set_xlim(0, len(COLUMNS))
@@ -201,24 +256,29 @@ def matrix_figure(results):
         side.set_visible(False)
     ax.set_ylabel("the old server's port is held by")
     fig.tight_layout()
-    text = ("Grid of server-restart outcomes, rows are what holds the port, columns the socket "
-            "options; " + "; ".join(alt) + ".")
+    text = (
+        "Grid of server-restart outcomes, rows are what holds the port, columns the socket "
+        "options; " + "; ".join(alt) + "."
+    )
     return fig, text
 
 
-register(Experiment(
-    name="server-restart",
-    summary="Restart a server on its port: when does the new listener's bind() succeed?",
-    params=(
-        Param("old_reuseaddr", bool, False, "SO_REUSEADDR on the old server's listener"),
-        Param("new_reuseaddr", bool, False, "SO_REUSEADDR on the new server's listener"),
-        Param("held_by", str, "time-wait", "what of the old server still holds the port",
-              choices=HOLDERS),
-        Param("reuseport", bool, False, "SO_REUSEPORT on both listeners"),
-    ),
-    body=f"{__name__}:body",
-    result=ServerRestartResult,
-    timeout=lambda p: 20.0,
-    host_ok=lambda p: True,
-    variants=MATRIX,
-))
+register(
+    Experiment(
+        name="server-restart",
+        summary="Restart a server on its port: when does the new listener's bind() succeed?",
+        params=(
+            Param("old_reuseaddr", bool, False, "SO_REUSEADDR on the old server's listener"),
+            Param("new_reuseaddr", bool, False, "SO_REUSEADDR on the new server's listener"),
+            Param(
+                "held_by", str, "time-wait", "what of the old server still holds the port", choices=HOLDERS
+            ),
+            Param("reuseport", bool, False, "SO_REUSEPORT on both listeners"),
+        ),
+        body=f"{__name__}:body",
+        result=ServerRestartResult,
+        timeout=lambda p: 20.0,
+        host_ok=lambda p: True,
+        variants=MATRIX,
+    )
+)

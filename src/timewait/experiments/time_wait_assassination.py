@@ -19,6 +19,7 @@ would. Neither socket sets SO_REUSEADDR, so bind() fails while the TIME_WAIT soc
 (With SO_REUSEADDR and timestamps on, Linux lets an explicitly bound connect() take over a
 TIME_WAIT 4-tuple whatever tcp_tw_reuse says.)
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,7 @@ class TimeWaitAssassinationResult(ExperimentResult):
     counters: dict = field(default_factory=dict)
     socket_table: str = ""  # after the RST
 
-    SHOWN = ("time_wait_survived", "reply_to_rst", "reply_to_fin", "peer_reply", "reconnect",
-             "socket_table")
+    SHOWN = ("time_wait_survived", "reply_to_rst", "reply_to_fin", "peer_reply", "reconnect", "socket_table")
 
 
 def _inject(view, **changes) -> None:
@@ -83,9 +83,13 @@ def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
     server.settimeout(5)
     assert server.recv(100) == b""
     server.close()
-    lab.wait_for(lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "TIME_WAIT"
-                 and lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED",
-                 "the client to reach TIME_WAIT")
+    lab.wait_for(
+        lambda: (
+            lab.state_of(CLIENT_PORT, SERVER_PORT) == "TIME_WAIT"
+            and lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED"
+        ),
+        "the client to reach TIME_WAIT",
+    )
     fin = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="FIN|ACK"), "the server's FIN")
 
     before = lab.counters()
@@ -98,14 +102,15 @@ def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
     else:
         lab.step("the server's FIN arrives again, as a retransmission would")
         _inject(fin)
-        lab.wait_for_segment(Match(src_port=CLIENT_PORT), "TIME_WAIT's answer to the FIN",
-                             after=sent_at)
+        lab.wait_for_segment(Match(src_port=CLIENT_PORT), "TIME_WAIT's answer to the FIN", after=sent_at)
         # The server's kernel answers at once if it answers at all; 0.3 s is ample.
         time.sleep(0.3)
         reply_to_rst = None
         reply_to_fin = _flags_after(lab, sent_at, CLIENT_PORT)
-        peer_reply = next((v.flags for v in lab.segments(start=sent_at)
-                           if v.src[1] == SERVER_PORT and v.seq != fin.seq), None)
+        peer_reply = next(
+            (v.flags for v in lab.segments(start=sent_at) if v.src[1] == SERVER_PORT and v.seq != fin.seq),
+            None,
+        )
     table = lab.sockets([SERVER_PORT])
     tw = [s for s in table if s.state == "TIME_WAIT"]
     counters = counter_delta(before, lab.counters())
@@ -134,23 +139,34 @@ def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
     }
 
 
-register(Experiment(
-    name="time-wait-assassination",
-    captures=True,
-    summary="An in-window RST hits a TIME_WAIT socket (crafted, or the forgetful peer's answer "
-            "to TIME_WAIT's ACK): killed, unless tcp_rfc1337=1.",
-    params=(
-        Param("rfc1337", int, 0, "net.ipv4.tcp_rfc1337: 1 makes TIME_WAIT ignore RSTs",
-              minimum=0, maximum=1),
-        Param("trigger", str, "rst", "what reaches TIME_WAIT: a crafted RST, or a copy of the "
-              "server's FIN after the server forgot the connection (its RST answers the ACK)",
-              choices=("rst", "retransmitted-fin")),
-    ),
-    body=f"{__name__}:body",
-    result=TimeWaitAssassinationResult,
-    sysctls=lambda p: {"net.ipv4.tcp_rfc1337": p["rfc1337"]},
-    timeout=lambda p: 15.0,
-    variants=({"rfc1337": 0}, {"rfc1337": 1},
-              {"rfc1337": 0, "trigger": "retransmitted-fin"},
-              {"rfc1337": 1, "trigger": "retransmitted-fin"}),
-))
+register(
+    Experiment(
+        name="time-wait-assassination",
+        captures=True,
+        summary="An in-window RST hits a TIME_WAIT socket (crafted, or the forgetful peer's answer "
+        "to TIME_WAIT's ACK): killed, unless tcp_rfc1337=1.",
+        params=(
+            Param(
+                "rfc1337", int, 0, "net.ipv4.tcp_rfc1337: 1 makes TIME_WAIT ignore RSTs", minimum=0, maximum=1
+            ),
+            Param(
+                "trigger",
+                str,
+                "rst",
+                "what reaches TIME_WAIT: a crafted RST, or a copy of the "
+                "server's FIN after the server forgot the connection (its RST answers the ACK)",
+                choices=("rst", "retransmitted-fin"),
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=TimeWaitAssassinationResult,
+        sysctls=lambda p: {"net.ipv4.tcp_rfc1337": p["rfc1337"]},
+        timeout=lambda p: 15.0,
+        variants=(
+            {"rfc1337": 0},
+            {"rfc1337": 1},
+            {"rfc1337": 0, "trigger": "retransmitted-fin"},
+            {"rfc1337": 1, "trigger": "retransmitted-fin"},
+        ),
+    )
+)

@@ -16,6 +16,7 @@ alone can then admit the SYN. Linux's TCP timestamps count milliseconds, and a S
 the same millisecond as the client's FIN carries the same value, which is not newer: the
 run waits ``TS_TICK`` seconds before reconnecting, so that the clock has ticked.
 """
+
 from __future__ import annotations
 
 import socket
@@ -36,10 +37,24 @@ SERVER_PORT = 5000
 CLIENT_PORT = 40000
 BULK = 32 << 20  # outruns the ISN clock (15.6 MB/s) by about two seconds
 TS_TICK = 0.005  # > 1 ms: the client's timestamp clock moves on past its FIN's
-COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow", "PAWSActive",
-            "PAWSPassive", "PAWSEstab", "PAWSTimewait", "TCPACKSkippedTimeWait",
-            "TCPSynRetrans", "Tcp:OutRsts", "Tcp:ActiveOpens", "Tcp:PassiveOpens",
-            "Tcp:AttemptFails", "Tcp:EstabResets", "Tcp:RetransSegs")
+COUNTERS = (
+    "TW",
+    "TWRecycled",
+    "TWKilled",
+    "TCPTimeWaitOverflow",
+    "PAWSActive",
+    "PAWSPassive",
+    "PAWSEstab",
+    "PAWSTimewait",
+    "TCPACKSkippedTimeWait",
+    "TCPSynRetrans",
+    "Tcp:OutRsts",
+    "Tcp:ActiveOpens",
+    "Tcp:PassiveOpens",
+    "Tcp:AttemptFails",
+    "Tcp:EstabResets",
+    "Tcp:RetransSegs",
+)
 TW_ACK = "ACK of the old connection (from TIME_WAIT)"
 TW_ISN = "the TIME_WAIT socket's snd_nxt + 65537"
 CLOCK_ISN = "the ISN clock (not from TIME_WAIT)"
@@ -66,10 +81,23 @@ class TimeWaitReopenResult(ExperimentResult):
     connect_seconds: Optional[float] = None
     isn_advance: Optional[int] = None  # new SYN's seq minus the old connection's ISN
 
-    SHOWN = ("server_state", "client_state", "syn_isn_beyond_old", "syn_timestamp_newer",
-             "first_syn_answer", "client_reply", "connected", "connect_error",
-             "connected_after", "syn_transmissions", "server_isn_from", "time_wait_after",
-             "new_states", "counters", "explanation")
+    SHOWN = (
+        "server_state",
+        "client_state",
+        "syn_isn_beyond_old",
+        "syn_timestamp_newer",
+        "first_syn_answer",
+        "client_reply",
+        "connected",
+        "connect_error",
+        "connected_after",
+        "syn_transmissions",
+        "server_isn_from",
+        "time_wait_after",
+        "new_states",
+        "counters",
+        "explanation",
+    )
 
 
 def _rounded(seconds: float, syns: int) -> str:
@@ -79,8 +107,7 @@ def _rounded(seconds: float, syns: int) -> str:
     retrans = syns - 1
     plural = "s" if retrans != 1 else ""
     if seconds < 0.5:
-        return (f"after {retrans} SYN retransmission{plural}, well before the 1 s "
-                "retransmission timeout")
+        return f"after {retrans} SYN retransmission{plural}, well before the 1 s retransmission timeout"
     return f"after {retrans} SYN retransmission{plural} (about {round(seconds):g} s)"
 
 
@@ -118,9 +145,13 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     # within the delayed-ACK timeout, which a busy machine can miss.
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
     client.close()
-    lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "TIME_WAIT"
-                 and lab.state_of(CLIENT_PORT, SERVER_PORT) == "CLOSED",
-                 "the server's TIME_WAIT and the client's CLOSED")
+    lab.wait_for(
+        lambda: (
+            lab.state_of(SERVER_PORT, CLIENT_PORT) == "TIME_WAIT"
+            and lab.state_of(CLIENT_PORT, SERVER_PORT) == "CLOSED"
+        ),
+        "the server's TIME_WAIT and the client's CLOSED",
+    )
     server_state = lab.state_of(SERVER_PORT, CLIENT_PORT)
     client_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
     if timestamps:
@@ -142,10 +173,15 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     new_states, time_wait_after = {}, ""
     if error is None:
         lab.track(listener.accept()[0])
-        new_states = {"client": lab.state_of(CLIENT_PORT, SERVER_PORT),
-                      "server": lab.state_of(SERVER_PORT, CLIENT_PORT)}
-    tw_left = [s for s in lab.sockets([SERVER_PORT]) if s.local[1] == SERVER_PORT
-               and s.remote[1] == CLIENT_PORT and s.state == "TIME_WAIT"]
+        new_states = {
+            "client": lab.state_of(CLIENT_PORT, SERVER_PORT),
+            "server": lab.state_of(SERVER_PORT, CLIENT_PORT),
+        }
+    tw_left = [
+        s
+        for s in lab.sockets([SERVER_PORT])
+        if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT and s.state == "TIME_WAIT"
+    ]
     time_wait_after = "TIME_WAIT" if tw_left else "gone"
     lab.settle(quiet=0.1)
     moved = counter_delta(before, lab.counters(), COUNTERS)
@@ -158,13 +194,16 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
         views = views_outside(lab, bulks)
         mine = [v for v in views if {v.src[1], v.dst[1]} == {CLIENT_PORT, SERVER_PORT}]
         old = [v for v in mine if v.t < mark]
-        fins = [next((v for v in old if m.matches(v) and "FIN" in v.flags), None)
-                for m in (from_client, from_server)]
+        fins = [
+            next((v for v in old if m.matches(v) and "FIN" in v.flags), None)
+            for m in (from_client, from_server)
+        ]
         syn = next((v for v in old if v.flags == "SYN"), None)
         return (mine, old, *fins, syn) if all(fins) and syn else None
 
     mine, old, old_client_fin, old_server_fin, old_syn = lab.wait_for(
-        exchange, "the old connection's SYN and FINs in the capture", timeout=3, interval=0.1)
+        exchange, "the old connection's SYN and FINs in the capture", timeout=3, interval=0.1
+    )
     new = [v for v in mine if v.t >= mark]
     rcv_nxt = (old_client_fin.seq + 1) % 2**32  # the server's rcv_nxt in TIME_WAIT
     snd_nxt = (old_server_fin.seq + 1) % 2**32  # the server's snd_nxt in TIME_WAIT
@@ -174,8 +213,10 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     first_syn = syns[0]
     beyond = seq_gt(first_syn.seq, rcv_nxt)
     if outrun and beyond:
-        raise RuntimeError(f"the old connection's {BULK} bytes did not outrun the ISN clock "
-                           "(the new SYN's sequence number is beyond the old rcv_nxt)")
+        raise RuntimeError(
+            f"the old connection's {BULK} bytes did not outrun the ISN clock "
+            "(the new SYN's sequence number is beyond the old rcv_nxt)"
+        )
     newer = None
     if old_client_fin.tsval is not None and first_syn.tsval is not None:
         newer = seq_diff(old_client_fin.tsval, first_syn.tsval) < 0
@@ -189,8 +230,9 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
         first_answer = TW_ACK
     else:
         first_answer = answer.flags
-    reply = next((v for v in after_syn if from_client.matches(v)
-                  and (answer is None or v.t >= answer.t)), None)
+    reply = next(
+        (v for v in after_syn if from_client.matches(v) and (answer is None or v.t >= answer.t)), None
+    )
     synack = next((v for v in new if v.flags == "SYN|ACK"), None)
     isn_from = None
     if synack is not None:
@@ -204,20 +246,26 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
         return ""
 
     notes = {id(v): note(v) for v in mine}
-    trace = to_trace(mine, (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT),
-                     lambda v: notes.get(id(v), ""))
+    trace = to_trace(mine, (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT), lambda v: notes.get(id(v), ""))
     if error is None and first_answer == "SYN|ACK":
-        explanation = ("the server's TIME_WAIT socket accepted the SYN as a new incarnation: "
-                       + ("its sequence number is beyond the old connection's" if beyond
-                          else "its timestamp is newer than the old connection's"))
+        explanation = "the server's TIME_WAIT socket accepted the SYN as a new incarnation: " + (
+            "its sequence number is beyond the old connection's"
+            if beyond
+            else "its timestamp is newer than the old connection's"
+        )
     elif error is None:
-        explanation = ("the server's TIME_WAIT socket did not accept the SYN (its sequence "
-                       "number is not beyond the old connection's"
-                       + (", and its timestamp is not newer" if newer is False else "")
-                       + (") and answered with an ACK of the old connection; the client, "
-                          "in SYN_SENT, answered that with a reset, which ended the TIME_WAIT "
-                          "socket, and retransmitted its SYN, which found the listener"
-                          if reply is not None and reply.flags == "RST" else ")"))
+        explanation = (
+            "the server's TIME_WAIT socket did not accept the SYN (its sequence "
+            "number is not beyond the old connection's"
+            + (", and its timestamp is not newer" if newer is False else "")
+            + (
+                ") and answered with an ACK of the old connection; the client, "
+                "in SYN_SENT, answered that with a reset, which ended the TIME_WAIT "
+                "socket, and retransmitted its SYN, which found the listener"
+                if reply is not None and reply.flags == "RST"
+                else ")"
+            )
+        )
     else:
         explanation = f"connect() failed with {error}"
     return {
@@ -242,20 +290,26 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     }
 
 
-register(Experiment(
-    name="time-wait-reopen",
-    captures=True,
-    summary="The server closes first; the client reconnects at once on the same 4-tuple, "
-            "and the SYN meets the server's TIME_WAIT.",
-    params=(
-        Param("timestamps", bool, True, "TCP timestamps (net.ipv4.tcp_timestamps)"),
-        Param("outrun", bool, False,
-              "the old connection's client sends 32 MiB first, outrunning the ISN clock, so "
-              "the new SYN's sequence number is not beyond the old connection's"),
-    ),
-    body=f"{__name__}:body",
-    result=TimeWaitReopenResult,
-    sysctls=lambda p: {"net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
-    timeout=lambda p: 30.0,
-    variants=tuple({"timestamps": t, "outrun": o} for t in (True, False) for o in (True, False)),
-))
+register(
+    Experiment(
+        name="time-wait-reopen",
+        captures=True,
+        summary="The server closes first; the client reconnects at once on the same 4-tuple, "
+        "and the SYN meets the server's TIME_WAIT.",
+        params=(
+            Param("timestamps", bool, True, "TCP timestamps (net.ipv4.tcp_timestamps)"),
+            Param(
+                "outrun",
+                bool,
+                False,
+                "the old connection's client sends 32 MiB first, outrunning the ISN clock, so "
+                "the new SYN's sequence number is not beyond the old connection's",
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=TimeWaitReopenResult,
+        sysctls=lambda p: {"net.ipv4.tcp_timestamps": 1 if p["timestamps"] else 0},
+        timeout=lambda p: 30.0,
+        variants=tuple({"timestamps": t, "outrun": o} for t in (True, False) for o in (True, False)),
+    )
+)

@@ -24,6 +24,7 @@ CLOSED". Two different timers hide behind "timeout", and ``kind`` runs each:
 The timings (the kernel's clock, loopback RTO about 200 ms) are kept in non-shown fields
 and shown rounded.
 """
+
 from __future__ import annotations
 
 import socket
@@ -68,9 +69,19 @@ class TimeoutCloseResult(ExperimentResult):
     client_rsts: int = 0  # RSTs the client sent during the whole run
     counters: dict = field(default_factory=dict)
 
-    SHOWN = ("timer", "application_saw", "wire_while_waiting", "gave_up", "state_after_timeout",
-             "peer_state_after_timeout", "socket_table", "kernel_counters", "afterwards",
-             "end_states", "time_wait")
+    SHOWN = (
+        "timer",
+        "application_saw",
+        "wire_while_waiting",
+        "gave_up",
+        "state_after_timeout",
+        "peer_state_after_timeout",
+        "socket_table",
+        "kernel_counters",
+        "afterwards",
+        "end_states",
+        "time_wait",
+    )
 
 
 def _about(seconds: float, step: float) -> str:
@@ -95,22 +106,34 @@ def _watch_for_time_wait(lab, seconds: float) -> Optional[str]:
     """Poll the client's socket for ``seconds``; its TIME_WAIT row as text if one appears."""
     deadline = lab.now() + seconds
     while lab.now() < deadline:
-        rows = [s for s in lab.sockets([CLIENT_PORT])
-                if s.local[1] == CLIENT_PORT and s.state == "TIME_WAIT"]
+        rows = [s for s in lab.sockets([CLIENT_PORT]) if s.local[1] == CLIENT_PORT and s.state == "TIME_WAIT"]
         if rows:
             return f"client, {round(rows[0].expires_s)} s timer"
         time.sleep(0.01)
     return None
 
 
-def _while_waiting(error, start: float, end: float, after: list, state: str, peer_state: str,
-                   sent: list, time_wait: Optional[str]) -> dict:
+def _while_waiting(
+    error,
+    start: float,
+    end: float,
+    after: list,
+    state: str,
+    peer_state: str,
+    sent: list,
+    time_wait: Optional[str],
+) -> dict:
     """The fields every kind reports about the wait and what followed it."""
-    return {"error": error, "waited_s": round(end - start, 3), "sockets_after": after,
-            "state_after_timeout": state, "peer_state_after_timeout": peer_state,
-            "client_segments_while_waiting": len(sent),
-            "client_fins_while_waiting": sum("FIN" in v.flags for v in sent),
-            "time_wait": time_wait}
+    return {
+        "error": error,
+        "waited_s": round(end - start, 3),
+        "sockets_after": after,
+        "state_after_timeout": state,
+        "peer_state_after_timeout": peer_state,
+        "client_segments_while_waiting": len(sent),
+        "client_fins_while_waiting": sum("FIN" in v.flags for v in sent),
+        "time_wait": time_wait,
+    }
 
 
 def _recv_until_error(lab, client) -> tuple:
@@ -123,15 +146,13 @@ def _recv_until_error(lab, client) -> tuple:
         error = errno_name(exc)
     end = lab.now()
     after = lab.sockets([SERVER_PORT])
-    return (error, end, after, lab.state_of(CLIENT_PORT, SERVER_PORT),
-            lab.state_of(SERVER_PORT, CLIENT_PORT))
+    return (error, end, after, lab.state_of(CLIENT_PORT, SERVER_PORT), lab.state_of(SERVER_PORT, CLIENT_PORT))
 
 
 def _recv_timeout(lab, client, server) -> dict:
     # A blocking socket, so that the kernel's SO_RCVTIMEO times the call, not Python's poll().
     client.settimeout(None)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                      struct.pack("ll", 0, int(RCVTIMEO_S * 1e6)))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, int(RCVTIMEO_S * 1e6)))
     lab.step("the client waits in recv() with nothing to read")
     start = lab.now()
     error, end, after, state, peer_state = _recv_until_error(lab, client)
@@ -151,7 +172,7 @@ def _recv_timeout(lab, client, server) -> dict:
         "wire_while_waiting": f"nothing: {len(sent)} segments",
         "gave_up": "no: nothing was outstanding",
         "afterwards": f"the server sent {len(LATE_REPLY)} bytes and the client read "
-                      f"{len(got)}; then the client closed first, the server second",
+        f"{len(got)}; then the client closed first, the server second",
         **_while_waiting(error, start, end, after, state, peer_state, sent, time_wait),
     }
 
@@ -173,8 +194,7 @@ def _user_timeout(lab, client, server) -> dict:
     request = server.recv(100)
     next_sent = lab.now()
     server.sendall(LATE_REPLY)
-    answer = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the client's answer",
-                                  after=next_sent)
+    answer = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the client's answer", after=next_sent)
     try:
         server.recv(100)
         peer_error = "nothing"
@@ -186,13 +206,16 @@ def _user_timeout(lab, client, server) -> dict:
         "timer": f"TCP_USER_TIMEOUT = {USER_TIMEOUT_MS / 1000:g} s",
         "application_saw": f"recv() failed with {error}",
         "wire_while_waiting": f"the request, sent {len(requests)} times; "
-                              + ("no FIN, no RST" if not any(
-                                  "FIN" in v.flags or "RST" in v.flags for v in sent)
-                                 else "FIN or RST sent"),
-        "gave_up": gave_up, "after_first_timeout_retransmission_s": after_rto,
+        + (
+            "no FIN, no RST"
+            if not any("FIN" in v.flags or "RST" in v.flags for v in sent)
+            else "FIN or RST sent"
+        ),
+        "gave_up": gave_up,
+        "after_first_timeout_retransmission_s": after_rto,
         "afterwards": f"the server read the {len(request)}-byte request and replied; the "
-                      f"client answered {answer.flags}; the server's next recv() failed with "
-                      f"{peer_error}",
+        f"client answered {answer.flags}; the server's next recv() failed with "
+        f"{peer_error}",
         **_while_waiting(error, start, end, after, state, peer_state, sent, time_wait),
     }
 
@@ -226,21 +249,20 @@ def _close_timeout(lab, client, server) -> dict:
     lab.step("the server, in CLOSE_WAIT, closes")
     closed_at = lab.now()
     server.close()
-    answer = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the client's answer",
-                                  after=closed_at)
+    answer = lab.wait_for_segment(Match(src_port=CLIENT_PORT), "the client's answer", after=closed_at)
     fins = [v for v in sent if "FIN" in v.flags]
     gave_up, after_rto = _gave_up(fins, end)
     return {
         "timer": f"TCP_USER_TIMEOUT = {USER_TIMEOUT_MS / 1000:g} s",
-        "application_saw": "close() returned at once" if returned < 0.1 else
-                           f"close() returned after {returned:.1f} s",
+        "application_saw": "close() returned at once"
+        if returned < 0.1
+        else f"close() returned after {returned:.1f} s",
         "wire_while_waiting": f"the FIN, sent {len(fins)} times; "
-                              + ("no RST" if not any("RST" in v.flags for v in sent)
-                                 else "a RST"),
-        "gave_up": gave_up, "after_first_timeout_retransmission_s": after_rto,
+        + ("no RST" if not any("RST" in v.flags for v in sent) else "a RST"),
+        "gave_up": gave_up,
+        "after_first_timeout_retransmission_s": after_rto,
         "afterwards": f"the server closed; its FIN was answered with {answer.flags}",
-        **_while_waiting(None, start, end, after, " -> ".join(states), peer_state, sent,
-                         time_wait),
+        **_while_waiting(None, start, end, after, " -> ".join(states), peer_state, sent, time_wait),
     }
 
 
@@ -250,8 +272,9 @@ def body(lab, kind: str) -> dict:
     lab.segments()  # load the packet parser now, not while the timer runs
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     before = lab.counters()
-    out = {"recv-timeout": _recv_timeout, "user-timeout": _user_timeout,
-           "close-timeout": _close_timeout}[kind](lab, client, server)
+    out = {"recv-timeout": _recv_timeout, "user-timeout": _user_timeout, "close-timeout": _close_timeout}[
+        kind
+    ](lab, client, server)
     time.sleep(0.1)
     lab.settle(quiet=0.1, timeout=1.0)
     delta = counter_delta(before, lab.counters(), COUNTERS + ("TCPLossProbes",))
@@ -261,8 +284,10 @@ def body(lab, kind: str) -> dict:
         trace=trace.to_dicts(),
         socket_table=ss_text(after, timers=False) if after else "(no sockets)",
         kernel_counters={n: delta.get(n, 0) for n in ("TCPAbortOnTimeout", "TCPLossProbes", "TW")},
-        end_states={"client": lab.state_of(CLIENT_PORT, SERVER_PORT),
-                    "server": lab.state_of(SERVER_PORT, CLIENT_PORT)},
+        end_states={
+            "client": lab.state_of(CLIENT_PORT, SERVER_PORT),
+            "server": lab.state_of(SERVER_PORT, CLIENT_PORT),
+        },
         time_wait=out["time_wait"] or "none",
         client_rsts=sum(1 for s in trace if s.src == "client" and s.has("RST")),
         counters=delta,
@@ -270,17 +295,16 @@ def body(lab, kind: str) -> dict:
     return out
 
 
-register(Experiment(
-    name="timeout-close",
-    captures=True,
-    summary="A receive timeout leaves the connection open; a TCP timeout aborts it to CLOSED, "
-            "with no TIME_WAIT.",
-    params=(
-        Param("kind", str, "recv-timeout", "which timeout runs out",
-              choices=KINDS),
-    ),
-    body=f"{__name__}:body",
-    result=TimeoutCloseResult,
-    timeout=lambda p: 20.0,
-    variants=tuple({"kind": k} for k in KINDS),
-))
+register(
+    Experiment(
+        name="timeout-close",
+        captures=True,
+        summary="A receive timeout leaves the connection open; a TCP timeout aborts it to CLOSED, "
+        "with no TIME_WAIT.",
+        params=(Param("kind", str, "recv-timeout", "which timeout runs out", choices=KINDS),),
+        body=f"{__name__}:body",
+        result=TimeoutCloseResult,
+        timeout=lambda p: 20.0,
+        variants=tuple({"kind": k} for k in KINDS),
+    )
+)

@@ -7,6 +7,7 @@ socket: it counts TCPTimeWaitOverflow and closes the connection outright, so it 
 TIME_WAIT (net/ipv4/tcp_minisocks.c). The body then tries to bind and connect again from the
 first port (still in TIME_WAIT) and from the first port that skipped it.
 """
+
 from __future__ import annotations
 
 import socket
@@ -35,8 +36,16 @@ class TimeWaitOverflowResult(ExperimentResult):
     reconnect_skipped_port: Optional[str] = None  # ... from a port that skipped TIME_WAIT
     socket_table: str = ""
 
-    SHOWN = ("connections", "time_wait", "skipped", "client_states", "counters",
-             "reconnect_waiting_port", "reconnect_skipped_port", "socket_table")
+    SHOWN = (
+        "connections",
+        "time_wait",
+        "skipped",
+        "client_states",
+        "counters",
+        "reconnect_waiting_port",
+        "reconnect_skipped_port",
+        "socket_table",
+    )
 
 
 def _reconnect(port: int, listener) -> str:
@@ -65,9 +74,13 @@ def body(lab, max_tw_buckets: int, extra: int) -> dict:
         assert server.recv(1) == b""  # the client's FIN
         server.close()
         port = FIRST_PORT + i
-        lab.wait_for(lambda port=port: lab.state_of(port, SERVER_PORT) in ("TIME_WAIT", "CLOSED")
-                     and lab.state_of(SERVER_PORT, port) == "CLOSED",
-                     f"connection {i + 1} to finish closing")
+        lab.wait_for(
+            lambda port=port: (
+                lab.state_of(port, SERVER_PORT) in ("TIME_WAIT", "CLOSED")
+                and lab.state_of(SERVER_PORT, port) == "CLOSED"
+            ),
+            f"connection {i + 1} to finish closing",
+        )
     time.sleep(0.05)
     delta = counter_delta(before, lab.counters(), COUNTERS)
     states = {}
@@ -75,8 +88,9 @@ def body(lab, max_tw_buckets: int, extra: int) -> dict:
         state = lab.state_of(FIRST_PORT + i, SERVER_PORT)
         states[state] = states.get(state, 0) + 1
     table = [s for s in lab.sockets([SERVER_PORT]) if s.state != "LISTEN"]
-    first_skipped = next((FIRST_PORT + i for i in range(total)
-                          if lab.state_of(FIRST_PORT + i, SERVER_PORT) == "CLOSED"), None)
+    first_skipped = next(
+        (FIRST_PORT + i for i in range(total) if lab.state_of(FIRST_PORT + i, SERVER_PORT) == "CLOSED"), None
+    )
     waiting = _reconnect(FIRST_PORT, listener)
     skipped = _reconnect(first_skipped, listener) if first_skipped else None
     return {
@@ -91,18 +105,25 @@ def body(lab, max_tw_buckets: int, extra: int) -> dict:
     }
 
 
-register(Experiment(
-    name="tw-bucket-overflow",
-    summary="Fill tcp_max_tw_buckets: further closes skip TIME_WAIT and count TCPTimeWaitOverflow.",
-    params=(
-        Param("max_tw_buckets", int, 5, "net.ipv4.tcp_max_tw_buckets inside the namespace",
-              minimum=1, maximum=1000),
-        Param("extra", int, 3, "connections closed after the table is full", minimum=1,
-              maximum=1000),
-    ),
-    body=f"{__name__}:body",
-    result=TimeWaitOverflowResult,
-    sysctls=lambda p: {"net.ipv4.tcp_max_tw_buckets": p["max_tw_buckets"]},
-    timeout=lambda p: 20.0 + (p["max_tw_buckets"] + p["extra"]) * 0.05,
-    variants=({"max_tw_buckets": 5, "extra": 3},),
-))
+register(
+    Experiment(
+        name="tw-bucket-overflow",
+        summary="Fill tcp_max_tw_buckets: further closes skip TIME_WAIT and count TCPTimeWaitOverflow.",
+        params=(
+            Param(
+                "max_tw_buckets",
+                int,
+                5,
+                "net.ipv4.tcp_max_tw_buckets inside the namespace",
+                minimum=1,
+                maximum=1000,
+            ),
+            Param("extra", int, 3, "connections closed after the table is full", minimum=1, maximum=1000),
+        ),
+        body=f"{__name__}:body",
+        result=TimeWaitOverflowResult,
+        sysctls=lambda p: {"net.ipv4.tcp_max_tw_buckets": p["max_tw_buckets"]},
+        timeout=lambda p: 20.0 + (p["max_tw_buckets"] + p["extra"]) * 0.05,
+        variants=({"max_tw_buckets": 5, "extra": 3},),
+    )
+)

@@ -12,6 +12,7 @@ open them: the kernel makes them readable by root alone.
 ``tcp_tw_reuse`` is 0 inside the namespace and the open connections go to a second port, so
 no connect() takes over a TIME_WAIT port while the sockets are counted.
 """
+
 from __future__ import annotations
 
 import resource
@@ -43,8 +44,15 @@ class TimeWaitMemoryResult(ExperimentResult):
     sockstat_time_wait: str = ""  # the TCP line of /proc/net/sockstat after phase one
     closes_counted: dict = field(default_factory=dict)  # TcpExt TW, TCPTimeWaitOverflow... moved
 
-    SHOWN = ("time_wait_sockets", "open_sockets", "bytes_per_time_wait", "bytes_per_open_socket",
-             "ratio", "slab_readable", "slab_object_sizes")
+    SHOWN = (
+        "time_wait_sockets",
+        "open_sockets",
+        "bytes_per_time_wait",
+        "bytes_per_open_socket",
+        "ratio",
+        "slab_readable",
+        "slab_object_sizes",
+    )
 
 
 def _meminfo() -> dict:
@@ -93,14 +101,16 @@ def body(lab, connections: int) -> dict:
         server.close()
     # Every close has finished when the namespace's socket table holds nothing on the port but
     # the listener and TIME_WAIT (no FIN_WAIT_1/2 client, no LAST_ACK server).
-    lab.wait_for(lambda: not _closing(lab), "every close to finish (only TIME_WAIT left)",
-                 timeout=10.0, interval=0.05)
+    lab.wait_for(
+        lambda: not _closing(lab), "every close to finish (only TIME_WAIT left)", timeout=10.0, interval=0.05
+    )
     time.sleep(0.3)
     after_tw = _meminfo()
     tcp = observe.read_sockstat()["TCP"]
     time_wait = tcp["tw"]
-    closes_counted = observe.counter_delta(counted_before, lab.counters(),
-                                           ("TW", "TWKilled", "TWRecycled", "TCPTimeWaitOverflow"))
+    closes_counted = observe.counter_delta(
+        counted_before, lab.counters(), ("TW", "TWKilled", "TWRecycled", "TCPTimeWaitOverflow")
+    )
 
     pairs = min(connections, (hard - 64) // 2)
     lab.step(f"holding {pairs} connections open")
@@ -121,10 +131,10 @@ def body(lab, connections: int) -> dict:
         "open_sockets": len(held),
         "bytes_per_time_wait": round(per_tw),
         "bytes_per_open_socket": round(per_open),
-        "unreclaimable_per_time_wait": round((after_tw["SUnreclaim"] - before["SUnreclaim"])
-                                             / time_wait),
-        "unreclaimable_per_open_socket": round((after_open["SUnreclaim"] - after_tw["SUnreclaim"])
-                                               / len(held)),
+        "unreclaimable_per_time_wait": round((after_tw["SUnreclaim"] - before["SUnreclaim"]) / time_wait),
+        "unreclaimable_per_open_socket": round(
+            (after_open["SUnreclaim"] - after_tw["SUnreclaim"]) / len(held)
+        ),
         "ratio": round(per_open / per_tw, 1) if per_tw > 0 else 0.0,
         "slab_object_sizes": sizes or {},
         "slab_readable": sizes is not None,
@@ -133,17 +143,24 @@ def body(lab, connections: int) -> dict:
     }
 
 
-register(Experiment(
-    name="tw-memory",
-    summary="Kernel memory per TIME_WAIT socket against a full socket, from slab totals.",
-    params=(
-        Param("connections", int, 8000, "TIME_WAIT sockets to make (and connections to hold)",
-              minimum=1000, maximum=20000),
-    ),
-    body=f"{__name__}:body",
-    result=TimeWaitMemoryResult,
-    sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0,
-                       "net.ipv4.ip_local_port_range": "10000 65001"},
-    timeout=lambda p: 30.0 + p["connections"] / 500,
-    variants=({"connections": 8000},),
-))
+register(
+    Experiment(
+        name="tw-memory",
+        summary="Kernel memory per TIME_WAIT socket against a full socket, from slab totals.",
+        params=(
+            Param(
+                "connections",
+                int,
+                8000,
+                "TIME_WAIT sockets to make (and connections to hold)",
+                minimum=1000,
+                maximum=20000,
+            ),
+        ),
+        body=f"{__name__}:body",
+        result=TimeWaitMemoryResult,
+        sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0, "net.ipv4.ip_local_port_range": "10000 65001"},
+        timeout=lambda p: 30.0 + p["connections"] / 500,
+        variants=({"connections": 8000},),
+    )
+)

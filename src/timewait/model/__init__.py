@@ -8,8 +8,18 @@
 - :mod:`.sweeps`: vectorised Monte Carlo estimates with confidence intervals.
 - :mod:`.portbudget`: how many TIME_WAIT sockets a connection rate leaves behind.
 """
+
 from .scenarios import DEFENCES, OUTCOMES, PARAMS, SCENARIOS, SimulationResult, list_scenarios, simulate
 from .states import TRANSITIONS, TransitionError
 
-__all__ = ["simulate", "list_scenarios", "SimulationResult", "OUTCOMES", "DEFENCES", "PARAMS",
-           "SCENARIOS", "TRANSITIONS", "TransitionError"]
+__all__ = [
+    "simulate",
+    "list_scenarios",
+    "SimulationResult",
+    "OUTCOMES",
+    "DEFENCES",
+    "PARAMS",
+    "SCENARIOS",
+    "TRANSITIONS",
+    "TransitionError",
+]

@@ -6,6 +6,7 @@ with :meth:`Endpoint.next_deadline` and delivers with :meth:`Endpoint.on_timer`.
 changes follow :data:`timewait.model.states.TRANSITIONS`; this module decides which event a
 segment is (after RFC 9293 section 3.10.7's acceptability checks) and carries out actions.
 """
+
 from __future__ import annotations
 
 import random
@@ -54,8 +55,7 @@ class EndpointConfig:
 
     def __post_init__(self):
         if self.isn_policy not in ISN_POLICIES:
-            raise ValueError(f"isn_policy: must be one of {', '.join(ISN_POLICIES)}, "
-                             f"got {self.isn_policy!r}")
+            raise ValueError(f"isn_policy: must be one of {', '.join(ISN_POLICIES)}, got {self.isn_policy!r}")
         _check_range("time_wait", self.time_wait, 0, 1e9)
         _check_range("rto", self.rto, 0, 1e6, low_open=True)
         _check_range("max_retries", self.max_retries, 0, 1000)
@@ -72,11 +72,36 @@ class Packet:
     TCP itself cannot see.
     """
 
-    __slots__ = ("src", "dst", "flags", "seq", "ack", "length", "tsval", "tsecr",
-                 "rel_seq", "rel_ack", "note", "incarnation")
+    __slots__ = (
+        "src",
+        "dst",
+        "flags",
+        "seq",
+        "ack",
+        "length",
+        "tsval",
+        "tsecr",
+        "rel_seq",
+        "rel_ack",
+        "note",
+        "incarnation",
+    )
 
-    def __init__(self, src, dst, flags, seq, ack, length=0, tsval=None, tsecr=None,
-                 rel_seq=0, rel_ack=0, note="", incarnation=0):
+    def __init__(
+        self,
+        src,
+        dst,
+        flags,
+        seq,
+        ack,
+        length=0,
+        tsval=None,
+        tsecr=None,
+        rel_seq=0,
+        rel_ack=0,
+        note="",
+        incarnation=0,
+    ):
         self.src, self.dst, self.flags = src, dst, flags
         self.seq, self.ack, self.length = seq, ack, length
         self.tsval, self.tsecr = tsval, tsecr
@@ -84,8 +109,20 @@ class Packet:
         self.note, self.incarnation = note, incarnation
 
     def copy(self, **changes) -> Packet:
-        p = Packet(self.src, self.dst, self.flags, self.seq, self.ack, self.length, self.tsval,
-                   self.tsecr, self.rel_seq, self.rel_ack, self.note, self.incarnation)
+        p = Packet(
+            self.src,
+            self.dst,
+            self.flags,
+            self.seq,
+            self.ack,
+            self.length,
+            self.tsval,
+            self.tsecr,
+            self.rel_seq,
+            self.rel_ack,
+            self.note,
+            self.incarnation,
+        )
         for k, v in changes.items():
             setattr(p, k, v)
         return p
@@ -95,8 +132,10 @@ class Packet:
         return frozenset(self.flags.split("|"))
 
     def __repr__(self):
-        return (f"Packet({self.src}->{self.dst} {self.flags} seq={self.rel_seq} "
-                f"ack={self.rel_ack} len={self.length})")
+        return (
+            f"Packet({self.src}->{self.dst} {self.flags} seq={self.rel_seq} "
+            f"ack={self.rel_ack} len={self.length})"
+        )
 
 
 class TCB:
@@ -139,8 +178,13 @@ class Delivery:
 
 
 class Endpoint:
-    def __init__(self, name: str, peer: str, config: Optional[EndpointConfig] = None,
-                 rng: Optional[random.Random] = None):
+    def __init__(
+        self,
+        name: str,
+        peer: str,
+        config: Optional[EndpointConfig] = None,
+        rng: Optional[random.Random] = None,
+    ):
         self.name, self.peer = name, peer
         self.config = config or EndpointConfig()
         self.rng = rng or random.Random(0)
@@ -284,8 +328,13 @@ class Endpoint:
         tcb, flags, c = self._conn(), p.flags, self.config
         state = self.state
         # A SYN for a new incarnation may reopen a TIME_WAIT connection (RFC 6191).
-        if (state == S.TIME_WAIT and "SYN" in flags and "ACK" not in flags
-                and c.accept_syn_in_time_wait and self._newer_than_time_wait(p)):
+        if (
+            state == S.TIME_WAIT
+            and "SYN" in flags
+            and "ACK" not in flags
+            and c.accept_syn_in_time_wait
+            and self._newer_than_time_wait(p)
+        ):
             self.timers.clear()
             self._new_tcb(now)
             self._take_syn(p, now)
@@ -295,8 +344,7 @@ class Endpoint:
             self._emit(now, "SYN|ACK", tcb.iss, tcb.rcv_nxt, note="retransmission")
             return
         # RFC 7323 PAWS: an older timestamp than the newest seen means an old segment.
-        if tcb.ts_ok and p.tsval is not None and "RST" not in flags \
-                and seq_lt(p.tsval, tcb.ts_recent):
+        if tcb.ts_ok and p.tsval is not None and "RST" not in flags and seq_lt(p.tsval, tcb.ts_recent):
             self.rejections.append(Rejection(now, p, "paws", state))
             self._reply_to_invalid(now)
             return
@@ -305,8 +353,7 @@ class Endpoint:
             if "RST" in flags:
                 return
             # A retransmitted FIN in TIME_WAIT is ACKed and restarts the timer (RFC 9293).
-            if state == S.TIME_WAIT and "FIN" in flags \
-                    and (p.seq + p.length + 1) % MOD == tcb.rcv_nxt:
+            if state == S.TIME_WAIT and "FIN" in flags and (p.seq + p.length + 1) % MOD == tcb.rcv_nxt:
                 self._apply(now, S.RCV_FIN)
                 return
             self.rejections.append(Rejection(now, p, "sequence-window", state))
@@ -361,13 +408,13 @@ class Endpoint:
             note = "in order" if off == 0 else "queued out of order"
             if off >= (1 << 31):  # starts before rcv_nxt: keep only the new tail
                 note = "overlapping"
-            self.deliveries.append(Delivery(now, tcb.incarnation, p.incarnation,
-                                            (p.seq - tcb.irs) % MOD, p.length, note))
+            self.deliveries.append(
+                Delivery(now, tcb.incarnation, p.incarnation, (p.seq - tcb.irs) % MOD, p.length, note)
+            )
             if off == 0 or off >= (1 << 31):
                 tcb.rcv_nxt = (p.seq + p.length) % MOD
             need_ack = True
-        fin_in_order = "FIN" in flags and (p.seq + p.length) % MOD == tcb.rcv_nxt \
-            and not tcb.fin_received
+        fin_in_order = "FIN" in flags and (p.seq + p.length) % MOD == tcb.rcv_nxt and not tcb.fin_received
         if fin_in_order:
             tcb.rcv_nxt = (tcb.rcv_nxt + 1) % MOD
             tcb.fin_received = True
@@ -446,8 +493,9 @@ class Endpoint:
     def _progress(self, now):
         """The peer acknowledged new data: drop what it covers, reset the backoff."""
         tcb = self._conn()
-        tcb.unacked = [u for u in tcb.unacked
-                       if seq_lt(tcb.snd_una, (u[1] + u[2] + (u[0] != "PSH|ACK")) % MOD)]
+        tcb.unacked = [
+            u for u in tcb.unacked if seq_lt(tcb.snd_una, (u[1] + u[2] + (u[0] != "PSH|ACK")) % MOD)
+        ]
         tcb.retries = 0
         tcb.rto = self.config.rto
         if tcb.unacked:
@@ -465,12 +513,22 @@ class Endpoint:
         ts_on = self.config.timestamps and (tcb.ts_ok or "SYN" in flags and "ACK" not in flags)
         if "SYN" in flags and "ACK" in flags:
             ts_on = tcb.ts_ok
-        self._out.append(Packet(
-            self.name, self.peer, flags, seq % MOD, ack % MOD, length,
-            tsval=self._tsval(now) if ts_on else None,
-            tsecr=tcb.ts_recent if ts_on and tcb.ts_ok else None,
-            rel_seq=(seq - tcb.iss) % MOD, rel_ack=(ack - tcb.irs) % MOD if "ACK" in flags else 0,
-            note=note, incarnation=tcb.incarnation))
+        self._out.append(
+            Packet(
+                self.name,
+                self.peer,
+                flags,
+                seq % MOD,
+                ack % MOD,
+                length,
+                tsval=self._tsval(now) if ts_on else None,
+                tsecr=tcb.ts_recent if ts_on and tcb.ts_ok else None,
+                rel_seq=(seq - tcb.iss) % MOD,
+                rel_ack=(ack - tcb.irs) % MOD if "ACK" in flags else 0,
+                note=note,
+                incarnation=tcb.incarnation,
+            )
+        )
 
     def _send_ack(self, now):
         tcb = self._conn()
@@ -489,12 +547,18 @@ class Endpoint:
         """RFC 9293 3.10.7.1: answer a segment that belongs to no connection with a reset."""
         flags = p.flags
         if "ACK" in flags:
-            out = Packet(self.name, p.src, "RST", p.ack, 0, rel_seq=p.rel_ack,
-                         incarnation=p.incarnation)
+            out = Packet(self.name, p.src, "RST", p.ack, 0, rel_seq=p.rel_ack, incarnation=p.incarnation)
         else:
             seg_len = p.length + ("SYN" in flags) + ("FIN" in flags)
-            out = Packet(self.name, p.src, "RST|ACK", 0, (p.seq + seg_len) % MOD,
-                         rel_ack=(p.rel_seq + seg_len) % MOD, incarnation=p.incarnation)
+            out = Packet(
+                self.name,
+                p.src,
+                "RST|ACK",
+                0,
+                (p.seq + seg_len) % MOD,
+                rel_ack=(p.rel_seq + seg_len) % MOD,
+                incarnation=p.incarnation,
+            )
         self._out.append(out)
 
     def _apply(self, now, event, state=None):
@@ -554,4 +618,3 @@ class Endpoint:
 
 def _by_deadline(item):
     return item[1]
-

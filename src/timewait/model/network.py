@@ -10,6 +10,7 @@ Each transmission is recorded once, at its send time, as a :class:`timewait.trac
 arrives, with ``note="duplicate"``, or ``note="old duplicate"`` for a copy held back on
 purpose (see :class:`Hold`).
 """
+
 from __future__ import annotations
 
 import math
@@ -81,15 +82,18 @@ class LinkConfig:
         _probability(pre + "duplicate", self.duplicate)
         _probability(pre + "reorder", self.reorder)
         if self.distribution not in DISTRIBUTIONS:
-            raise ValueError(f"{pre}distribution: must be one of {', '.join(DISTRIBUTIONS)}, "
-                             f"got {self.distribution!r}")
+            raise ValueError(
+                f"{pre}distribution: must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}"
+            )
         for name in ("delay", "jitter", "reorder_delay"):
             v = getattr(self, name)
             if not (0 <= v <= msl):
                 raise ValueError(f"{pre}{name}: must be between 0 and the MSL ({msl} s), got {v}")
         if self.delay + self.reorder_delay > msl and self.reorder > 0:
-            raise ValueError(f"{pre}reorder_delay: delay + reorder_delay must not exceed the "
-                             f"MSL ({msl} s), got {self.delay + self.reorder_delay}")
+            raise ValueError(
+                f"{pre}reorder_delay: delay + reorder_delay must not exceed the "
+                f"MSL ({msl} s), got {self.delay + self.reorder_delay}"
+            )
         for h in self.holds:
             if not (0 < h.after <= msl):
                 raise ValueError(f"{pre}hold: must be in (0, MSL={msl}] seconds, got {h.after}")
@@ -98,8 +102,7 @@ class LinkConfig:
 class Network:
     """Carries Packets between named endpoints through a :class:`Scheduler`."""
 
-    def __init__(self, scheduler, links: dict, msl: float, deliver: Callable,
-                 ports: Optional[dict] = None):
+    def __init__(self, scheduler, links: dict, msl: float, deliver: Callable, ports: Optional[dict] = None):
         if not (msl > 0):
             raise ValueError(f"msl: must be > 0 seconds, got {msl}")
         self.scheduler, self.links, self.msl, self.deliver = scheduler, links, msl, deliver
@@ -116,10 +119,28 @@ class Network:
         ports = self.ports
         segments = self.segments
         flags = p.flags
-        segments.append((t, len(segments), Segment(
-            t, p.src, p.dst, flags, p.rel_seq, p.rel_ack, p.length, p.seq,
-            p.ack if "ACK" in flags else None, p.tsval, p.tsecr, note,
-            ports.get(p.src), ports.get(p.dst))))
+        segments.append(
+            (
+                t,
+                len(segments),
+                Segment(
+                    t,
+                    p.src,
+                    p.dst,
+                    flags,
+                    p.rel_seq,
+                    p.rel_ack,
+                    p.length,
+                    p.seq,
+                    p.ack if "ACK" in flags else None,
+                    p.tsval,
+                    p.tsecr,
+                    note,
+                    ports.get(p.src),
+                    ports.get(p.dst),
+                ),
+            )
+        )
 
     def trace(self) -> Trace:
         """Segments in time order (copies appear when they arrive)."""

@@ -7,6 +7,7 @@ highest sustainable rate is ports / TIME_WAIT length; above it, the free ports r
 after ports / rate seconds and connect() fails with EADDRNOTAVAIL
 ("Cannot assign requested address").
 """
+
 from __future__ import annotations
 
 import math
@@ -33,21 +34,26 @@ class PortBudget:
         return asdict(self)
 
     def text(self) -> str:
-        lines = [f"{self.ports} local ports, TIME_WAIT {self.time_wait:g} s, "
-                 f"{self.rate:g} connections/s",
-                 f"TIME_WAIT population: {self.population:,.0f} sockets",
-                 f"ceiling rate: {self.ceiling_rate:,.1f} connections/s"
-                 if math.isfinite(self.ceiling_rate) else "ceiling rate: unlimited (no TIME_WAIT)"]
+        lines = [
+            f"{self.ports} local ports, TIME_WAIT {self.time_wait:g} s, {self.rate:g} connections/s",
+            f"TIME_WAIT population: {self.population:,.0f} sockets",
+            f"ceiling rate: {self.ceiling_rate:,.1f} connections/s"
+            if math.isfinite(self.ceiling_rate)
+            else "ceiling rate: unlimited (no TIME_WAIT)",
+        ]
         if self.exhausted:
-            lines.append(f"ports run out after {self.time_to_exhaustion:,.2f} s: then connect() "
-                         f"fails with EADDRNOTAVAIL until TIME_WAIT sockets expire")
+            lines.append(
+                f"ports run out after {self.time_to_exhaustion:,.2f} s: then connect() "
+                f"fails with EADDRNOTAVAIL until TIME_WAIT sockets expire"
+            )
         else:
             lines.append(f"ports never run out ({self.population / self.ports:.1%} in use)")
         return "\n".join(lines)
 
 
-def port_budget(rate: float, time_wait: float = 60.0, port_range: tuple = LINUX_PORT_RANGE,
-                destinations: int = 1) -> PortBudget:
+def port_budget(
+    rate: float, time_wait: float = 60.0, port_range: tuple = LINUX_PORT_RANGE, destinations: int = 1
+) -> PortBudget:
     """TIME_WAIT population, ceiling rate and time to exhaustion for ``rate`` new
     connections per second spread evenly over ``destinations`` (address, port) pairs."""
     try:

@@ -5,6 +5,7 @@ named outcome.
 whose ``outcome`` is one of :data:`OUTCOMES`. Parameters are described in :data:`PARAMS`;
 each scenario lists the ones it uses in :data:`SCENARIOS`.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,23 +30,23 @@ OUTCOMES = {
     "old-duplicate-accepted": "a segment of the old incarnation was accepted by the new one",
     "old-duplicate-rejected": "the old duplicate was rejected; `defence` says what rejected it",
     "late-reset-accepted": "the reset the old duplicate provoked from the peer arrived late and "
-                           "reset the new incarnation",
+    "reset the new incarnation",
     "late-reset-rejected": "the reset the old duplicate provoked from the peer arrived late and "
-                           "was discarded; `defence` says what discarded it",
+    "was discarded; `defence` says what discarded it",
 }
 DEFENCES = {
     "time-wait": "it arrived while TIME_WAIT still held the 4-tuple, so no new incarnation "
-                 "existed to accept it",
+    "existed to accept it",
     "no-connection": "it arrived after TIME_WAIT but before the new incarnation began",
     "same-incarnation": "it arrived while its own connection still existed, which "
-                        "discarded it as a duplicate",
+    "discarded it as a duplicate",
     "paws": "its timestamp was older than the newest one seen (RFC 7323 PAWS)",
     "sequence-window": "its sequence number fell outside the new incarnation's receive window",
     "ack-check": "it acknowledged data the new incarnation never sent (RFC 5961 / RFC 9293)",
     "syn-sent": "it arrived before the new incarnation's handshake finished, and SYN-SENT "
-                "ignores a reset that acknowledges nothing (RFC 9293 section 3.10.7.3)",
+    "ignores a reset that acknowledges nothing (RFC 9293 section 3.10.7.3)",
     "rst-check": "its sequence number was in the window but not the next expected one, so it "
-                 "drew a challenge ACK instead of a reset (RFC 5961 section 3)",
+    "drew a challenge ACK instead of a reset (RFC 5961 section 3)",
 }
 
 
@@ -85,10 +86,13 @@ class Param:
         low, high = self.minimum, self.maximum  # both or neither: see __post_init__
         if low is None or high is None or value is None:
             return value
-        number = (numbers.Integral if self.kind is int else numbers.Real)
-        if (isinstance(value, bool) or not isinstance(value, number)
-                or not (low <= float(value) <= high)
-                or (self.above_minimum and value == self.minimum)):
+        number = numbers.Integral if self.kind is int else numbers.Real
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, number)
+            or not (low <= float(value) <= high)
+            or (self.above_minimum and value == self.minimum)
+        ):
             raise ValueError(f"{name}: must be {self.valid_range()}, got {value!r}")
         return value
 
@@ -101,59 +105,90 @@ _DAY, _MANY = 86400.0, 100  # seconds in a day; more losses or retries than a cl
 _WITHIN_MSL = "a number of seconds, more than 0 and at most the MSL"
 
 PARAMS = {
-    "msl": Param(30.0, float, "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
-                 minimum=0, maximum=3600, above_minimum=True),
-    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ...",
-                           minimum=0, maximum=100),
-    "time_wait": Param(None, float, "TIME_WAIT length in seconds (overrides time_wait_msl; "
-                                    "Linux: 60)", minimum=0, maximum=_DAY),
-    "closer": Param("client", str, "who closes first ('both': simultaneous close)",
-                    ("client", "server", "both")),
-    "merged": Param(False, bool, "the passive closer piggy-backs its ACK on its FIN "
-                                 "(three-segment close)"),
-    "half_close": Param(False, bool, "the passive side sends response_bytes after the "
-                                     "first FIN, then closes"),
-    "request_bytes": Param(0, int, "bytes the client sends after connecting",
-                           minimum=0, maximum=10**9),
+    "msl": Param(
+        30.0,
+        float,
+        "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
+        minimum=0,
+        maximum=3600,
+        above_minimum=True,
+    ),
+    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ...", minimum=0, maximum=100),
+    "time_wait": Param(
+        None,
+        float,
+        "TIME_WAIT length in seconds (overrides time_wait_msl; Linux: 60)",
+        minimum=0,
+        maximum=_DAY,
+    ),
+    "closer": Param(
+        "client", str, "who closes first ('both': simultaneous close)", ("client", "server", "both")
+    ),
+    "merged": Param(False, bool, "the passive closer piggy-backs its ACK on its FIN (three-segment close)"),
+    "half_close": Param(
+        False, bool, "the passive side sends response_bytes after the first FIN, then closes"
+    ),
+    "request_bytes": Param(0, int, "bytes the client sends after connecting", minimum=0, maximum=10**9),
     "response_bytes": Param(0, int, "bytes the server sends back", minimum=0, maximum=10**9),
     "delay": Param(0.001, float, "one-way network delay, seconds", minimum=0, maximum=3600),
-    "jitter": Param(0.0, float, "scale of the random extra delay, seconds",
-                    minimum=0, maximum=3600),
-    "distribution": Param("uniform", str, "distribution of the extra delay",
-                          ("uniform", "exponential")),
-    "loss": Param(0.0, float, "probability that any segment is lost, both directions",
-                  minimum=0, maximum=1),
-    "client_loss": Param(None, float, "loss probability of segments the client sends",
-                         minimum=0, maximum=1),
-    "server_loss": Param(None, float, "loss probability of segments the server sends",
-                         minimum=0, maximum=1),
+    "jitter": Param(0.0, float, "scale of the random extra delay, seconds", minimum=0, maximum=3600),
+    "distribution": Param("uniform", str, "distribution of the extra delay", ("uniform", "exponential")),
+    "loss": Param(0.0, float, "probability that any segment is lost, both directions", minimum=0, maximum=1),
+    "client_loss": Param(None, float, "loss probability of segments the client sends", minimum=0, maximum=1),
+    "server_loss": Param(None, float, "loss probability of segments the server sends", minimum=0, maximum=1),
     "drop": Param((), str, "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
-    "duplicate": Param(0.0, float, "probability that a segment arrives twice",
-                       minimum=0, maximum=1),
-    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms",
-                     minimum=0, maximum=1),
+    "duplicate": Param(0.0, float, "probability that a segment arrives twice", minimum=0, maximum=1),
+    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms", minimum=0, maximum=1),
     "isn": Param("clock", str, "initial sequence number policy", ISN_POLICIES),
     "timestamps": Param(False, bool, "TCP timestamps, and with them PAWS"),
     "ack_check": Param(True, bool, "RFC 5961 ACK acceptability check"),
     "rfc1337": Param(False, bool, "ignore resets in TIME_WAIT (RFC 1337)"),
-    "rto": Param(0.2, float, "first retransmission timeout, seconds (doubles each time)",
-                 minimum=0, maximum=120, above_minimum=True),
+    "rto": Param(
+        0.2,
+        float,
+        "first retransmission timeout, seconds (doubles each time)",
+        minimum=0,
+        maximum=120,
+        above_minimum=True,
+    ),
     "max_retries": Param(8, int, "retransmissions before giving up", minimum=0, maximum=_MANY),
-    "fin_losses": Param(1, int, "how many of the closer's FINs in a row the network loses",
-                        minimum=0, maximum=_MANY),
-    "final_ack_losses": Param(1, int, "how many final ACKs in a row the network loses",
-                              minimum=0, maximum=_MANY),
-    "final_ack_loss": Param(None, float, "probability that each final ACK is lost "
-                                         "(instead of final_ack_losses)", minimum=0, maximum=1),
-    "reconnect_delay": Param(0.0, float, "seconds between the 4-tuple becoming free and "
-                                         "the new connection", minimum=0, maximum=_DAY),
-    "hold": Param(None, float, "how long the old duplicate stays in the network, seconds "
-                               "(at most the MSL; default: the MSL)", valid=_WITHIN_MSL),
-    "answer_hold": Param(None, float, "how long the peer's reset, provoked by the old duplicate, "
-                                      "stays in the network, seconds (at most the MSL; default: "
-                                      "the MSL)", valid=_WITHIN_MSL),
-    "old_offset": Param(0, int, "bytes connection 1 carried before the duplicated segment",
-                        minimum=0, maximum=10**9),
+    "fin_losses": Param(
+        1, int, "how many of the closer's FINs in a row the network loses", minimum=0, maximum=_MANY
+    ),
+    "final_ack_losses": Param(
+        1, int, "how many final ACKs in a row the network loses", minimum=0, maximum=_MANY
+    ),
+    "final_ack_loss": Param(
+        None,
+        float,
+        "probability that each final ACK is lost (instead of final_ack_losses)",
+        minimum=0,
+        maximum=1,
+    ),
+    "reconnect_delay": Param(
+        0.0,
+        float,
+        "seconds between the 4-tuple becoming free and the new connection",
+        minimum=0,
+        maximum=_DAY,
+    ),
+    "hold": Param(
+        None,
+        float,
+        "how long the old duplicate stays in the network, seconds (at most the MSL; default: the MSL)",
+        valid=_WITHIN_MSL,
+    ),
+    "answer_hold": Param(
+        None,
+        float,
+        "how long the peer's reset, provoked by the old duplicate, "
+        "stays in the network, seconds (at most the MSL; default: "
+        "the MSL)",
+        valid=_WITHIN_MSL,
+    ),
+    "old_offset": Param(
+        0, int, "bytes connection 1 carried before the duplicated segment", minimum=0, maximum=10**9
+    ),
     "seed": Param(0, int, "random seed", minimum=0, maximum=2**32 - 1),
     "client_isns": Param((), tuple, "explicit client ISNs, one per incarnation", cli=False),
     "server_isns": Param((), tuple, "explicit server ISNs, one per incarnation", cli=False),
@@ -161,10 +196,20 @@ PARAMS = {
     "ts_offset": Param(None, int, "timestamp clock offset", cli=False),
 }
 
-_NET = ("msl", "delay", "jitter", "distribution", "loss", "client_loss", "server_loss", "drop",
-        "duplicate", "reorder", "seed")
-_TCP = ("time_wait_msl", "time_wait", "isn", "timestamps", "ack_check", "rfc1337", "rto",
-        "max_retries")
+_NET = (
+    "msl",
+    "delay",
+    "jitter",
+    "distribution",
+    "loss",
+    "client_loss",
+    "server_loss",
+    "drop",
+    "duplicate",
+    "reorder",
+    "seed",
+)
+_TCP = ("time_wait_msl", "time_wait", "isn", "timestamps", "ack_check", "rfc1337", "rto", "max_retries")
 
 
 @dataclass
@@ -186,12 +231,18 @@ class SimulationResult:
 
     def to_dict(self) -> dict:
         return {
-            "scenario": self.scenario, "outcome": self.outcome, "defence": self.defence,
-            "explanation": self.explanation, "params": _jsonable(self.params),
-            "end_states": self.end_states, "final_states": self.final_states,
+            "scenario": self.scenario,
+            "outcome": self.outcome,
+            "defence": self.defence,
+            "explanation": self.explanation,
+            "params": _jsonable(self.params),
+            "end_states": self.end_states,
+            "final_states": self.final_states,
             "settle_time": self.settle_time,
-            "flags": [f"{src}: {flags}" + (" (dropped)" if s.note == "dropped" else "")
-                      for (src, flags), s in zip(self.trace.flag_sequence(), self.trace, strict=True)],
+            "flags": [
+                f"{src}: {flags}" + (" (dropped)" if s.note == "dropped" else "")
+                for (src, flags), s in zip(self.trace.flag_sequence(), self.trace, strict=True)
+            ],
             "trace": self.trace.to_dicts(),
             "timeline": [list(row) for row in self.timeline],
         }
@@ -222,10 +273,13 @@ class Simulation:
     def __init__(self, seed, msl, client_cfg, server_cfg, links):
         self.sched = Scheduler(seed)
         rng = self.sched.rng
-        self.endpoints = {"client": Endpoint("client", "server", client_cfg, rng),
-                          "server": Endpoint("server", "client", server_cfg, rng)}
-        self.net = Network(self.sched, links, msl, self._deliver,
-                           {"client": CLIENT_PORT, "server": SERVER_PORT})
+        self.endpoints = {
+            "client": Endpoint("client", "server", client_cfg, rng),
+            "server": Endpoint("server", "client", server_cfg, rng),
+        }
+        self.net = Network(
+            self.sched, links, msl, self._deliver, {"client": CLIENT_PORT, "server": SERVER_PORT}
+        )
         self.hooks = {}
         self._wakeups = {}
         self._seen_deliveries = {"client": 0, "server": 0}
@@ -276,8 +330,9 @@ class Simulation:
         if current is None or current[0] != deadline:
             if current is not None:
                 current[1].cancel()
-            self._wakeups[name] = (None if deadline is None else
-                                   (deadline, self.sched.at(deadline, self._wake, ep)))
+            self._wakeups[name] = (
+                None if deadline is None else (deadline, self.sched.at(deadline, self._wake, ep))
+            )
 
     def run(self, until=float("inf")):
         self.sched.run(until)
@@ -289,8 +344,11 @@ class Simulation:
 def _merge_timelines(endpoints) -> list:
     rows = []
     for name, ep in endpoints.items():
-        initial = [(0.0, name, S.CLOSED)] if not ep.timeline or ep.timeline[0][0] > 0 \
-            or ep.timeline[0][2] != S.CLOSED else []
+        initial = (
+            [(0.0, name, S.CLOSED)]
+            if not ep.timeline or ep.timeline[0][0] > 0 or ep.timeline[0][2] != S.CLOSED
+            else []
+        )
         rows += [(t, name, s, i) for i, (t, _, s) in enumerate(initial + ep.timeline)]
     rows.sort(key=lambda r: (r[0], r[1] != "client", r[3]))
     return [(t, name, s) for t, name, s, _ in rows]
@@ -321,8 +379,9 @@ def _resolve(name: str, params: dict) -> dict:
         if k not in PARAMS:
             raise ValueError(f"{k}: not a simulation parameter; valid: {', '.join(sorted(PARAMS))}")
         if k not in allowed:
-            raise ValueError(f"{k}: scenario {name!r} does not use this parameter; it takes "
-                             f"{', '.join(sorted(allowed))}")
+            raise ValueError(
+                f"{k}: scenario {name!r} does not use this parameter; it takes {', '.join(sorted(allowed))}"
+            )
     p = dict(defaults)
     p.update({k: v for k, v in params.items() if v is not None or PARAMS[k].default is None})
     for k, v in p.items():
@@ -352,8 +411,9 @@ def parse_drop(spec: str) -> tuple:
     """``"client:ACK:3"`` -> ``("client", Drop("ACK", (3,)))``."""
     parts = spec.split(":")
     if len(parts) != 3 or parts[0] not in ("client", "server"):
-        raise ValueError(f"drop: must look like SENDER:FLAGS:N (SENDER client or server, "
-                         f"e.g. client:ACK:3), got {spec!r}")
+        raise ValueError(
+            f"drop: must look like SENDER:FLAGS:N (SENDER client or server, e.g. client:ACK:3), got {spec!r}"
+        )
     try:
         nth = int(parts[2])
     except ValueError:
@@ -371,7 +431,7 @@ def _links(p: dict, extra_drops=None, extra_holds=None, loss_match=None) -> dict
     for spec in specs:
         sender, rule = parse_drop(spec) if isinstance(spec, str) else spec
         drops[sender].append(rule)
-    for sender, rule in (extra_drops or []):
+    for sender, rule in extra_drops or []:
         drops[sender].append(rule)
     links = {}
     for src, dst in (("client", "server"), ("server", "client")):
@@ -379,23 +439,35 @@ def _links(p: dict, extra_drops=None, extra_holds=None, loss_match=None) -> dict
         links[(src, dst)] = LinkConfig(
             loss=p.get("loss", 0.0) if loss is None else loss,
             loss_match=(loss_match or {}).get(src, "any"),
-            drops=tuple(drops[src]), delay=p.get("delay", 0.001), jitter=p.get("jitter", 0.0),
-            distribution=p.get("distribution", "uniform"), duplicate=p.get("duplicate", 0.0),
+            drops=tuple(drops[src]),
+            delay=p.get("delay", 0.001),
+            jitter=p.get("jitter", 0.0),
+            distribution=p.get("distribution", "uniform"),
+            duplicate=p.get("duplicate", 0.0),
             reorder=p.get("reorder", 0.0),
-            holds=tuple(r for s, r in (extra_holds or []) if s == src))
+            holds=tuple(r for s, r in (extra_holds or []) if s == src),
+        )
     return links
 
 
 def _configs(p: dict, merged_side: Optional[str] = None) -> tuple:
-    common = dict(time_wait=time_wait_seconds(p), isn_policy=p.get("isn", "clock"),
-                  timestamps=p.get("timestamps", False), ack_check=p.get("ack_check", True),
-                  rfc1337=p.get("rfc1337", False), rto=p.get("rto", 0.2),
-                  max_retries=p.get("max_retries", 8), isn_secret=p.get("isn_secret"),
-                  ts_offset=p.get("ts_offset"))
-    client = EndpointConfig(**common, isns=tuple(p.get("client_isns") or ()),
-                            merge_fin_ack=merged_side == "client")
-    server = EndpointConfig(**common, isns=tuple(p.get("server_isns") or ()),
-                            merge_fin_ack=merged_side == "server")
+    common = dict(
+        time_wait=time_wait_seconds(p),
+        isn_policy=p.get("isn", "clock"),
+        timestamps=p.get("timestamps", False),
+        ack_check=p.get("ack_check", True),
+        rfc1337=p.get("rfc1337", False),
+        rto=p.get("rto", 0.2),
+        max_retries=p.get("max_retries", 8),
+        isn_secret=p.get("isn_secret"),
+        ts_offset=p.get("ts_offset"),
+    )
+    client = EndpointConfig(
+        **common, isns=tuple(p.get("client_isns") or ()), merge_fin_ack=merged_side == "client"
+    )
+    server = EndpointConfig(
+        **common, isns=tuple(p.get("server_isns") or ()), merge_fin_ack=merged_side == "server"
+    )
     return client, server
 
 
@@ -411,9 +483,21 @@ def _finish(name, p, sim: Simulation, outcome=None, defence=None) -> SimulationR
         explanation += f": {DEFENCES[defence]}"
     transitions = sorted(
         [(t, n, s, e, nx) for n, ep in sim.endpoints.items() for (t, s, e, nx) in ep.transitions],
-        key=lambda r: r[0])
-    return SimulationResult(name, outcome, defence, explanation, dict(p), sim.net.trace(),
-                            timeline, end, final, transitions, settle)
+        key=lambda r: r[0],
+    )
+    return SimulationResult(
+        name,
+        outcome,
+        defence,
+        explanation,
+        dict(p),
+        sim.net.trace(),
+        timeline,
+        end,
+        final,
+        transitions,
+        settle,
+    )
 
 
 def _close_outcome(sim, final) -> str:
@@ -472,9 +556,15 @@ def _close_exchange(sim: Simulation, p: dict, closer: str, half_close=False):
         if closer == "server":
             sim.do("client", "close")
 
-    sim.hooks.update({("client", "established"): client_established,
-                      ("server", "data"): server_data, ("client", "data"): client_data,
-                      ("server", "eof"): server_eof, ("client", "eof"): client_eof})
+    sim.hooks.update(
+        {
+            ("client", "established"): client_established,
+            ("server", "data"): server_data,
+            ("client", "data"): client_data,
+            ("server", "eof"): server_eof,
+            ("client", "eof"): client_eof,
+        }
+    )
     if req == 0 and resp and not half_close:
         sim.hooks[("server", "established")] = server_data
     sim.do("server", "listen")
@@ -593,8 +683,7 @@ def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) 
     hold = Hold(lambda pkt: pkt.incarnation == 1 and "PSH" in pkt.flags, p["hold"], nth)
     holds = [("client", hold)]
     if answer_hold is not None:
-        holds.append(("server", Hold(lambda pkt: pkt.incarnation == 1 and pkt.flags == "RST",
-                                     answer_hold)))
+        holds.append(("server", Hold(lambda pkt: pkt.incarnation == 1 and pkt.flags == "RST", answer_hold)))
     client_cfg, server_cfg = _configs(p)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_holds=holds))
     client, server = sim.endpoints["client"], sim.endpoints["server"]
@@ -627,9 +716,15 @@ def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) 
             reconnect["done"] = True
             sim.sched.after(p["reconnect_delay"], sim.do, "client", "connect")
 
-    sim.hooks.update({("client", "established"): client_established,
-                      ("server", "data"): server_data, ("client", "data"): client_data,
-                      ("server", "eof"): server_eof, ("client", "closed"): client_closed})
+    sim.hooks.update(
+        {
+            ("client", "established"): client_established,
+            ("server", "data"): server_data,
+            ("client", "data"): client_data,
+            ("server", "eof"): server_eof,
+            ("client", "closed"): client_closed,
+        }
+    )
     sim.do("server", "listen")
     sim.at(0.0, "client", "connect")
     # Record, at the moment each held copy arrives, what its receiver had.
@@ -652,13 +747,16 @@ def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) 
         original(pkt)
         if held and pkt.src == "client":
             arrival["rejection"] = next(
-                (r for r in server.rejections[arrival["n_rejections"]:] if r.packet.note == "old duplicate"),
-                None)
+                (r for r in server.rejections[arrival["n_rejections"] :] if r.packet.note == "old duplicate"),
+                None,
+            )
         elif held:
             answer["reset"] = client.resets_received > answer["resets"]
             answer["rejection"] = next(
-                (r for r in client.rejections[answer["n_rejections"]:] if r.packet.note == "old duplicate"),
-                None)
+                (r for r in client.rejections[answer["n_rejections"] :] if r.packet.note == "old duplicate"),
+                None,
+            )
+
     sim.net.deliver = deliver
     sim.run()
     return sim, arrival, answer
@@ -689,31 +787,69 @@ def _judge_duplicate(server: Endpoint, arrival: dict) -> tuple:
     if rej is None:
         return "incomplete", None
     if rej.defence == "no-connection":
-        return "old-duplicate-rejected", ("time-wait" if arrival["client_state"] == S.TIME_WAIT
-                                          else "no-connection")
+        return "old-duplicate-rejected", (
+            "time-wait" if arrival["client_state"] == S.TIME_WAIT else "no-connection"
+        )
     return "old-duplicate-rejected", rej.defence
 
 
 SCENARIOS: dict[str, dict[str, Any]] = {
-    "four-way-close": dict(run=four_way_close, params=_NET + _TCP + (
-        "closer", "merged", "half_close", "request_bytes", "response_bytes")),
-    "merged-close": dict(run=merged_close, params=_NET + _TCP + (
-        "closer", "request_bytes", "response_bytes"), defaults={"closer": "client"}),
-    "simultaneous-close": dict(run=simultaneous_close, params=_NET + _TCP + (
-        "closer", "request_bytes"), defaults={"closer": "both"}),
-    "lost-fin": dict(run=lost_fin, params=_NET + _TCP + (
-        "closer", "fin_losses", "request_bytes", "response_bytes")),
-    "lost-final-ack": dict(run=lost_final_ack, params=_NET + _TCP + (
-        "closer", "merged", "final_ack_losses", "final_ack_loss", "request_bytes",
-        "response_bytes")),
-    "old-duplicate": dict(run=old_duplicate, params=_NET + _TCP + (
-        "request_bytes", "response_bytes", "reconnect_delay", "hold", "old_offset",
-        "client_isns", "server_isns", "isn_secret", "ts_offset"),
-        defaults={"request_bytes": 100, "response_bytes": 100}),
-    "provoked-reset": dict(run=provoked_reset, params=_NET + _TCP + (
-        "request_bytes", "response_bytes", "reconnect_delay", "hold", "answer_hold",
-        "old_offset", "client_isns", "server_isns", "isn_secret", "ts_offset"),
-        defaults={"request_bytes": 100, "response_bytes": 100}),
+    "four-way-close": dict(
+        run=four_way_close,
+        params=_NET + _TCP + ("closer", "merged", "half_close", "request_bytes", "response_bytes"),
+    ),
+    "merged-close": dict(
+        run=merged_close,
+        params=_NET + _TCP + ("closer", "request_bytes", "response_bytes"),
+        defaults={"closer": "client"},
+    ),
+    "simultaneous-close": dict(
+        run=simultaneous_close, params=_NET + _TCP + ("closer", "request_bytes"), defaults={"closer": "both"}
+    ),
+    "lost-fin": dict(
+        run=lost_fin, params=_NET + _TCP + ("closer", "fin_losses", "request_bytes", "response_bytes")
+    ),
+    "lost-final-ack": dict(
+        run=lost_final_ack,
+        params=_NET
+        + _TCP
+        + ("closer", "merged", "final_ack_losses", "final_ack_loss", "request_bytes", "response_bytes"),
+    ),
+    "old-duplicate": dict(
+        run=old_duplicate,
+        params=_NET
+        + _TCP
+        + (
+            "request_bytes",
+            "response_bytes",
+            "reconnect_delay",
+            "hold",
+            "old_offset",
+            "client_isns",
+            "server_isns",
+            "isn_secret",
+            "ts_offset",
+        ),
+        defaults={"request_bytes": 100, "response_bytes": 100},
+    ),
+    "provoked-reset": dict(
+        run=provoked_reset,
+        params=_NET
+        + _TCP
+        + (
+            "request_bytes",
+            "response_bytes",
+            "reconnect_delay",
+            "hold",
+            "answer_hold",
+            "old_offset",
+            "client_isns",
+            "server_isns",
+            "isn_secret",
+            "ts_offset",
+        ),
+        defaults={"request_bytes": 100, "response_bytes": 100},
+    ),
 }
 for _name, _spec in SCENARIOS.items():
     _spec["doc"] = " ".join(_spec["run"].__doc__.split())

@@ -9,6 +9,7 @@ The queue is a binary heap (:mod:`heapq`) of plain tuples ``(t, order, timer, fn
 heap never compares two timers. A cancelled timer stays in the heap and is skipped when it
 comes up, which is cheaper than removing it.
 """
+
 from __future__ import annotations
 
 import heapq

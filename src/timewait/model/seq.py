@@ -1,5 +1,6 @@
 """32-bit sequence-number arithmetic (RFC 9293 section 3.4; ``before()``/``after()`` of
 include/net/tcp.h). The comparisons take ints or numpy arrays alike."""
+
 from __future__ import annotations
 
 MOD = 1 << 32

@@ -10,6 +10,7 @@ Whether a segment is acceptable at all (sequence window, PAWS, RFC 5961 checks) 
 before the table is consulted, in :mod:`timewait.model.endpoint`; the table only says where
 an acceptable event leads.
 """
+
 from __future__ import annotations
 
 # --- states (RFC 9293 spelling) --------------------------------------------------------
@@ -25,12 +26,24 @@ TIME_WAIT = "TIME_WAIT"
 CLOSE_WAIT = "CLOSE_WAIT"
 LAST_ACK = "LAST_ACK"
 
-STATES = (CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
-          CLOSING, TIME_WAIT, CLOSE_WAIT, LAST_ACK)
+STATES = (
+    CLOSED,
+    LISTEN,
+    SYN_SENT,
+    SYN_RECEIVED,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    FIN_WAIT_2,
+    CLOSING,
+    TIME_WAIT,
+    CLOSE_WAIT,
+    LAST_ACK,
+)
 
 # States in which both sides' sequence numbers are known (RFC 9293 "synchronized").
-SYNCHRONIZED = frozenset({SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING,
-                          TIME_WAIT, CLOSE_WAIT, LAST_ACK})
+SYNCHRONIZED = frozenset(
+    {SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, CLOSE_WAIT, LAST_ACK}
+)
 # States in which our FIN has been sent and not yet acknowledged.
 FIN_OUTSTANDING = frozenset({FIN_WAIT_1, CLOSING, LAST_ACK})
 
@@ -64,47 +77,47 @@ DELETE_TCB = "delete TCB"
 # --- the table ---------------------------------------------------------------------------
 TRANSITIONS = {
     # opening: what a new incarnation needs
-    (CLOSED,       APP_LISTEN):          (LISTEN,       ()),
-    (CLOSED,       APP_CONNECT):         (SYN_SENT,     (SEND_SYN,)),
-    (LISTEN,       RCV_SYN):             (SYN_RECEIVED, (SEND_SYN_ACK,)),
-    (LISTEN,       APP_CLOSE):           (CLOSED,       (DELETE_TCB,)),
-    (SYN_SENT,     RCV_SYN_ACK):         (ESTABLISHED,  (SEND_ACK,)),
-    (SYN_SENT,     RCV_SYN):             (SYN_RECEIVED, (SEND_SYN_ACK,)),  # simultaneous open
-    (SYN_SENT,     APP_CLOSE):           (CLOSED,       (DELETE_TCB,)),
-    (SYN_SENT,     RCV_RST):             (CLOSED,       (DELETE_TCB,)),   # connection refused
-    (SYN_SENT,     GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
-    (SYN_RECEIVED, RCV_ACK_OF_SYN):      (ESTABLISHED,  ()),
-    (SYN_RECEIVED, APP_CLOSE):           (FIN_WAIT_1,   (SEND_FIN,)),
-    (SYN_RECEIVED, RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (SYN_RECEIVED, GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
+    (CLOSED, APP_LISTEN): (LISTEN, ()),
+    (CLOSED, APP_CONNECT): (SYN_SENT, (SEND_SYN,)),
+    (LISTEN, RCV_SYN): (SYN_RECEIVED, (SEND_SYN_ACK,)),
+    (LISTEN, APP_CLOSE): (CLOSED, (DELETE_TCB,)),
+    (SYN_SENT, RCV_SYN_ACK): (ESTABLISHED, (SEND_ACK,)),
+    (SYN_SENT, RCV_SYN): (SYN_RECEIVED, (SEND_SYN_ACK,)),  # simultaneous open
+    (SYN_SENT, APP_CLOSE): (CLOSED, (DELETE_TCB,)),
+    (SYN_SENT, RCV_RST): (CLOSED, (DELETE_TCB,)),  # connection refused
+    (SYN_SENT, GIVE_UP): (CLOSED, (DELETE_TCB,)),
+    (SYN_RECEIVED, RCV_ACK_OF_SYN): (ESTABLISHED, ()),
+    (SYN_RECEIVED, APP_CLOSE): (FIN_WAIT_1, (SEND_FIN,)),
+    (SYN_RECEIVED, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (SYN_RECEIVED, GIVE_UP): (CLOSED, (DELETE_TCB,)),
     # active close
-    (ESTABLISHED,  APP_CLOSE):           (FIN_WAIT_1,   (SEND_FIN,)),
-    (FIN_WAIT_1,   RCV_ACK_OF_FIN):      (FIN_WAIT_2,   ()),
-    (FIN_WAIT_1,   RCV_FIN):             (CLOSING,      (SEND_ACK,)),      # simultaneous close
-    (FIN_WAIT_1,   RCV_FIN_ACK_OF_FIN):  (TIME_WAIT,    (SEND_ACK, START_TIME_WAIT)),
-    (FIN_WAIT_2,   RCV_FIN):             (TIME_WAIT,    (SEND_ACK, START_TIME_WAIT)),
-    (CLOSING,      RCV_ACK_OF_FIN):      (TIME_WAIT,    (START_TIME_WAIT,)),
-    (TIME_WAIT,    RCV_FIN):             (TIME_WAIT,    (SEND_ACK, START_TIME_WAIT)),  # restart
-    (TIME_WAIT,    TIMEOUT_2MSL):        (CLOSED,       (DELETE_TCB,)),
-    (TIME_WAIT,    RCV_NEW_SYN):         (SYN_RECEIVED, (SEND_SYN_ACK,)),
+    (ESTABLISHED, APP_CLOSE): (FIN_WAIT_1, (SEND_FIN,)),
+    (FIN_WAIT_1, RCV_ACK_OF_FIN): (FIN_WAIT_2, ()),
+    (FIN_WAIT_1, RCV_FIN): (CLOSING, (SEND_ACK,)),  # simultaneous close
+    (FIN_WAIT_1, RCV_FIN_ACK_OF_FIN): (TIME_WAIT, (SEND_ACK, START_TIME_WAIT)),
+    (FIN_WAIT_2, RCV_FIN): (TIME_WAIT, (SEND_ACK, START_TIME_WAIT)),
+    (CLOSING, RCV_ACK_OF_FIN): (TIME_WAIT, (START_TIME_WAIT,)),
+    (TIME_WAIT, RCV_FIN): (TIME_WAIT, (SEND_ACK, START_TIME_WAIT)),  # restart
+    (TIME_WAIT, TIMEOUT_2MSL): (CLOSED, (DELETE_TCB,)),
+    (TIME_WAIT, RCV_NEW_SYN): (SYN_RECEIVED, (SEND_SYN_ACK,)),
     # passive close
-    (ESTABLISHED,  RCV_FIN):             (CLOSE_WAIT,   (SEND_ACK,)),
-    (CLOSE_WAIT,   APP_CLOSE):           (LAST_ACK,     (SEND_FIN,)),
-    (LAST_ACK,     RCV_ACK_OF_FIN):      (CLOSED,       (DELETE_TCB,)),
+    (ESTABLISHED, RCV_FIN): (CLOSE_WAIT, (SEND_ACK,)),
+    (CLOSE_WAIT, APP_CLOSE): (LAST_ACK, (SEND_FIN,)),
+    (LAST_ACK, RCV_ACK_OF_FIN): (CLOSED, (DELETE_TCB,)),
     # resets and give-ups in synchronized states
-    (ESTABLISHED,  RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (FIN_WAIT_1,   RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (FIN_WAIT_2,   RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (CLOSING,      RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (TIME_WAIT,    RCV_RST):             (CLOSED,       (DELETE_TCB,)),   # unless RFC 1337
-    (CLOSE_WAIT,   RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (LAST_ACK,     RCV_RST):             (CLOSED,       (DELETE_TCB,)),
-    (FIN_WAIT_1,   GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
-    (CLOSING,      GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
-    (LAST_ACK,     GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
-    (ESTABLISHED,  GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
-    (CLOSE_WAIT,   GIVE_UP):             (CLOSED,       (DELETE_TCB,)),
-    (FIN_WAIT_2,   TIMEOUT_FIN_WAIT_2):  (CLOSED,       (DELETE_TCB,)),
+    (ESTABLISHED, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (FIN_WAIT_1, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (FIN_WAIT_2, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (CLOSING, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (TIME_WAIT, RCV_RST): (CLOSED, (DELETE_TCB,)),  # unless RFC 1337
+    (CLOSE_WAIT, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (LAST_ACK, RCV_RST): (CLOSED, (DELETE_TCB,)),
+    (FIN_WAIT_1, GIVE_UP): (CLOSED, (DELETE_TCB,)),
+    (CLOSING, GIVE_UP): (CLOSED, (DELETE_TCB,)),
+    (LAST_ACK, GIVE_UP): (CLOSED, (DELETE_TCB,)),
+    (ESTABLISHED, GIVE_UP): (CLOSED, (DELETE_TCB,)),
+    (CLOSE_WAIT, GIVE_UP): (CLOSED, (DELETE_TCB,)),
+    (FIN_WAIT_2, TIMEOUT_FIN_WAIT_2): (CLOSED, (DELETE_TCB,)),
 }
 
 
@@ -115,8 +128,10 @@ class TransitionError(Exception):
         self.state, self.event, self.who = state, event, who
         where = f"{who}: " if who else ""
         allowed = sorted(e for (s, e) in TRANSITIONS if s == state)
-        super().__init__(f"{where}event {event!r} is not allowed in state {state}; "
-                         f"allowed there: {', '.join(allowed) or 'none'}")
+        super().__init__(
+            f"{where}event {event!r} is not allowed in state {state}; "
+            f"allowed there: {', '.join(allowed) or 'none'}"
+        )
 
 
 def transition(state: str, event: str, who: str = "") -> tuple:

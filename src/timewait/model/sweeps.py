@@ -16,6 +16,7 @@ The tests require both backends to give the same outcome on the same draws.
 
 Estimates come with Wilson score intervals (95 % by default).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,30 @@ from .endpoint import ISN_POLICIES, MOD, RFC793_CLOCK_RATE
 from .seq import seq_lt
 
 RESET_OUTCOMES = ("clean-close", "peer-reset", "gave-up")
-DUPLICATE_CODES = ("accepted", "time-wait", "no-connection", "same-incarnation", "paws",
-                   "sequence-window", "ack-check")
+DUPLICATE_CODES = (
+    "accepted",
+    "time-wait",
+    "no-connection",
+    "same-incarnation",
+    "paws",
+    "sequence-window",
+    "ack-check",
+)
 # provoked-reset: the old data accepted, the late reset accepted, the old data rejected
 # without provoking a reset (by the defence named), or the late reset discarded ("reset-...").
-PROVOKED_CODES = ("accepted", "reset", "same-incarnation", "paws", "sequence-window",
-                  "ack-check", "reset-time-wait", "reset-no-connection", "reset-syn-sent",
-                  "reset-rst-check", "reset-sequence-window")
+PROVOKED_CODES = (
+    "accepted",
+    "reset",
+    "same-incarnation",
+    "paws",
+    "sequence-window",
+    "ack-check",
+    "reset-time-wait",
+    "reset-no-connection",
+    "reset-syn-sent",
+    "reset-rst-check",
+    "reset-sequence-window",
+)
 BACKENDS = ("numpy", "python")
 
 
@@ -91,8 +109,7 @@ class SweepResult:
         return [r[key] for r in self.rows]
 
     def to_json(self, indent: int = 2) -> str:
-        return json.dumps({"name": self.name, "fixed": self.fixed, "rows": self.rows},
-                          indent=indent)
+        return json.dumps({"name": self.name, "fixed": self.fixed, "rows": self.rows}, indent=indent)
 
     def table(self) -> str:
         if not self.rows:
@@ -126,8 +143,9 @@ def _trials(trials):
 
 
 # ---- P(peer sees a reset) ---------------------------------------------------------------
-def reset_outcome_by_losses(time_wait: float, rto: float = 0.2, max_rto: float = 120.0,
-                            max_retries: int = 8, delay: float = 0.001):
+def reset_outcome_by_losses(
+    time_wait: float, rto: float = 0.2, max_rto: float = 120.0, max_retries: int = 8, delay: float = 0.001
+):
     """Outcome code (index into :data:`RESET_OUTCOMES`) for each number ``k`` = 0..R+1 of
     final ACKs lost in a row, where R is ``max_retries`` (a numpy array, or a list where
     numpy is missing).
@@ -183,20 +201,31 @@ def final_ack_losses(n: int, loss: float, max_retries: int, rng):
     return np.minimum(rng.geometric(1.0 - loss, size=n) - 1, max_retries + 1)
 
 
-def reset_sweep(final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9), time_wait_msl=(0.0, 0.01, 1.0, 2.0),
-                trials: int = 100_000, msl: float = 30.0, rto: float = 0.2,
-                max_rto: float = 120.0, max_retries: int = 8, delay: float = 0.001,
-                seed: int = 0, backend: Optional[str] = None) -> SweepResult:
+def reset_sweep(
+    final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9),
+    time_wait_msl=(0.0, 0.01, 1.0, 2.0),
+    trials: int = 100_000,
+    msl: float = 30.0,
+    rto: float = 0.2,
+    max_rto: float = 120.0,
+    max_retries: int = 8,
+    delay: float = 0.001,
+    seed: int = 0,
+    backend: Optional[str] = None,
+) -> SweepResult:
     """P(the passive closer sees a reset) against final-ACK loss rate and TIME_WAIT length
     (in MSLs). Rows also give P(gave up). ``backend``: see the module's description."""
     import time as _time
+
     _trials(trials)
     backend = _backend(backend)
     if msl <= 0:
         raise ValueError(f"msl: must be > 0 seconds, got {msl}")
     rng = _rng(backend, seed)
-    result = SweepResult("reset", fixed=dict(msl=msl, rto=rto, max_rto=max_rto,
-                                             max_retries=max_retries, delay=delay, seed=seed))
+    result = SweepResult(
+        "reset",
+        fixed=dict(msl=msl, rto=rto, max_rto=max_rto, max_retries=max_retries, delay=delay, seed=seed),
+    )
     started = _time.perf_counter()
     for loss, tw in product(_as_tuple(final_ack_loss), _as_tuple(time_wait_msl)):
         if tw < 0:
@@ -213,9 +242,18 @@ def reset_sweep(final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9), time_wait_msl=(0.0, 0.
                 by_code[codes[losses]] += count
             resets, gave_up = by_code[1], by_code[2]
         low, high = wilson_interval(resets, trials)
-        result.rows.append(dict(final_ack_loss=float(loss), time_wait_msl=float(tw),
-                                trials=trials, hits=resets, p=resets / trials, low=low,
-                                high=high, gave_up=gave_up / trials))
+        result.rows.append(
+            dict(
+                final_ack_loss=float(loss),
+                time_wait_msl=float(tw),
+                trials=trials,
+                hits=resets,
+                p=resets / trials,
+                low=low,
+                high=high,
+                gave_up=gave_up / trials,
+            )
+        )
     result.seconds = _time.perf_counter() - started
     return result
 
@@ -244,29 +282,40 @@ def _duplicate_times(time_wait, reconnect_delay, delay) -> dict:
         t=t,
         sent=t[2],  # the duplicated request leaves with the handshake's last ACK
         old_gone=t[7],  # server's connection 1 ends when the final ACK arrives
-        tw_end=tw_end, t2=t2, syn_at_server=syn_at_server,
+        tw_end=tw_end,
+        t2=t2,
+        syn_at_server=syn_at_server,
         established_at_client=syn_at_server + delay,  # the SYN,ACK arrives
-        established_at_server=(syn_at_server + delay) + delay)
+        established_at_server=(syn_at_server + delay) + delay,
+    )
 
 
 def _isns(isn, draws, t, isn_fixed, isn_clock_rate, whole=None) -> tuple:
     """ISNs of (client 1, client 2, server 1, server 2): arrays (random ISNs) or numbers of
     type ``whole`` (np.int64 by default; int for the plain-Python backend)."""
     if isn == "random":
-        return (draws.client_isns[:, 0], draws.client_isns[:, 1],
-                draws.server_isns[:, 0], draws.server_isns[:, 1])
+        return (
+            draws.client_isns[:, 0],
+            draws.client_isns[:, 1],
+            draws.server_isns[:, 0],
+            draws.server_isns[:, 1],
+        )
     whole = whole or np.int64
     if isn == "fixed":
         x = whole(isn_fixed % MOD)
         return x, x, x, x
     # RFC 6528 with the same secret for both incarnations of the 4-tuple
-    return (whole(0), whole(int(t["t2"] * isn_clock_rate) % MOD),
-            whole(int(t["t"][1] * isn_clock_rate) % MOD),
-            whole(int(t["syn_at_server"] * isn_clock_rate) % MOD))
+    return (
+        whole(0),
+        whole(int(t["t2"] * isn_clock_rate) % MOD),
+        whole(int(t["t"][1] * isn_clock_rate) % MOD),
+        whole(int(t["syn_at_server"] * isn_clock_rate) % MOD),
+    )
 
 
-def _duplicate_checks(t, c1, c2, s1, s2, timestamps, ack_check, request_bytes, old_offset,
-                      rcv_wnd, ts_hz) -> tuple:
+def _duplicate_checks(
+    t, c1, c2, s1, s2, timestamps, ack_check, request_bytes, old_offset, rcv_wnd, ts_hz
+) -> tuple:
     """What decides the old request's fate once the new incarnation has begun, for the
     incarnations' ISNs (numbers or arrays alike): (in the new window, its ACK is the one
     SYN-RECEIVED expects, its ACK fails ESTABLISHED's check, PAWS drops it in SYN-RECEIVED,
@@ -274,8 +323,7 @@ def _duplicate_checks(t, c1, c2, s1, s2, timestamps, ack_check, request_bytes, o
     seq = (c1 + 1 + old_offset) % MOD
     ack = (s1 + 1) % MOD
     rcv_nxt = (c2 + 1) % MOD
-    in_window = (((seq - rcv_nxt) % MOD) < rcv_wnd) | \
-        (((seq + request_bytes - 1 - rcv_nxt) % MOD) < rcv_wnd)
+    in_window = (((seq - rcv_nxt) % MOD) < rcv_wnd) | (((seq + request_bytes - 1 - rcv_nxt) % MOD) < rcv_wnd)
     syn_rcvd_ack_ok = ack == (s2 + 1) % MOD
     snd_nxt = (s2 + 1) % MOD
     est_ack_bad = seq_lt(snd_nxt, ack)
@@ -313,21 +361,33 @@ def _python_duplicate_codes(draws, t, isn, isn_fixed, isn_clock_rate, rules) -> 
     """Each trial's :data:`DUPLICATE_CODES` index, one by one (the plain-Python backend)."""
     sent = t["sent"]
     if isn != "random":
-        checks = _duplicate_checks(t, *_isns(isn, None, t, isn_fixed, isn_clock_rate, int),
-                                   *rules)
+        checks = _duplicate_checks(t, *_isns(isn, None, t, isn_fixed, isn_clock_rate, int), *rules)
         return [_duplicate_code(sent + h, t, checks) for h in draws.hold]
-    return [_duplicate_code(sent + h, t, _duplicate_checks(t, c[0], c[1], s[0], s[1], *rules))
-            for h, c, s in zip(draws.hold, draws.client_isns, draws.server_isns,
-                                strict=True)]
+    return [
+        _duplicate_code(sent + h, t, _duplicate_checks(t, c[0], c[1], s[0], s[1], *rules))
+        for h, c, s in zip(draws.hold, draws.client_isns, draws.server_isns, strict=True)
+    ]
 
 
-def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
-                         reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
-                         timestamps: bool = False, ack_check: bool = True,
-                         request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
-                         isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
-                         ts_hz: float = 1000.0, rng=None, draws: Optional[DuplicateDraws] = None,
-                         backend: Optional[str] = None):
+def old_duplicate_trials(
+    n: int,
+    isn: str = "clock",
+    time_wait: float = 60.0,
+    reconnect_delay: float = 0.0,
+    msl: float = 30.0,
+    delay: float = 0.001,
+    timestamps: bool = False,
+    ack_check: bool = True,
+    request_bytes: int = 100,
+    old_offset: int = 0,
+    rcv_wnd: int = 65535,
+    isn_fixed: int = 1000,
+    isn_clock_rate: float = RFC793_CLOCK_RATE,
+    ts_hz: float = 1000.0,
+    rng=None,
+    draws: Optional[DuplicateDraws] = None,
+    backend: Optional[str] = None,
+):
     """Outcome code per trial (index into :data:`DUPLICATE_CODES`; 0 means the old bytes
     were accepted) and the draws used. Holds are uniform on (0, MSL]. With
     ``backend="python"`` the codes are a list and ``rng`` a ``random.Random``."""
@@ -360,37 +420,47 @@ def old_duplicate_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
     c1, c2, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
     arrival = sent + hold
     in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est = _duplicate_checks(
-        t, c1, c2, s1, s2, *rules)
+        t, c1, c2, s1, s2, *rules
+    )
 
     codes = np.full(hold.shape, 0, dtype=np.int8)
     in_syn_rcvd = (arrival >= syn_at_server) & (arrival < established_at_server)
     in_est = arrival >= established_at_server
     ok = np.ones(hold.shape, dtype=bool) & in_window  # broadcast scalars to arrays
-    codes = np.where(in_syn_rcvd, np.where(paws_syn_rcvd, 4, np.where(~ok, 5, np.where(
-        syn_rcvd_ack_ok, 0, 6))), codes)
-    codes = np.where(in_est, np.where(paws_est, 4, np.where(~ok, 5, np.where(
-        est_ack_bad, 6, 0))), codes)
+    codes = np.where(
+        in_syn_rcvd, np.where(paws_syn_rcvd, 4, np.where(~ok, 5, np.where(syn_rcvd_ack_ok, 0, 6))), codes
+    )
+    codes = np.where(in_est, np.where(paws_est, 4, np.where(~ok, 5, np.where(est_ack_bad, 6, 0))), codes)
     before = arrival < syn_at_server
-    codes = np.where(before, np.where(arrival < old_gone, 3, np.where(arrival < tw_end, 1, 2)),
-                     codes)
+    codes = np.where(before, np.where(arrival < old_gone, 3, np.where(arrival < tw_end, 1, 2)), codes)
     return codes.astype(np.int8), draws
 
 
-def _grid_sweep(name: str, codes: tuple, n_hit_codes: int, fixed: dict, isn, time_wait_msl,
-                reconnect_delay, trials: int, run_trials, parts=None,
-                backend: str = "numpy") -> SweepResult:
+def _grid_sweep(
+    name: str,
+    codes: tuple,
+    n_hit_codes: int,
+    fixed: dict,
+    isn,
+    time_wait_msl,
+    reconnect_delay,
+    trials: int,
+    run_trials,
+    parts=None,
+    backend: str = "numpy",
+) -> SweepResult:
     """One row per (ISN policy, TIME_WAIT length in MSLs, reconnect delay): the trials'
     outcome codes counted, the first ``n_hit_codes`` of ``codes`` being failures (``hits``,
     with a Wilson interval), ``parts(counts)`` adding columns, and each remaining code's
     count as ``by_<code>``. ``run_trials(policy, time_wait_s, delay_s, rng)`` gives the
     codes; one generator, seeded from ``fixed["seed"]``, serves every row in turn."""
     import time as _time
+
     _trials(trials)
     rng = _rng(backend, fixed["seed"])
     result = SweepResult(name, fixed=fixed)
     started = _time.perf_counter()
-    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl),
-                                 _as_tuple(reconnect_delay)):
+    for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl), _as_tuple(reconnect_delay)):
         if tw < 0:
             raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
         outcome = run_trials(policy, tw * fixed["msl"], float(r), rng)
@@ -401,33 +471,81 @@ def _grid_sweep(name: str, codes: tuple, n_hit_codes: int, fixed: dict, isn, tim
             counts = [tally[i] for i in range(len(codes))]
         hits = sum(counts[:n_hit_codes])
         low, high = wilson_interval(hits, trials)
-        row = dict(isn=policy, time_wait_msl=float(tw), reconnect_delay=float(r), trials=trials,
-                   hits=hits, p=hits / trials, low=low, high=high)
+        row = dict(
+            isn=policy,
+            time_wait_msl=float(tw),
+            reconnect_delay=float(r),
+            trials=trials,
+            hits=hits,
+            p=hits / trials,
+            low=low,
+            high=high,
+        )
         row.update(parts(counts) if parts else {})
-        row.update({f"by_{code.replace('-', '_')}": int(c)
-                    for code, c in zip(codes[n_hit_codes:], counts[n_hit_codes:], strict=True)})
+        row.update(
+            {
+                f"by_{code.replace('-', '_')}": int(c)
+                for code, c in zip(codes[n_hit_codes:], counts[n_hit_codes:], strict=True)
+            }
+        )
         result.rows.append(row)
     result.seconds = _time.perf_counter() - started
     return result
 
 
-def old_duplicate_sweep(time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
-                        reconnect_delay=(0.0,), isn=ISN_POLICIES, trials: int = 100_000,
-                        msl: float = 30.0, delay: float = 0.001, timestamps: bool = False,
-                        ack_check: bool = True, request_bytes: int = 100, old_offset: int = 0,
-                        seed: int = 0, backend: Optional[str] = None) -> SweepResult:
+def old_duplicate_sweep(
+    time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
+    reconnect_delay=(0.0,),
+    isn=ISN_POLICIES,
+    trials: int = 100_000,
+    msl: float = 30.0,
+    delay: float = 0.001,
+    timestamps: bool = False,
+    ack_check: bool = True,
+    request_bytes: int = 100,
+    old_offset: int = 0,
+    seed: int = 0,
+    backend: Optional[str] = None,
+) -> SweepResult:
     """P(an old duplicate is accepted by a new incarnation of the same 4-tuple) against
     TIME_WAIT length (MSLs), reconnect delay (seconds) and ISN policy. The duplicate's time
     in the network is uniform on (0, MSL]. Rows also give the share of each defence.
     ``backend``: see the module's description."""
     backend = _backend(backend)
-    fixed = dict(msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
-                 request_bytes=request_bytes, old_offset=old_offset, seed=seed)
+    fixed = dict(
+        msl=msl,
+        delay=delay,
+        timestamps=timestamps,
+        ack_check=ack_check,
+        request_bytes=request_bytes,
+        old_offset=old_offset,
+        seed=seed,
+    )
     return _grid_sweep(
-        "old-duplicate", DUPLICATE_CODES, 1, fixed, isn, time_wait_msl, reconnect_delay, trials,
+        "old-duplicate",
+        DUPLICATE_CODES,
+        1,
+        fixed,
+        isn,
+        time_wait_msl,
+        reconnect_delay,
+        trials,
         lambda policy, tw, r, rng: old_duplicate_trials(
-            trials, policy, tw, r, msl, delay, timestamps, ack_check, request_bytes,
-            old_offset, rng=rng, backend=backend)[0], backend=backend)
+            trials,
+            policy,
+            tw,
+            r,
+            msl,
+            delay,
+            timestamps,
+            ack_check,
+            request_bytes,
+            old_offset,
+            rng=rng,
+            backend=backend,
+        )[0],
+        backend=backend,
+    )
 
 
 # ---- P(the old duplicate, or the reset it provokes, disturbs a new incarnation) ---------
@@ -442,13 +560,25 @@ class ProvokedDraws:
     server_isns: np.ndarray
 
 
-def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
-                          reconnect_delay: float = 0.0, msl: float = 30.0, delay: float = 0.001,
-                          timestamps: bool = False, ack_check: bool = True,
-                          request_bytes: int = 100, old_offset: int = 0, rcv_wnd: int = 65535,
-                          isn_fixed: int = 1000, isn_clock_rate: float = RFC793_CLOCK_RATE,
-                          ts_hz: float = 1000.0, rng=None, draws: Optional[ProvokedDraws] = None,
-                          backend: Optional[str] = None):
+def provoked_reset_trials(
+    n: int,
+    isn: str = "clock",
+    time_wait: float = 60.0,
+    reconnect_delay: float = 0.0,
+    msl: float = 30.0,
+    delay: float = 0.001,
+    timestamps: bool = False,
+    ack_check: bool = True,
+    request_bytes: int = 100,
+    old_offset: int = 0,
+    rcv_wnd: int = 65535,
+    isn_fixed: int = 1000,
+    isn_clock_rate: float = RFC793_CLOCK_RATE,
+    ts_hz: float = 1000.0,
+    rng=None,
+    draws: Optional[ProvokedDraws] = None,
+    backend: Optional[str] = None,
+):
     """Outcome code per trial (index into :data:`PROVOKED_CODES`) and the draws used (with
     ``backend="python"``, a list and a ``random.Random``, as in old_duplicate_trials).
 
@@ -467,8 +597,22 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
     if backend == "python":
         draws = draws or ProvokedDraws(*_python_draws(n, isn, msl, rng, 2))
         return _python_provoked_codes(
-            n, isn, time_wait, reconnect_delay, msl, delay, timestamps, ack_check,
-            request_bytes, old_offset, rcv_wnd, isn_fixed, isn_clock_rate, ts_hz, draws), draws
+            n,
+            isn,
+            time_wait,
+            reconnect_delay,
+            msl,
+            delay,
+            timestamps,
+            ack_check,
+            request_bytes,
+            old_offset,
+            rcv_wnd,
+            isn_fixed,
+            isn_clock_rate,
+            ts_hz,
+            draws,
+        ), draws
     if draws is None:
         hold = msl * (1.0 - rng.random(n))
         answer_hold = msl * (1.0 - rng.random(n))
@@ -479,9 +623,22 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
             c = s = None
         draws = ProvokedDraws(hold, answer_hold, c, s)
     data, _ = old_duplicate_trials(
-        len(draws.hold), isn, time_wait, reconnect_delay, msl, delay, timestamps, ack_check,
-        request_bytes, old_offset, rcv_wnd, isn_fixed, isn_clock_rate, ts_hz,
-        draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns))
+        len(draws.hold),
+        isn,
+        time_wait,
+        reconnect_delay,
+        msl,
+        delay,
+        timestamps,
+        ack_check,
+        request_bytes,
+        old_offset,
+        rcv_wnd,
+        isn_fixed,
+        isn_clock_rate,
+        ts_hz,
+        draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns),
+    )
     t = _duplicate_times(time_wait, reconnect_delay, delay)
     _, _, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
     arrival = t["sent"] + np.asarray(draws.hold, dtype=float)
@@ -492,9 +649,13 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
     off = (rst_seq - (s2 + 1)) % MOD  # against the new incarnation's rcv_nxt
     off = off * np.ones(answer_arrival.shape, dtype=np.int64)
     established = np.where(off == 0, 1, np.where(off < rcv_wnd, 9, 10))
-    answer = np.where(answer_arrival < t["tw_end"], 6, np.where(
-        answer_arrival < t["t2"], 7, np.where(
-            answer_arrival < t["established_at_client"], 8, established)))
+    answer = np.where(
+        answer_arrival < t["tw_end"],
+        6,
+        np.where(
+            answer_arrival < t["t2"], 7, np.where(answer_arrival < t["established_at_client"], 8, established)
+        ),
+    )
     # the old request's own fate, when it provoked nothing
     own = np.array(_OWN_FATE, dtype=np.int8)[data]
     return np.where(provoked, answer, own).astype(np.int8), draws
@@ -504,15 +665,42 @@ def provoked_reset_trials(n: int, isn: str = "clock", time_wait: float = 60.0,
 _OWN_FATE = (0, -1, -1, 2, 3, 4, 5)
 
 
-def _python_provoked_codes(n, isn, time_wait, reconnect_delay, msl, delay, timestamps,
-                           ack_check, request_bytes, old_offset, rcv_wnd, isn_fixed,
-                           isn_clock_rate, ts_hz, draws) -> list:
+def _python_provoked_codes(
+    n,
+    isn,
+    time_wait,
+    reconnect_delay,
+    msl,
+    delay,
+    timestamps,
+    ack_check,
+    request_bytes,
+    old_offset,
+    rcv_wnd,
+    isn_fixed,
+    isn_clock_rate,
+    ts_hz,
+    draws,
+) -> list:
     """provoked_reset_trials' codes, trial by trial (the plain-Python backend)."""
     data, _ = old_duplicate_trials(
-        n, isn, time_wait, reconnect_delay, msl, delay, timestamps, ack_check, request_bytes,
-        old_offset, rcv_wnd, isn_fixed, isn_clock_rate, ts_hz,
+        n,
+        isn,
+        time_wait,
+        reconnect_delay,
+        msl,
+        delay,
+        timestamps,
+        ack_check,
+        request_bytes,
+        old_offset,
+        rcv_wnd,
+        isn_fixed,
+        isn_clock_rate,
+        ts_hz,
         draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns),
-        backend="python")
+        backend="python",
+    )
     t = _duplicate_times(time_wait, reconnect_delay, delay)
     sent, syn_at_server, est_server = t["sent"], t["syn_at_server"], t["established_at_server"]
     tw_end, t2, est_client = t["tw_end"], t["t2"], t["established_at_client"]
@@ -559,15 +747,24 @@ def provoked_reset_expected(time_wait_msl) -> dict:
     if np.any(tw < 0):
         raise ValueError(f"time_wait_msl: must be >= 0, got {time_wait_msl}")
     accepted = np.clip(1.0 - tw, 0.0, None)
-    tail = np.where(tw <= 1, 1 - tw ** 2 / 2, np.where(tw <= 2, (2 - tw) ** 2 / 2, 0.0))
+    tail = np.where(tw <= 1, 1 - tw**2 / 2, np.where(tw <= 2, (2 - tw) ** 2 / 2, 0.0))
     return dict(accepted=accepted, reset=tail - accepted, disturbed=tail)
 
 
-def provoked_reset_sweep(time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5), isn=("fixed",),
-                         reconnect_delay=(0.0,), trials: int = 100_000, msl: float = 30.0,
-                         delay: float = 0.001, timestamps: bool = False, ack_check: bool = True,
-                         request_bytes: int = 100, old_offset: int = 0,
-                         seed: int = 0, backend: Optional[str] = None) -> SweepResult:
+def provoked_reset_sweep(
+    time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5),
+    isn=("fixed",),
+    reconnect_delay=(0.0,),
+    trials: int = 100_000,
+    msl: float = 30.0,
+    delay: float = 0.001,
+    timestamps: bool = False,
+    ack_check: bool = True,
+    request_bytes: int = 100,
+    old_offset: int = 0,
+    seed: int = 0,
+    backend: Optional[str] = None,
+) -> SweepResult:
     """P(a new incarnation of the same 4-tuple is disturbed: it accepts the old request, or
     the late reset the request provoked ends it) against TIME_WAIT length (MSLs), reconnect
     delay (seconds) and ISN policy. Rows give ``accepted`` and ``reset`` separately, and the
@@ -578,15 +775,41 @@ def provoked_reset_sweep(time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5), isn=("fix
     for policy in _as_tuple(isn):
         if policy not in ISN_POLICIES:
             raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {policy!r}")
-    fixed = dict(msl=msl, delay=delay, timestamps=timestamps, ack_check=ack_check,
-                 request_bytes=request_bytes, old_offset=old_offset, seed=seed)
+    fixed = dict(
+        msl=msl,
+        delay=delay,
+        timestamps=timestamps,
+        ack_check=ack_check,
+        request_bytes=request_bytes,
+        old_offset=old_offset,
+        seed=seed,
+    )
     return _grid_sweep(
-        "provoked-reset", PROVOKED_CODES, 2, fixed, isn, time_wait_msl, reconnect_delay, trials,
+        "provoked-reset",
+        PROVOKED_CODES,
+        2,
+        fixed,
+        isn,
+        time_wait_msl,
+        reconnect_delay,
+        trials,
         lambda policy, tw, r, rng: provoked_reset_trials(
-            trials, policy, tw, r, msl, delay, timestamps, ack_check, request_bytes,
-            old_offset, rng=rng, backend=backend)[0],
+            trials,
+            policy,
+            tw,
+            r,
+            msl,
+            delay,
+            timestamps,
+            ack_check,
+            request_bytes,
+            old_offset,
+            rng=rng,
+            backend=backend,
+        )[0],
         parts=lambda counts: dict(accepted=int(counts[0]), reset=int(counts[1])),
-        backend=backend)
+        backend=backend,
+    )
 
 
 def split_by_outcome(result: SweepResult, parts: dict, x: str = "time_wait_msl") -> SweepResult:
@@ -604,6 +827,7 @@ def split_by_outcome(result: SweepResult, parts: dict, x: str = "time_wait_msl")
         for r in result.rows:
             k, n = r[key], r["trials"]
             low, high = wilson_interval(k, n)
-            out.rows.append({"part": label, x: r[x], "trials": n, "hits": k, "p": k / n,
-                             "low": low, "high": high})
+            out.rows.append(
+                {"part": label, x: r[x], "trials": n, "hits": k, "p": k / n, "low": low, "high": high}
+            )
     return out
