@@ -11,7 +11,7 @@ BOOK_FLAGS := --all -W -n --keep-going
 NB_TIMEOUT ?= 120
 
 .PHONY: setup lock book build-book serve test test-lib test-notebooks test-notebooks-user test-book \
-        test-labs test-labs-repeat test-site test-binder lab recordings bench clean lint-format
+        test-labs test-labs-repeat test-site test-binder lab recordings bench clean format
 
 $(STAMP): requirements.lock requirements.txt binder/requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) bash scripts/system-deps.sh
@@ -63,18 +63,19 @@ test: setup
 	@$(PY) scripts/run_checks.py test-lib test-binder test-book+test-site \
 		"test-labs+test-labs-repeat RUNS=$(TEST_RUNS)"
 
-## test-lib: lint, types, claims, and the library's tests, LIB_WORKERS at once (they mostly wait
-## on the kernel's timers)
+## test-lib: lint, format, types, claims, and the library's tests, LIB_WORKERS at once (they
+## mostly wait on the kernel's timers)
 LIB_WORKERS ?= 4
 test-lib: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) book/_ext/course_claims.py
 	$(PY) -m pytest tests -q -n $(LIB_WORKERS) --dist worksteal
 
-## lint-format: fails if `ruff format` would change a file (settings in pyproject.toml)
-lint-format: setup
-	$(VENV)/bin/ruff format --check .
+## format: rewrite the Python files as `ruff format` wants them (make test-lib checks it)
+format: setup
+	$(VENV)/bin/ruff format .
 
 ## test-notebooks: nbval over every notebook and lab master notebook in .venv (quick while
 ## writing a notebook; make test runs the same check as an unprivileged Binder reader, in
