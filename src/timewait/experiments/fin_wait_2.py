@@ -75,6 +75,7 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     lab.step("client closes one connection and half-closes the other")
     if linger2:
         orphan.setsockopt(socket.IPPROTO_TCP, socket.TCP_LINGER2, linger2)
+    closing = lab.now()
     orphan.close()
     held.shutdown(socket.SHUT_WR)
     lab.wait_for(
@@ -84,7 +85,15 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
         ),
         "both client sockets to reach FIN_WAIT_2",
     )
-    reached = lab.now()
+    # The orphan's FIN_WAIT_2 timer starts when the ACK of its FIN arrives: its capture time
+    # (the kernel's timestamp) is when the orphan reached FIN_WAIT_2, however late the polls
+    # above noticed it on a loaded machine.
+    fin_acked = lab.wait_for_segment(
+        Match(src_port=SERVER_PORT, dst_port=ORPHAN_PORT, flags="ACK"),
+        "the server's ACK of the orphan's FIN",
+        after=closing,
+    )
+    reached = fin_acked.t
     sockets = lab.sockets([SERVER_PORT])
     table = ss_text(sockets, timers=False)
     orphan_timer = next(s.timer for s in sockets if s.local[1] == ORPHAN_PORT)
