@@ -3,9 +3,11 @@
 The body makes ``connections`` TIME_WAIT sockets (the client closes first, one connection at
 a time, so the full sockets are freed again at once), then holds the same number of open
 connections (two full sockets each, plus a file and an inode each). It reads the kernel's
-slab totals from ``/proc/meminfo`` before and after each phase and divides by the number of
-sockets. ``/proc/meminfo`` is world-readable but counts the whole machine, so anything else
-allocating at the same moment adds noise; many sockets make that noise small per socket.
+slab totals from ``/proc/meminfo`` before and after each of ``STEPS`` equal steps of each
+phase, divides each step's growth by its sockets, and keeps the median step. ``/proc/meminfo``
+is world-readable but counts the whole machine, so anything else allocating or freeing at the
+same moment adds noise; many sockets per step make it small per socket, and the median leaves
+out a step that another process's burst landed in.
 The exact object sizes (``/sys/kernel/slab/*/object_size``) are shown only when the reader may
 open them: the kernel makes them readable by root alone.
 
@@ -28,6 +30,7 @@ from .base import Experiment, ExperimentResult, Param, register
 TIME_WAIT_PORT = 5000
 OPEN_PORT = 5001
 SLAB_CACHES = ("tw_sock_TCP", "TCP", "tcp_bind_bucket", "tcp_bind2_bucket")
+STEPS = 5  # steps per phase; the median step's growth per socket is the result
 
 
 @dataclass
@@ -82,6 +85,12 @@ def _object_sizes() -> Optional[dict]:
     return sizes
 
 
+def _median_per_socket(steps: list) -> tuple:
+    """The median step's (slab bytes, unreclaimable bytes) per socket."""
+    per = sorted((slab / n, unreclaimable / n) for slab, unreclaimable, n in steps if n)
+    return per[len(per) // 2]
+
+
 def body(lab, connections: int) -> dict:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -89,23 +98,30 @@ def body(lab, connections: int) -> dict:
     open_listener = lab.listener(OPEN_PORT, backlog=1024)
     time.sleep(0.2)
 
-    lab.step(f"making {connections} TIME_WAIT sockets")
+    lab.step(f"making {connections} TIME_WAIT sockets in {STEPS} steps")
     counted_before = lab.counters()
-    before = _meminfo()
-    for _ in range(connections):
-        client = socket.create_connection((ADDR, TIME_WAIT_PORT), timeout=5)
-        server, _ = tw_listener.accept()
-        client.close()  # the client closes first: its side waits
-        server.settimeout(5)
-        server.recv(1)
-        server.close()
-    # Every close has finished when the namespace's socket table holds nothing on the port but
-    # the listener and TIME_WAIT (no FIN_WAIT_1/2 client, no LAST_ACK server).
-    lab.wait_for(
-        lambda: not _closing(lab), "every close to finish (only TIME_WAIT left)", timeout=10.0, interval=0.05
-    )
-    time.sleep(0.3)
-    after_tw = _meminfo()
+    tw_steps, made = [], 0  # (slab growth, SUnreclaim growth, sockets) per step
+    for step in range(STEPS):
+        start, batch = _meminfo(), connections * (step + 1) // STEPS - made
+        for _ in range(batch):
+            client = socket.create_connection((ADDR, TIME_WAIT_PORT), timeout=5)
+            server, _ = tw_listener.accept()
+            client.close()  # the client closes first: its side waits
+            server.settimeout(5)
+            server.recv(1)
+            server.close()
+        made += batch
+        # Every close has finished when the namespace's socket table holds nothing on the port
+        # but the listener and TIME_WAIT (no FIN_WAIT_1/2 client, no LAST_ACK server).
+        lab.wait_for(
+            lambda: not _closing(lab),
+            "every close to finish (only TIME_WAIT left)",
+            timeout=10.0,
+            interval=0.05,
+        )
+        time.sleep(0.3)
+        end = _meminfo()
+        tw_steps.append((end["Slab"] - start["Slab"], end["SUnreclaim"] - start["SUnreclaim"], batch))
     tcp = observe.read_sockstat()["TCP"]
     time_wait = tcp["tw"]
     closes_counted = observe.counter_delta(
@@ -113,28 +129,30 @@ def body(lab, connections: int) -> dict:
     )
 
     pairs = min(connections, (hard - 64) // 2)
-    lab.step(f"holding {pairs} connections open")
-    held = []
-    for _ in range(pairs):
-        held.append(socket.create_connection((ADDR, OPEN_PORT), timeout=5))
-        held.append(open_listener.accept()[0])
-    time.sleep(0.3)
-    after_open = _meminfo()
+    lab.step(f"holding {pairs} connections open, in {STEPS} steps")
+    held, open_steps = [], []
+    for step in range(STEPS):
+        start, before_step = _meminfo(), len(held)
+        for _ in range(pairs * (step + 1) // STEPS - before_step // 2):
+            held.append(socket.create_connection((ADDR, OPEN_PORT), timeout=5))
+            held.append(open_listener.accept()[0])
+        time.sleep(0.3)
+        end = _meminfo()
+        batch = len(held) - before_step
+        open_steps.append((end["Slab"] - start["Slab"], end["SUnreclaim"] - start["SUnreclaim"], batch))
     for s in held:
         s.close()
 
-    per_tw = (after_tw["Slab"] - before["Slab"]) / time_wait
-    per_open = (after_open["Slab"] - after_tw["Slab"]) / len(held)
+    per_tw, unreclaimable_tw = _median_per_socket(tw_steps)
+    per_open, unreclaimable_open = _median_per_socket(open_steps)
     sizes = _object_sizes()
     return {
         "time_wait_sockets": time_wait,
         "open_sockets": len(held),
         "bytes_per_time_wait": round(per_tw),
         "bytes_per_open_socket": round(per_open),
-        "unreclaimable_per_time_wait": round((after_tw["SUnreclaim"] - before["SUnreclaim"]) / time_wait),
-        "unreclaimable_per_open_socket": round(
-            (after_open["SUnreclaim"] - after_tw["SUnreclaim"]) / len(held)
-        ),
+        "unreclaimable_per_time_wait": round(unreclaimable_tw),
+        "unreclaimable_per_open_socket": round(unreclaimable_open),
         "ratio": round(per_open / per_tw, 1) if per_tw > 0 else 0.0,
         "slab_object_sizes": sizes or {},
         "slab_readable": sizes is not None,
