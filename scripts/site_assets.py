@@ -416,6 +416,12 @@ def trace_packets(trace: list, date: str) -> list:
     return packets
 
 
+def has_pcap(result: dict) -> bool:
+    """Whether a recorded run kept a trace a pcapng can be written from."""
+    trace = result.get("trace") or []
+    return bool(trace) and all(s.get("seq_abs") is not None and s.get("sport") is not None for s in trace)
+
+
 def write_pcaps(dest: Path = PCAPS) -> list:
     """One pcapng per recorded run that kept a trace; returns the files written."""
     from scapy.utils import wrpcapng
@@ -425,11 +431,10 @@ def write_pcaps(dest: Path = PCAPS) -> list:
         old.unlink()
     written = []
     for experiment, params, result, date in recorded_runs():
-        trace = result.get("trace") or []
-        if not trace or any(s.get("seq_abs") is None or s.get("sport") is None for s in trace):
+        if not has_pcap(result):
             continue
         path = dest / pcap_name(experiment, params)
-        wrpcapng(str(path), trace_packets(trace, date))
+        wrpcapng(str(path), trace_packets(result["trace"], date))
         written.append(path)
     return written
 
