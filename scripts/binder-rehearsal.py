@@ -587,8 +587,13 @@ class Rehearsal:
         if status == 0:
             print(f"  ok   nbval: {summary}")
             return
-        tail = ANSI.sub("", out + err).strip().splitlines()[-120:]
-        print("\n".join(f"      {line}" for line in tail))
+        lines = ANSI.sub("", out + err).strip().splitlines()
+        # the first failure in full (later cells of the same notebook often fail only because an
+        # earlier one did), then the short summary
+        start = next((i for i, line in enumerate(lines) if "= FAILURES =" in line), max(len(lines) - 120, 0))
+        shown = lines[start : start + 150]
+        rest = [line for line in lines[start + 150 :] if line.startswith(("FAILED", "ERROR"))]
+        print("\n".join(f"      {line}" for line in shown + rest + lines[-1:]))
         why = f"did not finish within {limit} s" if status is None else summary or f"status {status}"
         self.failures.append(f"{label}: nbval: {why}")
         print(f"  FAIL nbval: {why}")
