@@ -825,7 +825,8 @@ def conntrack_advice(summary: ConntrackSummary) -> list:
                     f"{summary.max_entries:,} ({used:.0%}). When the table is full, a new flow's first "
                     "packet makes conntrack try to drop an entry that has seen no reply (early_drop); "
                     "if it finds none, the packet is dropped and the kernel logs `nf_conntrack: table "
-                    "full, dropping packet` (__nf_conntrack_alloc() in net/netfilter/nf_conntrack_core.c; "
+                    "full, dropping packet` (`table full in netns N` in other namespaces on newer kernels; "
+                    "__nf_conntrack_alloc() in net/netfilter/nf_conntrack_core.c; "
                     "the drop and early_drop columns of /proc/net/stat/nf_conntrack count them). New "
                     "connections through or to this host then time out while established ones go on. "
                     f"{tw:,} entries are in TIME_WAIT, each kept {timeout} s after its close "
@@ -879,8 +880,13 @@ def read_conntrack(proc_root: str = "/proc") -> tuple:
                 "net/nf_conntrack exists but this user may not read it (root only); "
                 "run as root for the conntrack section"
             )
+        if os.path.realpath(proc_root) != "/proc":
+            return None, (
+                "no net/nf_conntrack in this copy of /proc (not copied, or connection "
+                "tracking was not loaded there)"
+            )
         return None, (
-            "no net/nf_conntrack: connection tracking is not loaded in this kernel "
+            "no /proc/net/nf_conntrack: connection tracking is not loaded in this kernel "
             "(no NAT or stateful firewall here)"
         )
 
