@@ -55,3 +55,53 @@ def load_then_doctor(lab, rate, start_after, interval):
         "counters_before": before,
         "counters_after": after,
     }
+
+
+def nat_then_doctor(lab, closed, kept_open):
+    """The course's routed topology with masquerade on the router: ``closed`` connections
+    from the client to the server's port 80, each closed by the client (the router's entry
+    goes to conntrack's TIME_WAIT), and ``kept_open`` more left open; then `timewait doctor
+    --json` runs as a command on the router, and the router's table is read beside it."""
+    import json
+    import sys
+
+    from timewait.topology import routed
+
+    topo = lab.topology()
+    net = routed(topo)
+    topo.masquerade("router", net.outside_iface)
+    listener = topo.listener("server", net.server(), 80, backlog=64)
+    listener.settimeout(5)
+    held = []
+    for i in range(closed + kept_open):
+        client = topo.connect("client", net.server(), 80)
+        server, _ = listener.accept()
+        client.sendall(b"ping")
+        assert server.recv(4) == b"ping"
+        if i < closed:
+            client.close()
+            server.settimeout(5)
+            assert server.recv(1) == b""
+            server.close()
+        else:
+            held.append((client, server))
+
+    def closed_entries():
+        return sum(1 for e in topo.conntrack("router") if e.state == "TIME_WAIT")
+
+    lab.wait_for(lambda: closed_entries() == closed, "the router's closed entries to reach TIME_WAIT")
+    lab.step("doctor on the router")
+    proc = topo.run("router", [sys.executable, "-m", "timewait.cli", "doctor", "--json"], timeout=30)
+    text = topo.run("router", [sys.executable, "-m", "timewait.cli", "doctor"], timeout=30).stdout
+    table = topo.conntrack("router")
+    return {
+        "report": json.loads(proc.stdout),
+        "text": text,
+        "entries": [e.to_dict() for e in table],
+        "count": int(topo.sysctl("router", "net.netfilter.nf_conntrack_count")),
+        "max": int(topo.sysctl("router", "net.netfilter.nf_conntrack_max")),
+        "time_wait_timeout": int(topo.sysctl("router", "net.netfilter.nf_conntrack_tcp_timeout_time_wait")),
+        "client": net.client(),
+        "server": net.server(),
+        "router_outside": net.router_outside[0],
+    }

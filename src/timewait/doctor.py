@@ -15,10 +15,19 @@ Without ``--interval`` the report is one instant snapshot, and its connection ra
 counters of opened connections (``/proc/net/snmp``) and of timewait sockets
 (``/proc/net/netstat``) twice, that many seconds apart, and reports the *measured* rates.
 
+Where connection tracking is loaded and readable (``/proc/net/nf_conntrack`` is root's only),
+the report gains a conntrack section: the table's entries against ``nf_conntrack_max``, TCP
+entries by conntrack's state, TIME_WAIT entries per destination with conntrack's own TIME_WAIT
+timeout, and, on a NAT gateway, the TIME_WAIT entries that hold a translated source's ports
+towards one destination. Without it, one line says why.
+
 To report on another host, copy its files there and read the copy here::
 
     cp --parents /proc/net/tcp* /proc/net/netstat /proc/net/snmp /proc/net/sockstat \
         /proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR
+    # on a NAT gateway or firewall, as root, also:
+    cp --parents /proc/net/nf_conntrack \
+        /proc/sys/net/netfilter/nf_conntrack_{count,max,tcp_timeout_time_wait} DIR
     timewait doctor --proc-root DIR/proc
 """
 
@@ -37,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
+from . import conntrack as ct
 from .cli_options import one_line
 from .observe import parse_proc_net_tcp, read_proc_counters, read_proc_text, read_sockstat  # noqa: F401
 
@@ -69,6 +79,17 @@ OPEN_COUNTERS = ("ActiveOpens", "PassiveOpens")
 RATE_COUNTERS = OPEN_COUNTERS + COUNTERS
 MAX_INTERVAL = 60.0  # seconds; longer than one TIME_WAIT adds nothing the counters lack
 WATCHED_STATES = ("TIME_WAIT", "CLOSE_WAIT", "FIN_WAIT_2")
+CT_TABLE_WARNING = 0.8  # conntrack entries against nf_conntrack_max worth a warning
+CT_TABLE_CRITICAL = 0.95
+NAT_TIME_WAIT_NOTE = 100  # TIME_WAIT entries of one translated source towards one destination
+NAT_DEFAULT_PORTS = 65535 - 1024 + 1  # source ports NAT picks from when the rule names no range
+CT_TIME_WAIT_DEFAULT = 120  # seconds; nf_conntrack_tcp_timeout_time_wait's default
+CT_FILES = (
+    "net/nf_conntrack",
+    "sys/net/netfilter/nf_conntrack_count",
+    "sys/net/netfilter/nf_conntrack_max",
+    "sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait",
+)
 
 
 # ---------------------------------------------------------------- report types
@@ -171,6 +192,54 @@ class MeasuredRates:
 
 
 @dataclass(frozen=True)
+class NatTimeWait:
+    """conntrack TIME_WAIT entries towards one ``destination`` (the original tuple's
+    destination address:port) whose source NAT rewrote to ``translated`` (the reply tuple's
+    destination address). Each holds one of that address's ports towards that destination
+    until conntrack's TIME_WAIT ends."""
+
+    translated: str
+    destination: tuple  # (address, port)
+    time_wait: int
+    ports: int  # distinct translated ports among all entries of this pair, any state
+    clients: int  # distinct original source addresses behind the NAT
+
+
+@dataclass(frozen=True)
+class ConntrackSummary:
+    """This namespace's connection-tracking table, read from ``/proc/net/nf_conntrack`` and
+    the ``net.netfilter`` sysctls."""
+
+    entries: int  # nf_conntrack_count: every tracked flow, any protocol
+    max_entries: Optional[int]  # nf_conntrack_max; None when unreadable
+    tcp_states: dict  # conntrack's TCP state -> entries (TCP only)
+    time_wait_by_destination: tuple  # ((address, port), TIME_WAIT entries), most first
+    time_wait_timeout_s: Optional[int]  # nf_conntrack_tcp_timeout_time_wait
+    translated: int  # TCP entries whose source NAT rewrote
+    nat_time_wait: tuple  # NatTimeWait, most TIME_WAIT first
+
+    @property
+    def used(self) -> Optional[float]:
+        return self.entries / self.max_entries if self.max_entries else None
+
+    def to_json(self, top: Optional[int] = None) -> dict:
+        return {
+            "entries": self.entries,
+            "max_entries": self.max_entries,
+            "used": self.used,
+            "tcp_states": dict(self.tcp_states),
+            "time_wait_by_destination": [
+                {"destination": _fmt(d), "time_wait": n} for d, n in self.time_wait_by_destination[:top]
+            ],
+            "time_wait_timeout_s": self.time_wait_timeout_s,
+            "translated": self.translated,
+            "nat_time_wait": [
+                {**asdict(n), "destination": _fmt(n.destination)} for n in self.nat_time_wait[:top]
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class Report:
     sockets: int
     state_totals: dict  # every state seen -> count
@@ -189,6 +258,8 @@ class Report:
     # Share of the connections in the table whose peer is this host too (loopback, or an
     # address of its own): those are counted in both ActiveOpens and PassiveOpens.
     local_peer_share: float = 0.0
+    conntrack: Optional[ConntrackSummary] = None
+    conntrack_unavailable: str = ""  # why there is no conntrack section, when there is none
 
     @property
     def estimated_close_rate(self) -> float:
@@ -230,6 +301,8 @@ class Report:
             "notes": list(self.notes),
             "timewait_sockets": self.timewait_sockets,
             "local_peer_share": self.local_peer_share,
+            "conntrack": None if self.conntrack is None else self.conntrack.to_json(top),
+            "conntrack_unavailable": self.conntrack_unavailable or None,
             "rates": {
                 "estimated": {
                     "closes_per_s": self.estimated_close_rate,
@@ -698,6 +771,155 @@ def _advise(totals, endpoints, budgets, sockets, sysctls, counters, usable, serv
     return advice
 
 
+# ---------------------------------------------------------------- conntrack
+
+
+def summarise_conntrack(
+    table: Iterable, count: Optional[int], max_entries: Optional[int], time_wait_timeout: Optional[int]
+) -> ConntrackSummary:
+    """Analyse conntrack's TCP entries (:func:`timewait.conntrack.parse`) with the table's
+    ``count`` (nf_conntrack_count, every protocol; None: the TCP entries are counted) and
+    ``max_entries`` (nf_conntrack_max). Reads nothing."""
+    table = list(table)
+    states = Counter(e.state for e in table)
+    tw_dest = Counter((e.original[2], e.original[3]) for e in table if e.state == "TIME_WAIT")
+    pairs = defaultdict(list)
+    for e in table:
+        if e.translated:
+            pairs[(e.reply[2], (e.original[2], e.original[3]))].append(e)
+    nat = [
+        NatTimeWait(
+            translated=addr,
+            destination=dest,
+            time_wait=sum(1 for e in group if e.state == "TIME_WAIT"),
+            ports=len({e.reply[3] for e in group}),
+            clients=len({e.original[0] for e in group}),
+        )
+        for (addr, dest), group in pairs.items()
+    ]
+    return ConntrackSummary(
+        entries=len(table) if count is None else count,
+        max_entries=max_entries,
+        tcp_states=dict(sorted(states.items(), key=lambda kv: (-kv[1], kv[0]))),
+        time_wait_by_destination=tuple(sorted(tw_dest.items(), key=lambda kv: (-kv[1], kv[0]))),
+        time_wait_timeout_s=time_wait_timeout,
+        translated=sum(1 for e in table if e.translated),
+        nat_time_wait=tuple(sorted(nat, key=lambda n: (-n.time_wait, -n.ports, n.translated, n.destination))),
+    )
+
+
+def conntrack_advice(summary: ConntrackSummary) -> list:
+    """Advice on the conntrack table: near nf_conntrack_max, and a NAT's ports towards one
+    destination held by entries in conntrack's TIME_WAIT."""
+    advice = []
+    timeout = summary.time_wait_timeout_s or CT_TIME_WAIT_DEFAULT
+    used = summary.used
+    if used is not None and used >= CT_TABLE_WARNING:
+        tw = summary.tcp_states.get("TIME_WAIT", 0)
+        advice.append(
+            Advice(
+                "critical" if used >= CT_TABLE_CRITICAL else "warning",
+                "conntrack_table",
+                (
+                    f"conntrack holds {summary.entries:,} entries against nf_conntrack_max = "
+                    f"{summary.max_entries:,} ({used:.0%}). When the table is full, a new flow's first "
+                    "packet makes conntrack try to drop an entry that has seen no reply (early_drop); "
+                    "if it finds none, the packet is dropped and the kernel logs `nf_conntrack: table "
+                    "full, dropping packet` (`table full in netns N` in other namespaces on newer kernels; "
+                    "__nf_conntrack_alloc() in net/netfilter/nf_conntrack_core.c; "
+                    "the drop and early_drop columns of /proc/net/stat/nf_conntrack count them). New "
+                    "connections through or to this host then time out while established ones go on. "
+                    f"{tw:,} entries are in TIME_WAIT, each kept {timeout} s after its close "
+                    "(nf_conntrack_tcp_timeout_time_wait). Make room: fewer closed connections "
+                    "(keep-alive), a lower nf_conntrack_tcp_timeout_time_wait, or a larger "
+                    "nf_conntrack_max (each entry costs memory)."
+                ),
+            )
+        )
+    for n in summary.nat_time_wait:
+        if n.time_wait < NAT_TIME_WAIT_NOTE:
+            continue
+        level = "warning" if n.time_wait >= BUDGET_WARNING * NAT_DEFAULT_PORTS else "info"
+        clients = f"{n.clients:,} client address{'es' if n.clients != 1 else ''}"
+        advice.append(
+            Advice(
+                level,
+                "nat_ports",
+                (
+                    f"{n.time_wait:,} conntrack TIME_WAIT entries towards {_fmt(n.destination)} share the "
+                    f"translated source {n.translated} (from {clients} behind this NAT): each holds one "
+                    f"of {n.translated}'s ports towards {_fmt(n.destination)} for the {timeout} s of "
+                    "conntrack's TIME_WAIT, whatever the clients' own sockets do. That is this NAT's "
+                    f"port budget per destination: {NAT_DEFAULT_PORTS:,} ports (1024-65535) per "
+                    "translated address when the rule names no port range, fewer with "
+                    f"`snat to ADDR:LOW-HIGH`; at most about {NAT_DEFAULT_PORTS / timeout:,.0f} new "
+                    f"connections/s to one destination, {n.time_wait / timeout:,.1f}/s now. When no "
+                    "port is free the NAT drops the SYN (insert_failed and drop in "
+                    "/proc/net/stat/nf_conntrack grow) and the client's connect() times out, not "
+                    "EADDRNOTAVAIL; Linux takes a TIME_WAIT entry's port over only when the new SYN's "
+                    "sequence number is past the old connection's. Fixes measured in the chapter "
+                    "NAT port exhaustion: keep connections open (keep-alive: twelve requests, one "
+                    "mapping); a wider port range (each port carries one connection at a time to one "
+                    "destination); a lower nf_conntrack_tcp_timeout_time_wait on the NAT frees a "
+                    "closed connection's port sooner. More SNAT addresses help many clients or "
+                    "destinations only: Linux picks the address by a hash of source and destination."
+                ),
+            )
+        )
+    return advice
+
+
+def read_conntrack(proc_root: str = "/proc") -> tuple:
+    """``(ConntrackSummary, "")`` when ``net/nf_conntrack`` under ``proc_root`` can be read,
+    else ``(None, why)``."""
+    path = os.path.join(proc_root, "net", "nf_conntrack")
+    text = read_proc_text(path)
+    if text is None:
+        if os.path.exists(path):
+            return None, (
+                "net/nf_conntrack exists but this user may not read it (root only); "
+                "run as root for the conntrack section"
+            )
+        if os.path.realpath(proc_root) != "/proc":
+            return None, (
+                "no net/nf_conntrack in this copy of /proc (not copied, or connection "
+                "tracking was not loaded there)"
+            )
+        return None, (
+            "no /proc/net/nf_conntrack: connection tracking is not loaded in this kernel "
+            "(no NAT or stateful firewall here)"
+        )
+
+    def number(name: str) -> Optional[int]:
+        raw = read_proc_text(os.path.join(proc_root, "sys", "net", "netfilter", name))
+        if raw is None:
+            return None
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ValueError(f"net.netfilter.{name}: expected a whole number, got {raw.strip()!r}") from None
+
+    summary = summarise_conntrack(
+        ct.parse(text),
+        number("nf_conntrack_count"),
+        number("nf_conntrack_max"),
+        number("nf_conntrack_tcp_timeout_time_wait"),
+    )
+    return summary, ""
+
+
+def with_conntrack(report: Report, summary: Optional[ConntrackSummary], why: str = "") -> Report:
+    """``report`` with its conntrack section (or the reason there is none) and advice."""
+    if summary is None:
+        return replace(report, conntrack=None, conntrack_unavailable=why)
+    extra = conntrack_advice(summary)
+    advice = list(report.advice) + extra
+    if any(a.level in ("critical", "warning") for a in extra):
+        advice = [a for a in advice if a.topic != "ok"]
+    advice.sort(key=lambda a: (LEVELS.index(a.level), a.topic == "ok"))
+    return replace(report, conntrack=summary, conntrack_unavailable="", advice=tuple(advice))
+
+
 # ---------------------------------------------------------------- reading /proc
 
 
@@ -816,6 +1038,7 @@ def examine(
     report = diagnose(
         read_sockets(proc_root, clock_ticks, unreadable), read_sysctls(proc_root), read_counters(proc_root)
     )
+    report = with_conntrack(report, *read_conntrack(proc_root))
     if unreadable:
         report = replace(
             report,
@@ -1042,6 +1265,8 @@ def render_text(report: Report, top: int = 10) -> str:
         if m.missing:
             lines.append(f"      not on this kernel: {', '.join(m.missing)}")
 
+    lines += render_conntrack(report, top)
+
     lines += ["", "Sysctls"]
     for s in report.sysctls:
         value = "-" if s.value is None else s.value.replace("\t", " ")
@@ -1056,6 +1281,41 @@ def render_text(report: Report, top: int = 10) -> str:
     for note in report.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+def render_conntrack(report: Report, top: int = 10) -> list:
+    """The conntrack section's lines (with a blank line first); one line when there is none."""
+    c = report.conntrack
+    if c is None:
+        if not report.conntrack_unavailable:
+            return []
+        return ["", f"Connection tracking: not read: {report.conntrack_unavailable}"]
+    of = "" if c.max_entries is None else f" of nf_conntrack_max {c.max_entries:,} ({c.used:.1%})"
+    lines = ["", f"Connection tracking (conntrack): {c.entries:,} entries{of}"]
+    if c.tcp_states:
+        lines.append("  TCP: " + "  ".join(f"{s} {n:,}" for s, n in c.tcp_states.items()))
+    else:
+        lines.append("  TCP: none")
+    timeout = "-" if c.time_wait_timeout_s is None else f"{c.time_wait_timeout_s} s"
+    lines.append(
+        f"  nf_conntrack_tcp_timeout_time_wait = {timeout}; entries rewritten by source NAT: {c.translated:,}"
+    )
+    if c.time_wait_by_destination:
+        rows = [("destination (original tuple)", "TIME_WAIT")]
+        rows += [(_fmt(d), f"{n:,}") for d, n in c.time_wait_by_destination[:top]]
+        lines += _table(rows)
+        if len(c.time_wait_by_destination) > top:
+            lines.append(f"  ... and {len(c.time_wait_by_destination) - top:,} more destinations")
+    if c.nat_time_wait:
+        rows = [("translated source -> destination", "TIME_WAIT", "ports", "clients")]
+        rows += [
+            (f"{n.translated} -> {_fmt(n.destination)}", f"{n.time_wait:,}", f"{n.ports:,}", f"{n.clients:,}")
+            for n in c.nat_time_wait[:top]
+        ]
+        lines += _table(rows)
+        if len(c.nat_time_wait) > top:
+            lines.append(f"  ... and {len(c.nat_time_wait) - top:,} more")
+    return lines
 
 
 # ---------------------------------------------------------------- command line
@@ -1086,12 +1346,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "doctor",
         help="read-only report on this host's TIME_WAIT and port budget",
         description="Count TIME_WAIT, CLOSE_WAIT and FIN_WAIT_2 sockets, compute the port "
-        "budget per destination, explain the relevant sysctls and give advice. "
-        "Reads /proc only; changes nothing.",
+        "budget per destination, explain the relevant sysctls and give advice; where "
+        "connection tracking is readable, also its table against nf_conntrack_max and "
+        "NAT's ports per destination. Reads /proc only; changes nothing.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Reading another host: copy its files with\n"
         "  cp --parents /proc/net/tcp* /proc/net/netstat /proc/net/snmp "
         "/proc/sys/net/ipv4/{tcp_*,ip_local_*} DIR\n"
+        "(with conntrack, as root, also /proc/net/nf_conntrack and\n"
+        "/proc/sys/net/netfilter/nf_conntrack_{count,max,tcp_timeout_time_wait})\n"
         "and run: timewait doctor --proc-root DIR/proc",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
