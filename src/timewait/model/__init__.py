@@ -7,6 +7,7 @@
 - :mod:`.scenarios`: named scenarios with named outcomes (``simulate``).
 - :mod:`.sweeps`: vectorised Monte Carlo estimates with confidence intervals.
 - :mod:`.portbudget`: how many TIME_WAIT sockets a connection rate leaves behind.
+- :mod:`.natbudget`: how many connections per second a NAT gateway's port range carries.
 """
 
 from .scenarios import DEFENCES, OUTCOMES, PARAMS, SCENARIOS, SimulationResult, list_scenarios, simulate
