@@ -9,9 +9,11 @@ each frame remembers the link it was seen on.
 
 from __future__ import annotations
 
+import fcntl
 import select
 import socket
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -133,8 +135,19 @@ class Capture:
             with self._lock:
                 self.frames.append(Frame(t, data, self.link))
 
-    def drain(self, settle: float = 0.05) -> None:
-        """Wait until the capture has read what the kernel queued (``settle`` s of quiet)."""
+    def drain(self, settle: float = 0.05, timeout: float = 5.0) -> None:
+        """Wait until the capture has read every frame the kernel queued for it (at most
+        ``timeout`` s), then ``settle`` s more. A queue left full by a bulk transfer on a loaded
+        machine would otherwise drop the next frames, the ones an experiment waits for."""
+        sock, deadline = self._sock, time.monotonic() + timeout
+        while sock is not None and self._thread is not None and time.monotonic() < deadline:
+            try:
+                pending = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+            except OSError:
+                break
+            if not pending:
+                break
+            time.sleep(0.005)
         time.sleep(settle)
 
     def stop(self) -> Capture:

@@ -386,6 +386,8 @@ class Lab:
         from scapy.layers.inet import IP, TCP
         from scapy.layers.l2 import Ether
 
+        if self.capture is not None:  # so that the answer to this segment finds room
+            self.capture.drain(settle=0)
         pkt = Ether(view.frame.data)[IP]
         for key, value in changes.items():
             setattr(pkt[TCP], key, value)
