@@ -130,6 +130,13 @@ def parse_stats(text: str) -> dict:
     return totals
 
 
+def table_access(root: str = ROOT) -> str:
+    """Who may read the table: its owner and group (as this namespace's user namespace maps
+    them) and its permission bits, e.g. ``"uid 0, gid 0, mode 0o440"``."""
+    st = os.stat(f"{root}/nf_conntrack")
+    return f"uid {st.st_uid}, gid {st.st_gid}, mode {oct(st.st_mode & 0o777)}"
+
+
 def stats(root: str = ROOT) -> dict:
     """conntrack's counters in this namespace (``insert_failed``, ``drop``, ``early_drop``...)."""
     with open(os.path.join(root, "stat", "nf_conntrack")) as fh:

@@ -339,6 +339,10 @@ table ip nat {
         with self.on(host):
             return conntrack.entries()
 
+    def conntrack_access(self, host: str) -> str:
+        with self.on(host):
+            return conntrack.table_access()
+
     def conntrack_stats(self, host: str) -> dict:
         with self.on(host):
             return conntrack.stats()

@@ -44,6 +44,7 @@ class ConntrackTimeWaitResult(ExperimentResult):
     conntrack_timer_matches_sysctl: bool = False  # entry's timeout within 2 s below it
     conntrack_timer_s: int = 0  # the entry's remaining timeout as first read (not shown)
     conntrack_table: str = ""  # the router's table just after the close
+    conntrack_access: str = ""  # owner and mode of the router's /proc/net/nf_conntrack
     entry_gone_after_s: Optional[int] = None  # whole seconds after the close (watch)
     closer_socket_when_gone: Optional[str] = None  # the closer's socket at that moment
     reopen_connected: Optional[bool] = None
@@ -143,6 +144,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
         "conntrack_timer_s": entry.timeout_s,
         "conntrack_timer_matches_sysctl": ct_sysctl - 2 <= entry.timeout_s <= ct_sysctl,
         "conntrack_table": conntrack.table_text([entry]),
+        "conntrack_access": topo.conntrack_access("router"),
     }
 
     if watch:
