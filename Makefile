@@ -54,13 +54,14 @@ serve:
 	@echo "Serving the course at http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
 	@$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
-## test: every check, in four lanes side by side (test-lib; test-binder; test-book then
-## test-site; test-labs then test-labs-repeat with TEST_RUNS runs): most of test-lib and of the
-## notebooks' runs is waiting on the kernel's timers, so the lanes share the cores well. Prints
-## each stage's start, wall time and CPU time, and the total.
+## test: every check, in three lanes side by side (test-lib then test-binder; test-book then
+## test-site; test-labs then test-labs-repeat with TEST_RUNS runs): most of test-lib is waiting on
+## the kernel's timers, so the lanes share the cores well; the notebooks' live runs (test-binder)
+## come after test-lib, when the machine is quieter. Prints each stage's start, wall time and
+## CPU time, and the total.
 TEST_RUNS ?= 3
 test: setup
-	@$(PY) scripts/run_checks.py test-lib test-binder test-book+test-site \
+	@$(PY) scripts/run_checks.py test-lib+test-binder test-book+test-site \
 		"test-labs+test-labs-repeat RUNS=$(TEST_RUNS)"
 
 ## test-lib: lint, format, types, claims, and the library's tests, LIB_WORKERS at once (they
@@ -106,7 +107,7 @@ test-labs-repeat: setup
 
 ## test-binder: a fresh environment from binder/ alone; as an unprivileged user, nbval over
 ## every notebook and lab master notebook with user namespaces available (full tier), and every
-## notebook and lab reference solution run with them switched off (host tier), both at once
+## notebook and lab reference solution run with them switched off (host tier), one after the other
 test-binder:
 	@$(PYTHON) scripts/binder-rehearsal.py
 

@@ -8,7 +8,7 @@
    the repository, as repo2docker does. The pins are installed with uv when it is at hand
    (the same versions pip would install, in seconds instead of minutes), else with pip.
 2. In that environment, from copies (the committed notebooks are never touched), as an
-   unprivileged user (``nobody`` when this runs as root), both at once:
+   unprivileged user (``nobody`` when this runs as root), one after the other:
    - with user namespaces available: the tier must be ``full``, and nbval re-executes every
      notebook in ``notebooks/`` and each lab's master notebook in ``labs/`` and compares
      every cell with its stored output (the check ``make test-notebooks`` makes, here as
@@ -653,16 +653,11 @@ class Rehearsal:
             print(f"== {name}", flush=True)
             step()
             print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
-        runs = [
-            threading.Thread(
-                target=self.mode_run, args=(label, mode["no_userns"], mode["tiers"], notebooks, mode["check"])
-            )
-            for label, mode in MODES.items()
-        ]
-        for run in runs:
-            run.start()
-        for run in runs:
-            run.join()
+        # One reader after the other: the live experiments' timing (a bulk transfer that must
+        # outrun the ISN clock, slab memory read machine-wide) needs the machine not crowded by
+        # a second reader running notebooks beside them.
+        for label, mode in MODES.items():
+            self.mode_run(label, mode["no_userns"], mode["tiers"], notebooks, mode["check"])
         after = Path("/proc/sys/user/max_user_namespaces").read_text().strip()
         if after != host_limit:
             self.failures.append(f"the host's user.max_user_namespaces changed: {host_limit} -> {after}")
@@ -696,8 +691,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--nbval-workers",
         type=int,
-        default=4,
-        help="nbval workers with namespaces (default 4: the notebooks mostly wait on the kernel's timers)",
+        default=2,
+        help="nbval workers with namespaces (default 2, one per core: live experiments time themselves)",
     )
     parser.add_argument(
         "--installer",
