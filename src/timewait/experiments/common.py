@@ -98,6 +98,30 @@ class Reader:
         self._thread.join(timeout)
 
 
+def client_closed_first(lab, server_port: int, client_port: int) -> socket.socket:
+    """A connection whose client has closed: the server has read its FIN (CLOSE_WAIT) and the
+    client waits in FIN_WAIT_2 for the server's. Returns the server's socket."""
+    client, server = lab.connection(server_port, client_port)
+    lab.step("client closes")
+    client.close()
+    server.settimeout(5)
+    assert server.recv(100) == b""
+    lab.wait_for(
+        lambda: lab.state_of(client_port, server_port) == "FIN_WAIT_2", "the client to reach FIN_WAIT_2"
+    )
+    return server
+
+
+def close_after_eof(sock) -> None:
+    """The passive side reads the peer's FIN, acknowledges it on its own at once
+    (TCP_QUICKACK sends the pending ACK), then closes: a separate ACK and FIN on every run,
+    rather than one FIN|ACK only when close() beats the delayed-ACK timer."""
+    sock.settimeout(5)
+    assert sock.recv(100) == b""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    sock.close()
+
+
 def read_defaults(lab, names) -> dict:
     """``{name: value}`` for each sysctl as the namespace has it, ``None`` where the kernel
     has no such setting. A value of several fields is given with single spaces."""

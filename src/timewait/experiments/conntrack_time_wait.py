@@ -19,7 +19,6 @@ creation time (``nf_conntrack_timestamp``), so the run can tell a new entry from
 from __future__ import annotations
 
 import math
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -27,6 +26,7 @@ from typing import Optional
 from .. import conntrack
 from ..topology import routed
 from .base import Experiment, ExperimentResult, Param, register
+from .common import close_after_eof
 
 SERVER_PORT = 80
 CLIENT_PORT = 40000
@@ -73,16 +73,6 @@ class ConntrackTimeWaitResult(ExperimentResult):
     )
 
 
-def _close_after_eof(sock) -> None:
-    """The passive side reads the peer's FIN, acknowledges it on its own at once
-    (TCP_QUICKACK sends the pending ACK), then closes: a separate ACK and FIN on every run,
-    rather than one FIN|ACK only when close() beats the delayed-ACK timer."""
-    sock.settimeout(5)
-    assert sock.recv(100) == b""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-    sock.close()
-
-
 def _state(topo, host: str, local_port: int, remote_port: int) -> str:
     for s in topo.sockets(host, [local_port]):
         if s.local[1] == local_port and s.remote[1] == remote_port:
@@ -123,7 +113,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
     passive = "server" if closer == "client" else "client"
     lab.step(f"{closer} closes")
     hosts[closer][0].close()
-    _close_after_eof(hosts[passive][0])
+    close_after_eof(hosts[passive][0])
     closed_at = time.monotonic()
     lab.wait_for(
         lambda: (
@@ -188,7 +178,7 @@ def body(lab, closer: str, ct_time_wait: Optional[int], watch: float, reopen: bo
             reopen_conntrack_table=conntrack.table_text(found),
         )
         again.close()
-        _close_after_eof(server2)
+        close_after_eof(server2)
     lab.settle()
     out["host_pids"] = topo.processes()
     out["trace"] = lab.trace_between(

@@ -20,7 +20,6 @@ documentation quotes.
 
 from __future__ import annotations
 
-import errno
 import math
 import socket
 import time
@@ -31,6 +30,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta
 from .base import Experiment, ExperimentResult, Param, register
+from .common import client_closed_first, socket_error
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -96,14 +96,7 @@ def body(lab, retries2: int) -> dict:
     default = int(lab.sysctl(SYSCTL))  # read before this experiment changes it
     lab.sysctl(SYSCTL, retries2)
     lab.start_capture()
-    client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
-    lab.step("client closes")
-    client.close()
-    server.settimeout(5)
-    assert server.recv(100) == b""
-    lab.wait_for(
-        lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2", "the client to reach FIN_WAIT_2"
-    )
+    server = client_closed_first(lab, SERVER_PORT, CLIENT_PORT)
     lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), note="dropped")
     before = lab.counters()
     lab.step("server sends its FIN with shutdown() and keeps the socket")
@@ -126,7 +119,7 @@ def body(lab, retries2: int) -> dict:
         interval=0.01,
     )
     gone = lab.now()
-    error = server.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    error = socket_error(server)
     time.sleep(0.1)
     lab.settle(quiet=0.1, timeout=1.0)
 
@@ -144,7 +137,7 @@ def body(lab, retries2: int) -> dict:
         "fin_transmissions": len(fins),
         "backoff": [2 ** round(math.log2(g / rto)) for g in gaps] if rto else [],
         "end_state": lab.state_of(SERVER_PORT, CLIENT_PORT),
-        "socket_error": errno.errorcode.get(error, str(error)) if error else "",
+        "socket_error": error or "",
         "rst_sent": any(s.src == "server" and s.has("RST") for s in trace),
         "predicted_fins": predict(retries2, rto)[0] if rto else 0,
         "limit_s": limit_s(retries2),

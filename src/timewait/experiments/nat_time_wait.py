@@ -43,8 +43,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..model.seq import seq_diff
 from ..topology import routed
 from .base import Experiment, ExperimentResult, Param, register
+from .common import close_after_eof
 
 SERVER_PORT = 80
 NAT_PORT = 40000
@@ -101,19 +103,14 @@ class NatTimeWaitResult(ExperimentResult):
     )
 
 
-def _s32(x: int) -> int:
-    x &= 0xFFFFFFFF
-    return x - (1 << 32) if x >= 1 << 31 else x
-
-
 def predict(ts_recent: Optional[int], tsval: Optional[int], seq: int, rcv_nxt: int) -> str:
     """``tcp_timewait_state_process()``'s decision on a SYN meeting TIME_WAIT (Linux 6.x):
     PAWS rejects a timestamp older than ``ts_recent``; otherwise a sequence number after
     ``rcv_nxt``, or a timestamp newer than ``ts_recent``, admits it."""
     have_ts = ts_recent is not None and tsval is not None
-    if have_ts and ts_recent != 0 and _s32(ts_recent - tsval) > 0:
+    if have_ts and ts_recent != 0 and seq_diff(ts_recent, tsval) > 0:
         return "refused"  # tcp_paws_reject()
-    if _s32(seq - rcv_nxt) > 0 or (have_ts and _s32(ts_recent - tsval) < 0):
+    if seq_diff(seq, rcv_nxt) > 0 or (have_ts and seq_diff(ts_recent, tsval) < 0):
         return "admitted"
     return "refused"
 
@@ -125,13 +122,6 @@ def duration_text(ms: float) -> str:
     if ms < 1500:
         return "about 1 s"
     return f"about {round(ms / 1000)} s"
-
-
-def _close_after_eof(sock) -> None:
-    sock.settimeout(5)
-    assert sock.recv(100) == b""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-    sock.close()
 
 
 def _exchange(client, server) -> None:
@@ -176,7 +166,7 @@ def _ts_offset_scope(topo, host: str) -> str:
     finally:
         for sock in [*clients, listener]:
             sock.close()
-    return "per connection" if abs(_s32(first - second)) > 1000 else "per address pair"
+    return "per connection" if abs(seq_diff(first, second)) > 1000 else "per address pair"
 
 
 def _mapping_gone(topo) -> bool:
@@ -213,7 +203,7 @@ def body(lab, timestamps: int, a_ahead_s: int, b_isn: str) -> dict:
     _exchange(a, server_a)
     lab.step("the server closes first")
     server_a.close()
-    _close_after_eof(a)
+    close_after_eof(a)
     lab.wait_for(lambda: _server_state(topo) == "TIME_WAIT", "the server's TIME_WAIT")
     fin = lab.wait_for(
         lambda: next((v for v in outside.tcp() if "FIN" in v.flags and v.src == (nat_addr, NAT_PORT)), None),
@@ -254,7 +244,7 @@ def body(lab, timestamps: int, a_ahead_s: int, b_isn: str) -> dict:
     if ts_recent is None or first.tsval is None:
         ts_rel = "none"
     else:
-        d = _s32(first.tsval - ts_recent)
+        d = seq_diff(first.tsval, ts_recent)
         ts_rel = "newer" if d > 0 else "older" if d < 0 else "equal"
     outcome = "admitted" if answer.flags == "SYN|ACK" else "refused"
     counters = {
@@ -264,7 +254,7 @@ def body(lab, timestamps: int, a_ahead_s: int, b_isn: str) -> dict:
         "same_translated_tuple": tuple(peer_a) == tuple(peer_b) == (nat_addr, NAT_PORT),
         "server_state_before_b": state_before,
         "b_syn_timestamp": ts_rel,
-        "b_syn_sequence": "ahead" if _s32(first.seq - rcv_nxt) > 0 else "behind",
+        "b_syn_sequence": "ahead" if seq_diff(first.seq, rcv_nxt) > 0 else "behind",
         "predicted": predict(ts_recent, first.tsval, first.seq, rcv_nxt),
         "outcome": outcome,
         "first_answer": answer.flags,

@@ -41,6 +41,7 @@ from .. import observe
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta
 from .base import Experiment, ExperimentResult, Param, register
+from .common import client_closed_first
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -124,14 +125,7 @@ def body(lab, retries: int, watch: float) -> dict:
     default = int(lab.sysctl(SYSCTL))  # read before this experiment changes it
     lab.sysctl(SYSCTL, retries)
     lab.start_capture()
-    client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
-    lab.step("client closes")
-    client.close()
-    server.settimeout(5)
-    assert server.recv(100) == b""
-    lab.wait_for(
-        lambda: lab.state_of(CLIENT_PORT, SERVER_PORT) == "FIN_WAIT_2", "the client to reach FIN_WAIT_2"
-    )
+    server = client_closed_first(lab, SERVER_PORT, CLIENT_PORT)
     ss_rows: dict = {}
     lab.step("listing CLOSE_WAIT and FIN_WAIT_2 with ss")
     have_ss = _ss(lab, "close-wait", ss_rows) & _ss(lab, "fin-wait-2", ss_rows)
