@@ -82,15 +82,17 @@ def test_a_signal_to_timewait_leaves_no_process_behind(full_tier, signum):
     proc.send_signal(signum)
     sent = time.monotonic()
     left = _processes_in_group(group)
-    while (left or proc.poll() is None) and time.monotonic() - sent < 2.0:
+    # The handler tears the namespace down at once; 10 s leaves room for a loaded machine
+    # (one run beside make test's other stages took more than 2 s to exit on SIGINT).
+    while (left or proc.poll() is None) and time.monotonic() - sent < 10.0:
         time.sleep(0.05)
         left = _processes_in_group(group)
     exited = proc.poll() is not None
     if not exited:
         proc.kill()
     out, err = proc.communicate()
-    assert exited, f"timewait still running 2 s after {signal.Signals(signum).name}"
-    assert left == [], f"processes of the experiment left 2 s after the signal: {left}"
+    assert exited, f"timewait still running 10 s after {signal.Signals(signum).name}"
+    assert left == [], f"processes of the experiment left 10 s after the signal: {left}"
     if signum == signal.SIGKILL:
         return
     assert proc.returncode == 128 + signum
