@@ -128,7 +128,19 @@ def copy_checkout(root: Path, dest: Path) -> None:
         src = root / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
+            try:
+                shutil.copy2(src, dest / rel)
+            except FileNotFoundError:
+                # An untracked file another stage of `make test` wrote and removed meanwhile.
+                if not is_untracked(root, rel):
+                    raise
+
+
+def is_untracked(root: Path, rel: str) -> bool:
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "--error-unmatch", "--", rel], capture_output=True
+    )
+    return listed.returncode != 0
 
 
 def check_bundle(student: Path, notebook: str, timeout: float) -> str:
