@@ -3,7 +3,7 @@
 A long experiment (close-wait-leak holding a queued connection for 60 s, with a server in a
 forked process of its own) is started with the real command, and the `timewait` process is
 sent SIGINT (Ctrl-C), SIGTERM (a closed job), SIGHUP (a closed terminal) or SIGKILL (a
-notebook kernel restarted, a CI job cancelled). Within 2 s no process of the experiment may
+notebook kernel restarted, a CI job cancelled). Within 10 s no process of the experiment may
 remain; SIGINT, SIGTERM and SIGHUP end with one line naming the step, and no traceback.
 """
 
@@ -45,12 +45,20 @@ def _children(pid: int) -> list:
     return [int(c) for c in text.split()]
 
 
-def _start_long_experiment():
+def _default_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _start_long_experiment(preexec=_default_signals):
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("TIMEWAIT_TIER", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "timewait.cli", *LONG],
         env=env,
+        # As from a terminal: a launcher that ignores SIGINT or SIGHUP (a background job of a
+        # non-interactive shell, nohup) passes that on, and an ignored signal stays ignored.
+        preexec_fn=preexec,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -104,3 +112,30 @@ def test_a_signal_to_timewait_leaves_no_process_behind(full_tier, signum):
         lines[0]
     )
     assert out == ""
+
+
+def _ignore_hangup() -> None:
+    _default_signals()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def test_a_hangup_the_caller_ignores_stays_ignored(full_tier):
+    """`nohup timewait experiment ...` outlives its terminal; SIGTERM still ends it cleanly."""
+    proc, group = _start_long_experiment(preexec=_ignore_hangup)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert proc.poll() is None, "timewait ended on a SIGHUP its caller ignores"
+        assert len(_processes_in_group(group)) >= 2
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.startswith("timewait experiment close-wait-leak: stopped by SIGTERM during step"), err
+    deadline = time.monotonic() + 10
+    while _processes_in_group(group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_in_group(group) == []

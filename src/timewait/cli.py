@@ -180,7 +180,9 @@ def main(argv=None) -> int:
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGHUP):
-            previous[signum] = signal.signal(signum, _stop)
+            # A signal the caller ignores stays ignored (nohup, a background job), as SIGINT does.
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, _stop)
     try:
         return _main(argv)
     except KeyboardInterrupt as exc:  # outside an experiment: nothing of ours is running
