@@ -15,7 +15,7 @@ def test_core_installs_into_a_fresh_venv_and_runs_doctor_and_analyze(tmp_path):
     # A copy of the package's own files, so that the build leaves nothing in the checkout.
     source = tmp_path / "timewait-src"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     venv = tmp_path / "venv"
