@@ -161,8 +161,23 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     server.settimeout(5)
     assert server.recv(100) == b""  # the client's FIN arrived
     lab.step("server shuts down its sending side (keeps the socket to read its error)")
+    # The closer's TIME_WAIT timer, read every few milliseconds from the server's FIN on
+    # (a reading before the client entered TIME_WAIT finds none), so that one precedes the
+    # retransmitted FIN however slowly the steps below run on a loaded machine.
+    readings: list = []  # (read started, read ended, TIME_WAIT timer or None)
+    stop_reading = threading.Event()
+
+    def read_timers():
+        while not stop_reading.is_set():
+            started = lab.now()
+            value = _time_wait_timer(lab)
+            readings.append((started, lab.now(), value))
+            stop_reading.wait(0.002)
+
+    reader = threading.Thread(target=read_timers, name="time-wait-timer", daemon=True)
     closing_at = lab.now()
     server.shutdown(socket.SHUT_WR)
+    reader.start()  # a daemon thread: an error below ends it with the experiment's process
     lab.wait_for_segment(
         Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT, flags="FIN|ACK"),
         "the server's FIN",
@@ -180,21 +195,8 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         "the client to answer the server's FIN",
     )
     closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
-    # The closer's TIME_WAIT timer, read every few milliseconds from now on, so a reading
-    # precedes the retransmitted FIN even when the steps below are slow on a loaded machine.
-    readings: list = []  # (read started, read ended, TIME_WAIT timer)
-    stop_reading = threading.Event()
-
-    def read_timers():
-        while not stop_reading.is_set():
-            started = lab.now()
-            value = _time_wait_timer(lab)
-            readings.append((started, lab.now(), value))
-            stop_reading.wait(0.002)
-
-    reader = threading.Thread(target=read_timers, name="time-wait-timer", daemon=True)
-    if closer_state == "TIME_WAIT":
-        reader.start()
+    if closer_state != "TIME_WAIT":
+        stop_reading.set()
     client.close()
 
     new, new_error = None, None
@@ -216,7 +218,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
             interval=0.002,
         )
         done_at = lab.now()
-        if reader.is_alive():
+        if not stop_reading.is_set():
             lab.wait_for(
                 lambda: bool(readings) and readings[-1][0] >= done_at,
                 "a timer reading after the end",
