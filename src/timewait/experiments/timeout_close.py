@@ -63,7 +63,8 @@ class TimeoutCloseResult(ExperimentResult):
     # not shown: they vary from run to run
     error: Optional[str]  # errno name the client's call failed with
     waited_s: float  # from the call (or close) to the error (or the socket's end)
-    after_first_timeout_retransmission_s: Optional[float] = None  # ... to the abort; None: recv-timeout
+    # from the first timeout retransmission to the abort; None without one (recv-timeout)
+    after_first_timeout_retransmission_s: Optional[float] = None
     client_segments_while_waiting: int
     client_fins_while_waiting: int
     client_rsts: int  # RSTs the client sent during the whole run
