@@ -3,7 +3,7 @@ older version may hold fields that are gone, or lack ones that are new. Its summ
 fields declared ``shown()``."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 import pytest
@@ -86,3 +86,13 @@ def test_an_option_decides_which_fields_a_run_shows_and_an_empty_one_is_left_out
     assert text.splitlines()[0] == "example (n=1, limit=8)"
     assert "  limited: 5" in text and "unlimited" not in text and "  extra: [1, 2]" in text
     assert "hidden" not in text
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_the_options_a_summary_depends_on_are_options_of_the_experiment(name):
+    exp = REGISTRY[name]
+    options = {p.name for p in exp.params}
+    for f in fields(exp.result):
+        how = f.metadata.get("shown")
+        assert how is None or {how.when, how.unless} - {None} <= options, f.name
+    assert set(exp.result.QUIET_OPTIONS) <= options
