@@ -16,12 +16,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..faults import Match
 from ..observe import counter_delta, ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import attempt
 
 SERVER_PORT = 5000
@@ -31,31 +31,18 @@ POSTSCRIPT = b"postscript, still in flight\n"
 UNREAD = b"reply the client never reads\n"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AbortiveCloseResult(ExperimentResult):
-    close_segment: str = ""  # what the client's close() put on the wire
-    time_wait_created: bool = False
-    peer_received: int = 0  # bytes the server application still read after the RST
-    peer_lost_data: bool = False  # did the client send bytes the server never got?
-    lost_bytes: int = 0
-    peer_error: Optional[str] = None  # errno name from the server's recv() after that
-    peer_send_error: Optional[str] = None  # errno name from a later send()
-    discarded_unread: int = 0  # bytes the client had received and never read
-    counters: dict = field(default_factory=dict)
-    socket_table: str = ""  # just after the close
-
-    SHOWN = (
-        "close_segment",
-        "time_wait_created",
-        "peer_received",
-        "peer_lost_data",
-        "lost_bytes",
-        "peer_error",
-        "peer_send_error",
-        "discarded_unread",
-        "counters",
-        "socket_table",
-    )
+    close_segment: str = shown()  # what the client's close() put on the wire
+    time_wait_created: bool = shown()
+    peer_received: int = shown()  # bytes the server application still read after the RST
+    peer_lost_data: bool = shown()  # did the client send bytes the server never got?
+    lost_bytes: int = shown()
+    peer_error: Optional[str] = shown()  # errno name from the server's recv() after that
+    peer_send_error: Optional[str] = shown()  # errno name from a later send()
+    discarded_unread: int = shown()  # bytes the client had received and never read
+    counters: dict = shown()
+    socket_table: str = shown()  # just after the close
 
 
 def body(lab, mode: str) -> dict:

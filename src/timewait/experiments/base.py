@@ -79,22 +79,51 @@ TIMEOUT = Param(
 )
 
 
-@dataclass
-class ExperimentResult:
-    """Common fields; each experiment adds its outcome fields in a subclass."""
+@dataclass(frozen=True)
+class Shown:
+    """When ``summary()`` shows an outcome field: declared with ``shown()``."""
 
-    experiment: str = ""
-    params: dict = field(default_factory=dict)
-    tier: str = "full"
-    kernel: str = ""
+    when: Optional[str] = None  # only in runs that set this option (truthy)
+    unless: Optional[str] = None  # only in runs that do not set it
+    only_if_set: bool = False  # only when the field holds a value (not None, "" or [])
+
+    def applies(self, params: dict, value: Any) -> bool:
+        if self.when is not None and not params.get(self.when):
+            return False
+        if self.unless is not None and params.get(self.unless):
+            return False
+        return not (self.only_if_set and value in (None, "", []))
+
+
+def shown(
+    *, when: Optional[str] = None, unless: Optional[str] = None, only_if_set: bool = False, **field_args: Any
+) -> Any:
+    """An outcome field that ``summary()`` shows, in the order the fields are declared: a
+    ``dataclasses.field`` (``field_args``: its ``default`` or ``default_factory``, none for a
+    required field). ``when``/``unless`` name an option that decides whether a run shows it;
+    ``only_if_set`` leaves the line out while the field holds no value. A field declared
+    without it is kept out of the summary (timings, machine-dependent detail)."""
+    return field(metadata={"shown": Shown(when, unless, only_if_set)}, **field_args)
+
+
+@dataclass(kw_only=True)
+class ExperimentResult:
+    """Common fields; each experiment adds its outcome fields in a subclass, also
+    ``@dataclass(kw_only=True)``: a field without a default must be given."""
+
+    experiment: str
+    params: dict
+    tier: str
+    kernel: str
     recorded: bool = False
     recorded_on: Optional[str] = None
     notice: str = ""
     trace: Optional[Trace] = None
     frames: list = field(default_factory=list, repr=False)  # (t, bytes) for pcap export
 
-    # Names of the outcome fields shown by summary(), in order (set by subclasses).
-    SHOWN: ClassVar[tuple] = ()
+    # Options the summary's first line names only in runs that set them (truthy): options
+    # added after the runs a chapter quotes, so that those read as before.
+    QUIET_OPTIONS: ClassVar[tuple] = ()
 
     def to_json(self) -> dict:
         out = {}
@@ -107,11 +136,13 @@ class ExperimentResult:
 
     @classmethod
     def from_json(cls, data: dict, *, recording: bool = False) -> ExperimentResult:
-        """The result a body returned (``recording=False``: a key this class has no field for
-        is a TypeError, as for the class itself, so a misspelt key cannot vanish), or one
-        stored in a recording (``recording=True``: keys of fields an older version had are
-        left out)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        """The result a body returned (``recording=False``: a key this class has no field for,
+        or a field without a default that has no key, is a TypeError, so a misspelt or
+        forgotten key cannot vanish), or one stored in a recording (``recording=True``: keys
+        of fields an older version had are left out, and a field it did not have yet is None:
+        not recorded)."""
+        fields = [f for f in dataclasses.fields(cls) if f.init]
+        names = {f.name for f in fields}
         unknown = sorted(set(data) - names)
         if unknown and not recording:
             raise TypeError(
@@ -120,26 +151,43 @@ class ExperimentResult:
                 f"{', '.join(sorted(names))}"
             )
         kwargs = {k: v for k, v in data.items() if k in names}
+        missing = [
+            f.name
+            for f in fields
+            if f.name not in kwargs
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing and not recording:
+            raise TypeError(
+                f"{data.get('experiment') or cls.__name__}: the result lacks "
+                f"field {', '.join(map(repr, missing))}, which has no default"
+            )
+        kwargs.update(dict.fromkeys(missing))
         if kwargs.get("trace") is not None:
             kwargs["trace"] = Trace.from_dicts(kwargs["trace"])
         return cls(**kwargs)
 
     def summary(self) -> str:
-        """Readable, stable text: parameters and outcome, no kernel version or timings."""
+        """Readable, stable text: parameters and the fields declared ``shown()``, no kernel
+        version or timings."""
         lines = []
         if self.notice:
             lines.append(self.notice)
-        opts = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        opts = ", ".join(f"{k}={v}" for k, v in self.params.items() if v or k not in self.QUIET_OPTIONS)
         lines.append(f"{self.experiment} ({opts})")
-        for name in self.SHOWN:
-            value = getattr(self, name)
+        for f in dataclasses.fields(self):
+            how = f.metadata.get("shown")
+            value = getattr(self, f.name)
+            if how is None or not how.applies(self.params, value):
+                continue
             if isinstance(value, str) and "\n" in value:
-                lines.append(f"  {name}:")
+                lines.append(f"  {f.name}:")
                 lines += ["    " + line for line in value.splitlines()]
             elif value is None or isinstance(value, (bool, dict, list)):
-                lines.append(f"  {name}: {json.dumps(value)}")
+                lines.append(f"  {f.name}: {json.dumps(value)}")
             else:
-                lines.append(f"  {name}: {value}")
+                lines.append(f"  {f.name}: {value}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -20,17 +20,17 @@ caller's process (a notebook kernel, a test) never has its limit changed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import resource
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Optional
 
 from ..observe import ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -38,52 +38,35 @@ FIRST_PORT = 40000
 LISTENER_FD, CHANNEL_FD = 3, 4  # where the forked server keeps its two sockets
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CloseWaitLeakResult(ExperimentResult):
-    close_wait_at_start: int = 0  # server sockets in CLOSE_WAIT just after the clients closed
-    close_wait_after_hold: int = 0  # ... after ``hold`` seconds
-    close_wait_timer: str = ""  # the kernel's timer on a CLOSE_WAIT socket
-    client_states_after_hold: dict = field(default_factory=dict)  # state -> count
-    reads_after_fin: str = ""  # what the server's recv() returned: "EOF" (b"")
-    write_into_leak: str = ""  # the server writes twice into a leaked connection
-    socket_table: str = ""  # just after the clients closed
-    socket_table_after_hold: str = ""
-    # With fd_limit: the server process and what its clients saw.
-    server_descriptors: int = 0  # descriptors open in the server before its first accept()
-    accepted: int = 0  # connections the server accepted
-    accept_errors: dict = field(default_factory=dict)  # errno name -> count
-    client_connects: dict = field(default_factory=dict)  # "connected" or errno name -> count
-    reply_to_queued_request: str = ""  # a request sent on a connection nobody accepted
-    listen_queue: int = 0  # the listener's Recv-Q: connections waiting to be accepted
+    """Two kinds of run: without fd_limit the clients close and the server reads (fields marked
+    "no limit"), with it a server process runs out of descriptors (fields marked "fd_limit");
+    a field of the other kind is None."""
 
-    SHOWN = (
-        "close_wait_at_start",
-        "close_wait_after_hold",
-        "close_wait_timer",
-        "client_states_after_hold",
-        "reads_after_fin",
-        "write_into_leak",
-        "socket_table_after_hold",
-    )
-    SHOWN_WITH_FD_LIMIT = (
-        "server_descriptors",
-        "accepted",
-        "accept_errors",
-        "client_connects",
-        "reply_to_queued_request",
-        "listen_queue",
-        "close_wait_after_hold",
-        "socket_table_after_hold",
-    )
+    # no limit: server sockets in CLOSE_WAIT just after the clients closed
+    close_wait_at_start: Optional[int] = shown(default=None, unless="fd_limit")
+    # fd_limit: the server process and what its clients saw
+    server_descriptors: Optional[int] = shown(default=None, when="fd_limit")  # open before accept()
+    accepted: Optional[int] = shown(default=None, when="fd_limit")  # connections the server accepted
+    accept_errors: Optional[dict] = shown(default=None, when="fd_limit")  # errno name -> count
+    client_connects: Optional[dict] = shown(default=None, when="fd_limit")  # "connected"/errno -> count
+    # a request sent on a connection nobody accepted
+    reply_to_queued_request: Optional[str] = shown(default=None, when="fd_limit")
+    listen_queue: Optional[int] = shown(default=None, when="fd_limit")  # the listener's Recv-Q
+    close_wait_after_hold: int = shown()  # server sockets in CLOSE_WAIT after ``hold`` seconds
+    # no limit:
+    close_wait_timer: Optional[str] = shown(default=None, unless="fd_limit")  # the kernel's timer on it
+    client_states_after_hold: Optional[dict] = shown(default=None, unless="fd_limit")  # state -> count
+    # what the server's recv() returned: "EOF" (b"")
+    reads_after_fin: Optional[str] = shown(default=None, unless="fd_limit")
+    # the server writes twice into a leaked connection
+    write_into_leak: Optional[str] = shown(default=None, unless="fd_limit")
+    socket_table: Optional[str] = None  # no limit: just after the clients closed
+    socket_table_after_hold: str = shown()
 
-    def summary(self) -> str:
-        if self.params.get("fd_limit"):
-            shown = dataclasses.replace(self)
-            shown.SHOWN = self.SHOWN_WITH_FD_LIMIT
-            return ExperimentResult.summary(shown)
-        # Without a limit the run is the one it always was, and reads as before.
-        params = {k: v for k, v in self.params.items() if k != "fd_limit"}
-        return ExperimentResult.summary(dataclasses.replace(self, params=params))
+    # Runs without a limit read as they did before the option existed.
+    QUIET_OPTIONS = ("fd_limit",)
 
 
 def _count(sockets, state, local_port=None) -> int:

@@ -12,10 +12,10 @@ summary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
-from .base import Experiment, ExperimentResult, register
+from .base import Experiment, ExperimentResult, register, shown
 from .common import read_defaults
 
 # What each setting decides, in the chapters' words.
@@ -29,15 +29,13 @@ CLOSING_SYSCTLS = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ClosingDefaultsResult(ExperimentResult):
-    sysctls: dict = field(default_factory=dict)  # name -> value as the kernel prints it, or None
-    tw_buckets_half_the_hash: Optional[bool] = None  # None: no tcp_ehash_entries (before 6.1)
+    sysctls: dict = shown()  # name -> value as the kernel prints it, or None
+    tw_buckets_half_the_hash: Optional[bool] = shown()  # None: no tcp_ehash_entries (before 6.1)
     # Machine-dependent, kept out of summary():
-    max_tw_buckets: Optional[int] = None
-    ehash_entries: Optional[int] = None
-
-    SHOWN = ("sysctls", "tw_buckets_half_the_hash")
+    max_tw_buckets: Optional[int]
+    ehash_entries: Optional[int]
 
 
 def body(lab) -> dict:

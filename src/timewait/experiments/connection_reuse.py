@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import ADDR
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 8080
@@ -32,15 +32,13 @@ FIRST_PORT = 40000
 MODES = ("new-connection", "keep-alive", "pool")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ConnectionReuseResult(ExperimentResult):
-    requests_served: int = 0
-    first_error: Optional[str] = None  # errno name of the first failed request
-    connections_opened: int = 0
-    local_ports_used: int = 0
-    time_wait_left: int = 0  # the client's TIME_WAIT sockets once it has closed everything
-
-    SHOWN = ("requests_served", "first_error", "connections_opened", "local_ports_used", "time_wait_left")
+    requests_served: int = shown()
+    first_error: Optional[str] = shown()  # errno name of the first failed request
+    connections_opened: int = shown()
+    local_ports_used: int = shown()
+    time_wait_left: int = shown()  # the client's TIME_WAIT sockets once it has closed everything
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -25,7 +25,7 @@ from typing import Optional
 
 from .. import conntrack
 from ..topology import routed
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import close_after_eof
 
 SERVER_PORT = 80
@@ -34,43 +34,28 @@ CT_SYSCTL = "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
 REOPEN_AFTER = 2.0  # s: the old entry's age (whole seconds) has moved on by then
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ConntrackTimeWaitResult(ExperimentResult):
-    end_states: dict = field(default_factory=dict)  # host -> its socket's RFC 9293 state
-    time_wait_side: Optional[str] = None  # the host whose socket holds TIME_WAIT
-    socket_timer_s: Optional[int] = None  # that socket's TIME_WAIT timer, s, rounded up
-    conntrack_state: str = ""  # the router's entry for the 4-tuple, after the close
-    conntrack_time_wait_s: int = 0  # the router's nf_conntrack_tcp_timeout_time_wait
-    conntrack_timer_matches_sysctl: bool = False  # entry's timeout within 2 s below it
-    conntrack_timer_s: int = 0  # the entry's remaining timeout as first read (not shown)
-    conntrack_table: str = ""  # the router's table just after the close
-    conntrack_access: str = ""  # owner and mode of the router's /proc/net/nf_conntrack
-    entry_gone_after_s: Optional[int] = None  # whole seconds after the close (watch)
-    closer_socket_when_gone: Optional[str] = None  # the closer's socket at that moment
-    reopen_connected: Optional[bool] = None
-    reopen_entry_state: Optional[str] = None  # the router's entry once the new one is open
-    reopen_entries: Optional[int] = None  # entries for the 4-tuple then
-    reopen_entry_is_new: Optional[bool] = None  # younger than the old one would be by then
-    reopen_conntrack_table: str = ""
-    samples: list = field(default_factory=list)  # [t, closer socket state, entry state] (watch)
-    host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
-
-    SHOWN = (
-        "end_states",
-        "time_wait_side",
-        "socket_timer_s",
-        "conntrack_state",
-        "conntrack_time_wait_s",
-        "conntrack_timer_matches_sysctl",
-        "conntrack_table",
-        "entry_gone_after_s",
-        "closer_socket_when_gone",
-        "reopen_connected",
-        "reopen_entry_state",
-        "reopen_entries",
-        "reopen_entry_is_new",
-        "reopen_conntrack_table",
-    )
+    end_states: dict = shown()  # host -> its socket's RFC 9293 state
+    time_wait_side: Optional[str] = shown()  # the host whose socket holds TIME_WAIT
+    socket_timer_s: Optional[int] = shown()  # that socket's TIME_WAIT timer, s, rounded up
+    conntrack_state: str = shown()  # the router's entry for the 4-tuple, after the close
+    conntrack_time_wait_s: int = shown()  # the router's nf_conntrack_tcp_timeout_time_wait
+    conntrack_timer_matches_sysctl: bool = shown()  # entry's timeout within 2 s below it
+    conntrack_timer_s: int  # the entry's remaining timeout as first read (not shown)
+    conntrack_table: str = shown()  # the router's table just after the close
+    conntrack_access: str  # owner and mode of the router's /proc/net/nf_conntrack
+    # With watch only (None without it, or if the entry outlived the watch):
+    entry_gone_after_s: Optional[int] = shown(default=None)  # whole seconds after the close
+    closer_socket_when_gone: Optional[str] = shown(default=None)  # the closer's socket at that moment
+    # With reopen only (without it: None, and an empty table):
+    reopen_connected: Optional[bool] = shown(default=None)
+    reopen_entry_state: Optional[str] = shown(default=None)  # the router's entry once the new one is open
+    reopen_entries: Optional[int] = shown(default=None)  # entries for the 4-tuple then
+    reopen_entry_is_new: Optional[bool] = shown(default=None)  # younger than the old one would be by then
+    reopen_conntrack_table: str = shown(default="")
+    samples: list = field(default_factory=list)  # watch: [t, closer socket state, entry state]
+    host_pids: list  # the hosts' processes (gone after the run)
 
 
 def _state(topo, host: str, local_port: int, remote_port: int) -> str:

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import ADDR
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -41,29 +41,17 @@ def destinations_for(count: int, vary: str) -> list:
     return [(ADDR, SERVER_PORT + i) for i in range(count)]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EphemeralPortsResult(ExperimentResult):
-    destinations: list = field(default_factory=list)  # "address:port" of each server
-    connections: int = 0  # connections made before the first failure
-    per_destination: list = field(default_factory=list)
-    failed_call: Optional[str] = None  # "bind" or "connect"
-    first_error: Optional[str] = None  # errno name
-    local_ports_used: int = 0
-    connections_per_port: list = field(default_factory=list)  # sorted, largest first
-    source_addresses: list = field(default_factory=list)
-    time_wait: int = 0  # client TIME_WAIT sockets when the first call failed
-
-    SHOWN = (
-        "destinations",
-        "connections",
-        "per_destination",
-        "failed_call",
-        "first_error",
-        "local_ports_used",
-        "connections_per_port",
-        "source_addresses",
-        "time_wait",
-    )
+    destinations: list = shown()  # "address:port" of each server
+    connections: int = shown()  # connections made before the first failure
+    per_destination: list = shown()
+    failed_call: Optional[str] = shown()  # "bind" or "connect"
+    first_error: Optional[str] = shown()  # errno name
+    local_ports_used: int = shown()
+    connections_per_port: list = shown()  # sorted, largest first
+    source_addresses: list = shown()
+    time_wait: int = shown()  # client TIME_WAIT sockets when the first call failed
 
 
 def _client(how: str) -> socket.socket:

@@ -11,25 +11,23 @@ the runs that used the range's top port.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..lab import ADDR
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RangeSizesResult(ExperimentResult):
-    sizes: list = field(default_factory=list)  # the range sizes tried, 1..max_size
-    runs: int = 0  # runs per size, each to a server port of its own
-    connections: dict = field(default_factory=dict)  # size -> connections made, one per run
-    top_port_used: dict = field(default_factory=dict)  # size -> runs that used the range's top port
-    errors: dict = field(default_factory=dict)  # size -> the errno names that ended the runs
-
-    SHOWN = ("sizes", "runs", "connections", "top_port_used", "errors")
+    sizes: list = shown()  # the range sizes tried, 1..max_size
+    runs: int = shown()  # runs per size, each to a server port of its own
+    connections: dict = shown()  # size -> connections made, one per run
+    top_port_used: dict = shown()  # size -> runs that used the range's top port
+    errors: dict = shown()  # size -> the errno names that ended the runs
 
 
 def body(lab, max_size: int, runs: int) -> dict:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..faults import Match
 from ..observe import ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import try_port
 
 SERVER_PORT = 5000
@@ -35,27 +35,18 @@ ORPHAN_PORT = 40000  # client closes
 HELD_PORT = 40001  # client shuts down sending, keeps the descriptor
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FinWait2Result(ExperimentResult):
-    fin_wait_2_lifetime_s: float = 0.0  # orphan: from reaching FIN_WAIT_2 until gone
-    lifetime_whole_s: int = 0  # the same, to the nearest second
-    orphan_timer: str = ""  # kernel timer on the orphan: "timewait", it is a timewait socket
-    peer_state: str = ""  # the server's state when the orphan has gone
-    held_state: str = ""  # the shutdown-only socket's state at that moment
-    answer_to_late_fin: str = ""  # what the forgotten client sends when the server closes
-    socket_table: str = ""  # both connections, while the orphan still exists
-    bind_while_orphaned: str = ""  # bind() to the orphan's port meanwhile: "ok" or the errno name
-    bind_after: str = ""  # the same bind() once the orphan has gone
-    orphan_timers: list = field(default_factory=list)  # the orphan's timer kinds, in the order seen
-
-    SHOWN = (
-        "lifetime_whole_s",
-        "orphan_timer",
-        "peer_state",
-        "held_state",
-        "answer_to_late_fin",
-        "socket_table",
-    )
+    fin_wait_2_lifetime_s: float  # orphan: from reaching FIN_WAIT_2 until gone
+    lifetime_whole_s: int = shown()  # the same, to the nearest second
+    orphan_timer: str = shown()  # kernel timer on the orphan: "timewait", it is a timewait socket
+    peer_state: str = shown()  # the server's state when the orphan has gone
+    held_state: str = shown()  # the shutdown-only socket's state at that moment
+    answer_to_late_fin: str = shown()  # what the forgotten client sends when the server closes
+    socket_table: str = shown()  # both connections, while the orphan still exists
+    bind_while_orphaned: str  # bind() to the orphan's port meanwhile: "ok" or the errno name
+    bind_after: str  # the same bind() once the orphan has gone
+    orphan_timers: list  # the orphan's timer kinds, in the order seen
 
 
 def _connect_pair(lab, listener, client_port):

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import ADDR
 from ..observe import counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -36,17 +36,15 @@ TW_SYSCTLS = ("net.ipv4.tcp_tw_recycle", "net.ipv4.tcp_tw_reuse")
 REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "PAWSActive", "TCPTimeWaitOverflow")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FixedPortReconnectResult(ExperimentResult):
-    old_state: str = ""  # the first connection's client side after the close
-    reconnect_error: Optional[str] = None  # errno name, None if the reconnect succeeded
-    failed_at: Optional[str] = None  # "bind" or "connect"
-    old_state_after: str = ""  # the TIME_WAIT socket after the attempt
-    counters: dict = field(default_factory=dict)  # full tier only
-    tw_sysctls: dict = field(default_factory=dict)  # name -> "present" or "absent" on this kernel
-    tw_reuse_value: Optional[int] = None  # tcp_tw_reuse in force: the namespace's, or the host's
-
-    SHOWN = ("old_state", "reconnect_error", "failed_at", "old_state_after", "counters", "tw_sysctls")
+    old_state: str = shown()  # the first connection's client side after the close
+    reconnect_error: Optional[str] = shown()  # errno name, None if the reconnect succeeded
+    failed_at: Optional[str] = shown()  # "bind" or "connect"
+    old_state_after: str = shown()  # the TIME_WAIT socket after the attempt
+    counters: dict = shown()  # full tier only
+    tw_sysctls: dict = shown()  # name -> "present" or "absent" on this kernel
+    tw_reuse_value: Optional[int]  # tcp_tw_reuse in force: the namespace's, or the host's
 
 
 def _host_timestamps_on() -> bool:

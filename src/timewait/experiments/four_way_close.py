@@ -11,37 +11,28 @@ from __future__ import annotations
 import math
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..faults import Match
 from ..observe import ss_rows, ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FourWayCloseResult(ExperimentResult):
-    close_segments: int = 0  # segments from the first FIN to the last ACK
-    end_states: dict = field(default_factory=dict)  # endpoint -> RFC 9293 state
-    time_wait_side: Optional[str] = None  # endpoint left in TIME_WAIT
-    time_wait_timer_s: Optional[int] = None  # the kernel's timer, seconds, rounded up
-    data_after_fin: int = 0  # bytes the passive side sent after the first FIN (half-close)
-    socket_table: str = ""  # ss-like view just after the close
+    close_segments: int = shown()  # segments from the first FIN to the last ACK
+    end_states: dict = shown()  # endpoint -> RFC 9293 state
+    time_wait_side: Optional[str] = shown()  # endpoint left in TIME_WAIT
+    time_wait_timer_s: Optional[int] = shown()  # the kernel's timer, seconds, rounded up
+    data_after_fin: int = shown()  # bytes the passive side sent after the first FIN (half-close)
+    socket_table: str = shown()  # ss-like view just after the close
     # `ss -Htano state time-wait` just after the close, as ss prints it (the time left
     # included, so it differs from run to run); None when ss is not installed
-    ss_time_wait: Optional[list] = None
-
-    SHOWN = (
-        "close_segments",
-        "end_states",
-        "time_wait_side",
-        "time_wait_timer_s",
-        "data_after_fin",
-        "socket_table",
-    )
+    ss_time_wait: Optional[list]
 
 
 def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: int) -> dict:

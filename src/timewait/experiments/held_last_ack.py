@@ -23,13 +23,13 @@ from __future__ import annotations
 import math
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Optional
 
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import client_closed_first, socket_error
 
 SERVER_PORT = 5000
@@ -63,33 +63,22 @@ def predict(retries2: int, rto_s: float = 0.204) -> tuple:
         fins += 1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class HeldLastAckResult(ExperimentResult):
-    namespace_default: Optional[int] = None  # tcp_retries2 as a fresh namespace has it
-    last_ack_state: str = ""  # the server's socket after its first timeout retransmission
-    last_ack_timer: str = ""
-    fin_transmissions: int = 0  # the server's FINs in the capture: the first plus resends
-    backoff: list = field(default_factory=list)  # gaps between FINs, in first-RTO units
-    end_state: str = ""  # "CLOSED" once the kernel gave up
-    socket_error: str = ""  # SO_ERROR the application then reads: "ETIMEDOUT"
-    rst_sent: bool = False  # did the socket tell the peer when it gave up?
-    predicted_fins: int = 0  # predict(retries2, first_rto_s)
-    limit_s: float = 0.0  # limit_s(retries2)
-    lifetime_s: float = 0.0  # from the first FIN until the socket was gone
-    first_rto_s: float = 0.0
-    fin_times_s: list = field(default_factory=list)
-    counters: dict = field(default_factory=dict)
-
-    SHOWN = (
-        "namespace_default",
-        "last_ack_state",
-        "fin_transmissions",
-        "predicted_fins",
-        "backoff",
-        "end_state",
-        "socket_error",
-        "rst_sent",
-    )
+    namespace_default: Optional[int] = shown()  # tcp_retries2 as a fresh namespace has it
+    last_ack_state: str = shown()  # the server's socket after its first timeout retransmission
+    last_ack_timer: str
+    fin_transmissions: int = shown()  # the server's FINs in the capture: the first plus resends
+    predicted_fins: int = shown()  # predict(retries2, first_rto_s)
+    backoff: list = shown()  # gaps between FINs, in first-RTO units
+    end_state: str = shown()  # "CLOSED" once the kernel gave up
+    socket_error: str = shown()  # SO_ERROR the application then reads: "ETIMEDOUT"
+    rst_sent: bool = shown()  # did the socket tell the peer when it gave up?
+    limit_s: float  # limit_s(retries2)
+    lifetime_s: float  # from the first FIN until the socket was gone
+    first_rto_s: float
+    fin_times_s: list
+    counters: dict
 
 
 def body(lab, retries2: int) -> dict:

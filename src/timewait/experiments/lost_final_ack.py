@@ -32,13 +32,13 @@ import select
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Optional
 
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta, ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name, socket_error, tcp_state
 
 SERVER_PORT = 5000
@@ -55,63 +55,30 @@ POLL_NAMES = (
 )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LostFinalAckResult(ExperimentResult):
-    closer_state: str = ""  # the active closer's state once the passive side is done
-    peer_error: Optional[str] = None  # errno name of SO_ERROR on the passive socket, None if clean
-    peer_final_state: str = ""
-    fin_retransmissions: int = 0  # passive side's FINs after the first
-    answer_to_retransmitted_fin: str = ""  # what the closer sent back: "ACK" or "RST"
-    rst_seen: bool = False
-    rto_at_least_200ms: bool = False  # Linux's minimum RTO, even on loopback
-    fin_gaps_s: list = field(default_factory=list)  # seconds between successive FINs
-    counters: dict = field(default_factory=dict)
-    socket_table: str = ""  # ss-like view right after the closer's close (and new connection)
-    backoff: list = field(default_factory=list)  # gaps between FINs, in units of the first gap
-    loss_probes: int = 0  # retransmissions sent as tail loss probes (TCPLossProbes)
-    fin_times_s: list = field(default_factory=list)  # each FIN, seconds after the first
-    timer_before_s: Optional[int] = None  # closer's TIME_WAIT timer just before it answered
-    timer_after_s: Optional[int] = None  # ... and just after (whole seconds, rounded)
-    timer_readings_s: list = field(default_factory=list)  # the same two, to 10 ms
-    peer_recv: str = ""  # what recv() on the passive socket returned once it was over
-    peer_poll: str = ""  # what poll() reported on it
-    new_connection_state: str = ""  # the client's new connection at the end ("" if none)
-    new_connection_error: Optional[str] = None  # its SO_ERROR, or connect()'s errno
-
-    SHOWN = (
-        "closer_state",
-        "answer_to_retransmitted_fin",
-        "fin_retransmissions",
-        "rst_seen",
-        "rto_at_least_200ms",
-        "peer_error",
-        "peer_final_state",
-        "socket_table",
-    )
-    # Extra lines only where they say something, so the original variants read as before.
-    EXTRA = (
-        "backoff",
-        "loss_probes",
-        "timer_before_s",
-        "timer_after_s",
-        "peer_recv",
-        "peer_poll",
-        "new_connection_state",
-        "new_connection_error",
-    )
-
-    def summary(self) -> str:
-        text = super().summary()
-        extra = []
-        for name in self.EXTRA:
-            value = getattr(self, name)
-            if value not in (None, "", []):
-                extra.append(f"  {name}: {value}")
-        if not extra:
-            return text
-        # before the (multi-line) socket table, which ends the summary
-        head, sep, table = text.partition("\n  socket_table:")
-        return "\n".join([head] + extra) + sep + table
+    closer_state: str = shown()  # the active closer's state once the passive side is done
+    answer_to_retransmitted_fin: str = shown()  # what the closer sent back: "ACK" or "RST"
+    fin_retransmissions: int = shown()  # passive side's FINs after the first
+    rst_seen: bool = shown()
+    rto_at_least_200ms: bool = shown()  # Linux's minimum RTO, even on loopback
+    peer_error: Optional[str] = shown()  # errno name of SO_ERROR on the passive socket, None if clean
+    peer_final_state: str = shown()
+    # Shown only where they say something, so the original variants read as before:
+    backoff: list = shown(only_if_set=True)  # gaps between FINs, in units of the first gap
+    loss_probes: int = shown(only_if_set=True)  # retransmissions sent as tail loss probes (TCPLossProbes)
+    timer_before_s: Optional[int] = shown(only_if_set=True)  # closer's TIME_WAIT timer before it answered
+    timer_after_s: Optional[int] = shown(only_if_set=True)  # ... and just after (whole seconds, rounded)
+    peer_recv: str = shown(only_if_set=True)  # what recv() on the passive socket returned once it was over
+    peer_poll: str = shown(only_if_set=True)  # what poll() reported on it
+    new_connection_state: str = shown(only_if_set=True)  # the client's new connection at the end ("" if none)
+    new_connection_error: Optional[str] = shown(only_if_set=True)  # its SO_ERROR, or connect()'s errno
+    socket_table: str = shown()  # ss-like view right after the closer's close (and new connection)
+    # Not shown:
+    fin_gaps_s: list  # seconds between successive FINs
+    fin_times_s: list  # each FIN, seconds after the first
+    timer_readings_s: list  # timer_before_s and timer_after_s, to 10 ms
+    counters: dict
 
     @property
     def end_states(self) -> dict:

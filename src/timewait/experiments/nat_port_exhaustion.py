@@ -27,13 +27,13 @@ nf_nat_core.c) picks it by a hash of the source and destination addresses.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .. import conntrack
 from ..model.seq import seq_gt
 from ..topology import routed
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 80
@@ -42,41 +42,24 @@ SYN_RETRIES = 1  # connect() gives up after about 1 + 2 = 3 s
 CONNECT_TIMEOUT = 10.0  # the kernel's ETIMEDOUT comes first
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NatPortExhaustionResult(ExperimentResult):
-    budget: int = 0  # addresses x ports: the translated tuples the rule offers
-    connected: int = 0
-    failed: int = 0
-    errors: list = field(default_factory=list)  # errno name of each failed connect()
-    gave_up_after_s: Optional[int] = None  # the first failed connect(), whole seconds
-    mappings: int = 0  # distinct translated (address, port) used
-    addresses_used: int = 0  # distinct translated addresses among them
-    entries_by_state: dict = field(default_factory=dict)  # the router's table at the end
-    counters: dict = field(default_factory=dict)  # conntrack statistics that moved
-    syns_dropped: int = 0  # SYNs seen on the client's link but never on the server's
-    failed_syns: int = 0  # SYNs the failed connections sent (seen on the client's link)
-    failed_syn_times_s: list = field(default_factory=list)  # each one's SYNs, whole s after its first
-    evictions: int = 0  # closed: connections that took a port whose entry was in TIME_WAIT
-    rule_predicted_all: Optional[bool] = None  # closed: the eviction rule matched each outcome
-    outcomes: list = field(default_factory=list)  # per connection: "ok" or errno (not shown)
-    host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
-
-    SHOWN = (
-        "budget",
-        "connected",
-        "failed",
-        "errors",
-        "gave_up_after_s",
-        "mappings",
-        "addresses_used",
-        "entries_by_state",
-        "counters",
-        "failed_syns",
-        "syns_dropped",
-        "failed_syn_times_s",
-        "evictions",
-        "rule_predicted_all",
-    )
+    budget: int = shown()  # addresses x ports: the translated tuples the rule offers
+    connected: int = shown()
+    failed: int = shown()
+    errors: list = shown()  # errno name of each failed connect()
+    gave_up_after_s: Optional[int] = shown()  # the first failed connect(), whole seconds
+    mappings: int = shown()  # distinct translated (address, port) used
+    addresses_used: int = shown()  # distinct translated addresses among them
+    entries_by_state: dict = shown()  # the router's table at the end
+    counters: dict = shown()  # conntrack statistics that moved
+    failed_syns: int = shown()  # SYNs the failed connections sent (seen on the client's link)
+    syns_dropped: int = shown()  # SYNs seen on the client's link but never on the server's
+    failed_syn_times_s: list = shown()  # each one's SYNs, whole s after its first
+    evictions: int = shown()  # closed: connections that took a port whose entry was in TIME_WAIT
+    rule_predicted_all: Optional[bool] = shown()  # closed: the eviction rule matched each outcome
+    outcomes: list  # per connection: "ok" or errno (not shown)
+    host_pids: list  # the hosts' processes (gone after the run)
 
 
 def body(lab, ports: int, addresses: int, connections: int, hold: str, keepalive: bool) -> dict:

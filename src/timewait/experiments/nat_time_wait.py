@@ -40,12 +40,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..model.seq import seq_diff
 from ..topology import routed
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import close_after_eof
 
 SERVER_PORT = 80
@@ -59,48 +59,30 @@ TCP_REPAIR_ON, TCP_REPAIR_OFF, TCP_REPAIR_OFF_NO_WP, TCP_SEND_QUEUE = 1, 0, -1, 
 SERVER_COUNTERS = ("PAWSTimewait", "PAWSEstab", "TCPACKSkippedTimeWait", "TWKilled")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NatTimeWaitResult(ExperimentResult):
-    same_translated_tuple: bool = False  # A and B both left the router as 10.0.100.1:40000
-    server_state_before_b: str = ""  # the server's socket for that tuple when B connects
-    b_syn_timestamp: str = ""  # "newer"/"older"/"equal" than the TIME_WAIT's ts_recent, "none"
-    b_syn_sequence: str = ""  # "ahead"/"behind" of the TIME_WAIT's rcv_nxt
-    predicted: str = ""  # "admitted"/"refused", by tcp_timewait_state_process()'s rule
-    outcome: str = ""  # "admitted"/"refused": what the server's answer to B's first SYN was
-    first_answer: str = ""  # its flags
-    answer_acks_old_connection: Optional[bool] = None  # refused: ACK = old rcv_nxt
-    synack_isn_from_time_wait: Optional[bool] = None  # admitted: ISN = old snd_nxt + 65537
-    b_reset: bool = False  # B answered the ACK with a RST (seen at the server)
-    b_syns: int = 0  # SYNs B sent
-    b_connected: bool = False
-    b_connect_took: str = ""  # B's connect(), coarse: "under 0.5 s", "about 1 s", ...
-    server_counters: dict = field(default_factory=dict)  # server's counters that moved
-    ts_offsets: Optional[str] = None  # timestamps=1: "per connection" or "per address pair"
-    retransmit_after_ms: Optional[float] = None  # B's second SYN after its first (not shown)
-    connect_ms: Optional[float] = None  # B's connect() (not shown)
-    ts_recent: Optional[int] = None  # (not shown) the values the prediction used
-    b_tsval: Optional[int] = None
-    rcv_nxt: Optional[int] = None
-    b_isn: Optional[int] = None
-    host_pids: list = field(default_factory=list)  # the hosts' processes (gone after the run)
-
-    SHOWN = (
-        "same_translated_tuple",
-        "server_state_before_b",
-        "b_syn_timestamp",
-        "b_syn_sequence",
-        "predicted",
-        "outcome",
-        "first_answer",
-        "answer_acks_old_connection",
-        "synack_isn_from_time_wait",
-        "b_reset",
-        "b_syns",
-        "b_connected",
-        "b_connect_took",
-        "server_counters",
-        "ts_offsets",
-    )
+    same_translated_tuple: bool = shown()  # A and B both left the router as 10.0.100.1:40000
+    server_state_before_b: str = shown()  # the server's socket for that tuple when B connects
+    b_syn_timestamp: str = shown()  # "newer"/"older"/"equal" than the TIME_WAIT's ts_recent, "none"
+    b_syn_sequence: str = shown()  # "ahead"/"behind" of the TIME_WAIT's rcv_nxt
+    predicted: str = shown()  # "admitted"/"refused", by tcp_timewait_state_process()'s rule
+    outcome: str = shown()  # "admitted"/"refused": what the server's answer to B's first SYN was
+    first_answer: str = shown()  # its flags
+    answer_acks_old_connection: Optional[bool] = shown()  # refused: ACK = old rcv_nxt
+    synack_isn_from_time_wait: Optional[bool] = shown()  # admitted: ISN = old snd_nxt + 65537
+    b_reset: bool = shown()  # B answered the ACK with a RST (seen at the server)
+    b_syns: int = shown()  # SYNs B sent
+    b_connected: bool = shown()
+    b_connect_took: str = shown()  # B's connect(), coarse: "under 0.5 s", "about 1 s", ...
+    server_counters: dict = shown()  # server's counters that moved
+    ts_offsets: Optional[str] = shown()  # timestamps=1: "per connection" or "per address pair"
+    retransmit_after_ms: Optional[float]  # B's second SYN after its first (not shown)
+    connect_ms: Optional[float]  # B's connect() (not shown)
+    ts_recent: Optional[int]  # (not shown) the values the prediction used
+    b_tsval: Optional[int]
+    rcv_nxt: Optional[int]
+    b_isn: Optional[int]
+    host_pids: list  # the hosts' processes (gone after the run)
 
 
 def predict(ts_recent: Optional[int], tsval: Optional[int], seq: int, rcv_nxt: int) -> str:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..capture import to_trace
@@ -42,7 +42,7 @@ from ..faults import Match
 from ..lab import ADDR
 from ..model.seq import seq_diff
 from ..observe import counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import Reader, errno_name, unacked, views_outside
 
 SERVER_PORT = 5000
@@ -68,42 +68,26 @@ DEFENCE_COUNTERS = (
 )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OldDuplicateResult(ExperimentResult):
-    old_bytes_delivered: int = 0  # bytes of A read by B's application
-    rejected_by: Optional[str] = None  # "TIME_WAIT", "PAWS", "sequence window", "RFC 5961 ACK check"
-    own_bytes_read: Optional[int] = None  # of B's client's own 1000 bytes, how many were read
-    reuse_error: Optional[str] = None  # errno of B's connect when TIME_WAIT holds the 4-tuple
-    closer_state: str = ""  # the client's A socket just after the close
-    b_isn_from: Optional[str] = None  # how the kernel chose B's initial sequence number
-    reuse_counters: dict = field(default_factory=dict)  # moved from A's close to B's connect
-    landed: str = ""  # where the held segment's seq fell in B's receive space
-    ack_landed: str = ""  # where the ACK number delivered fell in B's server's send space
-    changed_fields: list = field(default_factory=list)  # header fields the lab rewrote
-    reply: str = ""  # flags of the receiver's answer to the old segment
-    defence_counters: dict = field(default_factory=dict)  # counters moved by the delivery
-    explanation: str = ""
+    old_bytes_delivered: int = shown()  # bytes of A read by B's application
+    own_bytes_read: Optional[int] = shown()  # of B's client's own 1000 bytes, how many were read
+    rejected_by: Optional[str] = shown()  # "TIME_WAIT", "PAWS", "sequence window", "RFC 5961 ACK check"
+    reuse_error: Optional[str] = shown()  # errno of B's connect when TIME_WAIT holds the 4-tuple
+    closer_state: str = shown()  # the client's A socket just after the close
+    b_isn_from: Optional[str] = shown()  # how the kernel chose B's initial sequence number
+    reuse_counters: dict = shown()  # moved from A's close to B's connect
+    landed: str = shown()  # where the held segment's seq fell in B's receive space
+    ack_landed: str = shown()  # where the ACK number delivered fell in B's server's send space
+    changed_fields: list = shown()  # header fields the lab rewrote
+    reply: str = shown()  # flags of the receiver's answer to the old segment
+    defence_counters: dict = shown()  # counters moved by the delivery
+    explanation: str = shown()
     # Timing-dependent detail, kept out of summary():
-    isn_advance: Optional[int] = None  # B's client ISN minus A's
-    b_bytes_before: int = 0  # bytes B's client sent to reach the held segment
-    reply_bytes_before: int = 0  # bytes B's server sent to reach the held segment's ACK number
-    server_isn_advance: Optional[int] = None  # B's server ISN minus A's
-
-    SHOWN = (
-        "old_bytes_delivered",
-        "own_bytes_read",
-        "rejected_by",
-        "reuse_error",
-        "closer_state",
-        "b_isn_from",
-        "reuse_counters",
-        "landed",
-        "ack_landed",
-        "changed_fields",
-        "reply",
-        "defence_counters",
-        "explanation",
-    )
+    isn_advance: Optional[int]  # B's client ISN minus A's
+    b_bytes_before: int  # bytes B's client sent to reach the held segment
+    reply_bytes_before: int  # bytes B's server sent to reach the held segment's ACK number
+    server_isn_advance: Optional[int]  # B's server ISN minus A's
 
 
 def _changed_fields(captured: bytes, delivered_tcp: bytes) -> list:

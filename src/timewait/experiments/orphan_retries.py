@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Optional
 
 from .. import observe
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import client_closed_first
 
 SERVER_PORT = 5000
@@ -72,40 +72,29 @@ def predict(retries: int, rto_s: float = 0.204) -> tuple:
         fins += 1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OrphanRetriesResult(ExperimentResult):
-    namespace_default: Optional[int] = None  # tcp_orphan_retries as a fresh namespace has it
-    fin_transmissions: int = 0  # the server's FINs in the capture: the first plus resends
-    loss_probes: int = 0  # tail loss probes among the retransmissions (TCPLossProbes)
-    backoff: list = field(default_factory=list)  # gaps between FINs, in first-RTO units
-    last_ack: str = ""  # the server's socket while its FIN goes unanswered (/proc/net/tcp)
-    last_ack_state: str = ""
-    last_ack_timer: str = ""  # the kind of timer running on it
-    last_ack_retransmits: int = 0  # its retransmission count then (the loss probe not counted)
-    fins_before_last_ack: int = 0  # FINs captured before that look
-    end_state: str = ""  # "CLOSED" once it gave up, "LAST_ACK" if still there when watch ended
-    end_retransmits: Optional[int] = None  # its retransmission count then, if still there
-    lifetime_rtos: Optional[int] = None  # lifetime in first-RTO units (nearest power of two)
-    rst_sent: bool = False  # did the dying socket tell the peer?
-    ss_output: str = ""  # `ss -Htano state ...` inside the namespace, timers normalised
-    ss_rows: dict = field(default_factory=dict)  # filter -> normalised rows
-    ss_source: str = ""  # "ss", or the fallback used when ss is missing
-    watched_s: float = 0.0  # from the server's first FIN until the run stopped watching
-    lifetime_s: Optional[float] = None  # from the first FIN until the socket vanished
-    first_rto_s: float = 0.0
-    fin_times_s: list = field(default_factory=list)  # each FIN, seconds after the first
-    counters: dict = field(default_factory=dict)
-
-    SHOWN = (
-        "namespace_default",
-        "fin_transmissions",
-        "loss_probes",
-        "backoff",
-        "last_ack",
-        "end_state",
-        "lifetime_rtos",
-        "rst_sent",
-    )
+    namespace_default: Optional[int] = shown()  # tcp_orphan_retries as a fresh namespace has it
+    fin_transmissions: int = shown()  # the server's FINs in the capture: the first plus resends
+    loss_probes: int = shown()  # tail loss probes among the retransmissions (TCPLossProbes)
+    backoff: list = shown()  # gaps between FINs, in first-RTO units
+    last_ack: str = shown()  # the server's socket while its FIN goes unanswered (/proc/net/tcp)
+    last_ack_state: str
+    last_ack_timer: str  # the kind of timer running on it
+    last_ack_retransmits: int  # its retransmission count then (the loss probe not counted)
+    fins_before_last_ack: int  # FINs captured before that look
+    end_state: str = shown()  # "CLOSED" once it gave up, "LAST_ACK" if still there when watch ended
+    end_retransmits: Optional[int]  # its retransmission count then, if still there
+    lifetime_rtos: Optional[int] = shown()  # lifetime in first-RTO units (nearest power of two)
+    rst_sent: bool = shown()  # did the dying socket tell the peer?
+    ss_output: str  # `ss -Htano state ...` inside the namespace, timers normalised
+    ss_rows: dict  # filter -> normalised rows
+    ss_source: str  # "ss", or the fallback used when ss is missing
+    watched_s: float  # from the server's first FIN until the run stopped watching
+    lifetime_s: Optional[float]  # from the first FIN until the socket vanished
+    first_rto_s: float
+    fin_times_s: list  # each FIN, seconds after the first
+    counters: dict
 
 
 def _power_of_two(x: float) -> int:

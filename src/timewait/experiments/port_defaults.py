@@ -7,9 +7,9 @@ Nothing is set: the experiment reads each sysctl file of a namespace it has just
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .base import Experiment, ExperimentResult, register
+from .base import Experiment, ExperimentResult, register, shown
 from .common import read_defaults
 
 DEFAULT_SYSCTLS = (
@@ -21,11 +21,9 @@ DEFAULT_SYSCTLS = (
 )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PortDefaultsResult(ExperimentResult):
-    sysctls: dict = field(default_factory=dict)  # name -> value as the kernel prints it, or None
-
-    SHOWN = ("sysctls",)
+    sysctls: dict = shown()  # name -> value as the kernel prints it, or None
 
 
 def body(lab) -> dict:

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import ADDR
 from ..observe import counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -38,26 +38,16 @@ OTHER_ADDRESS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): an address that is not 127
 REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PortExhaustionResult(ExperimentResult):
-    connections_before_exhaustion: int = 0
-    failed_call: Optional[str] = None  # "bind" or "connect": the call that failed first
-    first_error: Optional[str] = None  # errno name of the first failure
-    time_wait_at_exhaustion: int = 0  # client TIME_WAIT sockets when the first call failed
-    recovered_after_s: Optional[float] = None  # to the nearest 0.5 s; None: not within the wait
-    retry_limit_s: float = 0.0  # how long the client would keep trying
-    counters: dict = field(default_factory=dict)
-    recovered_exact_s: Optional[float] = None  # not shown: timing detail
-
-    SHOWN = (
-        "connections_before_exhaustion",
-        "failed_call",
-        "first_error",
-        "time_wait_at_exhaustion",
-        "recovered_after_s",
-        "retry_limit_s",
-        "counters",
-    )
+    connections_before_exhaustion: int = shown()
+    failed_call: Optional[str] = shown()  # "bind" or "connect": the call that failed first
+    first_error: Optional[str] = shown()  # errno name of the first failure
+    time_wait_at_exhaustion: int = shown()  # client TIME_WAIT sockets when the first call failed
+    recovered_after_s: Optional[float] = shown()  # to the nearest 0.5 s; None: not within the wait
+    retry_limit_s: float = shown()  # how long the client would keep trying
+    counters: dict = shown()
+    recovered_exact_s: Optional[float]  # not shown: timing detail
 
 
 def _wait_limit(reuse_delay_ms: int) -> float:

@@ -44,11 +44,11 @@ import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..topology import Topology
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 
 PROXY_FRONT, PROXY_BACK = "10.0.1.1", "10.0.100.1"
 CLIENT_ADDR, BACKEND_ADDR = "10.0.1.2", "10.0.100.2"
@@ -87,38 +87,24 @@ backend app
 """
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProxyIsAClientResult(ExperimentResult):
-    port_budget: int = 0  # the proxy's source ports towards the backend
-    outcomes: dict = field(default_factory=dict)  # what curl saw: HTTP status or failure, counted
-    first_failure: Optional[int] = None  # the first request (1-based) without a 200 (one by one)
-    backend_connections: int = 0  # connections the proxy opened to the backend (SYN|ACKs seen)
-    backend_asked_to_close: int = 0  # requests the backend got with "Connection: close"
-    proxy_ports_used: int = 0  # distinct source ports of the proxy's backend connections
-    proxy_messages: dict = field(default_factory=dict)  # HAProxy's own stderr lines, counted
-    front_closes: dict = field(default_factory=dict)  # client leg: who reset, or sent the first FIN
-    back_closes: dict = field(default_factory=dict)  # backend leg: the same
-    time_wait: dict = field(default_factory=dict)  # "host (leg)" -> sockets in TIME_WAIT
-    proxy_time_wait_timer_s: Optional[int] = None  # its TIME_WAIT towards the backend, s (first read)
-    request_rate_per_s: float = 0.0  # the rate the run sent requests at (not shown)
-    sustainable_rate_per_s: Optional[float] = None  # ports / TIME_WAIT: the proxy's limit
-    outcome_list: list = field(default_factory=list)  # per request, in order (not shown)
-    pids: dict = field(default_factory=dict)  # "haproxy", "curl": processes (gone after the run)
-    host_pids: list = field(default_factory=list)  # the hosts' holder processes
-
-    SHOWN = (
-        "port_budget",
-        "outcomes",
-        "first_failure",
-        "backend_connections",
-        "backend_asked_to_close",
-        "proxy_ports_used",
-        "proxy_messages",
-        "front_closes",
-        "back_closes",
-        "time_wait",
-        "proxy_time_wait_timer_s",
-    )
+    port_budget: int = shown()  # the proxy's source ports towards the backend
+    outcomes: dict = shown()  # what curl saw: HTTP status or failure, counted
+    first_failure: Optional[int] = shown()  # the first request (1-based) without a 200 (one by one)
+    backend_connections: int = shown()  # connections the proxy opened to the backend (SYN|ACKs seen)
+    backend_asked_to_close: int = shown()  # requests the backend got with "Connection: close"
+    proxy_ports_used: int = shown()  # distinct source ports of the proxy's backend connections
+    proxy_messages: dict = shown()  # HAProxy's own stderr lines, counted
+    front_closes: dict = shown()  # client leg: who reset, or sent the first FIN
+    back_closes: dict = shown()  # backend leg: the same
+    time_wait: dict = shown()  # "host (leg)" -> sockets in TIME_WAIT
+    proxy_time_wait_timer_s: Optional[int] = shown()  # its TIME_WAIT towards the backend, s (first read)
+    request_rate_per_s: float  # the rate the run sent requests at (not shown)
+    sustainable_rate_per_s: Optional[float]  # ports / TIME_WAIT: the proxy's limit
+    outcome_list: list  # per request, in order (not shown)
+    pids: dict  # "haproxy", "curl": processes (gone after the run)
+    host_pids: list  # the hosts' holder processes
 
 
 class Backend:

@@ -24,34 +24,26 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..lab import ADDR
 from ..observe import counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 
 SERVER_PORT = 5000
 FIXED_PORTS = (40001, 40002, 40003)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReuseportGroupResult(ExperimentResult):
-    listeners: int = 0  # members of the group that listen
-    connections: int = 0
-    accepted: list = field(default_factory=list)  # connections each listener accepted
-    every_listener_accepted: bool = False
-    bind_without_reuseport: str = ""  # a socket without SO_REUSEPORT binding the port
-    fixed_port_listeners: dict = field(default_factory=dict)  # client port -> listener indexes
-    same_tuple_same_listener: bool = False  # every fixed port's connections met one listener
-    opens: dict = field(default_factory=dict)  # Tcp:ActiveOpens and Tcp:PassiveOpens, increase
-
-    SHOWN = (
-        "listeners",
-        "connections",
-        "every_listener_accepted",
-        "bind_without_reuseport",
-        "same_tuple_same_listener",
-    )
+    listeners: int = shown()  # members of the group that listen
+    connections: int = shown()
+    accepted: list  # connections each listener accepted
+    every_listener_accepted: bool = shown()
+    bind_without_reuseport: str = shown()  # a socket without SO_REUSEPORT binding the port
+    fixed_port_listeners: dict  # client port -> listener indexes
+    same_tuple_same_listener: bool = shown()  # every fixed port's connections met one listener
+    opens: dict  # Tcp:ActiveOpens and Tcp:PassiveOpens, increase
 
 
 def _member(lab) -> socket.socket:

@@ -25,34 +25,25 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import ADDR
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
 HOLDERS = ("time-wait", "established", "listener", "nothing")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServerRestartResult(ExperimentResult):
-    sockets_on_port: list = field(default_factory=list)  # states on the server's port, sorted
-    time_wait_on_server_port: bool = False  # just before the new bind
-    error: Optional[str] = None  # errno name, None if the new server listens
-    failed_at: Optional[str] = None  # "bind" or "listen"
-    new_server_accepts: Optional[bool] = None  # a new client could connect to it
-    sockets_after_listen: list = field(default_factory=list)  # states once the new one listens
-
-    SHOWN = (
-        "sockets_on_port",
-        "time_wait_on_server_port",
-        "error",
-        "failed_at",
-        "new_server_accepts",
-        "sockets_after_listen",
-    )
+    sockets_on_port: list = shown()  # states on the server's port, sorted
+    time_wait_on_server_port: bool = shown()  # just before the new bind
+    error: Optional[str] = shown()  # errno name, None if the new server listens
+    failed_at: Optional[str] = shown()  # "bind" or "listen"
+    new_server_accepts: Optional[bool] = shown()  # a new client could connect to it
+    sockets_after_listen: list = shown()  # states once the new one listens
 
     @property
     def outcome(self) -> str:

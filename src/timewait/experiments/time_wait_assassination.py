@@ -25,31 +25,29 @@ from __future__ import annotations
 import math
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..faults import Match
 from ..observe import counter_delta, ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import try_port
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TimeWaitAssassinationResult(ExperimentResult):
-    time_wait_survived: bool = False
-    reply_to_rst: Optional[str] = None  # what the TIME_WAIT socket sent back, if anything
-    reply_to_fin: Optional[str] = None  # trigger="retransmitted-fin": TIME_WAIT's answer
-    peer_reply: Optional[str] = None  # trigger="retransmitted-fin": the server's answer to it
-    reconnect: str = ""  # same source port, at once: "ok" or the errno name of bind/connect
-    reusable_after_s: Optional[float] = None  # 0 if at once; else TIME_WAIT's remaining time
-    time_wait_timer_s: Optional[int] = None  # remaining, whole seconds rounded up
-    counters: dict = field(default_factory=dict)
-    socket_table: str = ""  # after the RST
-
-    SHOWN = ("time_wait_survived", "reply_to_rst", "reply_to_fin", "peer_reply", "reconnect", "socket_table")
+    time_wait_survived: bool = shown()
+    reply_to_rst: Optional[str] = shown()  # what the TIME_WAIT socket sent back, if anything
+    reply_to_fin: Optional[str] = shown()  # trigger="retransmitted-fin": TIME_WAIT's answer
+    peer_reply: Optional[str] = shown()  # trigger="retransmitted-fin": the server's answer to it
+    reconnect: str = shown()  # same source port, at once: "ok" or the errno name of bind/connect
+    reusable_after_s: Optional[float]  # 0 if at once; else TIME_WAIT's remaining time
+    time_wait_timer_s: Optional[int]  # remaining, whole seconds rounded up
+    counters: dict
+    socket_table: str = shown()  # after the RST
 
 
 def _inject(view, **changes) -> None:

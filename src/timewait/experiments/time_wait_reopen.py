@@ -22,7 +22,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..capture import to_trace
@@ -30,7 +30,7 @@ from ..faults import Match
 from ..lab import ADDR
 from ..model.seq import seq_diff, seq_gt
 from ..observe import counter_delta
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name, unacked, views_outside
 
 SERVER_PORT = 5000
@@ -60,44 +60,26 @@ TW_ISN = "the TIME_WAIT socket's snd_nxt + 65537"
 CLOCK_ISN = "the ISN clock (not from TIME_WAIT)"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TimeWaitReopenResult(ExperimentResult):
-    server_state: str = ""  # the old connection's server side after the close
-    client_state: str = ""  # the old connection's client side after the close
-    syn_isn_beyond_old: Optional[bool] = None  # new SYN's seq after the old rcv_nxt?
-    syn_timestamp_newer: Optional[bool] = None  # new SYN's tsval above the old ts_recent?
-    first_syn_answer: str = ""  # what the server sent back to the first SYN
-    client_reply: str = ""  # what the client sent in answer to that
-    connected: bool = False
-    connect_error: Optional[str] = None  # errno name when connect() failed
-    connected_after: str = ""  # "at once", "after 1 SYN retransmission (about 1 s)", ...
-    syn_transmissions: int = 0  # SYNs the client sent for the new connection
-    server_isn_from: Optional[str] = None  # where the new connection's server ISN came from
-    time_wait_after: str = ""  # the server's TIME_WAIT socket once the client connected
-    new_states: dict = field(default_factory=dict)  # the new connection's two ends
-    counters: dict = field(default_factory=dict)  # moved from the reconnect to its end
-    explanation: str = ""
+    server_state: str = shown()  # the old connection's server side after the close
+    client_state: str = shown()  # the old connection's client side after the close
+    syn_isn_beyond_old: Optional[bool] = shown()  # new SYN's seq after the old rcv_nxt?
+    syn_timestamp_newer: Optional[bool] = shown()  # new SYN's tsval above the old ts_recent?
+    first_syn_answer: str = shown()  # what the server sent back to the first SYN
+    client_reply: str = shown()  # what the client sent in answer to that
+    connected: bool = shown()
+    connect_error: Optional[str] = shown()  # errno name when connect() failed
+    connected_after: str = shown()  # "at once", "after 1 SYN retransmission (about 1 s)", ...
+    syn_transmissions: int = shown()  # SYNs the client sent for the new connection
+    server_isn_from: Optional[str] = shown()  # where the new connection's server ISN came from
+    time_wait_after: str = shown()  # the server's TIME_WAIT socket once the client connected
+    new_states: dict = shown()  # the new connection's two ends
+    counters: dict = shown()  # moved from the reconnect to its end
+    explanation: str = shown()
     # Timing-dependent detail, kept out of summary():
-    connect_seconds: Optional[float] = None
-    isn_advance: Optional[int] = None  # new SYN's seq minus the old connection's ISN
-
-    SHOWN = (
-        "server_state",
-        "client_state",
-        "syn_isn_beyond_old",
-        "syn_timestamp_newer",
-        "first_syn_answer",
-        "client_reply",
-        "connected",
-        "connect_error",
-        "connected_after",
-        "syn_transmissions",
-        "server_isn_from",
-        "time_wait_after",
-        "new_states",
-        "counters",
-        "explanation",
-    )
+    connect_seconds: Optional[float]
+    isn_advance: Optional[int]  # new SYN's seq minus the old connection's ISN
 
 
 def _rounded(seconds: float, syns: int) -> str:

@@ -30,12 +30,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta, ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -47,41 +47,28 @@ LATE_REPLY = b"late reply\n"
 KINDS = ("recv-timeout", "user-timeout", "close-timeout")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TimeoutCloseResult(ExperimentResult):
-    timer: str = ""  # which timer ran out, and its value
-    application_saw: str = ""  # what the client's call returned
-    wire_while_waiting: str = ""  # what the client sent while its timer ran (from the capture)
-    state_after_timeout: str = ""  # the client's socket, read just after the timer ran out
-    peer_state_after_timeout: str = ""  # the server's socket at that moment
-    socket_table: str = ""  # the socket table at that moment
-    gave_up: str = ""  # when TCP gave the connection up, counted as the kernel counts it
-    kernel_counters: dict = field(default_factory=dict)  # TCPAbortOnTimeout, TCPLossProbes, TW
-    afterwards: str = ""  # what happened when the server next sent or closed
-    end_states: dict = field(default_factory=dict)  # once the run is over
-    time_wait: str = ""  # the client's TIME_WAIT socket, if one was ever seen
+    timer: str = shown()  # which timer ran out, and its value
+    application_saw: str = shown()  # what the client's call returned
+    wire_while_waiting: str = shown()  # what the client sent while its timer ran (from the capture)
+    gave_up: str = shown()  # when TCP gave the connection up, counted as the kernel counts it
+    state_after_timeout: str = shown()  # the client's socket, read just after the timer ran out
+    peer_state_after_timeout: str = shown()  # the server's socket at that moment
+    socket_table: str = shown()  # the socket table at that moment
+    kernel_counters: dict = shown()  # TCPAbortOnTimeout, TCPLossProbes, TW
+    afterwards: str = shown()  # what happened when the server next sent or closed
+    end_states: dict = shown()  # once the run is over
+    time_wait: str = shown()  # the client's TIME_WAIT socket, if one was ever seen
     # not shown: they vary from run to run
-    error: Optional[str] = None  # errno name the client's call failed with
-    waited_s: float = 0.0  # from the call (or close) to the error (or the socket's end)
-    after_first_timeout_retransmission_s: Optional[float] = None  # ... to the abort
-    client_segments_while_waiting: int = 0
-    client_fins_while_waiting: int = 0
-    client_rsts: int = 0  # RSTs the client sent during the whole run
-    counters: dict = field(default_factory=dict)
-
-    SHOWN = (
-        "timer",
-        "application_saw",
-        "wire_while_waiting",
-        "gave_up",
-        "state_after_timeout",
-        "peer_state_after_timeout",
-        "socket_table",
-        "kernel_counters",
-        "afterwards",
-        "end_states",
-        "time_wait",
-    )
+    error: Optional[str]  # errno name the client's call failed with
+    waited_s: float  # from the call (or close) to the error (or the socket's end)
+    # from the first timeout retransmission to the abort; None without one (recv-timeout)
+    after_first_timeout_retransmission_s: Optional[float] = None
+    client_segments_while_waiting: int
+    client_fins_while_waiting: int
+    client_rsts: int  # RSTs the client sent during the whole run
+    counters: dict
 
 
 def _about(seconds: float, step: float) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import ADDR
 from ..observe import counter_delta, ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -25,27 +25,16 @@ FIRST_PORT = 40000
 COUNTERS = ("TW", "TCPTimeWaitOverflow")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TimeWaitOverflowResult(ExperimentResult):
-    connections: int = 0  # closed by the client first
-    time_wait: int = 0  # client sockets in TIME_WAIT afterwards
-    skipped: int = 0  # client sockets that closed without TIME_WAIT
-    client_states: dict = field(default_factory=dict)  # state -> how many client ports
-    counters: dict = field(default_factory=dict)  # TcpExt counters that moved
-    reconnect_waiting_port: Optional[str] = None  # bind+connect from a TIME_WAIT port
-    reconnect_skipped_port: Optional[str] = None  # ... from a port that skipped TIME_WAIT
-    socket_table: str = ""
-
-    SHOWN = (
-        "connections",
-        "time_wait",
-        "skipped",
-        "client_states",
-        "counters",
-        "reconnect_waiting_port",
-        "reconnect_skipped_port",
-        "socket_table",
-    )
+    connections: int = shown()  # closed by the client first
+    time_wait: int = shown()  # client sockets in TIME_WAIT afterwards
+    skipped: int = shown()  # client sockets that closed without TIME_WAIT
+    client_states: dict = shown()  # state -> how many client ports
+    counters: dict = shown()  # TcpExt counters that moved
+    reconnect_waiting_port: Optional[str] = shown()  # bind+connect from a TIME_WAIT port
+    reconnect_skipped_port: Optional[str] = shown()  # ... from a port that skipped TIME_WAIT
+    socket_table: str = shown()
 
 
 def _reconnect(port: int, listener) -> str:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import resource
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .. import observe
 from ..lab import ADDR
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 
 TIME_WAIT_PORT = 5000
 OPEN_PORT = 5001
@@ -33,29 +33,19 @@ SLAB_CACHES = ("tw_sock_TCP", "TCP", "tcp_bind_bucket", "tcp_bind2_bucket")
 STEPS = 5  # steps per phase; the median step's growth per socket is the result
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TimeWaitMemoryResult(ExperimentResult):
-    time_wait_sockets: int = 0  # TIME_WAIT count in the namespace (/proc/net/sockstat "tw")
-    open_sockets: int = 0  # full sockets held open in the second phase
-    bytes_per_time_wait: float = 0.0  # slab growth per TIME_WAIT socket
-    bytes_per_open_socket: float = 0.0  # slab growth per open (ESTABLISHED) socket
-    unreclaimable_per_time_wait: float = 0.0  # of which SUnreclaim
-    unreclaimable_per_open_socket: float = 0.0
-    ratio: float = 0.0  # bytes_per_open_socket / bytes_per_time_wait
-    slab_object_sizes: dict = field(default_factory=dict)  # cache -> bytes; empty unless root
-    slab_readable: bool = False
-    sockstat_time_wait: str = ""  # the TCP line of /proc/net/sockstat after phase one
-    closes_counted: dict = field(default_factory=dict)  # TcpExt TW, TCPTimeWaitOverflow... moved
-
-    SHOWN = (
-        "time_wait_sockets",
-        "open_sockets",
-        "bytes_per_time_wait",
-        "bytes_per_open_socket",
-        "ratio",
-        "slab_readable",
-        "slab_object_sizes",
-    )
+    time_wait_sockets: int = shown()  # TIME_WAIT count in the namespace (/proc/net/sockstat "tw")
+    open_sockets: int = shown()  # full sockets held open in the second phase
+    bytes_per_time_wait: float = shown()  # slab growth per TIME_WAIT socket
+    bytes_per_open_socket: float = shown()  # slab growth per open (ESTABLISHED) socket
+    unreclaimable_per_time_wait: float  # of which SUnreclaim
+    unreclaimable_per_open_socket: float
+    ratio: float = shown()  # bytes_per_open_socket / bytes_per_time_wait
+    slab_readable: bool = shown()
+    slab_object_sizes: dict = shown()  # cache -> bytes; empty unless root
+    sockstat_time_wait: str  # the TCP line of /proc/net/sockstat after phase one
+    closes_counted: dict  # TcpExt TW, TCPTimeWaitOverflow... moved
 
 
 def _meminfo() -> dict:
