@@ -34,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ..faults import Match
 from ..observe import COUNTERS, counter_delta, ss_text
@@ -98,8 +98,86 @@ def _poll_names(events: int) -> str:
     return "|".join(name for bit, name in POLL_NAMES if events & bit) or "none"
 
 
-def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none") -> dict:
-    lab.start_capture()
+class Closing(NamedTuple):
+    """The close, with the closer's final ACK dropped."""
+
+    counters: dict  # the counters just before it
+    started: float  # when the server began its close (capture time)
+    closer_state: str  # the closer's state once it has answered the server's FIN
+
+
+class NewConnection(NamedTuple):
+    """The client's new connection from port 40000 after its close."""
+
+    sock: Optional[socket.socket]
+    error: Optional[str]  # connect()'s errno name
+
+
+class PeerView(NamedTuple):
+    """What the passive application can read of how its connection ended."""
+
+    poll: str  # the events poll() reported
+    recv: str  # what recv() returned
+    error: Optional[str]  # SO_ERROR's errno name
+
+
+class Fins(NamedTuple):
+    """The passive side's FINs, from the trace."""
+
+    times: list  # each FIN, seconds after the first
+    gaps: list  # seconds between successive FINs
+    answer: str  # what the closer sent back to the retransmitted FIN ("" if none)
+    arrived: Optional[float]  # capture time of the retransmission that got through
+
+
+class Timers(NamedTuple):
+    """The closer's TIME_WAIT timer just before and just after it answered, in seconds."""
+
+    before: Optional[float]
+    after: Optional[float]
+
+
+class TimerWatch:
+    """A thread reading the closer's TIME_WAIT timer every few milliseconds, so that a
+    reading precedes the retransmitted FIN even when the steps around it are slow on a
+    loaded machine (a reading while the closer is not in TIME_WAIT finds None)."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.readings: list = []  # (read started, read ended, TIME_WAIT timer)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="time-wait-timer", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = self.lab.now()
+            value = _time_wait_timer(self.lab)
+            self.readings.append((started, self.lab.now(), value))
+            self._stop.wait(0.002)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def around(self, arrived: Optional[float], done_at: float) -> Timers:
+        """The last reading that ended before ``arrived`` and the first that started at
+        ``done_at`` or later (none without a retransmitted FIN that ``arrived``)."""
+        if arrived is None:
+            return Timers(None, None)
+        earlier = [v for _, ended, v in self.readings if ended < arrived and v is not None]
+        later = [v for started, _, v in self.readings if started >= done_at and v is not None]
+        return Timers(earlier[-1], later[0]) if earlier and later else Timers(None, None)
+
+
+def open_connection(lab, new_connection: str) -> tuple:
+    """The connection to close: ``(client, server)``."""
     listener = lab.listener(SERVER_PORT)
     if new_connection == "other-port":
         lab.listener(OTHER_SERVER_PORT)
@@ -108,7 +186,10 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=new_connection != "none")
     if new_connection != "same-port":  # the new incarnation needs somebody to connect to
         listener.close()
+    return client, server
 
+
+def request_and_reply(lab, client: socket.socket, server: socket.socket) -> None:
     lab.step("exchanging a request and a reply")
     client.sendall(b"request\n")
     assert server.recv(100) == b"request\n"
@@ -117,7 +198,11 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     assert client.recv(100) == b"reply\n"
     lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="ACK"), "the ACK of the reply", after=replied_at)
 
-    before = lab.counters()
+
+def close_losing_final_ack(
+    lab, client: socket.socket, server: socket.socket, fin_losses: int, timers: TimerWatch
+) -> Closing:
+    counters = lab.counters()
     lab.drop(Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="ACK"), count=1, note="dropped")
     lab.step("client closes")
     # shutdown() sends the same FIN as close(), but the client keeps its socket until the
@@ -128,27 +213,15 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     server.settimeout(5)
     assert server.recv(100) == b""  # the client's FIN arrived
     lab.step("server shuts down its sending side (keeps the socket to read its error)")
-    # The closer's TIME_WAIT timer, read every few milliseconds from the server's FIN on
-    # (a reading before the client entered TIME_WAIT finds none), so that one precedes the
-    # retransmitted FIN however slowly the steps below run on a loaded machine.
-    readings: list = []  # (read started, read ended, TIME_WAIT timer or None)
-    stop_reading = threading.Event()
-
-    def read_timers():
-        while not stop_reading.is_set():
-            started = lab.now()
-            value = _time_wait_timer(lab)
-            readings.append((started, lab.now(), value))
-            stop_reading.wait(0.002)
-
-    reader = threading.Thread(target=read_timers, name="time-wait-timer", daemon=True)
-    closing_at = lab.now()
+    started = lab.now()
     server.shutdown(socket.SHUT_WR)
-    reader.start()  # a daemon thread: an error below ends it with the experiment's process
+    # From the server's FIN on (a reading before the client entered TIME_WAIT finds none), so
+    # that one precedes the retransmitted FIN however slowly the steps below run.
+    timers.start()
     lab.wait_for_segment(
         Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT, flags="FIN|ACK"),
         "the server's FIN",
-        after=closing_at,
+        after=started,
     )
     if fin_losses:
         # installed after the first FIN went through, well before the first retransmission
@@ -163,19 +236,29 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     )
     closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
     if closer_state != "TIME_WAIT":
-        stop_reading.set()
-    client.close()
+        timers.stop()
+    return Closing(counters, started, closer_state)
 
-    new, new_error = None, None
-    if new_connection != "none":
-        port = OTHER_SERVER_PORT if new_connection == "other-port" else SERVER_PORT
-        try:
-            new = lab.connect(port, src_port=CLIENT_PORT, reuseaddr=True)
-        except OSError as exc:
-            new_error = errno_name(exc)
+
+def connect_again(lab, new_connection: str) -> NewConnection:
+    if new_connection == "none":
+        return NewConnection(None, None)
+    port = OTHER_SERVER_PORT if new_connection == "other-port" else SERVER_PORT
+    try:
+        return NewConnection(lab.connect(port, src_port=CLIENT_PORT, reuseaddr=True), None)
+    except OSError as exc:
+        return NewConnection(None, errno_name(exc))
+
+
+def socket_table(lab, new_connection: str) -> str:
+    """The server ports' sockets, ss-like, without timers."""
     ports = [SERVER_PORT] + ([OTHER_SERVER_PORT] if new_connection == "other-port" else [])
-    table = ss_text(lab.sockets(ports), timers=False)
+    return ss_text(lab.sockets(ports), timers=False)
 
+
+def wait_for_the_end(lab, server: socket.socket, timers: TimerWatch) -> float:
+    """Waits until the server's connection has ended, and for a timer reading after that;
+    returns when it ended."""
     lab.step("server waits for the end of its connection")
     try:
         lab.wait_for(
@@ -185,17 +268,19 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
             interval=0.002,
         )
         done_at = lab.now()
-        if not stop_reading.is_set():
+        if timers.running():
             lab.wait_for(
-                lambda: bool(readings) and readings[-1][0] >= done_at,
+                lambda: bool(timers.readings) and timers.readings[-1][0] >= done_at,
                 "a timer reading after the end",
                 timeout=5,
                 interval=0.002,
             )
     finally:
-        stop_reading.set()
-        if reader.is_alive():
-            reader.join(timeout=5)
+        timers.stop()
+    return done_at
+
+
+def what_the_peer_sees(server: socket.socket) -> PeerView:
     poller = select.poll()
     poller.register(
         server, select.POLLIN | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0x2000)
@@ -208,20 +293,20 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         peer_recv = "0 bytes (end of file)" if got == b"" else f"{len(got)} bytes"
     except OSError as exc:
         peer_recv = errno_name(exc)
-    peer_error = socket_error(server)
-    time.sleep(0.05)
+    return PeerView(peer_poll, peer_recv, socket_error(server))
 
-    new_state = ""
-    if new is not None:
-        new_state = tcp_state(new)
-        new_error = socket_error(new)
-    elif new_connection != "none":
-        new_state = "CLOSED"
 
-    trace = lab.trace(CLIENT_PORT, SERVER_PORT)
+def new_connection_end(new: NewConnection, new_connection: str) -> tuple:
+    """The new connection's state at the end and its error: ``(state, error)``."""
+    if new.sock is not None:
+        return tcp_state(new.sock), socket_error(new.sock)
+    return ("" if new_connection == "none" else "CLOSED"), new.error
+
+
+def read_fins(lab, trace, started: float) -> Fins:
     views = [
         v
-        for v in lab.segments(start=closing_at)
+        for v in lab.segments(start=started)
         if v.src[1] == SERVER_PORT and v.dst[1] == CLIENT_PORT and "FIN" in v.flags
     ]
     fins = [s for s in trace if s.src == "server" and s.has("FIN")]
@@ -229,23 +314,39 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     answers = [s for s in trace.segments[last_fin + 1 :] if s.src == "client"]
     times = [round(s.t - fins[0].t, 3) for s in fins]
     gaps = [round(b - a, 3) for a, b in pairwise(times)]
+    return Fins(
+        times,
+        gaps,
+        answers[0].flags if len(fins) > 1 and answers else "",
+        views[-1].t if len(views) > 1 else None,
+    )
 
-    timer_before = timer_after = None
-    if len(views) > 1 and closer_state == "TIME_WAIT":
-        arrived = views[-1].t  # the retransmission that got through
-        # "before" ended before the FIN arrived; "after" started after the server's end
-        earlier = [v for _, ended, v in readings if ended < arrived and v is not None]
-        later = [v for started, _, v in readings if started >= done_at and v is not None]
-        if earlier and later:
-            timer_before, timer_after = earlier[-1], later[0]
-    delta = counter_delta(before, lab.counters(), COUNTERS + EXTRA_COUNTERS)
+
+def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none") -> dict:
+    lab.start_capture()
+    client, server = open_connection(lab, new_connection)
+    request_and_reply(lab, client, server)
+    timers = TimerWatch(lab)
+    closing = close_losing_final_ack(lab, client, server, fin_losses, timers)
+    client.close()
+    new = connect_again(lab, new_connection)
+    table = socket_table(lab, new_connection)
+    done_at = wait_for_the_end(lab, server, timers)
+    peer = what_the_peer_sees(server)
+    time.sleep(0.05)
+    new_state, new_error = new_connection_end(new, new_connection)
+    trace = lab.trace(CLIENT_PORT, SERVER_PORT)
+    fins = read_fins(lab, trace, closing.started)
+    timer = timers.around(fins.arrived, done_at)  # none if the closer was not in TIME_WAIT
+    delta = counter_delta(closing.counters, lab.counters(), COUNTERS + EXTRA_COUNTERS)
+    gaps = fins.gaps
     return {
         "trace": trace.to_dicts(),
-        "closer_state": closer_state,
-        "peer_error": peer_error,
+        "closer_state": closing.closer_state,
+        "peer_error": peer.error,
         "peer_final_state": tcp_state(server),
-        "fin_retransmissions": len(fins) - 1,
-        "answer_to_retransmitted_fin": answers[0].flags if len(fins) > 1 and answers else "",
+        "fin_retransmissions": len(fins.times) - 1,
+        "answer_to_retransmitted_fin": fins.answer,
         "rst_seen": any(s.has("RST") for s in trace),
         "rto_at_least_200ms": bool(gaps) and gaps[0] >= 0.2,
         "fin_gaps_s": gaps,
@@ -253,12 +354,14 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
         "socket_table": table,
         "backoff": [round(g / gaps[0]) for g in gaps] if gaps else [],
         "loss_probes": delta.get("TCPLossProbes", 0),
-        "fin_times_s": times,
-        "timer_before_s": None if timer_before is None else round(timer_before),
-        "timer_after_s": None if timer_after is None else round(timer_after),
-        "timer_readings_s": [] if timer_before is None else [round(timer_before, 2), round(timer_after, 2)],
-        "peer_recv": peer_recv,
-        "peer_poll": peer_poll,
+        "fin_times_s": fins.times,
+        "timer_before_s": None if timer.before is None else round(timer.before),
+        "timer_after_s": None if timer.after is None else round(timer.after),
+        "timer_readings_s": []
+        if timer.before is None or timer.after is None
+        else [round(timer.before, 2), round(timer.after, 2)],
+        "peer_recv": peer.recv,
+        "peer_poll": peer.poll,
         "new_connection_state": new_state,
         "new_connection_error": new_error,
     }

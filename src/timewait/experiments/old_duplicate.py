@@ -32,12 +32,13 @@ are not counted).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
-from ..capture import to_trace
+from ..capture import TcpView, to_trace
 from ..faults import Match
 from ..lab import ADDR
 from ..model.seq import seq_diff
@@ -50,6 +51,7 @@ CLIENT_PORT = 40000
 BULK = 32 << 20  # outruns the ISN clock (15.6 MB/s) by about two seconds
 OLD = b"A" * 1000  # the held segment's payload: A's bytes
 OWN = b"c" * len(OLD)  # what B's client sends after the old segment was delivered
+FROM_SERVER = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
 REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
 RECYCLED_ISN = "A's last sequence number + 65537 (TIME_WAIT reused)"
 CLOCK_ISN = "A's ISN + elapsed time / 64 ns (clock)"
@@ -119,209 +121,323 @@ def _ack_landed(offset: int, acked: int) -> str:
     return "behind B's server's snd_una, within what it has had acknowledged"
 
 
-def body(
-    lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool, reply_overlap: bool = False
-) -> dict:
-    lab.start_capture()
-    listener = lab.listener(SERVER_PORT)
-    match_data = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK")
-    bulks = []  # (start, end) of bulk transfers, left out of the trace
+class Incarnation(NamedTuple):
+    """An open connection on the experiment's 4-tuple, each end read by a :class:`Reader`."""
 
-    # Incarnation A.
+    client: socket.socket
+    server: socket.socket
+    server_reads: Reader  # what the server's application read
+    client_reads: Reader
+
+
+class Closed(NamedTuple):
+    """Incarnation A after its close."""
+
+    closer_state: str  # the client's A socket just after the close
+    counters: dict  # the counters just before the close
+
+
+class Handshake(NamedTuple):
+    """Incarnation B as it opened, and where its initial sequence numbers came from."""
+
+    client: socket.socket
+    server: socket.socket
+    syn: TcpView
+    synack: TcpView
+    isn_from: str  # RECYCLED_ISN or CLOCK_ISN
+    isn_advance: int  # B's client ISN minus A's
+    server_isn_advance: int  # B's server ISN minus A's
+
+
+class Reopening(NamedTuple):
+    """The attempt to open incarnation B."""
+
+    handshake: Optional[Handshake]  # None when connect() failed
+    reuse_error: Optional[str]  # connect()'s errno name
+    reuse_counters: dict  # moved from A's close to B's connect
+
+
+class LinedUp(NamedTuple):
+    """Incarnation B once its sequence numbers have reached the held segment's."""
+
+    b: Incarnation
+    client_bytes: int  # bytes B's client sent to reach the held segment's sequence number
+    server_bytes: int  # bytes B's server sent to reach its ACK number
+    bulks: list  # (start, end) of those transfers
+
+
+class Aim(NamedTuple):
+    """Where the held segment falls in B, and the fields rewritten before its delivery."""
+
+    landed: str
+    ack_landed: str
+    changes: dict
+
+
+class Replay(NamedTuple):
+    """The held segment delivered into B, and how B's server took it."""
+
+    changed_fields: list
+    reply: str  # flags of the receiver's answer
+    defence_counters: dict
+
+
+class Reads(NamedTuple):
+    """What B's application read in the end."""
+
+    old_bytes: int  # A's bytes
+    own_bytes: Optional[int]  # of B's client's own bytes (None without B)
+
+
+def open_incarnation_a(lab, listener) -> Incarnation:
+    """Incarnation A, client port 40000 to server port 5000."""
     client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
-    reader, client_reader = Reader(server), Reader(client)
-    if overlap or reply_overlap:
-        # Both directions at once: the less time A takes, the further it outruns the clock.
-        lab.step(
-            f"A sends {BULK} bytes{' each way' if overlap and reply_overlap else ''}, "
-            "faster than the ISN clock"
-        )
-        start = lab.now()
-        sender = threading.Thread(target=server.sendall, args=(b"s" * BULK,), daemon=True)
-        if reply_overlap:
-            sender.start()
-        if overlap:
-            client.sendall(b"a" * BULK)
-        lab.wait_for(
-            lambda: (
-                len(reader.got) >= (BULK if overlap else 0)
-                and len(client_reader.got) >= (BULK if reply_overlap else 0)
-            ),
-            "A's bulk to arrive",
-            timeout=20,
-        )
-        # Its last (possibly delayed) ACKs belong to the bulk, and are left out with it.
-        lab.wait_for(lambda: unacked(client) == 0 and unacked(server) == 0, "A's bulk to be acknowledged")
-        bulks.append((start, lab.now()))
+    return Incarnation(client, server, Reader(server), Reader(client))
+
+
+def send_bulk(lab, a: Incarnation, overlap: bool, reply_overlap: bool) -> tuple[float, float]:
+    """A's bulk transfer, to outrun the ISN clock: ``(start, end)`` of it."""
+    # Both directions at once: the less time A takes, the further it outruns the clock.
+    lab.step(
+        f"A sends {BULK} bytes{' each way' if overlap and reply_overlap else ''}, faster than the ISN clock"
+    )
+    start = lab.now()
+    sender = threading.Thread(target=a.server.sendall, args=(b"s" * BULK,), daemon=True)
+    if reply_overlap:
+        sender.start()
+    if overlap:
+        a.client.sendall(b"a" * BULK)
+    lab.wait_for(
+        lambda: (
+            len(a.server_reads.got) >= (BULK if overlap else 0)
+            and len(a.client_reads.got) >= (BULK if reply_overlap else 0)
+        ),
+        "A's bulk to arrive",
+        timeout=20,
+    )
+    # Its last (possibly delayed) ACKs belong to the bulk, and are left out with it.
+    lab.wait_for(lambda: unacked(a.client) == 0 and unacked(a.server) == 0, "A's bulk to be acknowledged")
+    return start, lab.now()
+
+
+def hold_a_segment(lab, a: Incarnation, sent_before: int) -> TcpView:
+    """A's client sends :data:`OLD`; the lab holds the segment back and the retransmission
+    gets through. Returns the held segment as captured."""
+    match_data = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT, flags="PSH|ACK")
     rule = lab.hold(match_data, count=1)
     mark = lab.now()
     lab.step("A sends a segment that is held back")
-    client.sendall(OLD)
+    a.client.sendall(OLD)
     held = lab.wait_for_segment(match_data, "A's held segment", after=mark)
     lab.wait_for(
-        lambda: len(reader.got) >= (BULK if overlap else 0) + len(OLD),
+        lambda: len(a.server_reads.got) >= sent_before + len(OLD),
         "A's retransmission to arrive",
         timeout=5,
     )
     lab.remove(rule)
     # Closing with A's last bytes acknowledged keeps the close the same in every run: a
     # server that has sent data delays its ACKs, which could otherwise ride on its FIN or not.
-    lab.wait_for(lambda: unacked(client) == 0, "A's server to acknowledge A's bytes")
-    client_reader.stop()
-    client_reader.join(5)
-    before_close = lab.counters()
+    lab.wait_for(lambda: unacked(a.client) == 0, "A's server to acknowledge A's bytes")
+    return held
+
+
+def close_a(lab, a: Incarnation) -> Closed:
+    """A's client closes first; waits until A's server side is gone."""
+    a.client_reads.stop()
+    a.client_reads.join(5)
+    counters = lab.counters()
     lab.step("A closes, client first")
-    client.close()
-    reader.join(5)
-    server.close()
+    a.client.close()
+    a.server_reads.join(5)
+    a.server.close()
     lab.wait_for(lambda: lab.state_of(SERVER_PORT, CLIENT_PORT) == "CLOSED", "A's server side to close")
-    closer_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
+    return Closed(lab.state_of(CLIENT_PORT, SERVER_PORT), counters)
 
-    # Incarnation B.
-    reuse_error = None
-    b_server = b_isn_from = None
-    mark_b = lab.now()
+
+def open_incarnation_b(
+    lab, listener, a_closed: Closed, held: TcpView, overlap: bool, reply_overlap: bool
+) -> Reopening:
+    """B's client connects on A's 4-tuple; B's ISNs are compared with A's, which the held
+    segment's numbers give (less A's bulk)."""
+    mark = lab.now()
     try:
-        b_client, b_server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
+        client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
     except OSError as exc:
-        reuse_error = errno_name(exc)
-    reuse_moved = counter_delta(before_close, lab.counters(), REUSE_COUNTERS)
-    isn_advance, b_bytes, landed = None, 0, "no connection: only the listener"
-    server_isn_advance, reply_bytes, ack_landed = None, 0, ""
-    b_reader = b_client_reader = None
-    if reuse_error is None:
-        syn_b = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN", after=mark_b)
-        synack = lab.wait_for_segment(
-            Match(src_port=SERVER_PORT, flags="SYN|ACK"), "B's SYN|ACK", after=mark_b
-        )
-        isn_a = (held.seq - (BULK if overlap else 0) - 1) % 2**32
-        isn_advance = (syn_b.seq - isn_a) % 2**32
-        server_isn_a = (held.ack - (BULK if reply_overlap else 0) - 1) % 2**32
-        server_isn_advance = (synack.seq - server_isn_a) % 2**32
-        gap = seq_diff(held.seq, syn_b.seq + 1)
-        recycled = reuse_moved.get("TWRecycled", 0) > 0
-        b_isn_from = RECYCLED_ISN if recycled else CLOCK_ISN
-        b_reader = Reader(b_server)
-        if overlap and gap <= 0 and not recycled:
-            raise RuntimeError(
-                f"A's {BULK} bytes did not outrun the ISN clock "
-                f"(B's ISN is {-gap} bytes past the held segment)"
-            )
-        if overlap and gap > 0:
-            lab.step(f"B's client sends {gap} bytes, up to the held segment")
-            start = lab.now()
-            b_client.sendall(b"b" * gap)
-            lab.wait_for(lambda: len(b_reader.got) >= gap, "B's bytes to arrive", timeout=20)
-            lab.wait_for(lambda: unacked(b_client) == 0, "B's bytes to be acknowledged")
-            bulks.append((start, lab.now()))
-            b_bytes = gap
-        reply_gap = seq_diff(held.ack, synack.seq + 1)
-        if reply_overlap and reply_gap <= 0:
-            raise RuntimeError(
-                f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
-                f"server's ISN is {-reply_gap} bytes past A's ACK number)"
-            )
-        b_client_reader = Reader(b_client)
-        if reply_overlap:
-            lab.step(f"B's server sends {reply_gap} bytes, up to the held segment's ACK number")
-            start = lab.now()
-            b_server.sendall(b"t" * reply_gap)
-            lab.wait_for(
-                lambda: len(b_client_reader.got) >= reply_gap, "B's server's bytes to arrive", timeout=20
-            )
-            lab.wait_for(
-                lambda: unacked(b_server) == 0, "B's client to acknowledge all of B's server's bytes"
-            )
-            bulks.append((start, lab.now()))
-            reply_bytes = reply_gap
-    got_b = b_reader.got if b_reader else bytearray()  # what B's application read
-    from_server = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
-    changes = {}
-    if b_server is not None:
-        # From the handshake and the bytes each side read: the capture may miss frames of a
-        # bulk transfer, so its last ACKs are not relied on.
-        offset = seq_diff(held.seq, syn_b.seq + 1 + b_bytes)
-        landed = (
-            "at B's next expected byte"
-            if offset == 0
-            else f"{'before' if offset < 0 else 'beyond'} B's next expected byte"
-        )
-        b_server_nxt = (synack.seq + 1 + reply_bytes) % 2**32
-        if old_ack == "current":
-            changes["ack"] = b_server_nxt
-        # Where the ACK number B's server receives falls (rewritten or not).
-        ack_landed = _ack_landed(seq_diff(changes.get("ack", held.ack), b_server_nxt), reply_bytes)
-        time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
+        moved = counter_delta(a_closed.counters, lab.counters(), REUSE_COUNTERS)
+        return Reopening(None, errno_name(exc), moved)
+    moved = counter_delta(a_closed.counters, lab.counters(), REUSE_COUNTERS)
+    syn = lab.wait_for_segment(Match(src_port=CLIENT_PORT, flags="SYN"), "B's SYN", after=mark)
+    synack = lab.wait_for_segment(Match(src_port=SERVER_PORT, flags="SYN|ACK"), "B's SYN|ACK", after=mark)
+    isn_a = (held.seq - (BULK if overlap else 0) - 1) % 2**32
+    server_isn_a = (held.ack - (BULK if reply_overlap else 0) - 1) % 2**32
+    recycled = moved.get("TWRecycled", 0) > 0
+    handshake = Handshake(
+        client,
+        server,
+        syn,
+        synack,
+        RECYCLED_ISN if recycled else CLOCK_ISN,
+        (syn.seq - isn_a) % 2**32,
+        (synack.seq - server_isn_a) % 2**32,
+    )
+    return Reopening(handshake, None, moved)
 
+
+def line_up(lab, b: Handshake, held: TcpView, overlap: bool, reply_overlap: bool) -> LinedUp:
+    """B's client sends up to the held segment's sequence number (``overlap``), B's server
+    up to its ACK number (``reply_overlap``)."""
+    bulks = []
+    gap = seq_diff(held.seq, b.syn.seq + 1)
+    server_reads = Reader(b.server)
+    if overlap and gap <= 0 and b.isn_from != RECYCLED_ISN:
+        raise RuntimeError(
+            f"A's {BULK} bytes did not outrun the ISN clock (B's ISN is {-gap} bytes past the held segment)"
+        )
+    client_bytes = 0
+    if overlap and gap > 0:
+        lab.step(f"B's client sends {gap} bytes, up to the held segment")
+        start = lab.now()
+        b.client.sendall(b"b" * gap)
+        lab.wait_for(lambda: len(server_reads.got) >= gap, "B's bytes to arrive", timeout=20)
+        lab.wait_for(lambda: unacked(b.client) == 0, "B's bytes to be acknowledged")
+        bulks.append((start, lab.now()))
+        client_bytes = gap
+    reply_gap = seq_diff(held.ack, b.synack.seq + 1)
+    if reply_overlap and reply_gap <= 0:
+        raise RuntimeError(
+            f"A's server's {BULK} bytes did not outrun the ISN clock (B's "
+            f"server's ISN is {-reply_gap} bytes past A's ACK number)"
+        )
+    client_reads = Reader(b.client)
+    server_bytes = 0
+    if reply_overlap:
+        lab.step(f"B's server sends {reply_gap} bytes, up to the held segment's ACK number")
+        start = lab.now()
+        b.server.sendall(b"t" * reply_gap)
+        lab.wait_for(lambda: len(client_reads.got) >= reply_gap, "B's server's bytes to arrive", timeout=20)
+        lab.wait_for(lambda: unacked(b.server) == 0, "B's client to acknowledge all of B's server's bytes")
+        bulks.append((start, lab.now()))
+        server_bytes = reply_gap
+    time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
+    return LinedUp(
+        Incarnation(b.client, b.server, server_reads, client_reads), client_bytes, server_bytes, bulks
+    )
+
+
+def aim_held_segment(held: TcpView, b: Optional[Handshake], lined: Optional[LinedUp], old_ack: str) -> Aim:
+    """From the handshake and the bytes each side read: the capture may miss frames of a
+    bulk transfer, so its last ACKs are not relied on."""
+    if b is None or lined is None:
+        return Aim("no connection: only the listener", "", {})
+    offset = seq_diff(held.seq, b.syn.seq + 1 + lined.client_bytes)
+    landed = (
+        "at B's next expected byte"
+        if offset == 0
+        else f"{'before' if offset < 0 else 'beyond'} B's next expected byte"
+    )
+    b_server_nxt = (b.synack.seq + 1 + lined.server_bytes) % 2**32
+    changes = {"ack": b_server_nxt} if old_ack == "current" else {}
+    # Where the ACK number B's server receives falls (rewritten or not).
+    ack_offset = seq_diff(changes.get("ack", held.ack), b_server_nxt)
+    return Aim(landed, _ack_landed(ack_offset, lined.server_bytes), changes)
+
+
+def replay_held(lab, held: TcpView, changes: dict) -> Replay:
+    """Delivers the held segment, with ``changes`` to its TCP fields."""
     before = lab.counters()
-    mark_d = lab.now()
+    mark = lab.now()
     lab.deliver(held, **changes)
     changed_fields = _changed_fields(held.frame.data, lab.injected[-1][1])
     # Generous: the wait ends when the answer is seen; a loaded machine can delay the capture.
-    answer = lab.wait_for_segment(from_server, "the receiver's answer", after=mark_d, timeout=5)
+    answer = lab.wait_for_segment(FROM_SERVER, "the receiver's answer", after=mark, timeout=5)
     time.sleep(0.1)
     moved = counter_delta(before, lab.counters(), DEFENCE_COUNTERS)
-    own_bytes_read = None
-    if b_server is not None:
-        # B's client now sends bytes of its own; with overlap, at the old segment's numbers.
-        lab.step(f"B's client sends {len(OWN)} bytes of its own")
-        mark_f = lab.now()
-        b_client.sendall(OWN)
-        lab.wait_for_segment(from_server, "B's server's answer to B's own bytes", after=mark_f, timeout=5)
-        try:  # a short wait when old bytes got in: B's own are then dropped as duplicates
-            lab.wait_for(
-                lambda: got_b.count(OWN[:1]) >= len(OWN),
-                "B's own bytes to be read",
-                timeout=0.5 if got_b.count(OLD[:1]) else 3,
-            )
-        except TimeoutError:
-            pass
-        own_bytes_read = got_b.count(OWN[:1])
-    for r in (b_reader, b_client_reader):
-        if r is not None:
-            r.stop()
-    old_bytes = got_b.count(OLD[:1])
+    return Replay(changed_fields, answer.flags, moved)
 
-    if old_bytes:
-        rejected_by = None
-    elif reuse_error:
-        rejected_by = "TIME_WAIT"
-    elif moved.get("PAWSEstab"):
-        rejected_by = "PAWS"
-    elif moved.get("TCPChallengeACK"):
-        rejected_by = "RFC 5961 ACK check"
-    elif any(moved.get(n) for n in ("DelayedACKLost", "TCPDSACKOldSent", "BeyondWindow", "TCPACKSkippedSeq")):
-        rejected_by = "sequence window"
-    else:
-        raise RuntimeError(f"the old segment was not delivered, yet no defence counter moved: {moved}")
+
+def send_own_bytes(lab, lined: Optional[LinedUp]) -> Reads:
+    """B's client sends bytes of its own (with ``overlap``, at the old segment's numbers);
+    then what B's application read is counted."""
+    if lined is None:
+        return Reads(0, None)
+    b, got = lined.b, lined.b.server_reads.got
+    lab.step(f"B's client sends {len(OWN)} bytes of its own")
+    mark = lab.now()
+    b.client.sendall(OWN)
+    lab.wait_for_segment(FROM_SERVER, "B's server's answer to B's own bytes", after=mark, timeout=5)
+    try:  # a short wait when old bytes got in: B's own are then dropped as duplicates
+        lab.wait_for(
+            lambda: got.count(OWN[:1]) >= len(OWN),
+            "B's own bytes to be read",
+            timeout=0.5 if got.count(OLD[:1]) else 3,
+        )
+    except TimeoutError:
+        pass
+    own_bytes = got.count(OWN[:1])
+    b.server_reads.stop()
+    b.client_reads.stop()
+    return Reads(got.count(OLD[:1]), own_bytes)
+
+
+def defence(reads: Reads, reuse_error: Optional[str], moved: dict) -> Optional[str]:
+    """The defence that kept A's bytes out of B, read from the counters; None if none did."""
+    if reads.old_bytes:
+        return None
+    if reuse_error:
+        return "TIME_WAIT"
+    if moved.get("PAWSEstab"):
+        return "PAWS"
+    if moved.get("TCPChallengeACK"):
+        return "RFC 5961 ACK check"
+    if any(moved.get(n) for n in ("DelayedACKLost", "TCPDSACKOldSent", "BeyondWindow", "TCPACKSkippedSeq")):
+        return "sequence window"
+    raise RuntimeError(f"the old segment was not delivered, yet no defence counter moved: {moved}")
+
+
+def body(
+    lab, time_wait: bool, timestamps: bool, old_ack: str, overlap: bool, reply_overlap: bool = False
+) -> dict:
+    lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    a = open_incarnation_a(lab, listener)
+    bulks = [send_bulk(lab, a, overlap, reply_overlap)] if overlap or reply_overlap else []
+    held = hold_a_segment(lab, a, sent_before=BULK if overlap else 0)
+    a_closed = close_a(lab, a)
+    reopening = open_incarnation_b(lab, listener, a_closed, held, overlap, reply_overlap)
+    b = reopening.handshake
+    lined = line_up(lab, b, held, overlap, reply_overlap) if b is not None else None
+    where = aim_held_segment(held, b, lined, old_ack)
+    replay = replay_held(lab, held, where.changes)
+    reads = send_own_bytes(lab, lined)
+    rejected_by = defence(reads, reopening.reuse_error, replay.defence_counters)
     time.sleep(0.05)
     trace = to_trace(
-        views_outside(lab, bulks),
+        views_outside(lab, bulks + (lined.bulks if lined else [])),
         (ADDR, CLIENT_PORT),
         (ADDR, SERVER_PORT),
         lambda v: "held" if v.frame == held.frame else lab.note_for(v),
     )
     return {
         "trace": trace.to_dicts(),
-        "old_bytes_delivered": old_bytes,
-        "own_bytes_read": own_bytes_read,
+        "old_bytes_delivered": reads.old_bytes,
+        "own_bytes_read": reads.own_bytes,
         "rejected_by": rejected_by,
-        "reuse_error": reuse_error,
-        "closer_state": closer_state,
-        "b_isn_from": b_isn_from,
-        "reuse_counters": reuse_moved,
-        "landed": landed,
-        "ack_landed": ack_landed,
-        "changed_fields": changed_fields,
-        "reply": answer.flags,
-        "defence_counters": moved,
-        "explanation": (REUSED if b_isn_from == RECYCLED_ISN else "")
+        "reuse_error": reopening.reuse_error,
+        "closer_state": a_closed.closer_state,
+        "b_isn_from": b.isn_from if b else None,
+        "reuse_counters": reopening.reuse_counters,
+        "landed": where.landed,
+        "ack_landed": where.ack_landed,
+        "changed_fields": replay.changed_fields,
+        "reply": replay.reply,
+        "defence_counters": replay.defence_counters,
+        "explanation": (REUSED if b and b.isn_from == RECYCLED_ISN else "")
         + EXPLAIN[rejected_by]
-        + (DESYNC if old_bytes else ""),
-        "isn_advance": isn_advance,
-        "b_bytes_before": b_bytes,
-        "reply_bytes_before": reply_bytes,
-        "server_isn_advance": server_isn_advance,
+        + (DESYNC if reads.old_bytes else ""),
+        "isn_advance": b.isn_advance if b else None,
+        "b_bytes_before": lined.client_bytes if lined else 0,
+        "reply_bytes_before": lined.server_bytes if lined else 0,
+        "server_isn_advance": b.server_isn_advance if b else None,
     }
 
 

@@ -23,9 +23,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
-from ..capture import to_trace
+from ..capture import TcpView, to_trace
 from ..faults import Match
 from ..lab import ADDR
 from ..model.seq import seq_diff, seq_gt
@@ -55,6 +55,8 @@ COUNTERS = (
     "Tcp:EstabResets",
     "Tcp:RetransSegs",
 )
+FROM_CLIENT = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT)
+FROM_SERVER = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
 TW_ACK = "ACK of the old connection (from TIME_WAIT)"
 TW_ISN = "the TIME_WAIT socket's snd_nxt + 65537"
 CLOCK_ISN = "the ISN clock (not from TIME_WAIT)"
@@ -93,31 +95,86 @@ def _rounded(seconds: float, syns: int) -> str:
     return f"after {retrans} SYN retransmission{plural} (about {round(seconds):g} s)"
 
 
-def body(lab, timestamps: bool, outrun: bool) -> dict:
-    lab.start_capture()
-    listener = lab.listener(SERVER_PORT)
-    bulks = []
+class OldClosed(NamedTuple):
+    """The old connection after the server's close."""
 
-    lab.step("the old connection")
-    client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
-    if outrun:
-        lab.step(f"the client sends {BULK} bytes, faster than the ISN clock")
-        start = lab.now()
-        sender = threading.Thread(target=client.sendall, args=(b"a" * BULK,), daemon=True)
-        sender.start()
-        got = 0
-        server.settimeout(20)
-        while got < BULK:
-            data = server.recv(1 << 20)
-            if not data:
-                raise RuntimeError(f"the old connection ended after {got} of {BULK} bytes")
-            got += len(data)
-        sender.join(5)
-        lab.wait_for(lambda: unacked(client) == 0, "the bulk to be acknowledged")
-        bulks.append((start, lab.now()))
-        lab.settle(quiet=0.1)  # let the capture catch up before the close
+    server_state: str
+    client_state: str
+    counters: dict  # the counters just before the close
 
-    before = lab.counters()
+
+class Reconnect(NamedTuple):
+    """The new client's connect() from the same port."""
+
+    mark: float  # when it began (capture time)
+    error: Optional[str]  # errno name when connect() failed
+    seconds: float  # how long connect() took
+    new_states: dict  # the new connection's two ends
+    time_wait_after: str  # the server's TIME_WAIT socket once the client connected
+    counters: dict  # moved from the close to the end
+
+
+class Exchange(NamedTuple):
+    """Both connections' segments as captured, without the bulk transfer."""
+
+    segments: list
+    old_syn: TcpView
+    old_client_fin: TcpView
+    old_server_fin: TcpView
+    new: list  # the new connection's segments
+
+    @property
+    def rcv_nxt(self) -> int:
+        """The server's rcv_nxt in TIME_WAIT."""
+        return (self.old_client_fin.seq + 1) % 2**32
+
+    @property
+    def snd_nxt(self) -> int:
+        """The server's snd_nxt in TIME_WAIT."""
+        return (self.old_server_fin.seq + 1) % 2**32
+
+
+class SynFate(NamedTuple):
+    """How the server's TIME_WAIT socket met the new connection's first SYN."""
+
+    syns: list  # the client's SYNs of the new connection, first one first
+    beyond: bool  # its sequence number after the old rcv_nxt?
+    newer: Optional[bool]  # its timestamp above the old connection's last one?
+    answer: Optional[TcpView]  # the server's first answer
+    first_answer: str  # that answer in words
+    reply: Optional[TcpView]  # the client's reply to it
+    isn_from: Optional[str]  # where the new connection's server ISN came from
+
+    def note(self, view: TcpView) -> str:
+        if view is self.answer and self.first_answer == TW_ACK:
+            return "from TIME_WAIT"
+        if any(view is s for s in self.syns[1:]):
+            return "SYN retransmitted"
+        return ""
+
+
+def outrun_isn_clock(lab, client: socket.socket, server: socket.socket) -> tuple[float, float]:
+    """The old connection's client sends :data:`BULK` bytes: ``(start, end)`` of the transfer."""
+    lab.step(f"the client sends {BULK} bytes, faster than the ISN clock")
+    start = lab.now()
+    sender = threading.Thread(target=client.sendall, args=(b"a" * BULK,), daemon=True)
+    sender.start()
+    got = 0
+    server.settimeout(20)
+    while got < BULK:
+        data = server.recv(1 << 20)
+        if not data:
+            raise RuntimeError(f"the old connection ended after {got} of {BULK} bytes")
+        got += len(data)
+    sender.join(5)
+    lab.wait_for(lambda: unacked(client) == 0, "the bulk to be acknowledged")
+    end = lab.now()
+    lab.settle(quiet=0.1)  # let the capture catch up before the close
+    return start, end
+
+
+def close_server_first(lab, client: socket.socket, server: socket.socket, timestamps: bool) -> OldClosed:
+    counters = lab.counters()
     lab.step("the server closes first")
     server.close()
     client.settimeout(5)
@@ -134,11 +191,15 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
         ),
         "the server's TIME_WAIT and the client's CLOSED",
     )
-    server_state = lab.state_of(SERVER_PORT, CLIENT_PORT)
-    client_state = lab.state_of(CLIENT_PORT, SERVER_PORT)
+    closed = OldClosed(
+        lab.state_of(SERVER_PORT, CLIENT_PORT), lab.state_of(CLIENT_PORT, SERVER_PORT), counters
+    )
     if timestamps:
         time.sleep(TS_TICK)  # a timestamp of the same millisecond is not newer
+    return closed
 
+
+def reconnect(lab, listener: socket.socket, before: dict) -> Reconnect:
     lab.step("reconnecting from the same source port")
     mark = lab.now()
     again = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
@@ -152,7 +213,7 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
     except OSError as exc:
         error = errno_name(exc)
     seconds = time.monotonic() - t0
-    new_states, time_wait_after = {}, ""
+    new_states = {}
     if error is None:
         lab.track(listener.accept()[0])
         new_states = {
@@ -164,13 +225,13 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
         for s in lab.sockets([SERVER_PORT])
         if s.local[1] == SERVER_PORT and s.remote[1] == CLIENT_PORT and s.state == "TIME_WAIT"
     ]
-    time_wait_after = "TIME_WAIT" if tw_left else "gone"
     lab.settle(quiet=0.1)
     moved = counter_delta(before, lab.counters(), COUNTERS)
+    return Reconnect(mark, error, seconds, new_states, "TIME_WAIT" if tw_left else "gone", moved)
 
-    # Read the exchange from the capture.
-    from_client = Match(src_port=CLIENT_PORT, dst_port=SERVER_PORT)
-    from_server = Match(src_port=SERVER_PORT, dst_port=CLIENT_PORT)
+
+def read_exchange(lab, bulks: list, mark: float) -> Exchange:
+    """Waits until the capture holds the old connection's SYN and both its FINs."""
 
     def exchange():
         views = views_outside(lab, bulks)
@@ -178,97 +239,106 @@ def body(lab, timestamps: bool, outrun: bool) -> dict:
         old = [v for v in mine if v.t < mark]
         fins = [
             next((v for v in old if m.matches(v) and "FIN" in v.flags), None)
-            for m in (from_client, from_server)
+            for m in (FROM_CLIENT, FROM_SERVER)
         ]
         syn = next((v for v in old if v.flags == "SYN"), None)
-        return (mine, old, *fins, syn) if all(fins) and syn else None
+        return (mine, *fins, syn) if all(fins) and syn else None
 
-    mine, old, old_client_fin, old_server_fin, old_syn = lab.wait_for(
+    mine, client_fin, server_fin, syn = lab.wait_for(
         exchange, "the old connection's SYN and FINs in the capture", timeout=3, interval=0.1
     )
-    new = [v for v in mine if v.t >= mark]
-    rcv_nxt = (old_client_fin.seq + 1) % 2**32  # the server's rcv_nxt in TIME_WAIT
-    snd_nxt = (old_server_fin.seq + 1) % 2**32  # the server's snd_nxt in TIME_WAIT
-    syns = [v for v in new if v.flags == "SYN" and from_client.matches(v)]
+    return Exchange(mine, syn, client_fin, server_fin, [v for v in mine if v.t >= mark])
+
+
+def syn_fate(ex: Exchange, outrun: bool) -> SynFate:
+    """What the capture shows of the new SYN and the TIME_WAIT socket's answer."""
+    syns = [v for v in ex.new if v.flags == "SYN" and FROM_CLIENT.matches(v)]
     if not syns:
         raise RuntimeError("the capture shows no SYN of the new connection")
     first_syn = syns[0]
-    beyond = seq_gt(first_syn.seq, rcv_nxt)
+    beyond = seq_gt(first_syn.seq, ex.rcv_nxt)
     if outrun and beyond:
         raise RuntimeError(
             f"the old connection's {BULK} bytes did not outrun the ISN clock "
             "(the new SYN's sequence number is beyond the old rcv_nxt)"
         )
     newer = None
-    if old_client_fin.tsval is not None and first_syn.tsval is not None:
-        newer = seq_diff(old_client_fin.tsval, first_syn.tsval) < 0
-    after_syn = [v for v in new if v.t >= first_syn.t and v is not first_syn]
-    answer = next((v for v in after_syn if from_server.matches(v)), None)
+    if ex.old_client_fin.tsval is not None and first_syn.tsval is not None:
+        newer = seq_diff(ex.old_client_fin.tsval, first_syn.tsval) < 0
+    after_syn = [v for v in ex.new if v.t >= first_syn.t and v is not first_syn]
+    answer = next((v for v in after_syn if FROM_SERVER.matches(v)), None)
     if answer is None:
         first_answer = "nothing"
     elif answer.flags == "SYN|ACK":
         first_answer = "SYN|ACK"
-    elif answer.flags == "ACK" and (answer.seq, answer.ack) == (snd_nxt, rcv_nxt):
+    elif answer.flags == "ACK" and (answer.seq, answer.ack) == (ex.snd_nxt, ex.rcv_nxt):
         first_answer = TW_ACK
     else:
         first_answer = answer.flags
     reply = next(
-        (v for v in after_syn if from_client.matches(v) and (answer is None or v.t >= answer.t)), None
+        (v for v in after_syn if FROM_CLIENT.matches(v) and (answer is None or v.t >= answer.t)), None
     )
-    synack = next((v for v in new if v.flags == "SYN|ACK"), None)
+    synack = next((v for v in ex.new if v.flags == "SYN|ACK"), None)
     isn_from = None
     if synack is not None:
-        isn_from = TW_ISN if (synack.seq - snd_nxt) % 2**32 == 65537 else CLOCK_ISN
+        isn_from = TW_ISN if (synack.seq - ex.snd_nxt) % 2**32 == 65537 else CLOCK_ISN
+    return SynFate(syns, beyond, newer, answer, first_answer, reply, isn_from)
 
-    def note(v) -> str:
-        if v is answer and first_answer == TW_ACK:
-            return "from TIME_WAIT"
-        if any(v is s for s in syns[1:]):
-            return "SYN retransmitted"
-        return ""
 
-    notes = {id(v): note(v) for v in mine}
-    trace = to_trace(mine, (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT), lambda v: notes.get(id(v), ""))
-    if error is None and first_answer == "SYN|ACK":
-        explanation = "the server's TIME_WAIT socket accepted the SYN as a new incarnation: " + (
+def _explanation(error: Optional[str], fate: SynFate) -> str:
+    if error is None and fate.first_answer == "SYN|ACK":
+        return "the server's TIME_WAIT socket accepted the SYN as a new incarnation: " + (
             "its sequence number is beyond the old connection's"
-            if beyond
+            if fate.beyond
             else "its timestamp is newer than the old connection's"
         )
-    elif error is None:
-        explanation = (
+    if error is None:
+        return (
             "the server's TIME_WAIT socket did not accept the SYN (its sequence "
             "number is not beyond the old connection's"
-            + (", and its timestamp is not newer" if newer is False else "")
+            + (", and its timestamp is not newer" if fate.newer is False else "")
             + (
                 ") and answered with an ACK of the old connection; the client, "
                 "in SYN_SENT, answered that with a reset, which ended the TIME_WAIT "
                 "socket, and retransmitted its SYN, which found the listener"
-                if reply is not None and reply.flags == "RST"
+                if fate.reply is not None and fate.reply.flags == "RST"
                 else ")"
             )
         )
-    else:
-        explanation = f"connect() failed with {error}"
+    return f"connect() failed with {error}"
+
+
+def body(lab, timestamps: bool, outrun: bool) -> dict:
+    lab.start_capture()
+    listener = lab.listener(SERVER_PORT)
+    lab.step("the old connection")
+    client, server = lab.accepted(listener, CLIENT_PORT, reuseaddr=True)
+    bulks = [outrun_isn_clock(lab, client, server)] if outrun else []
+    closed = close_server_first(lab, client, server, timestamps)
+    again = reconnect(lab, listener, closed.counters)
+    ex = read_exchange(lab, bulks, again.mark)
+    fate = syn_fate(ex, outrun)
+    notes = {id(v): fate.note(v) for v in ex.segments}
+    trace = to_trace(ex.segments, (ADDR, CLIENT_PORT), (ADDR, SERVER_PORT), lambda v: notes.get(id(v), ""))
     return {
         "trace": trace.to_dicts(),
-        "server_state": server_state,
-        "client_state": client_state,
-        "syn_isn_beyond_old": beyond,
-        "syn_timestamp_newer": newer,
-        "first_syn_answer": first_answer,
-        "client_reply": reply.flags if reply is not None else "nothing",
-        "connected": error is None,
-        "connect_error": error,
-        "connected_after": _rounded(seconds, len(syns)) if error is None else "",
-        "syn_transmissions": len(syns),
-        "server_isn_from": isn_from,
-        "time_wait_after": time_wait_after,
-        "new_states": new_states,
-        "counters": moved,
-        "explanation": explanation,
-        "connect_seconds": round(seconds, 3),
-        "isn_advance": (first_syn.seq - old_syn.seq) % 2**32,
+        "server_state": closed.server_state,
+        "client_state": closed.client_state,
+        "syn_isn_beyond_old": fate.beyond,
+        "syn_timestamp_newer": fate.newer,
+        "first_syn_answer": fate.first_answer,
+        "client_reply": fate.reply.flags if fate.reply is not None else "nothing",
+        "connected": again.error is None,
+        "connect_error": again.error,
+        "connected_after": _rounded(again.seconds, len(fate.syns)) if again.error is None else "",
+        "syn_transmissions": len(fate.syns),
+        "server_isn_from": fate.isn_from,
+        "time_wait_after": again.time_wait_after,
+        "new_states": again.new_states,
+        "counters": again.counters,
+        "explanation": _explanation(again.error, fate),
+        "connect_seconds": round(again.seconds, 3),
+        "isn_advance": (fate.syns[0].seq - ex.old_syn.seq) % 2**32,
     }
 
 
