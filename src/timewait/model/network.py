@@ -173,16 +173,7 @@ class Network:
             self._record(now, p, "dropped")
             return
         self._record(now, p, p.note)
-        # the delay (Network._delay, inlined: it runs for every segment)
-        d = link.delay
-        if link.jitter > 0:
-            if link.distribution == "uniform":
-                d += rng.random() * link.jitter
-            else:
-                d += -link.jitter * math.log(1.0 - rng.random())
-        if link.reorder > 0 and rng.random() < link.reorder:
-            d += link.reorder_delay
-        self._schedule(p, now + (d if d < self.msl else self.msl), "")
+        self._schedule(p, now + self._delay(link, rng), "")
         if link.duplicate > 0 and rng.random() < link.duplicate:
             self._schedule(p, now + self._delay(link, rng), "duplicate")
         if link.holds:

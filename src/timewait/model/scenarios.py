@@ -323,8 +323,7 @@ class Simulation:
 
     def _reschedule(self, ep):
         """Keep exactly one wake-up, at ``ep``'s next deadline."""
-        timers = ep.timers
-        deadline = min(timers.values()) if timers else None  # ep.next_deadline()
+        deadline = ep.next_deadline()
         name = ep.name
         current = self._wakeups.get(name)
         if current is None or current[0] != deadline:
