@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..trace import Trace
 from . import states as S
-from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig
+from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig, Packet, Rejection
 from .network import Drop, Hold, LinkConfig, Network
 from .scheduler import Scheduler
 
@@ -511,63 +511,72 @@ def _close_outcome(sim, final) -> str:
 
 
 # ---- scenarios --------------------------------------------------------------------------
-def _close_exchange(sim: Simulation, p: dict, closer: str, half_close=False):
-    """Connect, exchange request/response, then close: ``closer`` first, the other side
-    when it reads end-of-file; ``both`` closes the two sides at the same instant."""
-    client, server = sim.endpoints["client"], sim.endpoints["server"]
-    req, resp = p.get("request_bytes", 0), p.get("response_bytes", 0)
-    state = {"responded": False, "closed": False}
+class _CloseExchange:
+    """The applications of a close scenario: connect, exchange request and response, then
+    close: ``closer`` first, the other side when it reads end-of-file; ``both`` closes the
+    two sides at the same instant. Its methods are the simulation's hooks."""
 
-    def close_both():
-        if not state["closed"]:
-            state["closed"] = True
-            if closer in ("client", "both"):
-                sim.do("client", "close")
-            if closer in ("server", "both"):
-                sim.do("server", "close")
+    def __init__(self, sim: Simulation, p: dict, closer: str, half_close: bool = False):
+        self.sim, self.closer, self.half_close = sim, closer, half_close
+        self.req, self.resp = p.get("request_bytes", 0), p.get("response_bytes", 0)
+        self.responded = False  # the server has sent its response
+        self.closed = False  # the closer has closed
+        sim.hooks.update(
+            {
+                ("client", "established"): self.client_established,
+                ("server", "data"): self.server_data,
+                ("client", "data"): self.client_data,
+                ("server", "eof"): self.server_eof,
+                ("client", "eof"): self.client_eof,
+            }
+        )
+        if self.req == 0 and self.resp and not half_close:
+            sim.hooks[("server", "established")] = self.server_data
+        sim.do("server", "listen")
+        sim.at(0.0, "client", "connect")
 
-    def client_established():
-        if req:
-            sim.do("client", "send", req)
-        if not resp or half_close:
-            close_both()
+    def _received(self, name: str) -> int:
+        return sum(d.length for d in self.sim.endpoints[name].deliveries if d.incarnation == 1)
 
-    def server_data():
-        received = sum(d.length for d in server.deliveries if d.incarnation == 1)
-        if resp and not state["responded"] and received >= req and not half_close:
-            state["responded"] = True
-            sim.do("server", "send", resp)
-            if closer == "server" or closer == "both":
-                close_both()
+    def close_both(self):
+        if not self.closed:
+            self.closed = True
+            if self.closer in ("client", "both"):
+                self.sim.do("client", "close")
+            if self.closer in ("server", "both"):
+                self.sim.do("server", "close")
 
-    def client_data():
-        received = sum(d.length for d in client.deliveries if d.incarnation == 1)
-        if resp and received >= resp and closer in ("client",) and not half_close:
-            close_both()
+    def client_established(self):
+        if self.req:
+            self.sim.do("client", "send", self.req)
+        if not self.resp or self.half_close:
+            self.close_both()
 
-    def server_eof():
-        if half_close and resp:
-            sim.do("server", "send", resp)
-        if closer == "client":
-            sim.do("server", "close")
+    def server_data(self):
+        if self.resp and not self.responded and self._received("server") >= self.req and not self.half_close:
+            self.responded = True
+            self.sim.do("server", "send", self.resp)
+            if self.closer in ("server", "both"):
+                self.close_both()
 
-    def client_eof():
-        if closer == "server":
-            sim.do("client", "close")
+    def client_data(self):
+        if (
+            self.resp
+            and self._received("client") >= self.resp
+            and self.closer == "client"
+            and not self.half_close
+        ):
+            self.close_both()
 
-    sim.hooks.update(
-        {
-            ("client", "established"): client_established,
-            ("server", "data"): server_data,
-            ("client", "data"): client_data,
-            ("server", "eof"): server_eof,
-            ("client", "eof"): client_eof,
-        }
-    )
-    if req == 0 and resp and not half_close:
-        sim.hooks[("server", "established")] = server_data
-    sim.do("server", "listen")
-    sim.at(0.0, "client", "connect")
+    def server_eof(self):
+        if self.half_close and self.resp:
+            self.sim.do("server", "send", self.resp)
+        if self.closer == "client":
+            self.sim.do("server", "close")
+
+    def client_eof(self):
+        if self.closer == "server":
+            self.sim.do("client", "close")
 
 
 def _run_close(name, params, merged_default=False, **kw) -> SimulationResult:
@@ -577,7 +586,7 @@ def _run_close(name, params, merged_default=False, **kw) -> SimulationResult:
     passive = {"client": "server", "server": "client"}.get(closer)
     client_cfg, server_cfg = _configs(p, merged_side=passive if merged else None)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, **kw))
-    _close_exchange(sim, p, closer, half_close=p.get("half_close", False))
+    _CloseExchange(sim, p, closer, half_close=p.get("half_close", False))
     sim.run()
     return _finish(name, p, sim)
 
@@ -609,7 +618,7 @@ def lost_fin(**params) -> SimulationResult:
     extra = [(closer, Drop("FIN|ACK", tuple(range(1, n + 1))))] if n else []
     client_cfg, server_cfg = _configs(p)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_drops=extra))
-    _close_exchange(sim, p, closer)
+    _CloseExchange(sim, p, closer)
     sim.run()
     return _finish("lost-fin", p, sim)
 
@@ -621,11 +630,7 @@ def lost_final_ack(**params) -> SimulationResult:
     p = _resolve("lost-final-ack", params)
     closer = p["closer"]
     client_cfg, server_cfg = _configs(p, merged_side=_other(closer) if p["merged"] else None)
-    holder: dict[str, Simulation] = {}
-
-    def is_final_ack(pkt):
-        return pkt.flags == "ACK" and holder["sim"].endpoints[closer].state == S.TIME_WAIT
-
+    is_final_ack = _FinalAck()
     if p["final_ack_loss"] is not None:
         links = _links(p, loss_match={closer: is_final_ack})
         links[(closer, _other(closer))].loss = p["final_ack_loss"]
@@ -634,10 +639,20 @@ def lost_final_ack(**params) -> SimulationResult:
         extra = [(closer, Drop(is_final_ack, tuple(range(1, n + 1))))] if n else []
         links = _links(p, extra_drops=extra)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, links)
-    holder["sim"] = sim
-    _close_exchange(sim, p, closer)
+    is_final_ack.closer = sim.endpoints[closer]
+    _CloseExchange(sim, p, closer)
     sim.run()
     return _finish("lost-final-ack", p, sim)
+
+
+class _FinalAck:
+    """Matches the final ACK: an ACK its sender sends in TIME_WAIT. The sender, ``closer``,
+    is set once the simulation has built the endpoints (the links are built before them)."""
+
+    closer: Optional[Endpoint] = None
+
+    def __call__(self, pkt: Packet) -> bool:
+        return pkt.flags == "ACK" and self.closer is not None and self.closer.state == S.TIME_WAIT
 
 
 def _other(name):
@@ -665,109 +680,153 @@ def provoked_reset(**params) -> SimulationResult:
     p = _resolve("provoked-reset", params)
     sim, arrival, answer = _run_old_duplicate("provoked-reset", p, answer_hold=p["answer_hold"])
     outcome, defence = _judge_duplicate(sim.endpoints["server"], arrival)
-    if outcome != "old-duplicate-accepted" and answer:
+    if outcome != "old-duplicate-accepted" and answer is not None:
         outcome, defence = _judge_answer(answer)
     return _finish("provoked-reset", p, sim, outcome, defence)
 
 
 def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) -> tuple:
     """Run the old-duplicate exchange; with ``answer_hold``, also keep a copy of the reset
-    the server sends to the old duplicate. Returns the simulation and what the server (for
-    the copy of the request) and the client (for the copy of the reset) had when each
-    arrived."""
-    req, resp, offset = p["request_bytes"], p["response_bytes"], p["old_offset"]
+    the server sends to the old duplicate. Returns the simulation and the :class:`Arrival`
+    of each held copy: the request's at the server, the reset's at the client (None for a
+    copy that never arrived)."""
+    req = p["request_bytes"]
     if req < 1:
         raise ValueError(f"request_bytes: must be >= 1 in {name}, got {req}")
-    nth = 2 if offset else 1
+    nth = 2 if p["old_offset"] else 1
     hold = Hold(lambda pkt: pkt.incarnation == 1 and "PSH" in pkt.flags, p["hold"], nth)
     holds = [("client", hold)]
     if answer_hold is not None:
         holds.append(("server", Hold(lambda pkt: pkt.incarnation == 1 and pkt.flags == "RST", answer_hold)))
     client_cfg, server_cfg = _configs(p)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_holds=holds))
-    client, server = sim.endpoints["client"], sim.endpoints["server"]
-    reconnect = {"done": False}
-
-    def client_established():
-        if client.incarnations == 1:
-            if offset:
-                sim.do("client", "send", offset)
-            sim.do("client", "send", req)
-            if not resp:
-                sim.do("client", "close")
-
-    def server_data():
-        got = sum(d.length for d in server.deliveries if d.incarnation == 1)
-        if server.incarnations == 1 and resp and got >= req + offset and server.state == S.ESTABLISHED:
-            sim.do("server", "send", resp)
-
-    def client_data():
-        got = sum(d.length for d in client.deliveries if d.incarnation == 1)
-        if client.incarnations == 1 and client.state == S.ESTABLISHED and got >= resp:
-            sim.do("client", "close")
-
-    def server_eof():
-        if server.tcb is not None and server.tcb.incarnation == 1:
-            sim.do("server", "close")
-
-    def client_closed():
-        if client.incarnations == 1 and not reconnect["done"]:
-            reconnect["done"] = True
-            sim.sched.after(p["reconnect_delay"], sim.do, "client", "connect")
-
-    sim.hooks.update(
-        {
-            ("client", "established"): client_established,
-            ("server", "data"): server_data,
-            ("client", "data"): client_data,
-            ("server", "eof"): server_eof,
-            ("client", "closed"): client_closed,
-        }
-    )
-    sim.do("server", "listen")
-    sim.at(0.0, "client", "connect")
-    # Record, at the moment each held copy arrives, what its receiver had.
-    arrival: dict[str, Any] = {}
-    answer: dict[str, Any] = {}
-    original = sim._deliver
-
-    def deliver(pkt):
-        held = pkt.note == "old duplicate"
-        if held and pkt.src == "client":
-            arrival["t"] = sim.sched.now
-            arrival["server_incarnation"] = server.tcb.incarnation if server.tcb else None
-            arrival["client_state"] = client.state
-            arrival["n_rejections"] = len(server.rejections)
-        elif held:
-            answer["t"] = sim.sched.now
-            answer["client_state"] = client.state
-            answer["resets"] = client.resets_received
-            answer["n_rejections"] = len(client.rejections)
-        original(pkt)
-        if held and pkt.src == "client":
-            arrival["rejection"] = next(
-                (r for r in server.rejections[arrival["n_rejections"] :] if r.packet.note == "old duplicate"),
-                None,
-            )
-        elif held:
-            answer["reset"] = client.resets_received > answer["resets"]
-            answer["rejection"] = next(
-                (r for r in client.rejections[answer["n_rejections"] :] if r.packet.note == "old duplicate"),
-                None,
-            )
-
-    sim.net.deliver = deliver
+    _Reconnect(sim, p)
+    held = sim.net.observer = _HeldCopies(sim)
     sim.run()
-    return sim, arrival, answer
+    return sim, held.request, held.answer
 
 
-def _judge_answer(answer: dict) -> tuple:
+class _Reconnect:
+    """The applications of the old-duplicate scenarios: connection 1 carries a request (after
+    ``old_offset`` bytes) and a response, and closes; the client connects again from the
+    same port ``reconnect_delay`` seconds after connection 1 closed on its side. Its
+    methods are the simulation's hooks."""
+
+    def __init__(self, sim: Simulation, p: dict):
+        self.sim = sim
+        self.client, self.server = sim.endpoints["client"], sim.endpoints["server"]
+        self.req, self.resp, self.offset = p["request_bytes"], p["response_bytes"], p["old_offset"]
+        self.reconnect_delay = p["reconnect_delay"]
+        self.reconnected = False
+        sim.hooks.update(
+            {
+                ("client", "established"): self.client_established,
+                ("server", "data"): self.server_data,
+                ("client", "data"): self.client_data,
+                ("server", "eof"): self.server_eof,
+                ("client", "closed"): self.client_closed,
+            }
+        )
+        sim.do("server", "listen")
+        sim.at(0.0, "client", "connect")
+
+    @staticmethod
+    def _received(ep: Endpoint) -> int:
+        return sum(d.length for d in ep.deliveries if d.incarnation == 1)
+
+    def client_established(self):
+        if self.client.incarnations == 1:
+            if self.offset:
+                self.sim.do("client", "send", self.offset)
+            self.sim.do("client", "send", self.req)
+            if not self.resp:
+                self.sim.do("client", "close")
+
+    def server_data(self):
+        server = self.server
+        if (
+            server.incarnations == 1
+            and self.resp
+            and self._received(server) >= self.req + self.offset
+            and server.state == S.ESTABLISHED
+        ):
+            self.sim.do("server", "send", self.resp)
+
+    def client_data(self):
+        client = self.client
+        if client.incarnations == 1 and client.state == S.ESTABLISHED and self._received(client) >= self.resp:
+            self.sim.do("client", "close")
+
+    def server_eof(self):
+        if self.server.tcb is not None and self.server.tcb.incarnation == 1:
+            self.sim.do("server", "close")
+
+    def client_closed(self):
+        if self.client.incarnations == 1 and not self.reconnected:
+            self.reconnected = True
+            self.sim.sched.after(self.reconnect_delay, self.sim.do, "client", "connect")
+
+
+@dataclass
+class Arrival:
+    """A copy held in the network, arriving at its receiver: what the two endpoints had
+    then, and what the receiver did with it."""
+
+    t: float
+    client_state: str
+    server_incarnation: Optional[int]  # None: the server had no connection
+    resets_before: int  # resets the receiver had accepted before
+    rejections_before: int  # segments the receiver had rejected before
+    rejection: Optional[Rejection] = None  # how the receiver rejected the copy, if it did
+    reset: bool = False  # the copy (a reset) ended the receiver's connection
+
+
+class _HeldCopies:
+    """Network observer: the :class:`Arrival` of the client's held request (at the server)
+    and of the server's held reset (at the client)."""
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        self.request: Optional[Arrival] = None
+        self.answer: Optional[Arrival] = None
+
+    def arriving(self, p: Packet) -> None:
+        if p.note != "old duplicate":
+            return
+        client, server = self.sim.endpoints["client"], self.sim.endpoints["server"]
+        receiver = self.sim.endpoints[p.dst]
+        arrival = Arrival(
+            self.sim.sched.now,
+            client.state,
+            server.tcb.incarnation if server.tcb else None,
+            receiver.resets_received,
+            len(receiver.rejections),
+        )
+        if p.src == "client":
+            self.request = arrival
+        else:
+            self.answer = arrival
+
+    def delivered(self, p: Packet) -> None:
+        if p.note != "old duplicate":
+            return
+        arrival = self.request if p.src == "client" else self.answer
+        receiver = self.sim.endpoints[p.dst]
+        assert arrival is not None  # set by arriving()
+        arrival.rejection = next(
+            (r for r in receiver.rejections[arrival.rejections_before :] if r.packet.note == "old duplicate"),
+            None,
+        )
+        arrival.reset = receiver.resets_received > arrival.resets_before
+
+
+def _judge_answer(answer: Arrival) -> tuple:
     """What became of the late reset, judged from what the client did with it."""
-    if answer["reset"]:
+    if answer.reset:
         return "late-reset-accepted", None
-    if answer["rejection"] is not None:
-        return "late-reset-rejected", answer["rejection"].defence
-    state = answer["client_state"]
+    if answer.rejection is not None:
+        return "late-reset-rejected", answer.rejection.defence
+    state = answer.client_state
     if state == S.TIME_WAIT:
         return "late-reset-rejected", "time-wait"  # behind rcv_nxt: outside the window
     if state == S.CLOSED:
@@ -777,17 +836,17 @@ def _judge_answer(answer: dict) -> tuple:
     return "late-reset-rejected", "sequence-window"  # synchronized: an unacceptable reset
 
 
-def _judge_duplicate(server: Endpoint, arrival: dict) -> tuple:
+def _judge_duplicate(server: Endpoint, arrival: Optional[Arrival]) -> tuple:
     if any(d.sender_incarnation != d.incarnation for d in server.deliveries):
         return "old-duplicate-accepted", None
-    if arrival.get("server_incarnation") == 1:
+    if arrival is not None and arrival.server_incarnation == 1:
         return "old-duplicate-rejected", "same-incarnation"
-    rej = arrival.get("rejection")
-    if rej is None:
+    if arrival is None or arrival.rejection is None:
         return "incomplete", None
+    rej = arrival.rejection
     if rej.defence == "no-connection":
         return "old-duplicate-rejected", (
-            "time-wait" if arrival["client_state"] == S.TIME_WAIT else "no-connection"
+            "time-wait" if arrival.client_state == S.TIME_WAIT else "no-connection"
         )
     return "old-duplicate-rejected", rej.defence
 
