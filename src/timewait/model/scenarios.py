@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..trace import Trace
 from . import states as S
-from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig, Packet, Rejection
+from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig, Packet, Rejection, StateChange, Transition
 from .network import Drop, Hold, LinkConfig, Network
 from .scheduler import Scheduler
 
@@ -220,10 +220,10 @@ class SimulationResult:
     explanation: str
     params: dict
     trace: Trace
-    timeline: list  # [(t, endpoint, state)], as plots.state_timeline takes it
+    timeline: list[StateChange]  # both endpoints' states in time order
     end_states: dict  # when the network fell quiet (what `ss` would show then)
     final_states: dict  # after every timer has run
-    transitions: list  # [(t, endpoint, state, event, next_state)]
+    transitions: list[Transition]  # both endpoints', in time order
     settle_time: float
 
     def flag_sequence(self, include_dropped: bool = True) -> list:
@@ -340,17 +340,17 @@ class Simulation:
         return _merge_timelines(self.endpoints)
 
 
-def _merge_timelines(endpoints) -> list:
-    rows = []
+def _merge_timelines(endpoints) -> list[StateChange]:
+    """Both endpoints' timelines, each starting CLOSED at 0, in time order (the client's
+    change first at the same instant)."""
+    rows: list[tuple[tuple, StateChange]] = []
     for name, ep in endpoints.items():
-        initial = (
-            [(0.0, name, S.CLOSED)]
-            if not ep.timeline or ep.timeline[0][0] > 0 or ep.timeline[0][2] != S.CLOSED
-            else []
-        )
-        rows += [(t, name, s, i) for i, (t, _, s) in enumerate(initial + ep.timeline)]
-    rows.sort(key=lambda r: (r[0], r[1] != "client", r[3]))
-    return [(t, name, s) for t, name, s, _ in rows]
+        changes = ep.timeline
+        if not changes or changes[0].t > 0 or changes[0].state != S.CLOSED:
+            changes = [StateChange(0.0, name, S.CLOSED), *changes]
+        rows += [((c.t, name != "client", i), c) for i, c in enumerate(changes)]
+    rows.sort(key=lambda r: r[0])
+    return [c for _, c in rows]
 
 
 def state_at(timeline: list, endpoint: str, t: float) -> str:
@@ -480,10 +480,7 @@ def _finish(name, p, sim: Simulation, outcome=None, defence=None) -> SimulationR
     explanation = OUTCOMES[outcome]
     if defence:
         explanation += f": {DEFENCES[defence]}"
-    transitions = sorted(
-        [(t, n, s, e, nx) for n, ep in sim.endpoints.items() for (t, s, e, nx) in ep.transitions],
-        key=lambda r: r[0],
-    )
+    transitions = sorted((tr for ep in sim.endpoints.values() for tr in ep.transitions), key=lambda r: r.t)
     return SimulationResult(
         name,
         outcome,
