@@ -56,12 +56,7 @@ def _drop_rule(text: str) -> str:
 
 
 def _converter(name: str, par):
-    def check(value):
-        if par.choices and value not in par.choices:
-            raise ValueError(value)
-        return par.check(name, value)
-
-    return checked(par.kind, par.valid_range(), check)
+    return checked(par.kind, par.valid_range(), par.check)
 
 
 def _as_option(message: str) -> str:

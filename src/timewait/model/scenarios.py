@@ -17,6 +17,7 @@ from ..trace import Trace
 from . import states as S
 from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig, Packet, Rejection, StateChange, Transition
 from .network import Drop, Hold, LinkConfig, Network
+from .params import Param
 from .scheduler import Scheduler
 
 LINUX_TIME_WAIT = 60.0  # seconds, fixed in the Linux kernel (TCP_TIMEWAIT_LEN)
@@ -50,150 +51,153 @@ DEFENCES = {
 }
 
 
-@dataclass(frozen=True)
-class Param:
-    default: object
-    kind: type
-    help: str
-    choices: tuple = ()
-    cli: bool = True  # shown as a command-line option
-    minimum: Optional[float] = None  # a number's valid range, checked by check()
-    maximum: Optional[float] = None
-    above_minimum: bool = False  # the minimum itself is not valid (an MSL of 0 s)
-    valid: str = ""  # the valid range in words, where it depends on another parameter
-
-    def __post_init__(self):
-        if (self.minimum is None) != (self.maximum is None):
-            raise ValueError(f"minimum and maximum: give both or neither ({self.help!r})")
-
-    def valid_range(self) -> str:
-        if self.valid:
-            return self.valid
-        if self.kind is bool:
-            return "True or False"
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        if self.minimum is None:
-            return f"a value of type {self.kind.__name__}"
-        low, high = _number(self.minimum), _number(self.maximum)
-        if self.above_minimum:
-            return f"more than {low} and at most {high}"
-        return f"between {low} and {high}"
-
-    def check(self, name: str, value):
-        """``value`` if it is of this parameter's kind and in its range, else a ValueError
-        naming ``name`` and the range (``nan`` and ``inf`` are out of every range)."""
-        low, high = self.minimum, self.maximum  # both or neither: see __post_init__
-        if low is None or high is None or value is None:
-            return value
-        number = numbers.Integral if self.kind is int else numbers.Real
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, number)
-            or not (low <= float(value) <= high)
-            or (self.above_minimum and value == self.minimum)
-        ):
-            raise ValueError(f"{name}: must be {self.valid_range()}, got {value!r}")
-        return value
-
-
-def _number(x) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
 _DAY, _MANY = 86400.0, 100  # seconds in a day; more losses or retries than a close can use
 _WITHIN_MSL = "a number of seconds, more than 0 and at most the MSL"
 
 PARAMS = {
-    "msl": Param(
-        30.0,
-        float,
-        "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
-        minimum=0,
-        maximum=3600,
-        above_minimum=True,
-    ),
-    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ...", minimum=0, maximum=100),
-    "time_wait": Param(
-        None,
-        float,
-        "TIME_WAIT length in seconds (overrides time_wait_msl; Linux: 60)",
-        minimum=0,
-        maximum=_DAY,
-    ),
-    "closer": Param(
-        "client", str, "who closes first ('both': simultaneous close)", ("client", "server", "both")
-    ),
-    "merged": Param(False, bool, "the passive closer piggy-backs its ACK on its FIN (three-segment close)"),
-    "half_close": Param(
-        False, bool, "the passive side sends response_bytes after the first FIN, then closes"
-    ),
-    "request_bytes": Param(0, int, "bytes the client sends after connecting", minimum=0, maximum=10**9),
-    "response_bytes": Param(0, int, "bytes the server sends back", minimum=0, maximum=10**9),
-    "delay": Param(0.001, float, "one-way network delay, seconds", minimum=0, maximum=3600),
-    "jitter": Param(0.0, float, "scale of the random extra delay, seconds", minimum=0, maximum=3600),
-    "distribution": Param("uniform", str, "distribution of the extra delay", ("uniform", "exponential")),
-    "loss": Param(0.0, float, "probability that any segment is lost, both directions", minimum=0, maximum=1),
-    "client_loss": Param(None, float, "loss probability of segments the client sends", minimum=0, maximum=1),
-    "server_loss": Param(None, float, "loss probability of segments the server sends", minimum=0, maximum=1),
-    "drop": Param((), str, "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
-    "duplicate": Param(0.0, float, "probability that a segment arrives twice", minimum=0, maximum=1),
-    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms", minimum=0, maximum=1),
-    "isn": Param("clock", str, "initial sequence number policy", ISN_POLICIES),
-    "timestamps": Param(False, bool, "TCP timestamps, and with them PAWS"),
-    "ack_check": Param(True, bool, "RFC 5961 ACK acceptability check"),
-    "rfc1337": Param(False, bool, "ignore resets in TIME_WAIT (RFC 1337)"),
-    "rto": Param(
-        0.2,
-        float,
-        "first retransmission timeout, seconds (doubles each time)",
-        minimum=0,
-        maximum=120,
-        above_minimum=True,
-    ),
-    "max_retries": Param(8, int, "retransmissions before giving up", minimum=0, maximum=_MANY),
-    "fin_losses": Param(
-        1, int, "how many of the closer's FINs in a row the network loses", minimum=0, maximum=_MANY
-    ),
-    "final_ack_losses": Param(
-        1, int, "how many final ACKs in a row the network loses", minimum=0, maximum=_MANY
-    ),
-    "final_ack_loss": Param(
-        None,
-        float,
-        "probability that each final ACK is lost (instead of final_ack_losses)",
-        minimum=0,
-        maximum=1,
-    ),
-    "reconnect_delay": Param(
-        0.0,
-        float,
-        "seconds between the 4-tuple becoming free and the new connection",
-        minimum=0,
-        maximum=_DAY,
-    ),
-    "hold": Param(
-        None,
-        float,
-        "how long the old duplicate stays in the network, seconds (at most the MSL; default: the MSL)",
-        valid=_WITHIN_MSL,
-    ),
-    "answer_hold": Param(
-        None,
-        float,
-        "how long the peer's reset, provoked by the old duplicate, "
-        "stays in the network, seconds (at most the MSL; default: "
-        "the MSL)",
-        valid=_WITHIN_MSL,
-    ),
-    "old_offset": Param(
-        0, int, "bytes connection 1 carried before the duplicated segment", minimum=0, maximum=10**9
-    ),
-    "seed": Param(0, int, "random seed", minimum=0, maximum=2**32 - 1),
-    "client_isns": Param((), tuple, "explicit client ISNs, one per incarnation", cli=False),
-    "server_isns": Param((), tuple, "explicit server ISNs, one per incarnation", cli=False),
-    "isn_secret": Param(None, int, "RFC 6528 per-4-tuple secret of the clock ISN", cli=False),
-    "ts_offset": Param(None, int, "timestamp clock offset", cli=False),
+    p.name: p
+    for p in (
+        Param(
+            "msl",
+            float,
+            30.0,
+            "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
+            minimum=0,
+            maximum=3600,
+            above_minimum=True,
+        ),
+        Param("time_wait_msl", float, 2.0, "TIME_WAIT length in MSLs: 0, 1, 2, ...", minimum=0, maximum=100),
+        Param(
+            "time_wait",
+            float,
+            None,
+            "TIME_WAIT length in seconds (overrides time_wait_msl; Linux: 60)",
+            minimum=0,
+            maximum=_DAY,
+        ),
+        Param(
+            "closer",
+            str,
+            "client",
+            "who closes first ('both': simultaneous close)",
+            choices=("client", "server", "both"),
+        ),
+        Param(
+            "merged", bool, False, "the passive closer piggy-backs its ACK on its FIN (three-segment close)"
+        ),
+        Param(
+            "half_close",
+            bool,
+            False,
+            "the passive side sends response_bytes after the first FIN, then closes",
+        ),
+        Param("request_bytes", int, 0, "bytes the client sends after connecting", minimum=0, maximum=10**9),
+        Param("response_bytes", int, 0, "bytes the server sends back", minimum=0, maximum=10**9),
+        Param("delay", float, 0.001, "one-way network delay, seconds", minimum=0, maximum=3600),
+        Param("jitter", float, 0.0, "scale of the random extra delay, seconds", minimum=0, maximum=3600),
+        Param(
+            "distribution",
+            str,
+            "uniform",
+            "distribution of the extra delay",
+            choices=("uniform", "exponential"),
+        ),
+        Param(
+            "loss", float, 0.0, "probability that any segment is lost, both directions", minimum=0, maximum=1
+        ),
+        Param(
+            "client_loss", float, None, "loss probability of segments the client sends", minimum=0, maximum=1
+        ),
+        Param(
+            "server_loss", float, None, "loss probability of segments the server sends", minimum=0, maximum=1
+        ),
+        Param("drop", str, (), "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
+        Param("duplicate", float, 0.0, "probability that a segment arrives twice", minimum=0, maximum=1),
+        Param("reorder", float, 0.0, "probability that a segment is held back 10 ms", minimum=0, maximum=1),
+        Param("isn", str, "clock", "initial sequence number policy", choices=ISN_POLICIES),
+        Param("timestamps", bool, False, "TCP timestamps, and with them PAWS"),
+        Param("ack_check", bool, True, "RFC 5961 ACK acceptability check"),
+        Param("rfc1337", bool, False, "ignore resets in TIME_WAIT (RFC 1337)"),
+        Param(
+            "rto",
+            float,
+            0.2,
+            "first retransmission timeout, seconds (doubles each time)",
+            minimum=0,
+            maximum=120,
+            above_minimum=True,
+        ),
+        Param("max_retries", int, 8, "retransmissions before giving up", minimum=0, maximum=_MANY),
+        Param(
+            "fin_losses",
+            int,
+            1,
+            "how many of the closer's FINs in a row the network loses",
+            minimum=0,
+            maximum=_MANY,
+        ),
+        Param(
+            "final_ack_losses",
+            int,
+            1,
+            "how many final ACKs in a row the network loses",
+            minimum=0,
+            maximum=_MANY,
+        ),
+        Param(
+            "final_ack_loss",
+            float,
+            None,
+            "probability that each final ACK is lost (instead of final_ack_losses)",
+            minimum=0,
+            maximum=1,
+        ),
+        Param(
+            "reconnect_delay",
+            float,
+            0.0,
+            "seconds between the 4-tuple becoming free and the new connection",
+            minimum=0,
+            maximum=_DAY,
+        ),
+        Param(
+            "hold",
+            float,
+            None,
+            "how long the old duplicate stays in the network, seconds (at most the MSL; default: the MSL)",
+            valid=_WITHIN_MSL,
+        ),
+        Param(
+            "answer_hold",
+            float,
+            None,
+            "how long the peer's reset, provoked by the old duplicate, "
+            "stays in the network, seconds (at most the MSL; default: "
+            "the MSL)",
+            valid=_WITHIN_MSL,
+        ),
+        Param(
+            "old_offset",
+            int,
+            0,
+            "bytes connection 1 carried before the duplicated segment",
+            minimum=0,
+            maximum=10**9,
+        ),
+        Param("seed", int, 0, "random seed", minimum=0, maximum=2**32 - 1),
+        Param("client_isns", tuple, (), "explicit client ISNs, one per incarnation", cli=False),
+        Param("server_isns", tuple, (), "explicit server ISNs, one per incarnation", cli=False),
+        Param(
+            "isn_secret",
+            int,
+            None,
+            "RFC 6528 per-4-tuple secret of the clock ISN",
+            cli=False,
+            minimum=0,
+            maximum=2**32 - 1,
+        ),
+        Param("ts_offset", int, None, "timestamp clock offset", cli=False, minimum=0, maximum=2**32 - 1),
+    )
 }
 
 _NET = (
@@ -383,11 +387,7 @@ def _resolve(name: str, params: dict) -> dict:
             )
     p = dict(defaults)
     p.update({k: v for k, v in params.items() if v is not None or PARAMS[k].default is None})
-    for k, v in p.items():
-        par = PARAMS[k]
-        if par.choices and v not in par.choices:
-            raise ValueError(f"{k}: must be one of {', '.join(par.choices)}, got {v!r}")
-        par.check(k, v)
+    p = {k: PARAMS[k].check(v) for k, v in p.items()}
     if p.get("delay", 0) > p["msl"]:
         raise ValueError(f"delay: must be between 0 and the MSL ({p['msl']} s), got {p['delay']}")
     for k in ("hold", "answer_hold"):
