@@ -63,29 +63,32 @@ class Param:
         every range; True is not a number)."""
         if value is None and self.default is None:
             return None
-        bad = ValueError(f"{self.name}: must be {self.valid_range()}, got {value!r}")
-        if self.kind is bool:
+        kind = self.kind
+        if kind is bool:
             if not isinstance(value, bool):
-                raise bad
+                raise self._refused(value)
             return value
         if self.choices:
             # True == 1 == 1.0 in Python: a choice must match in type as well as value, so
             # neither a flag nor a float is a valid choice of an integer option.
             if not any(value == c and type(value) is type(c) for c in self.choices):
-                raise bad
+                raise self._refused(value)
             return value
-        if self.kind not in (int, float):
+        if kind is not int and kind is not float:
             return value
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise bad
+            raise self._refused(value)
         low, high = self.minimum, self.maximum
         if low is None or high is None:  # `valid`: checked where the other parameter is known
             return value
         number = float(value)
         if not (low <= number <= high) or (self.above_minimum and number == low):
-            raise bad
-        if self.kind is float:
+            raise self._refused(value)
+        if kind is float:
             return number
         if not number.is_integer():
-            raise bad
+            raise self._refused(value)
         return value if isinstance(value, int) else int(number)  # ranges are well within 2**53
+
+    def _refused(self, value) -> ValueError:
+        return ValueError(f"{self.name}: must be {self.valid_range()}, got {value!r}")
