@@ -8,6 +8,7 @@ Prints medians, 95th percentiles and ratios; goals are printed beside the figure
 from __future__ import annotations
 
 import argparse
+import io
 import platform
 import statistics
 import sys
@@ -26,8 +27,14 @@ def percentiles(samples):
     return statistics.median(s), s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
 
 
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def bench_widget(n):
-    from timewait.widgets import _png, sequence_explorer
+    from timewait.widgets import sequence_explorer
 
     warnings.simplefilter("ignore")
     e = sequence_explorer()

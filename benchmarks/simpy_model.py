@@ -2,7 +2,7 @@
 
 Both sides run the same sans-IO code -- :class:`timewait.model.endpoint.Endpoint` (TCP),
 :class:`timewait.model.network.Network`'s loss, delay and recording, and the scenarios'
-application logic (``scenarios._close_exchange`` and the scenario functions) -- because
+application logic (``scenarios._CloseExchange`` and the scenario functions) -- because
 that is the point of a sans-IO model: any event loop can drive it. What differs is the
 engine and the driver around it:
 

@@ -5,7 +5,7 @@ from itertools import pairwise
 
 import pytest
 
-from timewait.model import OUTCOMES, list_scenarios, simulate
+from timewait.model import OUTCOMES, PARAMS, list_scenarios, simulate
 from timewait.model.scenarios import state_at
 
 HANDSHAKE = [("client", "SYN"), ("server", "SYN|ACK"), ("client", "ACK")]
@@ -270,6 +270,9 @@ def test_lossy_runs_end_in_a_named_outcome():
         (dict(hold=5.0), "hold: scenario 'four-way-close' does not use"),
         (dict(answer_hold=5.0), "answer_hold: scenario 'four-way-close' does not use"),
         (dict(colour="red"), "colour: not a simulation parameter"),
+        (dict(merged="yes"), "merged: must be True or False, got 'yes'"),
+        (dict(request_bytes=2.5), "request_bytes: must be between 0 and 1000000000, got 2.5"),
+        (dict(seed=True), "seed: must be between"),
     ],
 )
 def test_invalid_parameters_are_named(params, needle):
@@ -296,3 +299,14 @@ def test_unknown_scenario():
 def test_provoked_reset_parameters_are_checked(params, needle):
     with pytest.raises(ValueError, match=needle):
         simulate("provoked-reset", **params)
+
+
+def test_scenarios_and_experiments_share_one_param_type():
+    from timewait.experiments.base import TIMEOUT, Param
+    from timewait.model.params import Param as ModelParam
+
+    assert Param is ModelParam and isinstance(TIMEOUT, Param)
+    assert all(isinstance(p, Param) and p.name == name for name, p in PARAMS.items())
+    # A whole number given as a float is the int it equals; a float parameter's value a float.
+    r = simulate("four-way-close", request_bytes=100.0, time_wait_msl=1)
+    assert type(r.params["request_bytes"]) is int and type(r.params["time_wait_msl"]) is float

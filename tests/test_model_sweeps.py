@@ -400,3 +400,10 @@ def test_plain_python_sweeps_agree_with_numpy_within_their_intervals(sweep, kw):
 def test_backend_is_checked():
     with pytest.raises(ValueError, match="backend"):
         reset_sweep(trials=10, backend="fortran")
+
+
+@pytest.mark.parametrize("sweep", [reset_sweep, old_duplicate_sweep, provoked_reset_sweep])
+def test_sweeps_take_only_their_x_axis_by_position(sweep):
+    # The other axes have different orders in different sweeps; by name there is no mix-up.
+    with pytest.raises(TypeError):
+        sweep((0.0,), (0.0,))

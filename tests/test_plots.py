@@ -127,7 +127,9 @@ def test_every_sweep_curve_has_a_label_and_its_own_marker_and_line_style():
 
 
 def test_sweep_curves_take_readable_labels_and_refuse_more_curves_than_styles():
-    r = old_duplicate_sweep((0.0, 1.0), (0.0,), ("fixed", "clock", "random"), 200, seed=0)
+    r = old_duplicate_sweep(
+        (0.0, 1.0), reconnect_delay=(0.0,), isn=("fixed", "clock", "random"), trials=200, seed=0
+    )
     fig = sweep_curves(r, "time_wait_msl", "isn", label=lambda g: f"{g} ISNs")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "fixed ISNs",
@@ -190,3 +192,23 @@ def test_state_changes_at_one_instant_keep_their_order():
     fig = state_timeline(r.timeline)
     last = max((b for b in fig.axes[0].patches if b.get_y() < 0.5), key=lambda b: b.get_x() + b.get_width())
     assert _hex(last.get_facecolor()) == state_colour("CLOSED")
+
+
+def test_a_figure_the_caller_gives_keeps_the_callers_layout():
+    # Only a figure the plot made is laid out (tight_layout) by it: a panel that places its
+    # axes itself keeps them where it put them.
+    import matplotlib.pyplot as plt
+
+    r = simulate("lost-final-ack", time_wait_msl=0)
+    fig, (top, bottom) = plt.subplots(2, 1)
+    before = [ax.get_position().bounds for ax in (top, bottom)]
+    sequence_diagram(r.trace, ax=top, states=r.timeline)
+    state_timeline(r.timeline, ax=bottom)
+    assert [ax.get_position().bounds for ax in (top, bottom)] == before
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    default = ax.get_position().bounds
+    plt.close(fig)
+    made = sequence_diagram(r.trace)  # a figure of its own: laid out to fill it
+    assert made.axes[0].get_position().bounds != default
+    plt.close(made)

@@ -33,7 +33,9 @@ def test_each_curve_has_its_own_style_and_a_legend_entry():
 
 
 def test_every_point_carries_its_numbers_and_the_chart_its_description():
-    r = old_duplicate_sweep((0.0, 0.5, 1.0), (0.0,), ("fixed", "clock"), 400, seed=1, backend="python")
+    r = old_duplicate_sweep(
+        (0.0, 0.5, 1.0), reconnect_delay=(0.0,), isn=("fixed", "clock"), trials=400, seed=1, backend="python"
+    )
     root = _chart(
         r, "time_wait_msl", "isn", xlabel="TIME_WAIT length (MSL)", ylabel="P(old duplicate accepted)"
     )

@@ -377,68 +377,99 @@ def parse_reserved_ports(raw: str) -> set:
     return ports
 
 
-def _meaning(name: str, sysctls: Mapping) -> str:
-    short = name.rsplit(".", 1)[1]
-    value = _int(sysctls, name) if short not in ("ip_local_port_range", "ip_local_reserved_ports") else None
-    if sysctls.get(name) is None:
-        if short == "tcp_tw_recycle":
-            return "absent, as expected: removed in Linux 4.12 (it broke clients behind NAT)"
-        if short == "tcp_tw_reuse_delay":
-            return "absent on this kernel: tcp_tw_reuse takes over TIME_WAIT ports older than about 1 s"
-        return "absent on this kernel (or not captured)"
-    if short == "tcp_tw_reuse":
-        return {
+_UNDOCUMENTED = "{} = not a documented value (0, 1 or 2)"
+_ORPHAN_RETRIES = (
+    ": retransmissions of an orphaned socket's FIN (FIN_WAIT_1, CLOSING, LAST_ACK) before the kernel gives up"
+)
+
+# What a sysctl's absence means (any other absent one: "absent on this kernel (or not captured)").
+_ABSENT = {
+    "tcp_tw_recycle": "absent, as expected: removed in Linux 4.12 (it broke clients behind NAT)",
+    "tcp_tw_reuse_delay": "absent on this kernel: tcp_tw_reuse takes over TIME_WAIT ports older "
+    "than about 1 s",
+}
+
+# What a whole-number sysctl's value means: the documented values by value, or a sentence
+# written around the value; the fallback (with {}) covers any value without an entry.
+_VALUES: dict[str, tuple[dict[int, str], str]] = {
+    "tcp_tw_reuse": (
+        {
             0: "0 = connect() never takes over a TIME_WAIT port",
             1: "1 = connect() may take over a TIME_WAIT port older than tcp_tw_reuse_delay "
             "when both ends sent timestamps (client side only)",
             2: "2 = like 1 but only for loopback connections; the default of current kernels",
-        }.get(value, f"{value} = not a documented value (0, 1 or 2)")
-    if short == "tcp_tw_reuse_delay":
-        return (
-            f"a TIME_WAIT socket must be {value} ms old before tcp_tw_reuse may take over "
-            "its port (default 1000)"
-        )
-    if short == "tcp_timestamps":
-        return {
+        },
+        _UNDOCUMENTED,
+    ),
+    "tcp_tw_reuse_delay": (
+        {},
+        "a TIME_WAIT socket must be {} ms old before tcp_tw_reuse may take over its port (default 1000)",
+    ),
+    "tcp_timestamps": (
+        {
             0: "0 = no TCP timestamps: no PAWS, and tcp_tw_reuse can never apply",
             1: "1 = timestamps on, random offset per connection (the default); PAWS protects reused ports",
             2: "2 = timestamps on without random offsets",
-        }.get(value, f"{value} = not a documented value (0, 1 or 2)")
-    if short == "tcp_max_tw_buckets":
-        return (
-            f"at most {value:,} TIME_WAIT sockets in this namespace; beyond that a closing "
-            "connection skips TIME_WAIT (counted as TCPTimeWaitOverflow)"
-        )
-    if short == "tcp_fin_timeout":
-        return (
-            f"an orphaned FIN_WAIT_2 socket (the application already closed it) waits {value} s "
-            "for the peer's FIN; it does NOT change TIME_WAIT, which is fixed at 60 s"
-        )
-    if short == "tcp_orphan_retries":
-        shown = "0 = the built-in default, 8" if value == 0 else str(value)
-        return (
-            f"{shown}: retransmissions of an orphaned socket's FIN (FIN_WAIT_1, CLOSING, "
-            "LAST_ACK) before the kernel gives up"
-        )
-    if short == "tcp_rfc1337":
-        return {
-            0: "0 = a RST received in TIME_WAIT ends it early (TIME_WAIT assassination, "
-            "RFC 1337); the default",
+        },
+        _UNDOCUMENTED,
+    ),
+    "tcp_max_tw_buckets": (
+        {},
+        "at most {:,} TIME_WAIT sockets in this namespace; beyond that a closing connection skips "
+        "TIME_WAIT (counted as TCPTimeWaitOverflow)",
+    ),
+    "tcp_fin_timeout": (
+        {},
+        "an orphaned FIN_WAIT_2 socket (the application already closed it) waits {} s for the "
+        "peer's FIN; it does NOT change TIME_WAIT, which is fixed at 60 s",
+    ),
+    "tcp_orphan_retries": ({0: "0 = the built-in default, 8" + _ORPHAN_RETRIES}, "{}" + _ORPHAN_RETRIES),
+    "tcp_rfc1337": (
+        {
+            0: "0 = a RST received in TIME_WAIT ends it early (TIME_WAIT assassination, RFC 1337); "
+            "the default",
             1: "1 = RSTs received in TIME_WAIT are ignored, so TIME_WAIT lasts its 60 s",
-        }.get(value, f"{value} = treated as 1 (non-zero)")
-    if short == "tcp_tw_recycle":
-        return f"{value}: this kernel predates 4.12; 1 drops SYNs from clients behind NAT, never enable it"
-    if short == "ip_local_port_range":
-        low, high = parse_port_range(sysctls[name])
-        return f"{high - low + 1:,} ephemeral ports ({low}-{high}) for connect() and bind() to port 0"
-    if short == "ip_local_reserved_ports":
-        n = len(parse_reserved_ports(sysctls[name]))
-        return (
-            f"{n:,} ports never chosen automatically (still usable when asked for by number)"
-            if n
-            else "none: no ports are held back from automatic choice"
-        )
-    return ""
+        },
+        "{} = treated as 1 (non-zero)",
+    ),
+    "tcp_tw_recycle": (
+        {},
+        "{}: this kernel predates 4.12; 1 drops SYNs from clients behind NAT, never enable it",
+    ),
+}
+
+
+def _port_range_meaning(raw: str) -> str:
+    low, high = parse_port_range(raw)
+    return f"{high - low + 1:,} ephemeral ports ({low}-{high}) for connect() and bind() to port 0"
+
+
+def _reserved_ports_meaning(raw: str) -> str:
+    n = len(parse_reserved_ports(raw))
+    if not n:
+        return "none: no ports are held back from automatic choice"
+    return f"{n:,} ports never chosen automatically (still usable when asked for by number)"
+
+
+# What a sysctl written as text (not one number) means.
+_TEXTS: dict[str, Callable[[str], str]] = {
+    "ip_local_port_range": _port_range_meaning,
+    "ip_local_reserved_ports": _reserved_ports_meaning,
+}
+
+
+def _meaning(name: str, sysctls: Mapping) -> str:
+    short = name.rsplit(".", 1)[1]
+    raw = sysctls.get(name)
+    if raw is None:
+        return _ABSENT.get(short, "absent on this kernel (or not captured)")
+    if short in _TEXTS:
+        return _TEXTS[short](raw)
+    value = _int(sysctls, name)
+    if short not in _VALUES:
+        return ""
+    documented, other = _VALUES[short]
+    return documented.get(value, other.format(value)) if value is not None else ""
 
 
 # ---------------------------------------------------------------- analysis

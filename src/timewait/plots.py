@@ -77,9 +77,12 @@ def sequence_diagram(
 ):
     """Draw ``trace`` as a sequence diagram: client on the left, server on the right, time
     running down one row per segment. ``states`` (``[(t, endpoint, state), ...]``) writes each
-    endpoint's state changes beside its line. Returns the matplotlib Figure."""
+    endpoint's state changes beside its line. Returns the matplotlib Figure (laid out here
+    when this function made it; a figure whose ``ax`` the caller gives is the caller's to
+    lay out)."""
     left, right = trace.endpoints
     n = len(trace)
+    own_figure = ax is None
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -131,7 +134,8 @@ def sequence_diagram(
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=12)
-    fig.tight_layout()
+    if own_figure:
+        fig.tight_layout()
     return fig
 
 
@@ -158,8 +162,10 @@ def _state_labels(ax, trace: Trace, states: list, x: dict) -> None:
 def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: Optional[float] = None):
     """Draw each endpoint's states over time from ``[(t, endpoint, state), ...]`` as labelled
     horizontal bars (one row per endpoint; each state in its :func:`state_colour`, its name
-    written on the bar, TIME_WAIT also hatched). Returns the Figure."""
+    written on the bar, TIME_WAIT also hatched). Returns the Figure (laid out here when this
+    function made it; a figure whose ``ax`` the caller gives is the caller's to lay out)."""
     endpoints = timeline_endpoints(timeline)
+    own_figure = ax is None
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -197,7 +203,8 @@ def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: 
     ax.invert_yaxis()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    if own_figure:
+        fig.tight_layout()
     # A state too brief to hold its name at this scale is not named on the chart (its name
     # would cover its neighbours); describe_timeline lists every state for the alt text.
     for bar, text in labelled:

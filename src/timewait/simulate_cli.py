@@ -42,7 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
             )
         else:
             metavar = "{" + ",".join(par.choices) + "}" if par.choices else name.upper()
-            action = parser.add_argument(_option(name), type=_converter(name, par), metavar=metavar, **kw)
+            action = parser.add_argument(
+                _option(name), type=checked(par.kind, par.valid_range(), par.check), metavar=metavar, **kw
+            )
         add_valid(action, par.valid_range() if name != "drop" else _DROP)
     return parser
 
@@ -53,15 +55,6 @@ _DROP = "SENDER:FLAGS:N (SENDER client or server, N from 1), e.g. client:ACK:3"
 def _drop_rule(text: str) -> str:
     parse_drop(text)
     return text
-
-
-def _converter(name: str, par):
-    def check(value):
-        if par.choices and value not in par.choices:
-            raise ValueError(value)
-        return par.check(name, value)
-
-    return checked(par.kind, par.valid_range(), check)
 
 
 def _as_option(message: str) -> str:

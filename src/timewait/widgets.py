@@ -43,10 +43,9 @@ def _figure(width, height):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=72)
+    # The panel places its axes itself (the plots lay out only figures they make).
+    fig = Figure(figsize=(width, height), dpi=72, layout="none")
     FigureCanvasAgg(fig)
-    # The panel places its axes itself; tight_layout would cost a full extra draw.
-    fig.tight_layout = lambda *args, **kwargs: None
     return fig
 
 
@@ -287,23 +286,25 @@ class SweepExplorer(_Panel):
         if self.sweep.value == "old-duplicate":
             r = sweeps.old_duplicate_sweep(
                 self.TW_GRID,
-                (self.reconnect_delay.value,),
-                self.isn.value,
-                trials,
+                isn=self.isn.value,
+                reconnect_delay=(self.reconnect_delay.value,),
+                trials=trials,
                 timestamps=self.timestamps.value,
                 **common,
             )
         elif self.sweep.value == "provoked-reset":
             r = sweeps.provoked_reset_sweep(
                 self.PROVOKED_TW_GRID,
-                self.isn.value,
-                (self.reconnect_delay.value,),
-                trials,
+                isn=self.isn.value,
+                reconnect_delay=(self.reconnect_delay.value,),
+                trials=trials,
                 timestamps=self.timestamps.value,
                 **common,
             )
         else:
-            r = sweeps.reset_sweep(self.LOSS_GRID, self.time_wait_msl.value, trials, **common)
+            r = sweeps.reset_sweep(
+                self.LOSS_GRID, time_wait_msl=self.time_wait_msl.value, trials=trials, **common
+            )
         self.result, self.trials_per_point = r, trials
         x, group, xlabel, ylabel = self._labels()
         self.chart.value = f"<div {_SCROLLS}>{sweep_svg(r, x, group, xlabel, ylabel)}</div>"

@@ -9,63 +9,14 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import ClassVar, Optional
 
 from .. import sandbox
+from ..model.params import Param
 from ..tiers import Tier, detect_tier, find_tool, topology_support
 from ..trace import Trace
 
 RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"
-
-
-@dataclass(frozen=True)
-class Param:
-    """One option of an experiment, checked the same way from Python and from the CLI."""
-
-    name: str  # Python name: "time_wait"; the CLI spells it "--time-wait"
-    kind: type  # bool, int, float or str
-    default: Any
-    help: str
-    choices: Optional[tuple] = None
-    minimum: Optional[float] = None
-    maximum: Optional[float] = None
-
-    def __post_init__(self):
-        numeric = self.kind in (int, float) and self.choices is None
-        if numeric and (self.minimum is None or self.maximum is None):
-            raise ValueError(f"{self.name}: a numeric option needs a minimum and a maximum")
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    def valid_range(self) -> str:
-        if self.kind is bool:
-            return "True or False"
-        if self.choices:
-            return "one of " + ", ".join(str(c) for c in self.choices)
-        return f"between {self.minimum:g} and {self.maximum:g}"
-
-    def check(self, value):
-        bad = ValueError(f"{self.name}: must be {self.valid_range()}, got {value!r}")
-        if self.kind is bool:
-            if not isinstance(value, bool):
-                raise bad
-            return value
-        if self.choices is not None:
-            # True == 1 == 1.0 in Python: a choice must match in type as well as value, so
-            # neither a flag nor a float is a valid choice of an integer option.
-            if not any(value == c and type(value) is type(c) for c in self.choices):
-                raise bad
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if self.kind is int and int(value) != value:
-            raise bad
-        low, high = self.minimum, self.maximum  # both set: see __post_init__
-        if low is None or high is None or not (low <= value <= high):
-            raise bad
-        return self.kind(value)
 
 
 # ``run(..., timeout=)`` and ``--timeout``: an hour is longer than any experiment needs.

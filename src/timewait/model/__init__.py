@@ -5,6 +5,7 @@
 - :mod:`.network`: loss, delay bounded by the MSL, duplication, reordering.
 - :mod:`.scheduler`: a deterministic, seeded discrete-event engine.
 - :mod:`.scenarios`: named scenarios with named outcomes (``simulate``).
+- :mod:`.params`: one parameter of a scenario or an experiment, and its valid range.
 - :mod:`.sweeps`: vectorised Monte Carlo estimates with confidence intervals.
 - :mod:`.portbudget`: how many TIME_WAIT sockets a connection rate leaves behind.
 - :mod:`.natbudget`: how many connections per second a NAT gateway's port range carries.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from . import states as S
 from .seq import MOD, seq_lt
@@ -157,6 +157,31 @@ class TCB:
         self.last_invalid_reply = float("-inf")
 
 
+class StateChange(NamedTuple):
+    """An endpoint entering a state: a row of a state timeline (what
+    :func:`timewait.plots.state_timeline` draws)."""
+
+    t: float
+    endpoint: str
+    state: str
+
+    def __repr__(self) -> str:  # printed as the plain tuple it is, as the course shows it
+        return tuple.__repr__(self)
+
+
+class Transition(NamedTuple):
+    """One row of :data:`timewait.model.states.TRANSITIONS` taken by an endpoint at ``t``."""
+
+    t: float
+    endpoint: str
+    state: str
+    event: str
+    next_state: str
+
+    def __repr__(self) -> str:
+        return tuple.__repr__(self)
+
+
 @dataclass
 class Rejection:
     t: float
@@ -196,8 +221,8 @@ class Endpoint:
         self.tcb: Optional[TCB] = None
         self.incarnations = 0
         self.timers: dict[str, float] = {}  # name -> deadline
-        self.timeline: list[tuple[float, str, str]] = []  # (t, endpoint, state)
-        self.transitions: list[tuple[float, str, str, str]] = []  # (t, state, event, next_state)
+        self.timeline: list[StateChange] = []
+        self.transitions: list[Transition] = []
         # (t, "established"|"eof"|"reset"|"gave-up"|"closed")
         self.notifications: list[tuple[float, str]] = []
         self.history: list[tuple[float, str]] = []  # every notification, kept after the driver consumed it
@@ -567,7 +592,7 @@ class Endpoint:
         if row is None:
             raise S.TransitionError(state, event, self.name)
         nxt, actions = row
-        self.transitions.append((now, state, event, nxt))
+        self.transitions.append(Transition(now, self.name, state, event, nxt))
         for action in actions:
             if action == S.SEND_SYN:
                 tcb = self._conn()
@@ -604,7 +629,7 @@ class Endpoint:
         if nxt == S.CLOSED and state != S.CLOSED:
             self._notify(now, "closed")
         if nxt != state or not self.timeline:
-            self.timeline.append((now, self.name, nxt))
+            self.timeline.append(StateChange(now, self.name, nxt))
         self.state = nxt  # CLOSED with a listener: the next SYN starts from LISTEN
 
     def _notify(self, now, what):

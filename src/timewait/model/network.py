@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Protocol, Union
 
 from ..trace import Segment, Trace
 from .endpoint import Packet
@@ -99,13 +99,33 @@ class LinkConfig:
                 raise ValueError(f"{pre}hold: must be in (0, MSL={msl}] seconds, got {h.after}")
 
 
-class Network:
-    """Carries Packets between named endpoints through a :class:`Scheduler`."""
+class Observer(Protocol):
+    """Watches each segment the network hands to its receiver: ``arriving`` just before
+    the receiver gets it, ``delivered`` just after (for instance, to see what a copy held
+    in the network did to the connection it reached)."""
 
-    def __init__(self, scheduler, links: dict, msl: float, deliver: Callable, ports: Optional[dict] = None):
+    def arriving(self, p: Packet) -> None: ...
+
+    def delivered(self, p: Packet) -> None: ...
+
+
+class Network:
+    """Carries Packets between named endpoints through a :class:`Scheduler`: ``deliver``
+    hands a Packet to its receiver, and an ``observer`` (optional) sees every delivery."""
+
+    def __init__(
+        self,
+        scheduler,
+        links: dict,
+        msl: float,
+        deliver: Callable[[Packet], None],
+        ports: Optional[dict] = None,
+        observer: Optional[Observer] = None,
+    ):
         if not (msl > 0):
             raise ValueError(f"msl: must be > 0 seconds, got {msl}")
         self.scheduler, self.links, self.msl, self.deliver = scheduler, links, msl, deliver
+        self.observer = observer
         for (src, dst), link in links.items():
             link.validate(msl, f"{src}->{dst}")
         self.ports = ports or {}
@@ -173,16 +193,7 @@ class Network:
             self._record(now, p, "dropped")
             return
         self._record(now, p, p.note)
-        # the delay (Network._delay, inlined: it runs for every segment)
-        d = link.delay
-        if link.jitter > 0:
-            if link.distribution == "uniform":
-                d += rng.random() * link.jitter
-            else:
-                d += -link.jitter * math.log(1.0 - rng.random())
-        if link.reorder > 0 and rng.random() < link.reorder:
-            d += link.reorder_delay
-        self._schedule(p, now + (d if d < self.msl else self.msl), "")
+        self._schedule(p, now + self._delay(link, rng), "")
         if link.duplicate > 0 and rng.random() < link.duplicate:
             self._schedule(p, now + self._delay(link, rng), "duplicate")
         if link.holds:
@@ -212,4 +223,10 @@ class Network:
         if copy_note:
             p = p.copy(note=copy_note)
             self._record(now, p, copy_note)
-        self.deliver(p)
+        observer = self.observer
+        if observer is None:
+            self.deliver(p)
+        else:
+            observer.arriving(p)
+            self.deliver(p)
+            observer.delivered(p)

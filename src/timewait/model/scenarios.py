@@ -15,8 +15,9 @@ from typing import Any, Optional
 
 from ..trace import Trace
 from . import states as S
-from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig
+from .endpoint import ISN_POLICIES, Endpoint, EndpointConfig, Packet, Rejection, StateChange, Transition
 from .network import Drop, Hold, LinkConfig, Network
+from .params import Param
 from .scheduler import Scheduler
 
 LINUX_TIME_WAIT = 60.0  # seconds, fixed in the Linux kernel (TCP_TIMEWAIT_LEN)
@@ -50,150 +51,153 @@ DEFENCES = {
 }
 
 
-@dataclass(frozen=True)
-class Param:
-    default: object
-    kind: type
-    help: str
-    choices: tuple = ()
-    cli: bool = True  # shown as a command-line option
-    minimum: Optional[float] = None  # a number's valid range, checked by check()
-    maximum: Optional[float] = None
-    above_minimum: bool = False  # the minimum itself is not valid (an MSL of 0 s)
-    valid: str = ""  # the valid range in words, where it depends on another parameter
-
-    def __post_init__(self):
-        if (self.minimum is None) != (self.maximum is None):
-            raise ValueError(f"minimum and maximum: give both or neither ({self.help!r})")
-
-    def valid_range(self) -> str:
-        if self.valid:
-            return self.valid
-        if self.kind is bool:
-            return "True or False"
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        if self.minimum is None:
-            return f"a value of type {self.kind.__name__}"
-        low, high = _number(self.minimum), _number(self.maximum)
-        if self.above_minimum:
-            return f"more than {low} and at most {high}"
-        return f"between {low} and {high}"
-
-    def check(self, name: str, value):
-        """``value`` if it is of this parameter's kind and in its range, else a ValueError
-        naming ``name`` and the range (``nan`` and ``inf`` are out of every range)."""
-        low, high = self.minimum, self.maximum  # both or neither: see __post_init__
-        if low is None or high is None or value is None:
-            return value
-        number = numbers.Integral if self.kind is int else numbers.Real
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, number)
-            or not (low <= float(value) <= high)
-            or (self.above_minimum and value == self.minimum)
-        ):
-            raise ValueError(f"{name}: must be {self.valid_range()}, got {value!r}")
-        return value
-
-
-def _number(x) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
 _DAY, _MANY = 86400.0, 100  # seconds in a day; more losses or retries than a close can use
 _WITHIN_MSL = "a number of seconds, more than 0 and at most the MSL"
 
 PARAMS = {
-    "msl": Param(
-        30.0,
-        float,
-        "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
-        minimum=0,
-        maximum=3600,
-        above_minimum=True,
-    ),
-    "time_wait_msl": Param(2.0, float, "TIME_WAIT length in MSLs: 0, 1, 2, ...", minimum=0, maximum=100),
-    "time_wait": Param(
-        None,
-        float,
-        "TIME_WAIT length in seconds (overrides time_wait_msl; Linux: 60)",
-        minimum=0,
-        maximum=_DAY,
-    ),
-    "closer": Param(
-        "client", str, "who closes first ('both': simultaneous close)", ("client", "server", "both")
-    ),
-    "merged": Param(False, bool, "the passive closer piggy-backs its ACK on its FIN (three-segment close)"),
-    "half_close": Param(
-        False, bool, "the passive side sends response_bytes after the first FIN, then closes"
-    ),
-    "request_bytes": Param(0, int, "bytes the client sends after connecting", minimum=0, maximum=10**9),
-    "response_bytes": Param(0, int, "bytes the server sends back", minimum=0, maximum=10**9),
-    "delay": Param(0.001, float, "one-way network delay, seconds", minimum=0, maximum=3600),
-    "jitter": Param(0.0, float, "scale of the random extra delay, seconds", minimum=0, maximum=3600),
-    "distribution": Param("uniform", str, "distribution of the extra delay", ("uniform", "exponential")),
-    "loss": Param(0.0, float, "probability that any segment is lost, both directions", minimum=0, maximum=1),
-    "client_loss": Param(None, float, "loss probability of segments the client sends", minimum=0, maximum=1),
-    "server_loss": Param(None, float, "loss probability of segments the server sends", minimum=0, maximum=1),
-    "drop": Param((), str, "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
-    "duplicate": Param(0.0, float, "probability that a segment arrives twice", minimum=0, maximum=1),
-    "reorder": Param(0.0, float, "probability that a segment is held back 10 ms", minimum=0, maximum=1),
-    "isn": Param("clock", str, "initial sequence number policy", ISN_POLICIES),
-    "timestamps": Param(False, bool, "TCP timestamps, and with them PAWS"),
-    "ack_check": Param(True, bool, "RFC 5961 ACK acceptability check"),
-    "rfc1337": Param(False, bool, "ignore resets in TIME_WAIT (RFC 1337)"),
-    "rto": Param(
-        0.2,
-        float,
-        "first retransmission timeout, seconds (doubles each time)",
-        minimum=0,
-        maximum=120,
-        above_minimum=True,
-    ),
-    "max_retries": Param(8, int, "retransmissions before giving up", minimum=0, maximum=_MANY),
-    "fin_losses": Param(
-        1, int, "how many of the closer's FINs in a row the network loses", minimum=0, maximum=_MANY
-    ),
-    "final_ack_losses": Param(
-        1, int, "how many final ACKs in a row the network loses", minimum=0, maximum=_MANY
-    ),
-    "final_ack_loss": Param(
-        None,
-        float,
-        "probability that each final ACK is lost (instead of final_ack_losses)",
-        minimum=0,
-        maximum=1,
-    ),
-    "reconnect_delay": Param(
-        0.0,
-        float,
-        "seconds between the 4-tuple becoming free and the new connection",
-        minimum=0,
-        maximum=_DAY,
-    ),
-    "hold": Param(
-        None,
-        float,
-        "how long the old duplicate stays in the network, seconds (at most the MSL; default: the MSL)",
-        valid=_WITHIN_MSL,
-    ),
-    "answer_hold": Param(
-        None,
-        float,
-        "how long the peer's reset, provoked by the old duplicate, "
-        "stays in the network, seconds (at most the MSL; default: "
-        "the MSL)",
-        valid=_WITHIN_MSL,
-    ),
-    "old_offset": Param(
-        0, int, "bytes connection 1 carried before the duplicated segment", minimum=0, maximum=10**9
-    ),
-    "seed": Param(0, int, "random seed", minimum=0, maximum=2**32 - 1),
-    "client_isns": Param((), tuple, "explicit client ISNs, one per incarnation", cli=False),
-    "server_isns": Param((), tuple, "explicit server ISNs, one per incarnation", cli=False),
-    "isn_secret": Param(None, int, "RFC 6528 per-4-tuple secret of the clock ISN", cli=False),
-    "ts_offset": Param(None, int, "timestamp clock offset", cli=False),
+    p.name: p
+    for p in (
+        Param(
+            "msl",
+            float,
+            30.0,
+            "maximum segment lifetime, seconds (Linux's 60 s TIME_WAIT is 2 MSL)",
+            minimum=0,
+            maximum=3600,
+            above_minimum=True,
+        ),
+        Param("time_wait_msl", float, 2.0, "TIME_WAIT length in MSLs: 0, 1, 2, ...", minimum=0, maximum=100),
+        Param(
+            "time_wait",
+            float,
+            None,
+            "TIME_WAIT length in seconds (overrides time_wait_msl; Linux: 60)",
+            minimum=0,
+            maximum=_DAY,
+        ),
+        Param(
+            "closer",
+            str,
+            "client",
+            "who closes first ('both': simultaneous close)",
+            choices=("client", "server", "both"),
+        ),
+        Param(
+            "merged", bool, False, "the passive closer piggy-backs its ACK on its FIN (three-segment close)"
+        ),
+        Param(
+            "half_close",
+            bool,
+            False,
+            "the passive side sends response_bytes after the first FIN, then closes",
+        ),
+        Param("request_bytes", int, 0, "bytes the client sends after connecting", minimum=0, maximum=10**9),
+        Param("response_bytes", int, 0, "bytes the server sends back", minimum=0, maximum=10**9),
+        Param("delay", float, 0.001, "one-way network delay, seconds", minimum=0, maximum=3600),
+        Param("jitter", float, 0.0, "scale of the random extra delay, seconds", minimum=0, maximum=3600),
+        Param(
+            "distribution",
+            str,
+            "uniform",
+            "distribution of the extra delay",
+            choices=("uniform", "exponential"),
+        ),
+        Param(
+            "loss", float, 0.0, "probability that any segment is lost, both directions", minimum=0, maximum=1
+        ),
+        Param(
+            "client_loss", float, None, "loss probability of segments the client sends", minimum=0, maximum=1
+        ),
+        Param(
+            "server_loss", float, None, "loss probability of segments the server sends", minimum=0, maximum=1
+        ),
+        Param("drop", str, (), "drop rule SENDER:FLAGS:N, e.g. client:ACK:3 (repeatable)"),
+        Param("duplicate", float, 0.0, "probability that a segment arrives twice", minimum=0, maximum=1),
+        Param("reorder", float, 0.0, "probability that a segment is held back 10 ms", minimum=0, maximum=1),
+        Param("isn", str, "clock", "initial sequence number policy", choices=ISN_POLICIES),
+        Param("timestamps", bool, False, "TCP timestamps, and with them PAWS"),
+        Param("ack_check", bool, True, "RFC 5961 ACK acceptability check"),
+        Param("rfc1337", bool, False, "ignore resets in TIME_WAIT (RFC 1337)"),
+        Param(
+            "rto",
+            float,
+            0.2,
+            "first retransmission timeout, seconds (doubles each time)",
+            minimum=0,
+            maximum=120,
+            above_minimum=True,
+        ),
+        Param("max_retries", int, 8, "retransmissions before giving up", minimum=0, maximum=_MANY),
+        Param(
+            "fin_losses",
+            int,
+            1,
+            "how many of the closer's FINs in a row the network loses",
+            minimum=0,
+            maximum=_MANY,
+        ),
+        Param(
+            "final_ack_losses",
+            int,
+            1,
+            "how many final ACKs in a row the network loses",
+            minimum=0,
+            maximum=_MANY,
+        ),
+        Param(
+            "final_ack_loss",
+            float,
+            None,
+            "probability that each final ACK is lost (instead of final_ack_losses)",
+            minimum=0,
+            maximum=1,
+        ),
+        Param(
+            "reconnect_delay",
+            float,
+            0.0,
+            "seconds between the 4-tuple becoming free and the new connection",
+            minimum=0,
+            maximum=_DAY,
+        ),
+        Param(
+            "hold",
+            float,
+            None,
+            "how long the old duplicate stays in the network, seconds (at most the MSL; default: the MSL)",
+            valid=_WITHIN_MSL,
+        ),
+        Param(
+            "answer_hold",
+            float,
+            None,
+            "how long the peer's reset, provoked by the old duplicate, "
+            "stays in the network, seconds (at most the MSL; default: "
+            "the MSL)",
+            valid=_WITHIN_MSL,
+        ),
+        Param(
+            "old_offset",
+            int,
+            0,
+            "bytes connection 1 carried before the duplicated segment",
+            minimum=0,
+            maximum=10**9,
+        ),
+        Param("seed", int, 0, "random seed", minimum=0, maximum=2**32 - 1),
+        Param("client_isns", tuple, (), "explicit client ISNs, one per incarnation", cli=False),
+        Param("server_isns", tuple, (), "explicit server ISNs, one per incarnation", cli=False),
+        Param(
+            "isn_secret",
+            int,
+            None,
+            "RFC 6528 per-4-tuple secret of the clock ISN",
+            cli=False,
+            minimum=0,
+            maximum=2**32 - 1,
+        ),
+        Param("ts_offset", int, None, "timestamp clock offset", cli=False, minimum=0, maximum=2**32 - 1),
+    )
 }
 
 _NET = (
@@ -220,10 +224,10 @@ class SimulationResult:
     explanation: str
     params: dict
     trace: Trace
-    timeline: list  # [(t, endpoint, state)], as plots.state_timeline takes it
+    timeline: list[StateChange]  # both endpoints' states in time order
     end_states: dict  # when the network fell quiet (what `ss` would show then)
     final_states: dict  # after every timer has run
-    transitions: list  # [(t, endpoint, state, event, next_state)]
+    transitions: list[Transition]  # both endpoints', in time order
     settle_time: float
 
     def flag_sequence(self, include_dropped: bool = True) -> list:
@@ -323,8 +327,7 @@ class Simulation:
 
     def _reschedule(self, ep):
         """Keep exactly one wake-up, at ``ep``'s next deadline."""
-        timers = ep.timers
-        deadline = min(timers.values()) if timers else None  # ep.next_deadline()
+        deadline = ep.next_deadline()
         name = ep.name
         current = self._wakeups.get(name)
         if current is None or current[0] != deadline:
@@ -341,17 +344,17 @@ class Simulation:
         return _merge_timelines(self.endpoints)
 
 
-def _merge_timelines(endpoints) -> list:
-    rows = []
+def _merge_timelines(endpoints) -> list[StateChange]:
+    """Both endpoints' timelines, each starting CLOSED at 0, in time order (the client's
+    change first at the same instant)."""
+    rows: list[tuple[tuple, StateChange]] = []
     for name, ep in endpoints.items():
-        initial = (
-            [(0.0, name, S.CLOSED)]
-            if not ep.timeline or ep.timeline[0][0] > 0 or ep.timeline[0][2] != S.CLOSED
-            else []
-        )
-        rows += [(t, name, s, i) for i, (t, _, s) in enumerate(initial + ep.timeline)]
-    rows.sort(key=lambda r: (r[0], r[1] != "client", r[3]))
-    return [(t, name, s) for t, name, s, _ in rows]
+        changes = ep.timeline
+        if not changes or changes[0].t > 0 or changes[0].state != S.CLOSED:
+            changes = [StateChange(0.0, name, S.CLOSED), *changes]
+        rows += [((c.t, name != "client", i), c) for i, c in enumerate(changes)]
+    rows.sort(key=lambda r: r[0])
+    return [c for _, c in rows]
 
 
 def state_at(timeline: list, endpoint: str, t: float) -> str:
@@ -384,11 +387,7 @@ def _resolve(name: str, params: dict) -> dict:
             )
     p = dict(defaults)
     p.update({k: v for k, v in params.items() if v is not None or PARAMS[k].default is None})
-    for k, v in p.items():
-        par = PARAMS[k]
-        if par.choices and v not in par.choices:
-            raise ValueError(f"{k}: must be one of {', '.join(par.choices)}, got {v!r}")
-        par.check(k, v)
+    p = {k: PARAMS[k].check(v) for k, v in p.items()}
     if p.get("delay", 0) > p["msl"]:
         raise ValueError(f"delay: must be between 0 and the MSL ({p['msl']} s), got {p['delay']}")
     for k in ("hold", "answer_hold"):
@@ -481,10 +480,7 @@ def _finish(name, p, sim: Simulation, outcome=None, defence=None) -> SimulationR
     explanation = OUTCOMES[outcome]
     if defence:
         explanation += f": {DEFENCES[defence]}"
-    transitions = sorted(
-        [(t, n, s, e, nx) for n, ep in sim.endpoints.items() for (t, s, e, nx) in ep.transitions],
-        key=lambda r: r[0],
-    )
+    transitions = sorted((tr for ep in sim.endpoints.values() for tr in ep.transitions), key=lambda r: r.t)
     return SimulationResult(
         name,
         outcome,
@@ -512,63 +508,72 @@ def _close_outcome(sim, final) -> str:
 
 
 # ---- scenarios --------------------------------------------------------------------------
-def _close_exchange(sim: Simulation, p: dict, closer: str, half_close=False):
-    """Connect, exchange request/response, then close: ``closer`` first, the other side
-    when it reads end-of-file; ``both`` closes the two sides at the same instant."""
-    client, server = sim.endpoints["client"], sim.endpoints["server"]
-    req, resp = p.get("request_bytes", 0), p.get("response_bytes", 0)
-    state = {"responded": False, "closed": False}
+class _CloseExchange:
+    """The applications of a close scenario: connect, exchange request and response, then
+    close: ``closer`` first, the other side when it reads end-of-file; ``both`` closes the
+    two sides at the same instant. Its methods are the simulation's hooks."""
 
-    def close_both():
-        if not state["closed"]:
-            state["closed"] = True
-            if closer in ("client", "both"):
-                sim.do("client", "close")
-            if closer in ("server", "both"):
-                sim.do("server", "close")
+    def __init__(self, sim: Simulation, p: dict, closer: str, half_close: bool = False):
+        self.sim, self.closer, self.half_close = sim, closer, half_close
+        self.req, self.resp = p.get("request_bytes", 0), p.get("response_bytes", 0)
+        self.responded = False  # the server has sent its response
+        self.closed = False  # the closer has closed
+        sim.hooks.update(
+            {
+                ("client", "established"): self.client_established,
+                ("server", "data"): self.server_data,
+                ("client", "data"): self.client_data,
+                ("server", "eof"): self.server_eof,
+                ("client", "eof"): self.client_eof,
+            }
+        )
+        if self.req == 0 and self.resp and not half_close:
+            sim.hooks[("server", "established")] = self.server_data
+        sim.do("server", "listen")
+        sim.at(0.0, "client", "connect")
 
-    def client_established():
-        if req:
-            sim.do("client", "send", req)
-        if not resp or half_close:
-            close_both()
+    def _received(self, name: str) -> int:
+        return sum(d.length for d in self.sim.endpoints[name].deliveries if d.incarnation == 1)
 
-    def server_data():
-        received = sum(d.length for d in server.deliveries if d.incarnation == 1)
-        if resp and not state["responded"] and received >= req and not half_close:
-            state["responded"] = True
-            sim.do("server", "send", resp)
-            if closer == "server" or closer == "both":
-                close_both()
+    def close_both(self):
+        if not self.closed:
+            self.closed = True
+            if self.closer in ("client", "both"):
+                self.sim.do("client", "close")
+            if self.closer in ("server", "both"):
+                self.sim.do("server", "close")
 
-    def client_data():
-        received = sum(d.length for d in client.deliveries if d.incarnation == 1)
-        if resp and received >= resp and closer in ("client",) and not half_close:
-            close_both()
+    def client_established(self):
+        if self.req:
+            self.sim.do("client", "send", self.req)
+        if not self.resp or self.half_close:
+            self.close_both()
 
-    def server_eof():
-        if half_close and resp:
-            sim.do("server", "send", resp)
-        if closer == "client":
-            sim.do("server", "close")
+    def server_data(self):
+        if self.resp and not self.responded and self._received("server") >= self.req and not self.half_close:
+            self.responded = True
+            self.sim.do("server", "send", self.resp)
+            if self.closer in ("server", "both"):
+                self.close_both()
 
-    def client_eof():
-        if closer == "server":
-            sim.do("client", "close")
+    def client_data(self):
+        if (
+            self.resp
+            and self._received("client") >= self.resp
+            and self.closer == "client"
+            and not self.half_close
+        ):
+            self.close_both()
 
-    sim.hooks.update(
-        {
-            ("client", "established"): client_established,
-            ("server", "data"): server_data,
-            ("client", "data"): client_data,
-            ("server", "eof"): server_eof,
-            ("client", "eof"): client_eof,
-        }
-    )
-    if req == 0 and resp and not half_close:
-        sim.hooks[("server", "established")] = server_data
-    sim.do("server", "listen")
-    sim.at(0.0, "client", "connect")
+    def server_eof(self):
+        if self.half_close and self.resp:
+            self.sim.do("server", "send", self.resp)
+        if self.closer == "client":
+            self.sim.do("server", "close")
+
+    def client_eof(self):
+        if self.closer == "server":
+            self.sim.do("client", "close")
 
 
 def _run_close(name, params, merged_default=False, **kw) -> SimulationResult:
@@ -578,7 +583,7 @@ def _run_close(name, params, merged_default=False, **kw) -> SimulationResult:
     passive = {"client": "server", "server": "client"}.get(closer)
     client_cfg, server_cfg = _configs(p, merged_side=passive if merged else None)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, **kw))
-    _close_exchange(sim, p, closer, half_close=p.get("half_close", False))
+    _CloseExchange(sim, p, closer, half_close=p.get("half_close", False))
     sim.run()
     return _finish(name, p, sim)
 
@@ -610,7 +615,7 @@ def lost_fin(**params) -> SimulationResult:
     extra = [(closer, Drop("FIN|ACK", tuple(range(1, n + 1))))] if n else []
     client_cfg, server_cfg = _configs(p)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_drops=extra))
-    _close_exchange(sim, p, closer)
+    _CloseExchange(sim, p, closer)
     sim.run()
     return _finish("lost-fin", p, sim)
 
@@ -622,11 +627,7 @@ def lost_final_ack(**params) -> SimulationResult:
     p = _resolve("lost-final-ack", params)
     closer = p["closer"]
     client_cfg, server_cfg = _configs(p, merged_side=_other(closer) if p["merged"] else None)
-    holder: dict[str, Simulation] = {}
-
-    def is_final_ack(pkt):
-        return pkt.flags == "ACK" and holder["sim"].endpoints[closer].state == S.TIME_WAIT
-
+    is_final_ack = _FinalAck()
     if p["final_ack_loss"] is not None:
         links = _links(p, loss_match={closer: is_final_ack})
         links[(closer, _other(closer))].loss = p["final_ack_loss"]
@@ -635,10 +636,20 @@ def lost_final_ack(**params) -> SimulationResult:
         extra = [(closer, Drop(is_final_ack, tuple(range(1, n + 1))))] if n else []
         links = _links(p, extra_drops=extra)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, links)
-    holder["sim"] = sim
-    _close_exchange(sim, p, closer)
+    is_final_ack.closer = sim.endpoints[closer]
+    _CloseExchange(sim, p, closer)
     sim.run()
     return _finish("lost-final-ack", p, sim)
+
+
+class _FinalAck:
+    """Matches the final ACK: an ACK its sender sends in TIME_WAIT. The sender, ``closer``,
+    is set once the simulation has built the endpoints (the links are built before them)."""
+
+    closer: Optional[Endpoint] = None
+
+    def __call__(self, pkt: Packet) -> bool:
+        return pkt.flags == "ACK" and self.closer is not None and self.closer.state == S.TIME_WAIT
 
 
 def _other(name):
@@ -666,109 +677,153 @@ def provoked_reset(**params) -> SimulationResult:
     p = _resolve("provoked-reset", params)
     sim, arrival, answer = _run_old_duplicate("provoked-reset", p, answer_hold=p["answer_hold"])
     outcome, defence = _judge_duplicate(sim.endpoints["server"], arrival)
-    if outcome != "old-duplicate-accepted" and answer:
+    if outcome != "old-duplicate-accepted" and answer is not None:
         outcome, defence = _judge_answer(answer)
     return _finish("provoked-reset", p, sim, outcome, defence)
 
 
 def _run_old_duplicate(name: str, p: dict, answer_hold: Optional[float] = None) -> tuple:
     """Run the old-duplicate exchange; with ``answer_hold``, also keep a copy of the reset
-    the server sends to the old duplicate. Returns the simulation and what the server (for
-    the copy of the request) and the client (for the copy of the reset) had when each
-    arrived."""
-    req, resp, offset = p["request_bytes"], p["response_bytes"], p["old_offset"]
+    the server sends to the old duplicate. Returns the simulation and the :class:`Arrival`
+    of each held copy: the request's at the server, the reset's at the client (None for a
+    copy that never arrived)."""
+    req = p["request_bytes"]
     if req < 1:
         raise ValueError(f"request_bytes: must be >= 1 in {name}, got {req}")
-    nth = 2 if offset else 1
+    nth = 2 if p["old_offset"] else 1
     hold = Hold(lambda pkt: pkt.incarnation == 1 and "PSH" in pkt.flags, p["hold"], nth)
     holds = [("client", hold)]
     if answer_hold is not None:
         holds.append(("server", Hold(lambda pkt: pkt.incarnation == 1 and pkt.flags == "RST", answer_hold)))
     client_cfg, server_cfg = _configs(p)
     sim = Simulation(p["seed"], p["msl"], client_cfg, server_cfg, _links(p, extra_holds=holds))
-    client, server = sim.endpoints["client"], sim.endpoints["server"]
-    reconnect = {"done": False}
-
-    def client_established():
-        if client.incarnations == 1:
-            if offset:
-                sim.do("client", "send", offset)
-            sim.do("client", "send", req)
-            if not resp:
-                sim.do("client", "close")
-
-    def server_data():
-        got = sum(d.length for d in server.deliveries if d.incarnation == 1)
-        if server.incarnations == 1 and resp and got >= req + offset and server.state == S.ESTABLISHED:
-            sim.do("server", "send", resp)
-
-    def client_data():
-        got = sum(d.length for d in client.deliveries if d.incarnation == 1)
-        if client.incarnations == 1 and client.state == S.ESTABLISHED and got >= resp:
-            sim.do("client", "close")
-
-    def server_eof():
-        if server.tcb is not None and server.tcb.incarnation == 1:
-            sim.do("server", "close")
-
-    def client_closed():
-        if client.incarnations == 1 and not reconnect["done"]:
-            reconnect["done"] = True
-            sim.sched.after(p["reconnect_delay"], sim.do, "client", "connect")
-
-    sim.hooks.update(
-        {
-            ("client", "established"): client_established,
-            ("server", "data"): server_data,
-            ("client", "data"): client_data,
-            ("server", "eof"): server_eof,
-            ("client", "closed"): client_closed,
-        }
-    )
-    sim.do("server", "listen")
-    sim.at(0.0, "client", "connect")
-    # Record, at the moment each held copy arrives, what its receiver had.
-    arrival: dict[str, Any] = {}
-    answer: dict[str, Any] = {}
-    original = sim._deliver
-
-    def deliver(pkt):
-        held = pkt.note == "old duplicate"
-        if held and pkt.src == "client":
-            arrival["t"] = sim.sched.now
-            arrival["server_incarnation"] = server.tcb.incarnation if server.tcb else None
-            arrival["client_state"] = client.state
-            arrival["n_rejections"] = len(server.rejections)
-        elif held:
-            answer["t"] = sim.sched.now
-            answer["client_state"] = client.state
-            answer["resets"] = client.resets_received
-            answer["n_rejections"] = len(client.rejections)
-        original(pkt)
-        if held and pkt.src == "client":
-            arrival["rejection"] = next(
-                (r for r in server.rejections[arrival["n_rejections"] :] if r.packet.note == "old duplicate"),
-                None,
-            )
-        elif held:
-            answer["reset"] = client.resets_received > answer["resets"]
-            answer["rejection"] = next(
-                (r for r in client.rejections[answer["n_rejections"] :] if r.packet.note == "old duplicate"),
-                None,
-            )
-
-    sim.net.deliver = deliver
+    _Reconnect(sim, p)
+    held = sim.net.observer = _HeldCopies(sim)
     sim.run()
-    return sim, arrival, answer
+    return sim, held.request, held.answer
 
 
-def _judge_answer(answer: dict) -> tuple:
+class _Reconnect:
+    """The applications of the old-duplicate scenarios: connection 1 carries a request (after
+    ``old_offset`` bytes) and a response, and closes; the client connects again from the
+    same port ``reconnect_delay`` seconds after connection 1 closed on its side. Its
+    methods are the simulation's hooks."""
+
+    def __init__(self, sim: Simulation, p: dict):
+        self.sim = sim
+        self.client, self.server = sim.endpoints["client"], sim.endpoints["server"]
+        self.req, self.resp, self.offset = p["request_bytes"], p["response_bytes"], p["old_offset"]
+        self.reconnect_delay = p["reconnect_delay"]
+        self.reconnected = False
+        sim.hooks.update(
+            {
+                ("client", "established"): self.client_established,
+                ("server", "data"): self.server_data,
+                ("client", "data"): self.client_data,
+                ("server", "eof"): self.server_eof,
+                ("client", "closed"): self.client_closed,
+            }
+        )
+        sim.do("server", "listen")
+        sim.at(0.0, "client", "connect")
+
+    @staticmethod
+    def _received(ep: Endpoint) -> int:
+        return sum(d.length for d in ep.deliveries if d.incarnation == 1)
+
+    def client_established(self):
+        if self.client.incarnations == 1:
+            if self.offset:
+                self.sim.do("client", "send", self.offset)
+            self.sim.do("client", "send", self.req)
+            if not self.resp:
+                self.sim.do("client", "close")
+
+    def server_data(self):
+        server = self.server
+        if (
+            server.incarnations == 1
+            and self.resp
+            and self._received(server) >= self.req + self.offset
+            and server.state == S.ESTABLISHED
+        ):
+            self.sim.do("server", "send", self.resp)
+
+    def client_data(self):
+        client = self.client
+        if client.incarnations == 1 and client.state == S.ESTABLISHED and self._received(client) >= self.resp:
+            self.sim.do("client", "close")
+
+    def server_eof(self):
+        if self.server.tcb is not None and self.server.tcb.incarnation == 1:
+            self.sim.do("server", "close")
+
+    def client_closed(self):
+        if self.client.incarnations == 1 and not self.reconnected:
+            self.reconnected = True
+            self.sim.sched.after(self.reconnect_delay, self.sim.do, "client", "connect")
+
+
+@dataclass
+class Arrival:
+    """A copy held in the network, arriving at its receiver: what the two endpoints had
+    then, and what the receiver did with it."""
+
+    t: float
+    client_state: str
+    server_incarnation: Optional[int]  # None: the server had no connection
+    resets_before: int  # resets the receiver had accepted before
+    rejections_before: int  # segments the receiver had rejected before
+    rejection: Optional[Rejection] = None  # how the receiver rejected the copy, if it did
+    reset: bool = False  # the copy (a reset) ended the receiver's connection
+
+
+class _HeldCopies:
+    """Network observer: the :class:`Arrival` of the client's held request (at the server)
+    and of the server's held reset (at the client)."""
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        self.request: Optional[Arrival] = None
+        self.answer: Optional[Arrival] = None
+
+    def arriving(self, p: Packet) -> None:
+        if p.note != "old duplicate":
+            return
+        client, server = self.sim.endpoints["client"], self.sim.endpoints["server"]
+        receiver = self.sim.endpoints[p.dst]
+        arrival = Arrival(
+            self.sim.sched.now,
+            client.state,
+            server.tcb.incarnation if server.tcb else None,
+            receiver.resets_received,
+            len(receiver.rejections),
+        )
+        if p.src == "client":
+            self.request = arrival
+        else:
+            self.answer = arrival
+
+    def delivered(self, p: Packet) -> None:
+        if p.note != "old duplicate":
+            return
+        arrival = self.request if p.src == "client" else self.answer
+        receiver = self.sim.endpoints[p.dst]
+        assert arrival is not None  # set by arriving()
+        arrival.rejection = next(
+            (r for r in receiver.rejections[arrival.rejections_before :] if r.packet.note == "old duplicate"),
+            None,
+        )
+        arrival.reset = receiver.resets_received > arrival.resets_before
+
+
+def _judge_answer(answer: Arrival) -> tuple:
     """What became of the late reset, judged from what the client did with it."""
-    if answer["reset"]:
+    if answer.reset:
         return "late-reset-accepted", None
-    if answer["rejection"] is not None:
-        return "late-reset-rejected", answer["rejection"].defence
-    state = answer["client_state"]
+    if answer.rejection is not None:
+        return "late-reset-rejected", answer.rejection.defence
+    state = answer.client_state
     if state == S.TIME_WAIT:
         return "late-reset-rejected", "time-wait"  # behind rcv_nxt: outside the window
     if state == S.CLOSED:
@@ -778,17 +833,17 @@ def _judge_answer(answer: dict) -> tuple:
     return "late-reset-rejected", "sequence-window"  # synchronized: an unacceptable reset
 
 
-def _judge_duplicate(server: Endpoint, arrival: dict) -> tuple:
+def _judge_duplicate(server: Endpoint, arrival: Optional[Arrival]) -> tuple:
     if any(d.sender_incarnation != d.incarnation for d in server.deliveries):
         return "old-duplicate-accepted", None
-    if arrival.get("server_incarnation") == 1:
+    if arrival is not None and arrival.server_incarnation == 1:
         return "old-duplicate-rejected", "same-incarnation"
-    rej = arrival.get("rejection")
-    if rej is None:
+    if arrival is None or arrival.rejection is None:
         return "incomplete", None
+    rej = arrival.rejection
     if rej.defence == "no-connection":
         return "old-duplicate-rejected", (
-            "time-wait" if arrival["client_state"] == S.TIME_WAIT else "no-connection"
+            "time-wait" if arrival.client_state == S.TIME_WAIT else "no-connection"
         )
     return "old-duplicate-rejected", rej.defence
 

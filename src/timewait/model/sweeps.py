@@ -203,6 +203,7 @@ def final_ack_losses(n: int, loss: float, max_retries: int, rng):
 
 def reset_sweep(
     final_ack_loss=(0.0, 0.1, 0.3, 0.5, 0.9),
+    *,
     time_wait_msl=(0.0, 0.01, 1.0, 2.0),
     trials: int = 100_000,
     msl: float = 30.0,
@@ -495,6 +496,7 @@ def _grid_sweep(
 
 def old_duplicate_sweep(
     time_wait_msl=(0.0, 0.25, 0.5, 0.75, 1.0, 2.0),
+    *,
     reconnect_delay=(0.0,),
     isn=ISN_POLICIES,
     trials: int = 100_000,
@@ -753,6 +755,7 @@ def provoked_reset_expected(time_wait_msl) -> dict:
 
 def provoked_reset_sweep(
     time_wait_msl=(0.0, 0.5, 1.0, 1.5, 2.0, 2.5),
+    *,
     isn=("fixed",),
     reconnect_delay=(0.0,),
     trials: int = 100_000,
