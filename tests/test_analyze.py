@@ -130,6 +130,9 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
         assert (second.reuse.isn_relation == "below") == params["outrun"]
     elif experiment == "old-duplicate":
         assert first.active_closer == "client"
+        # While the client's TIME_WAIT holds the 4-tuple, A's late segment finds no connection
+        # at the server, whose RST goes to that TIME_WAIT.
+        assert first.rst_to_time_wait == (params["time_wait"] and result["reply"] == "RST")
         if len(report.incarnations) > 1:  # the reconnect got through
             second = report.incarnations[1]
             assert second.reuse is not None
