@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE))
 import check_labs  # noqa: E402
 
 WORKFLOW_SECRET = "secrets.OTTER_AUTOGRADER_B64"
+MISSING_SECRET = "the OTTER_AUTOGRADER_B64 secret"  # the workflow's error when it is not set
 
 
 def secret_name(lab: str) -> str:
@@ -44,7 +45,8 @@ def publish_lab(lab_dir: Path, lab: str) -> tuple:
     if WORKFLOW_SECRET not in text:
         raise SystemExit(f"{workflow}: does not read {WORKFLOW_SECRET}")
     name = secret_name(lab)
-    workflow.write_text(text.replace(WORKFLOW_SECRET, f"secrets.{name}"))
+    text = text.replace(WORKFLOW_SECRET, f"secrets.{name}").replace(MISSING_SECRET, f"the {name} secret")
+    workflow.write_text(text)
     zips = sorted((lab_dir / "autograder").glob("*-autograder_*.zip"))
     if len(zips) != 1:
         raise SystemExit(f"{lab_dir / 'autograder'}: expected one autograder zip, found {len(zips)}")

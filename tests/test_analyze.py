@@ -97,6 +97,7 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
         assert first.active_closer == params["closer"]
         assert first.time_wait_holder == result["time_wait_side"]
         assert first.close_kind == ("merged" if result["close_segments"] == 3 else "four-segment")
+        assert not first.rst_to_time_wait
     elif experiment == "lost-final-ack":
         assert first.active_closer == "client"
         assert first.fin_retransmissions == result["fin_retransmissions"]
@@ -129,6 +130,9 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
         assert (second.reuse.isn_relation == "below") == params["outrun"]
     elif experiment == "old-duplicate":
         assert first.active_closer == "client"
+        # While the client's TIME_WAIT holds the 4-tuple, A's late segment finds no connection
+        # at the server, whose RST goes to that TIME_WAIT.
+        assert first.rst_to_time_wait == (params["time_wait"] and result["reply"] == "RST")
         if len(report.incarnations) > 1:  # the reconnect got through
             second = report.incarnations[1]
             assert second.reuse is not None
@@ -156,6 +160,21 @@ def check_against_experiment(experiment: str, params: dict, result: dict, report
         assert second.reuse.timestamp_relation == result["b_syn_timestamp"]
         assert second.reuse.isn_relation == ("above" if result["b_syn_sequence"] == "ahead" else "below")
         assert (second.old_ack_then_rst == "TIME_WAIT") == (result["outcome"] == "refused")
+    elif experiment == "time-wait-assassination":
+        assert first.active_closer == "client" and first.time_wait_holder == "client"
+        assert first.close_kind in ("four-segment", "merged")
+        # A RST reaches the client's TIME_WAIT: the experiment's own, or the server's answer
+        # to the ACK that TIME_WAIT sent for a retransmitted FIN. Whether it ended TIME_WAIT
+        # (tcp_rfc1337) is the receiver's setting, which no capture shows.
+        assert first.rst_to_time_wait == (params["trigger"] == "rst" or result["peer_reply"] == "RST")
+        if params["trigger"] == "retransmitted-fin":
+            assert first.fin_retransmissions == 1
+    elif experiment == "timeout-close":
+        assert first.active_closer == "client"
+        if params["kind"] == "recv-timeout":
+            assert first.time_wait_holder == ("client" if result["time_wait"] else None)
+    else:
+        raise AssertionError(f"no account of {experiment} to compare the analysis with")
 
 
 def _site_pcap_names() -> list:

@@ -140,4 +140,8 @@ def test_publish_points_each_lab_at_its_own_secret(tmp_path):
     workflow = (workflows / "classroom.yml").read_text()
     assert "secrets.OTTER_AUTOGRADER_PORT_BUDGET" in workflow
     assert "secrets.OTTER_AUTOGRADER_B64" not in workflow
+    # What the workflow says about its secret holds after publishing: the error a missing
+    # secret gives and the header name the lab's own organisation secret.
+    assert "the OTTER_AUTOGRADER_PORT_BUDGET secret is not set" in workflow
+    assert "set on the template repository" not in workflow
     assert base64.b64decode(value.read_text()) == zip_path.read_bytes()

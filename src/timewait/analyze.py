@@ -105,6 +105,10 @@ class Incarnation:
     fin_retransmissions: int
     lost_final_ack: bool
     rst_answering_fin: bool
+    # A RST reached the side that closed first after both FINs were acknowledged, so in
+    # TIME_WAIT: Linux ends TIME_WAIT at once on it unless net.ipv4.tcp_rfc1337 is 1 there
+    # (RFC 1337's TIME_WAIT assassination), which the capture cannot show.
+    rst_to_time_wait: bool
     # The SYN met the previous incarnation still held by the peer ("TIME_WAIT", "LAST_ACK",
     # ...): it answered with an ACK of the old connection, which the opener reset. Else None.
     old_ack_then_rst: Optional[str]
@@ -119,6 +123,11 @@ class Incarnation:
             found.append("final ACK lost (the peer retransmitted its FIN)")
         if self.rst_answering_fin:
             found.append("RST answering a FIN (the side that closed first kept no TIME_WAIT)")
+        if self.rst_to_time_wait:
+            found.append(
+                "RST sent into TIME_WAIT after the close (Linux ends that TIME_WAIT at once "
+                "unless net.ipv4.tcp_rfc1337=1 on that side: TIME_WAIT assassination, RFC 1337)"
+            )
         if self.old_ack_then_rst:
             found.append(
                 f"SYN answered from {self.old_ack_then_rst} by an ACK of the old connection, then RST"
@@ -151,6 +160,7 @@ class _Live:
         "final_ack_t",
         "lost_final_ack",
         "rst_answering_fin",
+        "rst_to_time_wait",
         "rst_from",
         "resets",
         "fins",
@@ -173,7 +183,7 @@ class _Live:
         self.fin_acked_alone = False  # the other side acknowledged that FIN before sending its own
         self.second_fin_acks_first = None
         self.final_ack_t = None
-        self.lost_final_ack = self.rst_answering_fin = False
+        self.lost_final_ack = self.rst_answering_fin = self.rst_to_time_wait = False
         self.rst_from = None
         self.resets = self.fins = self.fin_retransmissions = 0
         self.synack_seen = False
@@ -213,6 +223,8 @@ class _Live:
             else:
                 if self.last_flags & FIN and self.last_from == dst:
                     self.rst_answering_fin = True
+                elif dst == self.first_fin and self.final_ack_t is not None:
+                    self.rst_to_time_wait = True
                 if self.rst_from is None:
                     self.rst_from = src
             self._after_segment(src, flags)
@@ -300,6 +312,7 @@ class _Live:
             fin_retransmissions=self.fin_retransmissions,
             lost_final_ack=self.lost_final_ack,
             rst_answering_fin=self.rst_answering_fin,
+            rst_to_time_wait=self.rst_to_time_wait,
             old_ack_then_rst=self.peer_old_state if self.tw_ack_then_rst else None,
             reuse=self.reuse,
         )
@@ -363,6 +376,7 @@ class Analysis:
             f"FINs {t['fins']:,}, RSTs {t['resets']:,}, retransmissions "
             f"{t['retransmissions']:,} (of FINs {t['fin_retransmissions']:,}), final ACKs "
             f"lost {t['lost_final_acks']:,}, RSTs answering a FIN {t['rst_answering_fin']:,}, "
+            f"RSTs into TIME_WAIT {t['rst_to_time_wait']:,}, "
             f"4-tuples reused within 60 s {t['reuses_within_60s']:,}, SYNs answered by an "
             f"ACK of the old connection {t['old_ack_then_rst']:,}"
         )
@@ -506,6 +520,7 @@ class Analyzer:
         t["fin_retransmissions"] += inc.fin_retransmissions
         t["lost_final_acks"] += inc.lost_final_ack
         t["rst_answering_fin"] += inc.rst_answering_fin
+        t["rst_to_time_wait"] += inc.rst_to_time_wait
         t["reuses_within_60s"] += inc.reuse is not None
         t["old_ack_then_rst"] += inc.old_ack_then_rst is not None
         s = self.servers.setdefault(
@@ -560,6 +575,7 @@ class Analyzer:
                 "fin_retransmissions",
                 "lost_final_acks",
                 "rst_answering_fin",
+                "rst_to_time_wait",
                 "reuses_within_60s",
                 "old_ack_then_rst",
             )
