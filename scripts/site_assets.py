@@ -347,19 +347,9 @@ _SCAPY_FLAGS = {
 
 
 # What a segment's note means, written as its pcapng packet comment.
-SEGMENT_COMMENTS = {
-    "dropped": "dropped by the experiment's nftables rule: the receiver never got it",
-    "held": "held back by the experiment's nftables rule, to be delivered late",
-    "delivered late": "delivered late by the experiment: an old duplicate of a held segment",
-    "crafted": "crafted and sent by the experiment",
-}
 # Payload bytes are not recorded: a printable stand-in of the same length. (Zeros on port
 # 5000 make Wireshark's GSM IPA dissector claim the segment and call it malformed.)
 STAND_IN = b"payload not recorded; stand-in of the same length. "
-
-
-def segment_comment(note: str) -> str:
-    return SEGMENT_COMMENTS.get(note, note)
 
 
 def _tcp_options(seg: dict) -> list:
@@ -388,6 +378,8 @@ def trace_packets(trace: list, date: str) -> list:
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
+
+    from timewait.capture import segment_comment
 
     t0 = datetime.datetime.fromisoformat(date).replace(tzinfo=datetime.timezone.utc).timestamp()
     packets = []

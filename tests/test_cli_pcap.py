@@ -1,15 +1,18 @@
 """`--pcap FILE`: a file that cannot be written is refused before the experiment runs; a
-write that fails after the run (a full disk) keeps the printed result."""
+write that fails after the run (a full disk) keeps the printed result; a .pcapng file marks
+the segments the experiment dropped, held or delivered late."""
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from timewait.capture import SEGMENT_COMMENTS, segment_comment
 from timewait.cli_options import OUTPUT_FILE, output_file
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -82,3 +85,38 @@ def test_a_failed_write_keeps_the_printed_result(full_tier, as_json):
     else:
         assert "four-way-close (closer=client" in proc.stdout
         assert 'end_states: {"client": "TIME_WAIT", "server": "CLOSED"}' in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "experiment, options",
+    [("lost-final-ack", ["--fin-losses", "1"]), ("old-duplicate", [])],
+    ids=["dropped", "held-and-late"],
+)
+def test_a_pcapng_marks_what_the_experiment_did_to_a_segment(full_tier, tmp_path, experiment, options):
+    """A live capture written as pcapng carries the same packet comments as the site's
+    captures: exactly the segments the experiment's trace notes, each with its note's text."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.fail("tshark is not installed (scripts/system-deps.sh installs it)")
+    path = tmp_path / "run.pcapng"
+    proc = timewait("experiment", experiment, *options, "--json", "--pcap", str(path))
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads(proc.stdout)["trace"]
+    noted = sorted(segment_comment(s["note"]) for s in trace if s.get("note") in SEGMENT_COMMENTS)
+    assert noted, "the run's trace notes no dropped, held or late segment"
+    rows = subprocess.run(
+        [tshark, "-r", str(path), "-T", "fields", "-e", "frame.comment", "-e", "_ws.malformed"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    comments = sorted(c for c, *_ in (r.split("\t") for r in rows) if c)
+    assert comments == noted
+    assert not any(r.split("\t")[1] for r in rows if "\t" in r)
+
+
+def test_a_pcap_file_has_no_room_for_comments(full_tier, tmp_path):
+    path = tmp_path / "run.pcap"
+    proc = timewait("experiment", "lost-final-ack", "--pcap", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert path.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")  # classic pcap, little-endian

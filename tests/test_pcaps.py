@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from timewait import cli, experiments
+from timewait.capture import segment_comment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +75,7 @@ def test_tshark_reads_every_site_pcap_as_plain_tcp_with_the_marks_and_retransmis
                 assert int(window) == seg["window"]
                 assert options.replace(":", "") == seg["tcp_options"], path.name
             # Dropped, held and late segments are marked; no other segment is.
-            assert comment == (assets.segment_comment(seg["note"]) if seg.get("note") else "")
+            assert comment == (segment_comment(seg["note"]) if seg.get("note") else "")
         if experiment == "lost-final-ack":
             # The experiment counts the peer's FIN retransmissions; tshark flags the same ones.
             retransmitted_fins = sum(

@@ -177,17 +177,62 @@ class Capture:
         return views
 
 
-def write_pcap(path: str, frames: list) -> None:
-    """Write frames to a pcap file (Ethernet link type) that Wireshark and tcpdump open."""
-    from scapy.layers.l2 import Ether
-    from scapy.utils import wrpcap
+# What a segment's note in a trace says in a capture file, as a pcapng packet comment.
+SEGMENT_COMMENTS = {
+    "dropped": "dropped by the experiment's nftables rule: the receiver never got it",
+    "held": "held back by the experiment's nftables rule, to be delivered late",
+    "delivered late": "delivered late by the experiment: an old duplicate of a held segment",
+    "crafted": "crafted and sent by the experiment",
+}
 
-    packets = []
+
+def segment_comment(note: str) -> str:
+    return SEGMENT_COMMENTS.get(note, note)
+
+
+def _segment_key(sport, dport, flags: str, seq, ack, length: int) -> tuple:
+    return (sport, dport, flags, seq % 2**32, (ack or 0) % 2**32 if "ACK" in flags else None, length)
+
+
+def frame_notes(frames: list, trace: list) -> list:
+    """Each frame's note from ``trace`` (a :meth:`Trace.to_dicts` list made from the same
+    capture): the segments with the same ports, flags, wire sequence and acknowledgement
+    numbers and length are paired in the order they were captured. ``""`` for a frame
+    without one."""
+    pending: dict = {}
+    for seg in trace:
+        key = _segment_key(
+            seg["sport"], seg["dport"], seg["flags"], seg["seq_abs"], seg["ack_abs"], seg["length"]
+        )
+        pending.setdefault(key, []).append(seg.get("note", ""))
+    notes = []
     for f in frames:
+        v = f.tcp()
+        queue = (
+            None
+            if v is None
+            else pending.get(_segment_key(v.src[1], v.dst[1], v.flags, v.seq, v.ack, v.length))
+        )
+        notes.append(queue.pop(0) if queue else "")
+    return notes
+
+
+def write_pcap(path: str, frames: list, notes: Optional[list] = None) -> None:
+    """Write frames to a capture file (Ethernet link type) that Wireshark and tcpdump open:
+    pcapng when ``path`` ends in ``.pcapng``, each frame with a note (``notes``, one per frame)
+    carrying it as a packet comment; classic pcap otherwise, which has no room for comments."""
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap, wrpcapng
+
+    pcapng = str(path).endswith(".pcapng")
+    packets = []
+    for i, f in enumerate(frames):
         p = Ether(f.data)
         p.time = f.t
+        if pcapng and notes and notes[i]:
+            p.comments = [segment_comment(notes[i]).encode()]
         packets.append(p)
-    wrpcap(path, packets)
+    (wrpcapng if pcapng else wrpcap)(path, packets)
 
 
 def to_trace(views: list, client: tuple, server: tuple, note_for: Optional[Callable] = None) -> Trace:

@@ -55,7 +55,11 @@ def _experiment_parser(exp) -> argparse.ArgumentParser:
     if exp.captures:  # only an experiment that captures its segments can write them
         add_valid(
             parser.add_argument(
-                "--pcap", metavar="FILE", type=output_file, help="write the captured segments to FILE"
+                "--pcap",
+                metavar="FILE",
+                type=output_file,
+                help="write the captured segments to FILE (FILE.pcapng: segments the experiment dropped, "
+                "held or delivered late carry a comment saying so)",
             ),
             OUTPUT_FILE,
         )

@@ -148,13 +148,15 @@ class ExperimentResult:
         printer.text(self.summary())
 
     def write_pcap(self, path: str) -> None:
-        from ..capture import Frame, write_pcap
+        from ..capture import Frame, frame_notes, write_pcap
 
         if not self.frames:
             raise ValueError(
                 "pcap: this result has no captured frames (recorded results and host-tier runs carry none)"
             )
-        write_pcap(path, [Frame(t, data) for t, data in self.frames])
+        frames = [Frame(t, data) for t, data in self.frames]
+        trace = self.trace.to_dicts() if self.trace is not None else []
+        write_pcap(path, frames, frame_notes(frames, trace))
 
 
 @dataclass(frozen=True)
