@@ -7,7 +7,7 @@ from timewait.experiments import get, run
 from timewait.lab import Lab, check_family
 
 live = pytest.mark.live
-FAMILY_EXPERIMENTS = ("four-way-close", "lost-final-ack", "port-exhaustion")
+FAMILY_EXPERIMENTS = ("four-way-close", "lost-final-ack", "port-exhaustion", "abortive-close")
 
 
 @live
@@ -52,6 +52,16 @@ def test_port_exhaustion_over_ipv6_and_tw_reuse_2_counts_1_as_loopback(full_tier
     assert (r.failed_call, r.first_error) == ("connect", "EADDRNOTAVAIL")
     assert (r.recovered_after_s == 1.0) is recovers
     assert ("TWRecycled" in r.counters) is recovers
+
+
+@live
+@pytest.mark.parametrize("mode", ["linger-zero", "unread-data"])
+def test_an_abortive_close_over_ipv6_sends_a_reset_and_leaves_no_time_wait(full_tier, mode):
+    r = run("abortive-close", mode=mode, family=6)
+    assert r.close_segment == "RST|ACK" and not r.time_wait_created
+    assert r.peer_error == "ECONNRESET" and r.counters.get("TCPChallengeACK") == 1
+    assert [s.flags for s in r.trace][-3:] == ["RST|ACK", "ACK", "RST"]
+    assert {s.saddr for s in r.trace} == {"::1"}
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
