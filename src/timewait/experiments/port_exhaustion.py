@@ -204,8 +204,8 @@ register(
             {"ports": 10, "tw_reuse": 1, "address": OTHER_ADDRESS},
             {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS, "bind_to_lo": True},
             {"ports": 10, "tw_reuse": 1, "bind_first": True},
-            {"ports": 10, "tw_reuse": 0, "family": 6},
-            {"ports": 10, "tw_reuse": 2, "family": 6},
+            {"ports": 4, "tw_reuse": 0, "family": 6},
+            {"ports": 4, "tw_reuse": 2, "family": 6},
         ),
     )
 )
