@@ -321,7 +321,7 @@ def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
 
 # ---------------------------------------------------------------- captures of recorded runs
 def pcap_name(experiment: str, params: dict) -> str:
-    """``lost-final-ack__fin_losses-0__new_connection-none__time_wait-True.pcapng``"""
+    """``lost-final-ack__family-4__fin_losses-0__new_connection-none__time_wait-True.pcapng``"""
     parts = [experiment] + [f"{k}-{v}" for k, v in sorted(params.items())]
     return "__".join(parts) + ".pcapng"
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from .topology import Topology
 
 ADDR = "127.0.0.1"
+ADDR6 = "::1"
+# The IP versions an experiment may run over, and the namespace's loopback address for each.
+LOOPBACK = {4: ADDR, 6: ADDR6}
 # The per-namespace sysctls experiments may set, with their valid ranges.
 SYSCTLS: dict[str, Optional[tuple[int, int]]] = {
     "net.ipv4.tcp_max_tw_buckets": (0, 2**31 - 1),
@@ -63,6 +66,13 @@ def check_sysctl(name: str, value) -> str:
     return str(int(value))
 
 
+def check_family(family) -> int:
+    """``family`` (4 or 6) checked: a ValueError names the parameter and the valid values."""
+    if isinstance(family, bool) or family not in LOOPBACK:
+        raise ValueError(f"family: must be 4 or 6, got {family!r}")
+    return family
+
+
 def _tcp_bytes(frame: bytes) -> bytes:
     """The TCP header and payload of an Ethernet+IPv4 frame (to recognise a delivered copy)."""
     ihl = (frame[14] & 0x0F) * 4
@@ -79,6 +89,7 @@ class Lab:
         self._sockets: list = []
         self._nft_ready = False
         self._topology: Optional[Topology] = None
+        self.family = 4  # IP version of the sockets below: see use_family()
 
     # --- life cycle -------------------------------------------------------------------
     def step(self, name: str) -> None:
@@ -174,16 +185,34 @@ class Lab:
         return text
 
     # --- sockets ----------------------------------------------------------------------
+    def use_family(self, family: int) -> str:
+        """Open this lab's sockets over IPv4 (127.0.0.1, the default) or IPv6 (::1) from now on;
+        returns the loopback address in use. Traces read that address too."""
+        self.family = check_family(family)
+        if family == 6:
+            self.step("using IPv6 on ::1")
+        return self.address
+
+    @property
+    def address(self) -> str:
+        """The loopback address this lab's sockets use: 127.0.0.1 or ::1."""
+        return LOOPBACK[self.family]
+
+    def new_socket(self) -> socket.socket:
+        """A tracked TCP socket of this lab's family (AF_INET or AF_INET6)."""
+        family = socket.AF_INET6 if self.family == 6 else socket.AF_INET
+        return self.track(socket.socket(family, socket.SOCK_STREAM))
+
     def track(self, sock: socket.socket) -> socket.socket:
         self._sockets.append(sock)
         return sock
 
     def listener(self, port: int, reuseaddr: bool = True, backlog: int = 16) -> socket.socket:
         self.step(f"listening on port {port}")
-        s = self.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        s = self.new_socket()
         if reuseaddr:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((ADDR, port))
+        s.bind((self.address, port))
         s.listen(backlog)
         return s
 
@@ -191,13 +220,13 @@ class Lab:
         self, port: int, src_port: int = 0, reuseaddr: bool = False, timeout: float = 5.0
     ) -> socket.socket:
         self.step(f"connecting from port {src_port or 'any'} to port {port}")
-        s = self.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        s = self.new_socket()
         if reuseaddr:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if src_port:
-            s.bind((ADDR, src_port))
+            s.bind((self.address, src_port))
         s.settimeout(timeout)
-        s.connect((ADDR, port))
+        s.connect((self.address, port))
         return s
 
     def accepted(self, listener: socket.socket, src_port: int = 0, reuseaddr: bool = False) -> tuple:
@@ -293,7 +322,7 @@ class Lab:
         """The captured exchange between ``client`` and ``server`` ports, as a Trace."""
         self._assign_rule_frames()
         views = self.segments(start, end)
-        return to_trace(views, (ADDR, client), (ADDR, server), self.note_for)
+        return to_trace(views, (self.address, client), (self.address, server), self.note_for)
 
     def trace_between(self, client: tuple, server: tuple) -> list:
         """The captured exchange between two ``(address, port)`` endpoints (a topology's
@@ -386,6 +415,8 @@ class Lab:
         from scapy.layers.inet import IP, TCP
         from scapy.layers.l2 import Ether
 
+        if Ether(view.frame.data).type != 0x0800:
+            raise ValueError("view: only IPv4 segments can be delivered late")
         if self.capture is not None:  # so that the answer to this segment finds room
             self.capture.drain(settle=0)
         pkt = Ether(view.frame.data)[IP]

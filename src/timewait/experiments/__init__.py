@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     closing_defaults,
     connection_reuse,
     conntrack_time_wait,
+    dual_stack_ports,
     ephemeral_ports,
     ephemeral_range_sizes,
     fin_wait_2,

@@ -8,7 +8,7 @@ Before closing, the client sends "last words" that arrive but are not read yet, 
 server then reads, to show which bytes survive the RST and which error it gets. The RST's
 sequence number is past what the server expects (the lost postscript), so RFC 5961 makes
 the server answer with a challenge ACK, and the client's reset to that ACK is the one that
-ends the connection.
+ends the connection. ``family=6`` runs it over IPv6, on ``::1``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class AbortiveCloseResult(ExperimentResult):
     socket_table: str = shown()  # just after the close
 
 
-def body(lab, mode: str) -> dict:
+def body(lab, mode: str, family: int = 4) -> dict:
+    lab.use_family(family)
     lab.start_capture()
     client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     lab.segments()  # load the packet parser now, not while the postscript is in flight
@@ -117,10 +118,11 @@ register(
             Param(
                 "mode", str, "linger-zero", "how the client aborts", choices=("linger-zero", "unread-data")
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=AbortiveCloseResult,
         timeout=lambda p: 15.0,
-        variants=({"mode": "linger-zero"}, {"mode": "unread-data"}),
+        variants=({"mode": "linger-zero"}, {"mode": "unread-data"}, {"mode": "linger-zero", "family": 6}),
     )
 )

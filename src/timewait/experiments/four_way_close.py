@@ -3,7 +3,7 @@
 Variants: who closes first (``closer``), the passive side closing at once so that its FIN
 carries the ACK of the first FIN (``merged_fin_ack``: three segments instead of four), and a
 half-close (``half_close``: the closer only shuts down its sending side, and the peer still
-sends data after the first FIN).
+sends data after the first FIN). ``family=6`` runs the connection over IPv6, on ``::1``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class FourWayCloseResult(ExperimentResult):
     ss_time_wait: Optional[list]
 
 
-def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: int) -> dict:
+def body(lab, closer: str, merged_fin_ack: bool, half_close: bool, fin_timeout: int, family: int = 4) -> dict:
+    lab.use_family(family)
     lab.start_capture()
     client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     ends = {"client": client, "server": server}
@@ -142,6 +143,7 @@ register(
                 minimum=1,
                 maximum=600,
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=FourWayCloseResult,
@@ -154,6 +156,7 @@ register(
             for h in (False, True)
             if not (m and h)
         )
-        + ({"fin_timeout": 5},),
+        + ({"fin_timeout": 5},)
+        + tuple({"closer": c, "family": 6} for c in ("client", "server")),
     )
 )

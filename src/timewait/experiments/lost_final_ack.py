@@ -322,7 +322,8 @@ def read_fins(lab, trace, started: float) -> Fins:
     )
 
 
-def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none") -> dict:
+def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none", family: int = 4) -> dict:
+    lab.use_family(family)
     lab.start_capture()
     client, server = open_connection(lab, new_connection)
     request_and_reply(lab, client, server)
@@ -395,6 +396,7 @@ register(
                 "port 5001 (other-port) or to port 5000, the same 4-tuple (same-port)",
                 choices=NEW_CONNECTION,
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=LostFinalAckResult,
@@ -409,6 +411,8 @@ register(
             {"time_wait": False, "new_connection": "same-port"},
             {"time_wait": True, "new_connection": "other-port"},
             {"time_wait": True, "new_connection": "same-port"},
+            {"time_wait": True, "family": 6},
+            {"time_wait": False, "family": 6},
         ),
     )
 )

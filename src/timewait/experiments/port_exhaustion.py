@@ -12,7 +12,7 @@ application that chooses its source address does; ``address`` moves client and s
 ``127.0.0.1`` to ``192.0.2.1``, an address the namespace's ``lo`` is given, which is not a
 loopback address in the sense of ``tcp_tw_reuse=2``; ``bind_to_lo`` binds the client's
 sockets to ``lo`` (SO_BINDTODEVICE), which ``tcp_tw_reuse=2`` counts as loopback whatever the
-address.
+address. ``family=6`` runs client and server on ``::1`` (``address`` keeps its default then).
 
 Measured, not assumed: with ``ports=3`` only 2 connections succeed. connect()'s port search
 (``__inet_hash_connect()`` in ``net/ipv4/inet_hashtables.c``) rounds the range size down to an
@@ -61,10 +61,12 @@ class _CallFailed(Exception):
         self.errno_name = errno_name(exc)
 
 
-def _one_connection(listener, address: str, bind_first: bool, bind_to_lo: bool = False) -> None:
+def _one_connection(
+    listener, address: str, bind_first: bool, bind_to_lo: bool = False, family: int = 4
+) -> None:
     """Open a connection, then close it client first: the client's port is left in TIME_WAIT.
     Raises _CallFailed naming the call (bind or connect) that failed."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+    with socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_STREAM) as client:
         client.settimeout(5)
         if bind_to_lo:  # SO_BINDTODEVICE: the socket, and its TIME_WAIT socket, belong to lo
             client.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
@@ -93,11 +95,16 @@ def body(
     address: str = ADDR,
     bind_first: bool = False,
     bind_to_lo: bool = False,
+    family: int = 4,
 ) -> dict:
-    if address != ADDR:
+    if family == 6:
+        if address != ADDR:
+            raise ValueError(f"address: family=6 runs on ::1, so address must stay {ADDR}, got {address!r}")
+        address = lab.use_family(6)
+    elif address != ADDR:
         lab.add_address(address)
     lab.step(f"listening on {address}:{SERVER_PORT}")
-    listener = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    listener = lab.new_socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((address, SERVER_PORT))
     listener.listen(64)
@@ -106,7 +113,7 @@ def body(
     lab.step(f"connecting until the {ports} ephemeral port(s) run out")
     while made <= ports:
         try:
-            _one_connection(listener, address, bind_first, bind_to_lo)
+            _one_connection(listener, address, bind_first, bind_to_lo, family)
         except _CallFailed as exc:
             failure = exc
             break
@@ -120,7 +127,7 @@ def body(
     lab.step(f"retrying for up to {limit:g} s")
     while failure and time.monotonic() - failed_at < limit:
         try:
-            _one_connection(listener, address, bind_first, bind_to_lo)
+            _one_connection(listener, address, bind_first, bind_to_lo, family)
             recovered = time.monotonic() - failed_at
             break
         except _CallFailed:
@@ -164,6 +171,7 @@ register(
             Param(
                 "bind_to_lo", bool, False, "bind the client's sockets to the lo interface (SO_BINDTODEVICE)"
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=PortExhaustionResult,
@@ -186,6 +194,8 @@ register(
             {"ports": 10, "tw_reuse": 1, "address": OTHER_ADDRESS},
             {"ports": 10, "tw_reuse": 2, "address": OTHER_ADDRESS, "bind_to_lo": True},
             {"ports": 10, "tw_reuse": 1, "bind_first": True},
+            {"ports": 4, "tw_reuse": 0, "family": 6},
+            {"ports": 4, "tw_reuse": 2, "family": 6},
         ),
     )
 )

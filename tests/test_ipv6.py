@@ -1,0 +1,95 @@
+"""IPv6 on the namespace's loopback: the experiments that take ``family=6`` run on ::1 and
+show the same close, TIME_WAIT, lost final ACK and port exhaustion as over IPv4."""
+
+import pytest
+
+from timewait.experiments import get, run
+from timewait.lab import Lab, check_family
+
+live = pytest.mark.live
+FAMILY_EXPERIMENTS = ("four-way-close", "lost-final-ack", "port-exhaustion", "abortive-close")
+
+
+@live
+@pytest.mark.parametrize("closer, local", [("client", "[::1]:40000"), ("server", "[::1]:5000")])
+def test_four_way_close_over_ipv6_leaves_the_closer_in_time_wait_on_1(full_tier, closer, local):
+    v6 = run("four-way-close", closer=closer, family=6)
+    v4 = run("four-way-close", closer=closer)
+    other = {"client": "server", "server": "client"}[closer]
+    assert v6.end_states == {closer: "TIME_WAIT", other: "CLOSED"}
+    assert v6.time_wait_timer_s == 60 and v6.close_segments == 4
+    assert v6.trace.flag_sequence() == v4.trace.flag_sequence()
+    assert {s.saddr for s in v6.trace} == {"::1"} and {s.saddr for s in v4.trace} == {"127.0.0.1"}
+    assert f"::1:{'40000' if closer == 'client' else '5000'}" in v6.socket_table
+    if v6.ss_time_wait is not None:
+        assert [row.split()[2] for row in v6.ss_time_wait] == [local]
+
+
+@live
+@pytest.mark.parametrize("time_wait", [True, False])
+def test_the_lost_final_ack_over_ipv6_meets_time_wait_or_a_reset(full_tier, time_wait):
+    r = run("lost-final-ack", time_wait=time_wait, family=6)
+    assert r.fin_retransmissions == 1 and r.rto_at_least_200ms
+    assert r.trace[-3].note == "dropped" and r.trace[-3].flags == "ACK"
+    assert {s.saddr for s in r.trace} == {"::1"}
+    if time_wait:
+        assert (r.closer_state, r.answer_to_retransmitted_fin, r.peer_error) == ("TIME_WAIT", "ACK", None)
+        assert not r.rst_seen
+    else:
+        assert (r.closer_state, r.answer_to_retransmitted_fin, r.peer_error) == (
+            "CLOSED",
+            "RST",
+            "ECONNRESET",
+        )
+        assert r.counters.get("TCPTimeWaitOverflow") == 1
+
+
+@live
+@pytest.mark.parametrize("tw_reuse, recovers", [(0, False), (2, True)])
+def test_port_exhaustion_over_ipv6_and_tw_reuse_2_counts_1_as_loopback(full_tier, tw_reuse, recovers):
+    r = run("port-exhaustion", ports=4, tw_reuse=tw_reuse, family=6)
+    assert r.connections_before_exhaustion == r.time_wait_at_exhaustion == 4
+    assert (r.failed_call, r.first_error) == ("connect", "EADDRNOTAVAIL")
+    assert (r.recovered_after_s == 1.0) is recovers
+    assert ("TWRecycled" in r.counters) is recovers
+
+
+@live
+@pytest.mark.parametrize("mode", ["linger-zero", "unread-data"])
+def test_an_abortive_close_over_ipv6_sends_a_reset_and_leaves_no_time_wait(full_tier, mode):
+    r = run("abortive-close", mode=mode, family=6)
+    assert r.close_segment == "RST|ACK" and not r.time_wait_created
+    assert r.peer_error == "ECONNRESET" and r.counters.get("TCPChallengeACK") == 1
+    assert [s.flags for s in r.trace][-3:] == ["RST|ACK", "ACK", "RST"]
+    assert {s.saddr for s in r.trace} == {"::1"}
+
+
+@pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
+@pytest.mark.parametrize("bad", [5, 0, "6", 6.0, True])
+def test_family_must_be_4_or_6(name, bad):
+    with pytest.raises(ValueError, match=r"family: must be one of 4, 6"):
+        get(name).check({"family": bad})
+
+
+@pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
+def test_family_defaults_to_4(name):
+    assert get(name).check({})["family"] == 4
+
+
+def test_port_exhaustion_over_ipv6_keeps_its_default_address(full_tier):
+    with pytest.raises(ValueError, match=r"address: family=6 runs on ::1"):
+        run("port-exhaustion", family=6, address="192.0.2.1")
+
+
+@pytest.mark.parametrize("bad", [5, "4", True, None])
+def test_the_lab_checks_the_family(bad):
+    with pytest.raises(ValueError, match=r"family: must be 4 or 6"):
+        check_family(bad)
+    with pytest.raises(ValueError, match=r"family: must be 4 or 6"):
+        Lab(isolated=False).use_family(bad)
+
+
+def test_the_lab_uses_the_familys_loopback_address():
+    lab = Lab(isolated=False)
+    assert (lab.family, lab.address) == (4, "127.0.0.1")
+    assert lab.use_family(6) == "::1" and lab.address == "::1"
