@@ -62,7 +62,7 @@ class Example(ExperimentResult):
     unlimited: Optional[int] = shown(default=None, unless="limit")
     extra: list = shown(default_factory=list, only_if_set=True)
 
-    QUIET_OPTIONS = ("limit",)
+    QUIET_OPTIONS = {"limit": 0}
 
 
 def example(**fields) -> Example:

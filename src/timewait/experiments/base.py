@@ -72,9 +72,9 @@ class ExperimentResult:
     trace: Optional[Trace] = None
     frames: list = field(default_factory=list, repr=False)  # (t, bytes) for pcap export
 
-    # Options the summary's first line names only in runs that set them (truthy): options
-    # added after the runs a chapter quotes, so that those read as before.
-    QUIET_OPTIONS: ClassVar[tuple] = ()
+    # Options the summary's first line leaves out while they hold the value given here
+    # (options added after the runs a chapter quotes, so that those read as before).
+    QUIET_OPTIONS: ClassVar[dict] = {}
 
     def to_json(self) -> dict:
         out = {}
@@ -125,7 +125,11 @@ class ExperimentResult:
         lines = []
         if self.notice:
             lines.append(self.notice)
-        opts = ", ".join(f"{k}={v}" for k, v in self.params.items() if v or k not in self.QUIET_OPTIONS)
+        opts = ", ".join(
+            f"{k}={v}"
+            for k, v in self.params.items()
+            if k not in self.QUIET_OPTIONS or v != self.QUIET_OPTIONS[k]
+        )
         lines.append(f"{self.experiment} ({opts})")
         for f in dataclasses.fields(self):
             how = f.metadata.get("shown")

@@ -66,7 +66,7 @@ class CloseWaitLeakResult(ExperimentResult):
     socket_table_after_hold: str = shown()
 
     # Runs without a limit read as they did before the option existed.
-    QUIET_OPTIONS = ("fd_limit",)
+    QUIET_OPTIONS = {"fd_limit": 0}
 
 
 def _count(sockets, state, local_port=None) -> int:

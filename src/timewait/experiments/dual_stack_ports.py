@@ -16,12 +16,12 @@ held at the same time, read from the namespace's socket table at the end.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import LOOPBACK
 from ..observe import ss_text
-from .base import Experiment, ExperimentResult, Param, register
+from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
@@ -29,34 +29,20 @@ FIRST_PORT = 40000
 HOLD = ("time-wait", "established")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DualStackPortsResult(ExperimentResult):
-    range_size: int = 0  # ports in ip_local_port_range
-    first_connections: int = 0  # over the first family, until its connect() failed
-    first_error: Optional[str] = None  # errno name of that failure (call in failed_call)
-    second_connections: int = 0  # then over the other family
-    second_error: Optional[str] = None
-    first_again_connections: int = 0  # then over the first family once more (0 or 1)
-    first_again_error: Optional[str] = None
-    failed_call: Optional[str] = None  # "connect" or "bind": the call that failed first
-    shared_ports: list = field(default_factory=list)  # held by an IPv4 and an IPv6 socket at once
-    client_states: dict = field(default_factory=dict)  # "4"/"6" -> {state: count} at the end
-    ports_by_family: dict = field(default_factory=dict)  # "4"/"6" -> sorted local ports
-    socket_table: str = ""  # the client's sockets at the end, ss-like, without timers
-
-    SHOWN = (
-        "range_size",
-        "first_connections",
-        "first_error",
-        "second_connections",
-        "second_error",
-        "first_again_connections",
-        "first_again_error",
-        "failed_call",
-        "shared_ports",
-        "client_states",
-        "socket_table",
-    )
+    range_size: int = shown()  # ports in ip_local_port_range
+    first_connections: int = shown()  # over the first family, until its connect() failed
+    first_error: Optional[str] = shown()  # errno name of that failure (call in failed_call)
+    second_connections: int = shown()  # then over the other family
+    second_error: Optional[str] = shown()
+    first_again_connections: int = shown()  # then over the first family once more (0 or 1)
+    first_again_error: Optional[str] = shown()
+    failed_call: Optional[str] = shown()  # "connect" or "bind": the call that failed first
+    shared_ports: list = shown()  # held by an IPv4 and an IPv6 socket at once
+    client_states: dict = shown()  # "4"/"6" -> {state: count} at the end
+    ports_by_family: dict  # "4"/"6" -> sorted local ports
+    socket_table: str = shown()  # the client's sockets at the end, ss-like, without timers
 
 
 class _CallFailed(Exception):

@@ -24,6 +24,8 @@ CLIENT_PORT = 40000
 
 @dataclass(kw_only=True)
 class FourWayCloseResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     close_segments: int = shown()  # segments from the first FIN to the last ACK
     end_states: dict = shown()  # endpoint -> RFC 9293 state
     time_wait_side: Optional[str] = shown()  # endpoint left in TIME_WAIT

@@ -57,6 +57,8 @@ POLL_NAMES = (
 
 @dataclass(kw_only=True)
 class LostFinalAckResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     closer_state: str = shown()  # the active closer's state once the passive side is done
     answer_to_retransmitted_fin: str = shown()  # what the closer sent back: "ACK" or "RST"
     fin_retransmissions: int = shown()  # passive side's FINs after the first

@@ -40,6 +40,8 @@ REUSE_COUNTERS = ("TW", "TWRecycled", "TWKilled", "TCPTimeWaitOverflow")
 
 @dataclass(kw_only=True)
 class PortExhaustionResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     connections_before_exhaustion: int = shown()
     failed_call: Optional[str] = shown()  # "bind" or "connect": the call that failed first
     first_error: Optional[str] = shown()  # errno name of the first failure
