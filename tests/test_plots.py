@@ -231,3 +231,17 @@ def test_a_figure_is_an_inline_svg_named_by_its_alt_text_with_its_text_kept_as_t
     # The same figure gives the same markup: nbval and the glue pages compare it.
     again = FigureHTML(sequence_diagram(r.trace, states=r.timeline), alt, "the caption")._repr_html_()
     assert again == shown
+
+
+def test_a_figure_with_superscripts_keeps_them_legible_too():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([0.01, 0.1, 1], [1, 2, 3])
+    ax.set_xscale("log")
+    svg = ET.fromstring(
+        re.search(r"<svg.*</svg>", FigureHTML(fig, "a log axis")._repr_html_(), re.S).group(0)
+    )
+    style = dict(part.split(":") for part in svg.get("style").split(";"))
+    assert any("^" in t.get_text() for t in ax.get_xticklabels())
+    assert style["min-width"] == f"{round(504 * FIGURE_MIN_TEXT_PX / 7)}px"

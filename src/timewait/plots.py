@@ -354,12 +354,18 @@ def figure_svg(fig, alt: str) -> str:
 
     width_pt = fig.get_figwidth() * 72
     height_pt = fig.get_figheight() * 72
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-    smallest = min(sizes, default=10.0)
     buf = io.StringIO()
     # A fixed salt keeps the ids of clip paths and markers the same from run to run.
     with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "timewait"}):
         fig.savefig(buf, format="svg", facecolor="none", metadata={"Date": None, "Creator": None})
+    # After the drawing, which sets the ticks' labels.
+    # Mathtext draws superscripts (a log axis's 10^-2) at 0.7 of the text's size.
+    sizes = [
+        t.get_fontsize() * (0.7 if "^" in t.get_text() and t.get_text().count("$") >= 2 else 1)
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip()
+    ]
+    smallest = min(sizes, default=10.0)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
