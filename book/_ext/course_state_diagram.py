@@ -14,13 +14,12 @@ class StateDiagram(Directive):
 
         figure = nodes.figure(classes=["course-state-diagram"])
         # The frame scrolls sideways where the column is narrower than the diagram's least
-        # width (its smallest text 10 px high); the theme's full-width container lends it the
-        # margin column on a wide screen.
+        # width (its smallest text 10 px high).
         frame = '<div class="timewait-figure-frame" style="overflow-x:auto">'
         figure += nodes.raw("", frame + state_diagram_svg() + "</div>", format="html")
         if self.content:
             figure += nodes.caption(text=" ".join(self.content))
-        return [nodes.container("", figure, classes=["full-width"])]
+        return [figure]
 
 
 def setup(app):

@@ -5,7 +5,7 @@ and the widget panels' stored snapshots alike.
 In each picture no text box overlaps another or leaves the picture, measured by the browser
 on the rendered page; every text is drawn at least MIN_TEXT_PX CSS pixels high (its font
 size times the picture's scale); a figure wider than its column shows the scroll cue. Saves
-a screenshot of the first figure of two chapters at each width, and what it measured
+a screenshot of a figure of three chapters at each width, and what it measured
 (pictures-WIDTH.txt), in _build/site-test/.
 
 Runs with the browser test (`make test-site`, TIMEWAIT_SITE_BROWSER=1).
@@ -30,7 +30,12 @@ WIDTHS = (1280, 390)
 # own test holds their pictures to the same).
 MIN_TEXT_PX = 10
 WIDGET_RENDER_TIMEOUT_MS = 15_000
-SHOTS = ("book/reliable-termination.html", "book/why-2msl.html")
+# Pages photographed at each width, at the picture the selector finds first.
+SHOTS = {
+    "book/reliable-termination.html": "figure.timewait-figure",
+    "book/why-2msl.html": "figure.timewait-figure",
+    "book/open-close.html": "figure.course-state-diagram",
+}
 
 # Pictures: SVGs that are not the theme's icons (aria-hidden, or in a button) nor part of
 # another SVG, shown at a size, with text. Boxes in CSS pixels of the page.
@@ -134,7 +139,7 @@ def test_every_picture_is_legible_with_no_text_over_text(served_browser, width):
         smallest = min([smallest] + [t[5] for p in found for t in p["texts"]])
         problems += picture_problems(found, f"{name} at {width} px:")
         if name in SHOTS:
-            first = page.locator("figure.timewait-figure").first
+            first = page.locator(SHOTS[name]).first
             first.scroll_into_view_if_needed()
             stem = name.split("/")[-1].removesuffix(".html")
             page.screenshot(path=str(ARTIFACTS / f"figure-{stem}-{width}.png"))
