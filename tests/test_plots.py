@@ -245,3 +245,12 @@ def test_a_figure_with_superscripts_keeps_them_legible_too():
     style = dict(part.split(":") for part in svg.get("style").split(";"))
     assert any("^" in t.get_text() for t in ax.get_xticklabels())
     assert style["min-width"] == f"{round(504 * FIGURE_MIN_TEXT_PX / 7)}px"
+
+
+def test_a_figures_style_sheet_styles_only_the_figure():
+    """An inline SVG's <style> applies to the whole page: every rule is scoped to the figure."""
+    r = simulate("lost-final-ack")
+    shown = FigureHTML(sequence_diagram(r.trace, states=r.timeline), "alt")._repr_html_()
+    sheets = re.findall(r"<style[^>]*>(.*?)</style>", shown, flags=re.S)
+    rules = [rule.split("{")[0].strip() for sheet in sheets for rule in sheet.split("}") if "{" in rule]
+    assert rules and all(rule.startswith('svg[data-figure="matplotlib"]') for rule in rules), rules

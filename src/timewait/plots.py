@@ -372,17 +372,16 @@ def figure_svg(fig, alt: str) -> str:
     # Group ids name matplotlib's artists (figure_1, text_3): unreferenced, and they would repeat
     # on a page with several figures.
     svg = re.sub(r'<g id="[^"]*"', "<g", svg)
-    # The font lists go once into the figure's style sheet instead of on every text.
+    # An inline SVG's style sheet applies to the whole page: matplotlib's, which sets the line
+    # joins of every element ("*"), is scoped to this figure, and the font list, written on
+    # every text, is set once on the figure's root, where the texts inherit it.
+    svg = svg.replace("*{stroke-linejoin", 'svg[data-figure="matplotlib"] *{stroke-linejoin', 1)
     svg = svg.replace(f"font-family: {_SANS}; ", "")
-    svg = svg.replace(
-        '<style type="text/css">',
-        f'<style type="text/css">text{{font-family: {_SANS}}}',
-        1,
-    )
     natural = round(width_pt * _PX_PER_PT)
     least = round(width_pt * FIGURE_MIN_TEXT_PX / smallest)
     head = (
         f'<svg role="img" aria-label="{html.escape(alt, quote=True)}" data-figure="matplotlib" '
+        f'font-family="{html.escape(_SANS, quote=True)}" '
         f'width="{natural}" height="{round(height_pt * _PX_PER_PT)}" '
         f'style="max-width:100%;height:auto;min-width:{least}px" '
     )
