@@ -116,7 +116,7 @@ test-binder:
 test-site: setup
 	@test -f _build/html/index.html || $(MAKE) --no-print-directory build-book
 	TIMEWAIT_SITE_BROWSER=1 $(PY) -m pytest tests/site/test_browser.py tests/site/test_live_panels.py \
-		tests/site/test_wide_outputs.py -q -p no:cacheprovider -rs
+		tests/site/test_wide_outputs.py tests/site/test_figures.py -q -p no:cacheprovider -rs
 
 ## lab: open the notebooks in JupyterLab
 lab: setup

@@ -3,6 +3,8 @@ under simulated colour-vision deficiencies, and no information carried by colour
 flags, states and curves are all named in text, and curves differ in marker and line style."""
 
 import itertools
+import re
+import xml.etree.ElementTree as ET
 
 import matplotlib
 import numpy as np
@@ -13,10 +15,13 @@ matplotlib.use("Agg")
 from timewait.model import simulate  # noqa: E402
 from timewait.model.sweeps import old_duplicate_sweep, reset_sweep  # noqa: E402
 from timewait.plots import (  # noqa: E402
+    FIGURE_MIN_TEXT_PX,
     OKABE_ITO,
     SERIES_COLOURS,
     STATE_COLOURS,
+    FigureHTML,
     describe_timeline,
+    describe_trace,
     flag_colour,
     sequence_diagram,
     state_colour,
@@ -212,3 +217,62 @@ def test_a_figure_the_caller_gives_keeps_the_callers_layout():
     made = sequence_diagram(r.trace)  # a figure of its own: laid out to fill it
     assert made.axes[0].get_position().bounds != default
     plt.close(made)
+
+
+def test_state_labels_of_one_row_are_stacked_in_time_order_not_overprinted():
+    r = simulate("lost-final-ack")
+    fig = sequence_diagram(r.trace, states=r.timeline)
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in fig.axes[0].texts if t.get_text() in STATE_COLOURS]
+    assert [t.get_text() for t in labels] == [s for _, _, s in r.timeline]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for (i, a), (j, b) in itertools.combinations(enumerate(boxes), 2):
+        assert not a.overlaps(b), (labels[i].get_text(), labels[j].get_text())
+    # On the client's first row, CLOSED comes above SYN_SENT (display y grows upwards).
+    client = [
+        (t.get_text(), box.y0) for t, box in zip(labels, boxes, strict=True) if t.get_position()[0] < 0.5
+    ]
+    assert client[0][0] == "CLOSED" and client[1][0] == "SYN_SENT" and client[0][1] > client[1][1]
+
+
+def test_a_figure_is_an_inline_svg_named_by_its_alt_text_with_its_text_kept_as_text():
+    r = simulate("lost-final-ack")
+    alt = describe_trace(r.trace, "A lost final ACK")
+    shown = FigureHTML(sequence_diagram(r.trace, states=r.timeline), alt, "the caption")._repr_html_()
+    assert "<img" not in shown and "base64" not in shown
+    svg = ET.fromstring(re.search(r"<svg.*</svg>", shown, flags=re.S).group(0))
+    assert svg.get("role") == "img" and svg.get("aria-label") == alt
+    texts = ["".join(t.itertext()) for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "SYN_SENT" in texts and any(t.startswith("FIN|ACK seq=") for t in texts)
+    assert "<figcaption>the caption</figcaption>" in shown
+    # The figure stops shrinking where its smallest text (8 pt state labels, in a viewBox of
+    # 7.5 in = 540 pt) would drop below FIGURE_MIN_TEXT_PX.
+    style = dict(part.split(":") for part in svg.get("style").split(";"))
+    assert svg.get("viewBox").split()[2] == "540"
+    assert style["min-width"] == f"{round(540 * FIGURE_MIN_TEXT_PX / 8)}px"
+    # The same figure gives the same markup: nbval and the glue pages compare it.
+    again = FigureHTML(sequence_diagram(r.trace, states=r.timeline), alt, "the caption")._repr_html_()
+    assert again == shown
+
+
+def test_a_figure_with_superscripts_keeps_them_legible_too():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([0.01, 0.1, 1], [1, 2, 3])
+    ax.set_xscale("log")
+    svg = ET.fromstring(
+        re.search(r"<svg.*</svg>", FigureHTML(fig, "a log axis")._repr_html_(), re.S).group(0)
+    )
+    style = dict(part.split(":") for part in svg.get("style").split(";"))
+    assert any("^" in t.get_text() for t in ax.get_xticklabels())
+    assert style["min-width"] == f"{round(504 * FIGURE_MIN_TEXT_PX / 7)}px"
+
+
+def test_a_figures_style_sheet_styles_only_the_figure():
+    """An inline SVG's <style> applies to the whole page: every rule is scoped to the figure."""
+    r = simulate("lost-final-ack")
+    shown = FigureHTML(sequence_diagram(r.trace, states=r.timeline), "alt")._repr_html_()
+    sheets = re.findall(r"<style[^>]*>(.*?)</style>", shown, flags=re.S)
+    rules = [rule.split("{")[0].strip() for sheet in sheets for rule in sheet.split("}") if "{" in rule]
+    assert rules and all(rule.startswith('svg[data-figure="matplotlib"]') for rule in rules), rules

@@ -13,7 +13,10 @@ class StateDiagram(Directive):
         from timewait.statediagram import state_diagram_svg
 
         figure = nodes.figure(classes=["course-state-diagram"])
-        figure += nodes.raw("", state_diagram_svg(), format="html")
+        # The frame scrolls sideways where the column is narrower than the diagram's least
+        # width (its smallest text 10 px high).
+        frame = '<div class="timewait-figure-frame" style="overflow-x:auto">'
+        figure += nodes.raw("", frame + state_diagram_svg() + "</div>", format="html")
         if self.content:
             figure += nodes.caption(text=" ".join(self.content))
         return [figure]

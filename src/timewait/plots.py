@@ -10,6 +10,7 @@ style and a legend entry.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from .trace import Trace
@@ -140,16 +141,20 @@ def sequence_diagram(
 
 
 def _state_labels(ax, trace: Trace, states: list, x: dict) -> None:
-    """Place each (t, endpoint, state) at the row of the first segment at or after t."""
+    """Place each (t, endpoint, state) at the row of the first segment at or after t; states
+    that fall on the same row of one endpoint are stacked in time order, not overprinted."""
     times = [s.t for s in trace]
+    placed: dict = {}
     for t, endpoint, state in states:
         if endpoint not in x:
             continue
         row = next((i for i, ts in enumerate(times, start=1) if ts >= t - 1e-9), len(times) + 0.6)
+        k = placed.get((endpoint, row), 0)
+        placed[(endpoint, row)] = k + 1
         side = -1 if x[endpoint] == 0.0 else 1
         ax.text(
             x[endpoint] + side * 0.04,
-            row - 0.35,
+            row - 0.35 + _STACKED_LABEL_STEP * k,
             state,
             ha="right" if side < 0 else "left",
             va="center",
@@ -157,6 +162,11 @@ def _state_labels(ax, trace: Trace, states: list, x: dict) -> None:
             color=OKABE_ITO["purple"],
             style="italic",
         )
+
+
+# Rows are 0.55 in (about 40 pt) apart and state labels 8 pt high: three stacked labels fit
+# above the next row's first.
+_STACKED_LABEL_STEP = 0.3
 
 
 def state_timeline(timeline: list, ax=None, title: Optional[str] = None, until: Optional[float] = None):
@@ -326,39 +336,87 @@ def describe_trace(trace: Trace, title: str = "") -> str:
     )
 
 
+# Figures are inline SVG: sharp at any screen density and in print, text a reader can select,
+# and far lighter than a PNG of the same size. The smallest text of a figure is drawn at least
+# FIGURE_MIN_TEXT_PX CSS pixels high: on a narrow screen the figure stops shrinking there and
+# scrolls sideways instead (course.css draws the scroll cue).
+FIGURE_MIN_TEXT_PX = 10
+# CSS pixels per point at the figure's natural width (the width the PNGs had at 90 dpi).
+_PX_PER_PT = 1.25
+_SANS = (
+    "'DejaVu Sans', 'Bitstream Vera Sans', 'Computer Modern Sans Serif', 'Lucida Grande', "
+    "'Verdana', 'Geneva', 'Lucid', 'Arial', 'Helvetica', 'Avant Garde', sans-serif"
+)
+
+
+def figure_svg(fig, alt: str) -> str:
+    """``fig`` as an inline ``<svg>`` element named by ``alt`` (its text kept as text), sized to
+    its natural width, shrinking with the column down to the width at which its smallest text
+    is :data:`FIGURE_MIN_TEXT_PX` pixels high."""
+    import html
+    import io
+
+    import matplotlib as mpl
+    from matplotlib.text import Text
+
+    width_pt = fig.get_figwidth() * 72
+    height_pt = fig.get_figheight() * 72
+    buf = io.StringIO()
+    # A fixed salt keeps the ids of clip paths and markers the same from run to run.
+    with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "timewait"}):
+        fig.savefig(buf, format="svg", facecolor="none", metadata={"Date": None, "Creator": None})
+    # After the drawing, which sets the ticks' labels.
+    # Mathtext draws superscripts (a log axis's 10^-2) at 0.7 of the text's size.
+    sizes = [
+        t.get_fontsize() * (0.7 if "^" in t.get_text() and t.get_text().count("$") >= 2 else 1)
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip()
+    ]
+    smallest = min(sizes, default=10.0)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg") :]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    # Group ids name matplotlib's artists (figure_1, text_3): unreferenced, and they would repeat
+    # on a page with several figures.
+    svg = re.sub(r'<g id="[^"]*"', "<g", svg)
+    # An inline SVG's style sheet applies to the whole page: matplotlib's, which sets the line
+    # joins of every element ("*"), is scoped to this figure, and the font list, written on
+    # every text, is set once on the figure's root, where the texts inherit it.
+    svg = svg.replace("*{stroke-linejoin", 'svg[data-figure="matplotlib"] *{stroke-linejoin', 1)
+    svg = svg.replace(f"font-family: {_SANS}; ", "")
+    natural = round(width_pt * _PX_PER_PT)
+    least = round(width_pt * FIGURE_MIN_TEXT_PX / smallest)
+    head = (
+        f'<svg role="img" aria-label="{html.escape(alt, quote=True)}" data-figure="matplotlib" '
+        f'font-family="{html.escape(_SANS, quote=True)}" '
+        f'width="{natural}" height="{round(height_pt * _PX_PER_PT)}" '
+        f'style="max-width:100%;height:auto;min-width:{least}px" '
+    )
+    return head + re.sub(r'width="[\d.]+pt" height="[\d.]+pt" ', "", svg[5:], count=1)
+
+
 class FigureHTML:
-    """A matplotlib figure shown as an HTML ``<figure>`` with alt text and a caption.
+    """A matplotlib figure shown as an HTML ``<figure>``: an inline SVG (:func:`figure_svg`)
+    named by its alt text, with a caption.
 
     Notebooks display it, and chapters paste it from the notebook's stored output with
     myst-nb's ``glue`` directive, so the chapter shows the figure the notebook produced.
     """
 
     def __init__(self, fig, alt: str, caption: str = ""):
-        import base64
-        import html
-        import io
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
         import matplotlib.pyplot as plt
 
+        self.svg = figure_svg(fig, alt)
         plt.close(fig)
-        self.png = buf.getvalue()
         self.alt = alt
         self.caption = caption
-        self._b64 = base64.b64encode(self.png).decode()
-        self._html = html
 
     def _repr_html_(self) -> str:
-        esc = self._html.escape
-        cap = f"<figcaption>{esc(self.caption)}</figcaption>" if self.caption else ""
-        return (
-            f'<figure class="timewait-figure"><img src="data:image/png;base64,{self._b64}" '
-            f'alt="{esc(self.alt, quote=True)}" style="max-width:100%"/>{cap}</figure>'
-        )
+        import html
 
-    def _repr_png_(self) -> bytes:
-        return self.png
+        cap = f"<figcaption>{html.escape(self.caption)}</figcaption>" if self.caption else ""
+        frame = '<div class="timewait-figure-frame" style="overflow-x:auto;background-color:#fff">'
+        return f'<figure class="timewait-figure">{frame}{self.svg}</div>{cap}</figure>'
 
     def __repr__(self) -> str:
         return f"<figure: {self.caption or self.alt[:60]}>"

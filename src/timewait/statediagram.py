@@ -88,13 +88,25 @@ def _label(event: str, actions: tuple) -> str:
     return event + (" / " + ", ".join(acts) if acts else "")
 
 
+# The smallest text of the diagram (the arrows' labels) and how small it may be drawn.
+LABEL_SIZE = 9.5
+MIN_TEXT_PX = 10
+
+
+def least_width() -> int:
+    """The width in CSS pixels below which the arrows' labels would be drawn under
+    MIN_TEXT_PX: the diagram stops shrinking there (its frame scrolls)."""
+    return math.ceil(WIDTH * MIN_TEXT_PX / LABEL_SIZE)
+
+
 def state_diagram_svg(title: str = "TCP connection states (RFC 9293, Figure 5)") -> str:
     """The diagram as an SVG document (a string), with a title and a description for
     screen readers."""
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" aria-labelledby="tcp-states-title tcp-states-desc" '
-        f'class="course-state-diagram" font-family="sans-serif">',
+        f'class="course-state-diagram" font-family="sans-serif" '
+        f'style="max-width:100%;height:auto;min-width:{least_width()}px" width="{WIDTH}" height="{HEIGHT}">',
         f'<title id="tcp-states-title">{escape(title)}</title>',
         '<desc id="tcp-states-desc">'
         + escape(
@@ -170,7 +182,7 @@ def state_diagram_svg(title: str = "TCP connection states (RFC 9293, Figure 5)")
                 anchor = "start"
         if not quiet:
             out.append(
-                f'<text x="{label_xy[0]:.1f}" y="{label_xy[1]:.1f}" font-size="9.5" '
+                f'<text x="{label_xy[0]:.1f}" y="{label_xy[1]:.1f}" font-size="{LABEL_SIZE}" '
                 f'text-anchor="{anchor}" fill="{COLOURS["text"]}" '
                 f'paint-order="stroke" stroke="#ffffff" stroke-width="3">'
                 f"{escape(_label(event, actions))}</text>"

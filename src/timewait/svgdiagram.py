@@ -31,7 +31,7 @@ from .plots import (
 from .trace import Trace
 
 ROW = 30  # pixels per segment
-STACK = 12  # pixels between state names stacked beside one row
+STACK = 13  # between state names stacked beside one row: their 11 px font boxes (1.16 em) do not meet
 WIDTH = 640
 X_LEFT, X_RIGHT = 170, 470  # the two endpoints' lines
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"

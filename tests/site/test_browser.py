@@ -81,8 +81,10 @@ COLLECT_JS = """() => {
       return p && p.classList.contains('widget-subarea') && p.children.length > 0; }).length,
     widget_state: !!document.querySelector(
         'script[type="application/vnd.jupyter.widget-state+json"]'),
+    // A figure is an inline SVG with its text (timewait.plots.FigureHTML) drawn at a size.
     figures_shown: [...document.querySelectorAll('figure.timewait-figure')].filter(f => {
-      const i = f.querySelector('img'); return i && loaded(i); }).length,
+      const s = f.querySelector('svg[role="img"]');
+      return s && s.getBoundingClientRect().width > 0 && s.querySelector('text'); }).length,
     declares_icon: !!document.querySelector('link[rel~="icon"]'),
   };
 }"""
