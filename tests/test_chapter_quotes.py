@@ -1,11 +1,12 @@
 """Chapters quote their notebooks faithfully, and every notebook's stored run kept the budget.
 
-A chapter shows notebook output in ```text blocks. A block counts as a quote when at least
-one of its lines is a line of the stored outputs of the chapter's notebooks (its own, and
-any it pastes figures from with ``:doc:``); then every line must be one, compared with
-runs of spaces collapsed, so that re-aligned columns still match. ``[...]`` marks an
-elision: the line must begin like an output line. Blocks with no such line (commands to
-type, diagrams) are not quotes.
+A chapter shows notebook output in ```text blocks, and only there: commands to type are
+```console blocks, drawings ```none. Every line of a ```text block must be a line of the
+stored outputs of the chapter's notebooks (its own, and any it pastes figures from with
+``:doc:``), compared with runs of spaces collapsed, so that re-aligned columns still match.
+``[...]`` marks an elision: the line must begin like an output line. Two outputs may stand
+side by side: the block is then read as two columns, split where its first line's second
+output begins.
 """
 
 import json
@@ -34,22 +35,39 @@ def output_lines(nb: dict) -> set:
     return lines
 
 
+def _not_found(raw_lines: list, outputs: set) -> list:
+    def found(line: str) -> bool:
+        if ELISION in line:
+            head = line.split(ELISION)[0].strip()
+            return any(o.startswith(head) for o in outputs)
+        return line in outputs
+
+    lines = [_norm(line) for line in raw_lines]
+    return [line for line in lines if line not in ("", "...", ELISION) and not found(line)]
+
+
+def _columns(raw_lines: list, outputs: set) -> list:
+    """The block as two columns, split where a second output begins on its first line (after
+    three or more spaces), or [] if no such split makes its first line two output lines."""
+    first = raw_lines[0] if raw_lines else ""
+    for gap in re.finditer(r" {3,}(?=\S)", first):
+        left, right = _norm(first[: gap.start()]), _norm(first[gap.end() :])
+        if left in outputs and right in outputs:
+            cut = gap.end()
+            return [[line[:cut] for line in raw_lines], [line[cut:] for line in raw_lines]]
+    return []
+
+
 def misquoted(chapter: str, outputs: set) -> list:
     """The lines of the chapter's quotes that are not in ``outputs``."""
     wrong = []
     for block in re.findall(r"^```text\n(.*?)^```", chapter, re.M | re.S):
-        lines = [_norm(line) for line in block.splitlines()]
-        lines = [line for line in lines if line not in ("", "...", ELISION)]
-
-        def found(line: str) -> bool:
-            if ELISION in line:
-                head = line.split(ELISION)[0].strip()
-                return any(o.startswith(head) for o in outputs)
-            return line in outputs
-
-        hits = [found(line) for line in lines]
-        if any(hits):
-            wrong += [line for line, hit in zip(lines, hits, strict=True) if not hit]
+        raw = block.splitlines()
+        missing = _not_found(raw, outputs)
+        columns = _columns(raw, outputs) if missing else []
+        if columns:
+            missing = [line for column in columns for line in _not_found(column, outputs)]
+        wrong += missing
     return wrong
 
 
@@ -75,11 +93,26 @@ def test_a_quote_that_drifted_from_the_output_is_caught():
     good = "```text\nfin_transmissions:   4\nend_state: CLOSED\n```\n"
     drifted = "```text\nfin_transmissions: 5\nend_state: CLOSED\n```\n"
     elided = "```text\nend_state: CL [...]\n```\n"
-    command = "```text\ntimewait experiment orphan-retries\n```\n"
+    command = "```console\ntimewait experiment orphan-retries\n```\n"
     assert misquoted(good, outputs) == []
     assert misquoted(drifted, outputs) == ["fin_transmissions: 5"]
     assert misquoted(elided, outputs) == []
     assert misquoted(command, outputs) == []
+    # A quote whose every line drifted is caught too (a re-run that changed all its numbers).
+    assert misquoted("```text\nfin_transmissions: 6\n```\n", outputs) == ["fin_transmissions: 6"]
+
+
+def test_two_outputs_side_by_side_are_read_as_two_columns():
+    nb = {
+        "cells": [
+            {"outputs": [{"text": ["run (retries=1)\n", "  fins: 4\n", "run (retries=2)\n", "  fins: 5\n"]}]}
+        ]
+    }
+    outputs = output_lines(nb)
+    side_by_side = "```text\nrun (retries=1)   run (retries=2)\n  fins: 4           fins: 5\n```\n"
+    drifted = "```text\nrun (retries=1)   run (retries=2)\n  fins: 4           fins: 6\n```\n"
+    assert misquoted(side_by_side, outputs) == []
+    assert misquoted(drifted, outputs) == ["fins: 6"]
 
 
 def stored_run_seconds(nb: dict) -> float:
