@@ -21,7 +21,7 @@ import pytest
 from timewait import cli, experiments, sandbox
 from timewait.cli_options import OUTPUT_FILE
 from timewait.experiments.base import TIMEOUT
-from timewait.model.scenarios import PARAMS, SCENARIOS
+from timewait.model.scenarios import PARAMS, REGISTRY
 from timewait.tiers import ENV_VAR
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -183,8 +183,8 @@ def test_experiment_names_are_checked_with_help_too(capsys):
 
 # ---- simulate --------------------------------------------------------------------------------
 def scenario_cases():
-    for scenario, spec in SCENARIOS.items():
-        for name in spec["params"]:
+    for scenario, spec in REGISTRY.items():
+        for name in spec.params:
             if PARAMS[name].cli:
                 yield pytest.param(scenario, name, id=f"{scenario}--{name}")
 

@@ -6,7 +6,7 @@ from itertools import pairwise
 import pytest
 
 from timewait.model import OUTCOMES, PARAMS, list_scenarios, simulate
-from timewait.model.scenarios import state_at
+from timewait.model.scenarios import REGISTRY, Scenario, get, lost_fin, register, state_at
 
 HANDSHAKE = [("client", "SYN"), ("server", "SYN|ACK"), ("client", "ACK")]
 
@@ -310,3 +310,16 @@ def test_scenarios_and_experiments_share_one_param_type():
     # A whole number given as a float is the int it equals; a float parameter's value a float.
     r = simulate("four-way-close", request_bytes=100.0, time_wait_msl=1)
     assert type(r.params["request_bytes"]) is int and type(r.params["time_wait_msl"]) is float
+
+
+def test_scenarios_are_registered_as_experiments_are():
+    scenario = get("lost-fin")
+    assert scenario.run is lost_fin
+    assert "fin_losses" in scenario.params and scenario.summary.startswith("The closer's first FIN")
+    with pytest.raises(ValueError, match="scenario: must be one of four-way-close, "):
+        get("no-such-scenario")
+    with pytest.raises(ValueError, match="fin_lossez"):
+        register(Scenario("bad", lost_fin, params=("msl", "fin_lossez")))
+    with pytest.raises(ValueError, match="closer"):
+        register(Scenario("bad", lost_fin, params=("msl",), defaults={"closer": "both"}))
+    assert "bad" not in REGISTRY

@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 from .cli_options import OneLineParser, add_valid, checked, one_line
-from .model.scenarios import PARAMS, SCENARIOS, list_scenarios, parse_drop, simulate
+from .model.scenarios import PARAMS, REGISTRY, parse_drop, simulate
 
 
 def _option(name: str) -> str:
@@ -78,10 +78,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _listing() -> str:
     lines = []
-    for name, doc in list_scenarios().items():
-        lines.append(name)
-        lines += textwrap.wrap(doc, 88, initial_indent="    ", subsequent_indent="    ")
-        opts = " ".join(_option(p) for p in SCENARIOS[name]["params"] if PARAMS[p].cli)
+    for scenario in REGISTRY.values():
+        lines.append(scenario.name)
+        lines += textwrap.wrap(scenario.summary, 88, initial_indent="    ", subsequent_indent="    ")
+        opts = " ".join(_option(p) for p in scenario.params if PARAMS[p].cli)
         lines += textwrap.wrap("options: " + opts, 88, initial_indent="    ", subsequent_indent="        ")
     return "\n".join(lines)
 
@@ -93,7 +93,7 @@ def main(args) -> int:
         return 0
     if args.scenario is None:
         print(
-            f"timewait simulate: scenario: required: must be one of {', '.join(SCENARIOS)} (or --list)",
+            f"timewait simulate: scenario: required: must be one of {', '.join(REGISTRY)} (or --list)",
             file=sys.stderr,
         )
         return 2

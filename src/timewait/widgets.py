@@ -25,7 +25,8 @@ import ipywidgets as W
 
 from .model import sweeps
 from .model.portbudget import LINUX_PORT_RANGE, port_budget
-from .model.scenarios import SCENARIOS, simulate
+from .model.scenarios import get as get_scenario
+from .model.scenarios import simulate
 from .svgchart import sweep_svg
 from .svgdiagram import sequence_svg, timeline_svg
 
@@ -168,7 +169,7 @@ class SequenceExplorer(_Panel):
         )
         if name == "simultaneous-close":
             wanted["closer"] = "both"
-        allowed = SCENARIOS[name]["params"]
+        allowed = get_scenario(name).allowed
         return {k: v for k, v in wanted.items() if k in allowed}
 
     def _update(self):

@@ -11,7 +11,16 @@
 - :mod:`.natbudget`: how many connections per second a NAT gateway's port range carries.
 """
 
-from .scenarios import DEFENCES, OUTCOMES, PARAMS, SCENARIOS, SimulationResult, list_scenarios, simulate
+from .scenarios import (
+    DEFENCES,
+    OUTCOMES,
+    PARAMS,
+    SCENARIOS,
+    Scenario,
+    SimulationResult,
+    list_scenarios,
+    simulate,
+)
 from .states import TRANSITIONS, TransitionError
 
 __all__ = [
@@ -22,6 +31,7 @@ __all__ = [
     "DEFENCES",
     "PARAMS",
     "SCENARIOS",
+    "Scenario",
     "TRANSITIONS",
     "TransitionError",
 ]

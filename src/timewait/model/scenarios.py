@@ -3,14 +3,17 @@ named outcome.
 
 ``simulate(name, **params)`` runs one scenario and returns a :class:`SimulationResult`
 whose ``outcome`` is one of :data:`OUTCOMES`. Parameters are described in :data:`PARAMS`;
-each scenario lists the ones it uses in :data:`SCENARIOS`.
+each scenario is a :class:`Scenario` in :data:`REGISTRY` (``register``, ``get``), as the
+named experiments are, and lists the parameters it uses.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import numbers
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..trace import Trace
@@ -366,18 +369,59 @@ def state_at(timeline: list, endpoint: str, t: float) -> str:
     return state
 
 
+# ---- the registry -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scenario:
+    """One named scenario: the function that runs it, the names (in :data:`PARAMS`) of the
+    parameters it takes, in the order ``--list`` shows them, and the defaults in which it
+    differs from :data:`PARAMS`. Its summary is the function's docstring."""
+
+    name: str
+    run: Callable[..., SimulationResult]
+    params: tuple[str, ...]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        wrong = sorted(set(self.params) - set(PARAMS)) + sorted(set(self.defaults) - set(self.params))
+        if wrong:
+            raise ValueError(
+                f"{self.name}: {', '.join(wrong)}: not in PARAMS, or a default for a parameter not taken"
+            )
+
+    @property
+    def summary(self) -> str:
+        """One paragraph: the run function's docstring."""
+        return " ".join((self.run.__doc__ or "").split())
+
+    @functools.cached_property
+    def allowed(self) -> frozenset:
+        return frozenset(self.params)
+
+    @functools.cached_property
+    def resolved_defaults(self) -> dict:
+        """Every parameter's default for this scenario (computed once)."""
+        return {k: self.defaults.get(k, PARAMS[k].default) for k in self.params}
+
+
+REGISTRY: dict[str, Scenario] = {}
+SCENARIOS = REGISTRY  # the name :mod:`timewait.model` exports: ``for name in SCENARIOS``
+
+
+def register(scenario: Scenario) -> Scenario:
+    REGISTRY[scenario.name] = scenario
+    return scenario
+
+
+def get(name: str) -> Scenario:
+    if name not in REGISTRY:
+        raise ValueError(f"scenario: must be one of {', '.join(REGISTRY)}, got {name!r}")
+    return REGISTRY[name]
+
+
 # ---- parameters --------------------------------------------------------------------------
-_RESOLVED: dict[str, tuple[frozenset, dict]] = {}  # scenario name -> (parameter names, defaults)
-
-
 def _resolve(name: str, params: dict) -> dict:
-    spec = SCENARIOS[name]
-    cached = _RESOLVED.get(name)
-    if cached is None:  # the scenario's parameter names and defaults, computed once
-        defaults = {k: PARAMS[k].default for k in spec["params"]}
-        defaults.update(spec.get("defaults", {}))
-        cached = _RESOLVED[name] = (frozenset(spec["params"]), defaults)
-    allowed, defaults = cached
+    scenario = REGISTRY[name]
+    allowed, defaults = scenario.allowed, scenario.resolved_defaults
     for k in params:
         if k not in PARAMS:
             raise ValueError(f"{k}: not a simulation parameter; valid: {', '.join(sorted(PARAMS))}")
@@ -848,75 +892,75 @@ def _judge_duplicate(server: Endpoint, arrival: Optional[Arrival]) -> tuple:
     return "old-duplicate-rejected", rej.defence
 
 
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "four-way-close": dict(
-        run=four_way_close,
+register(
+    Scenario(
+        "four-way-close",
+        four_way_close,
         params=_NET + _TCP + ("closer", "merged", "half_close", "request_bytes", "response_bytes"),
-    ),
-    "merged-close": dict(
-        run=merged_close,
+    )
+)
+register(
+    Scenario(
+        "merged-close",
+        merged_close,
         params=_NET + _TCP + ("closer", "request_bytes", "response_bytes"),
         defaults={"closer": "client"},
-    ),
-    "simultaneous-close": dict(
-        run=simultaneous_close, params=_NET + _TCP + ("closer", "request_bytes"), defaults={"closer": "both"}
-    ),
-    "lost-fin": dict(
-        run=lost_fin, params=_NET + _TCP + ("closer", "fin_losses", "request_bytes", "response_bytes")
-    ),
-    "lost-final-ack": dict(
-        run=lost_final_ack,
+    )
+)
+register(
+    Scenario(
+        "simultaneous-close",
+        simultaneous_close,
+        params=_NET + _TCP + ("closer", "request_bytes"),
+        defaults={"closer": "both"},
+    )
+)
+register(
+    Scenario(
+        "lost-fin",
+        lost_fin,
+        params=_NET + _TCP + ("closer", "fin_losses", "request_bytes", "response_bytes"),
+    )
+)
+register(
+    Scenario(
+        "lost-final-ack",
+        lost_final_ack,
         params=_NET
         + _TCP
         + ("closer", "merged", "final_ack_losses", "final_ack_loss", "request_bytes", "response_bytes"),
-    ),
-    "old-duplicate": dict(
-        run=old_duplicate,
+    )
+)
+_ISNS = ("client_isns", "server_isns", "isn_secret", "ts_offset")
+register(
+    Scenario(
+        "old-duplicate",
+        old_duplicate,
         params=_NET
         + _TCP
-        + (
-            "request_bytes",
-            "response_bytes",
-            "reconnect_delay",
-            "hold",
-            "old_offset",
-            "client_isns",
-            "server_isns",
-            "isn_secret",
-            "ts_offset",
-        ),
+        + ("request_bytes", "response_bytes", "reconnect_delay", "hold", "old_offset")
+        + _ISNS,
         defaults={"request_bytes": 100, "response_bytes": 100},
-    ),
-    "provoked-reset": dict(
-        run=provoked_reset,
+    )
+)
+register(
+    Scenario(
+        "provoked-reset",
+        provoked_reset,
         params=_NET
         + _TCP
-        + (
-            "request_bytes",
-            "response_bytes",
-            "reconnect_delay",
-            "hold",
-            "answer_hold",
-            "old_offset",
-            "client_isns",
-            "server_isns",
-            "isn_secret",
-            "ts_offset",
-        ),
+        + ("request_bytes", "response_bytes", "reconnect_delay", "hold", "answer_hold", "old_offset")
+        + _ISNS,
         defaults={"request_bytes": 100, "response_bytes": 100},
-    ),
-}
-for _name, _spec in SCENARIOS.items():
-    _spec["doc"] = " ".join(_spec["run"].__doc__.split())
+    )
+)
 
 
 def list_scenarios() -> dict:
     """``{name: one-paragraph description}``."""
-    return {name: spec["doc"] for name, spec in SCENARIOS.items()}
+    return {name: sc.summary for name, sc in REGISTRY.items()}
 
 
 def simulate(scenario: str, **params) -> SimulationResult:
     """Run the named scenario; parameters as in :data:`PARAMS`."""
-    if scenario not in SCENARIOS:
-        raise ValueError(f"scenario: must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
-    return SCENARIOS[scenario]["run"](**params)
+    return get(scenario).run(**params)
