@@ -7,29 +7,24 @@ with the same rules, checks and event times the event-driven scenarios use
 :func:`~timewait.model.scenarios.provoked_reset`, with a fixed network delay); the tests
 run both on the same draws and require the same outcome trial by trial.
 
-An old-duplicate trial is described once: :class:`Reincarnation` computes its conditions
-(from numbers or numpy arrays alike) and a decision tree (:data:`DUPLICATE_TRIAL`,
-:data:`RESET_TRIAL`) turns them into an outcome code. The numpy back end evaluates a tree as
-nested ``np.where`` over all trials at once; ``backend="python"`` walks it trial by trial,
-with draws from the standard library's ``random`` (seeded, so a seed still gives the same
-result, though not numpy's): that is how the sweeps run in a web page's Pyodide, where the
-course site can serve no numpy. A trial takes 1-2 us here against numpy's 0.1 us, and
-several times that in a browser, so callers there ask for fewer trials, and the intervals
-say so. The tests require both backends to give the same outcome on the same draws.
+``backend="python"`` decides the same trials one by one with the standard library's
+``random`` (seeded, so a seed still gives the same result, though not numpy's): that is how
+the sweeps run in a web page's Pyodide, where the course site can serve no numpy. A trial
+takes about 0.8 us here against numpy's 0.1 us, and about 3 us in a browser, so callers
+there ask for fewer trials, and the intervals say so.
+The tests require both backends to give the same outcome on the same draws.
 
 Estimates come with Wilson score intervals (95 % by default).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import product, repeat
+from itertools import product
 from typing import Optional
 
 try:
@@ -275,254 +270,104 @@ class DuplicateDraws:
     server_isns: np.ndarray
 
 
-@dataclass
-class ProvokedDraws:
-    """The random inputs of provoked-reset trials (one entry per trial): numpy arrays, or
-    lists (of ISN pairs) for the plain-Python backend."""
-
-    hold: np.ndarray  # the old request's time in the network
-    answer_hold: np.ndarray  # the time in the network of the reset it provokes
-    client_isns: np.ndarray  # shape (n, 2): incarnation 1, 2 (random ISNs only)
-    server_isns: np.ndarray
-
-
-def _draw(kind, backend: str, rng, n: int, isn: str, msl: float):
-    """``kind``'s draws for n trials: its holds (each uniform on (0, MSL]), then, with
-    random ISNs, the client's and the server's ISN pairs; numpy arrays, or lists from a
-    ``random.Random`` (the same order of draws, not the same numbers)."""
-    holds = 2 if kind is ProvokedDraws else 1
-    if backend == "numpy":
-        out = [msl * (1.0 - rng.random(n)) for _ in range(holds)]
-        pairs = lambda: rng.integers(0, MOD, size=(n, 2), dtype=np.int64)  # noqa: E731
-    else:
-        draw, bits = rng.random, rng.getrandbits
-        out = [[msl * (1.0 - draw()) for _ in range(n)] for _ in range(holds)]
-        pairs = lambda: [(bits(32), bits(32)) for _ in range(n)]  # noqa: E731
-    return kind(*out, pairs(), pairs()) if isn == "random" else kind(*out, None, None)
+def _duplicate_times(time_wait, reconnect_delay, delay) -> dict:
+    """Event times of the old-duplicate exchange, with the event engine's float operations
+    (see scenarios.old_duplicate)."""
+    t = [0.0]
+    for _ in range(7):
+        t.append(t[-1] + delay)
+    tw_end = t[6] + time_wait
+    t2 = tw_end + reconnect_delay  # new SYN
+    syn_at_server = t2 + delay
+    return dict(
+        t=t,
+        sent=t[2],  # the duplicated request leaves with the handshake's last ACK
+        old_gone=t[7],  # server's connection 1 ends when the final ACK arrives
+        tw_end=tw_end,
+        t2=t2,
+        syn_at_server=syn_at_server,
+        established_at_client=syn_at_server + delay,  # the SYN,ACK arrives
+        established_at_server=(syn_at_server + delay) + delay,
+    )
 
 
-@dataclass(frozen=True)
-class Reincarnation:
-    """The exchange the old-duplicate trials decide (see scenarios.old_duplicate, with a
-    fixed network delay): connection 1 closes, the client's TIME_WAIT lasts ``time_wait``
-    seconds, and ``reconnect_delay`` later a new incarnation of the 4-tuple begins. Its
-    conditions hold for one trial (numbers) or for many (numpy arrays) alike."""
-
-    isn: str = "clock"
-    time_wait: float = 60.0
-    reconnect_delay: float = 0.0
-    msl: float = 30.0
-    delay: float = 0.001
-    timestamps: bool = False
-    ack_check: bool = True
-    request_bytes: int = 100
-    old_offset: int = 0
-    rcv_wnd: int = 65535
-    isn_fixed: int = 1000
-    isn_clock_rate: float = RFC793_CLOCK_RATE
-    ts_hz: float = 1000.0
-
-    def __post_init__(self) -> None:
-        if self.isn not in ISN_POLICIES:
-            raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {self.isn!r}")
-        for name, v in (("time_wait", self.time_wait), ("reconnect_delay", self.reconnect_delay)):
-            if v < 0:
-                raise ValueError(f"{name}: must be >= 0, got {v}")
-        if not (0 < self.delay <= self.msl):
-            raise ValueError(f"delay: must be in (0, MSL={self.msl}], got {self.delay}")
-
-    @functools.cached_property
-    def times(self) -> dict:
-        """Event times, with the event engine's float operations."""
-        t = [0.0]
-        for _ in range(7):
-            t.append(t[-1] + self.delay)
-        tw_end = t[6] + self.time_wait
-        t2 = tw_end + self.reconnect_delay  # new SYN
-        syn_at_server = t2 + self.delay
-        return dict(
-            t=t,
-            sent=t[2],  # the duplicated request leaves with the handshake's last ACK
-            old_gone=t[7],  # server's connection 1 ends when the final ACK arrives
-            tw_end=tw_end,
-            t2=t2,
-            syn_at_server=syn_at_server,
-            established_at_client=syn_at_server + self.delay,  # the SYN,ACK arrives
-            established_at_server=(syn_at_server + self.delay) + self.delay,
-        )
-
-    def isns(self, whole) -> tuple:
-        """ISNs of (client 1, client 2, server 1, server 2) of the fixed and clock policies,
-        of type ``whole`` (np.int64, or int for the plain-Python backend)."""
-        if self.isn == "fixed":
-            x = whole(self.isn_fixed % MOD)
-            return x, x, x, x
-        t, rate = self.times, self.isn_clock_rate  # RFC 6528, one secret for both incarnations
+def _isns(isn, draws, t, isn_fixed, isn_clock_rate, whole=None) -> tuple:
+    """ISNs of (client 1, client 2, server 1, server 2): arrays (random ISNs) or numbers of
+    type ``whole`` (np.int64 by default; int for the plain-Python backend)."""
+    if isn == "random":
         return (
-            whole(0),
-            whole(int(t["t2"] * rate) % MOD),
-            whole(int(t["t"][1] * rate) % MOD),
-            whole(int(t["syn_at_server"] * rate) % MOD),
+            draws.client_isns[:, 0],
+            draws.client_isns[:, 1],
+            draws.server_isns[:, 0],
+            draws.server_isns[:, 1],
         )
-
-    def checks(self, c1, c2, s1, s2) -> dict:
-        """What decides the old request's fate in the new incarnation, from the
-        incarnations' ISNs: in the new window, its ACK the one SYN-RECEIVED expects, its ACK
-        failing ESTABLISHED's check, PAWS dropping it in SYN-RECEIVED or in ESTABLISHED."""
-        t, wnd, hz = self.times, self.rcv_wnd, self.ts_hz
-        seq = (c1 + 1 + self.old_offset) % MOD
-        ack = (s1 + 1) % MOD
-        rcv_nxt = (c2 + 1) % MOD
-        snd_nxt = (s2 + 1) % MOD
-        est_ack_bad = seq_lt(snd_nxt, ack)
-        if self.ack_check:
-            est_ack_bad = est_ack_bad | seq_lt(ack, (snd_nxt - 65535) % MOD)
-        dup_ts = int(t["sent"] * hz)
-        return dict(
-            in_window=(((seq - rcv_nxt) % MOD) < wnd)
-            | (((seq + self.request_bytes - 1 - rcv_nxt) % MOD) < wnd),
-            syn_rcvd_ack_ok=ack == snd_nxt,
-            est_ack_bad=est_ack_bad,
-            paws_syn_rcvd=self.timestamps and dup_ts < int(t["t2"] * hz),
-            paws_est=self.timestamps and dup_ts < int(t["established_at_client"] * hz),
-        )
-
-    @functools.cached_property
-    def _limits(self) -> tuple:
-        t = self.times
-        return (
-            t["syn_at_server"],
-            t["old_gone"],
-            t["tw_end"],
-            t["established_at_server"],
-            t["t2"],
-            t["established_at_client"],
-        )
-
-    def arrival(self, arrival, cond: dict) -> dict:
-        """``cond`` with when the old request arrives (``arrival``) against the exchange."""
-        new_syn, old_gone, tw_end, established, _, _ = self._limits
-        cond["before_new_syn"] = arrival < new_syn
-        cond["before_old_gone"] = arrival < old_gone
-        cond["before_tw_end"] = arrival < tw_end
-        cond["before_established"] = arrival < established
-        return cond
-
-    def provokes(self, code, arrival):
-        """Whether the old request, arriving at ``arrival`` with duplicate code ``code``,
-        provokes a reset from the server: it found no connection there, or failed the ACK
-        check in SYN-RECEIVED."""
-        new_syn, _, _, established, _, _ = self._limits
-        in_syn_rcvd = (arrival >= new_syn) & (arrival < established)
-        return (code == 1) | (code == 2) | ((code == 6) & in_syn_rcvd)
-
-    def reset(self, reset_arrival, s1, s2, cond: dict) -> dict:
-        """``cond`` with when the provoked reset reaches the client (``reset_arrival``), and
-        where its sequence number (the request's ACK number, from server ISN ``s1``) falls
-        against the new incarnation's rcv_nxt (from ``s2``)."""
-        _, _, tw_end, _, t2, client_established = self._limits
-        cond["reset_before_tw_end"] = reset_arrival < tw_end
-        cond["reset_before_new_syn"] = reset_arrival < t2
-        cond["reset_before_established"] = reset_arrival < client_established
-        off = ((s1 + 1) % MOD - (s2 + 1)) % MOD
-        cond["reset_in_sequence"] = off == 0
-        cond["reset_in_window"] = off < self.rcv_wnd
-        return cond
+    whole = whole or np.int64
+    if isn == "fixed":
+        x = whole(isn_fixed % MOD)
+        return x, x, x, x
+    # RFC 6528 with the same secret for both incarnations of the 4-tuple
+    return (
+        whole(0),
+        whole(int(t["t2"] * isn_clock_rate) % MOD),
+        whole(int(t["t"][1] * isn_clock_rate) % MOD),
+        whole(int(t["syn_at_server"] * isn_clock_rate) % MOD),
+    )
 
 
-# Each trial's outcome as a decision tree over the conditions above: a node is (condition,
-# if true, if false), a leaf an index into DUPLICATE_CODES or PROVOKED_CODES. The numpy back
-# end turns a tree into nested np.where, the plain-Python one walks it for each trial.
-DUPLICATE_TRIAL = (
-    "before_new_syn",
-    ("before_old_gone", 3, ("before_tw_end", 1, 2)),  # same-incarnation, time-wait, no-connection
-    (
-        "before_established",  # SYN-RECEIVED: paws, sequence-window, accepted or ack-check
-        ("paws_syn_rcvd", 4, ("in_window", ("syn_rcvd_ack_ok", 0, 6), 5)),
-        ("paws_est", 4, ("in_window", ("est_ack_bad", 6, 0), 5)),  # ESTABLISHED
-    ),
-)
-RESET_TRIAL = (  # the fate of the reset a request provoked (PROVOKED_CODES)
-    "reset_before_tw_end",
-    6,  # reset-time-wait
-    (
-        "reset_before_new_syn",
-        7,  # reset-no-connection
-        (
-            "reset_before_established",
-            8,  # reset-syn-sent
-            (
-                "reset_in_sequence",
-                1,  # reset: the late reset accepted
-                ("reset_in_window", 9, 10),  # reset-rst-check, reset-sequence-window
-            ),
-        ),
-    ),
-)
-# A DUPLICATE_CODES index as a PROVOKED_CODES index, when the request provoked no reset.
-_OWN_FATE = (0, -1, -1, 2, 3, 4, 5)
-_OWN_FATE_ARRAY = None if np is None else np.array(_OWN_FATE, dtype=np.int8)
+def _duplicate_checks(
+    t, c1, c2, s1, s2, timestamps, ack_check, request_bytes, old_offset, rcv_wnd, ts_hz
+) -> tuple:
+    """What decides the old request's fate once the new incarnation has begun, for the
+    incarnations' ISNs (numbers or arrays alike): (in the new window, its ACK is the one
+    SYN-RECEIVED expects, its ACK fails ESTABLISHED's check, PAWS drops it in SYN-RECEIVED,
+    PAWS drops it in ESTABLISHED)."""
+    seq = (c1 + 1 + old_offset) % MOD
+    ack = (s1 + 1) % MOD
+    rcv_nxt = (c2 + 1) % MOD
+    in_window = (((seq - rcv_nxt) % MOD) < rcv_wnd) | (((seq + request_bytes - 1 - rcv_nxt) % MOD) < rcv_wnd)
+    syn_rcvd_ack_ok = ack == (s2 + 1) % MOD
+    snd_nxt = (s2 + 1) % MOD
+    est_ack_bad = seq_lt(snd_nxt, ack)
+    if ack_check:
+        est_ack_bad = est_ack_bad | seq_lt(ack, (snd_nxt - 65535) % MOD)
+    dup_ts = int(t["sent"] * ts_hz)
+    paws_syn_rcvd = timestamps and dup_ts < int(t["t2"] * ts_hz)
+    paws_est = timestamps and dup_ts < int(t["established_at_client"] * ts_hz)
+    return in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est
 
 
-def _decide(tree, cond: dict) -> int:
-    """One trial's outcome: ``tree`` walked with the trial's conditions ``cond``."""
-    while type(tree) is tuple:
-        tree = tree[1] if cond[tree[0]] else tree[2]
-    return tree
+def _duplicate_code(arrival, t, checks) -> int:
+    """One trial's :data:`DUPLICATE_CODES` index, decided as old_duplicate_trials does."""
+    if arrival < t["syn_at_server"]:
+        return 3 if arrival < t["old_gone"] else 1 if arrival < t["tw_end"] else 2
+    in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est = checks
+    if arrival < t["established_at_server"]:
+        return 4 if paws_syn_rcvd else 5 if not in_window else 0 if syn_rcvd_ack_ok else 6
+    return 4 if paws_est else 5 if not in_window else 6 if est_ack_bad else 0
 
 
-def _vectorised(tree, cond: dict):
-    """Every trial's outcome at once: ``tree`` as nested np.where over arrays ``cond``."""
-    if type(tree) is not tuple:
-        return tree
-    name, yes, no = tree
-    return np.where(cond[name], _vectorised(yes, cond), _vectorised(no, cond))
-
-
-def _duplicate_codes(ex: Reincarnation, draws, backend: str):
-    """Each trial's :data:`DUPLICATE_CODES` index."""
-    sent = ex.times["sent"]
-    if backend == "numpy":
-        if ex.isn == "random":
-            c, s = draws.client_isns, draws.server_isns
-            cond = ex.checks(c[:, 0], c[:, 1], s[:, 0], s[:, 1])
-        else:
-            cond = ex.checks(*ex.isns(np.int64))
-        arrival = sent + np.asarray(draws.hold, dtype=float)
-        return _vectorised(DUPLICATE_TRIAL, ex.arrival(arrival, cond)).astype(np.int8)
-    if ex.isn == "random":
-        pairs = zip(draws.client_isns, draws.server_isns, strict=True)
-        checks: Iterable = (ex.checks(c1, c2, s1, s2) for (c1, c2), (s1, s2) in pairs)
+def _python_draws(n, isn, msl, rng, holds: int) -> tuple:
+    """``holds`` lists of n holds uniform on (0, MSL], then (random ISNs only) n client and
+    n server ISN pairs, from a ``random.Random``: the numpy draws' order."""
+    draw, bits = rng.random, rng.getrandbits
+    out: list = [[msl * (1.0 - draw()) for _ in range(n)] for _ in range(holds)]
+    if isn == "random":
+        out += [[(bits(32), bits(32)) for _ in range(n)] for _ in range(2)]
     else:
-        checks = repeat(ex.checks(*ex.isns(int)))  # the same for every trial
-    trials = zip(draws.hold, checks, strict=False)  # repeat() never ends
-    return [_decide(DUPLICATE_TRIAL, ex.arrival(sent + h, cond)) for h, cond in trials]
+        out += [None, None]
+    return tuple(out)
 
 
-def _provoked_codes(ex: Reincarnation, draws, backend: str):
-    """Each trial's :data:`PROVOKED_CODES` index."""
-    duplicate = _duplicate_codes(ex, draws, backend)
-    sent = ex.times["sent"]
-    if backend == "numpy":
-        if ex.isn == "random":
-            s1, s2 = draws.server_isns[:, 0], draws.server_isns[:, 1]
-        else:
-            s1, s2 = ex.isns(np.int64)[2:]
-        arrival = sent + np.asarray(draws.hold, dtype=float)
-        reset = ex.reset(arrival + np.asarray(draws.answer_hold, dtype=float), s1, s2, {})
-        own = _OWN_FATE_ARRAY[duplicate]
-        return np.where(ex.provokes(duplicate, arrival), _vectorised(RESET_TRIAL, reset), own).astype(np.int8)
-    servers = draws.server_isns if ex.isn == "random" else repeat(ex.isns(int)[2:])
-    trials = zip(duplicate, draws.hold, draws.answer_hold, servers, strict=False)  # repeat() never ends
-    codes: list = []
-    cond: dict = {}  # one trial's conditions, filled anew for each
-    for code, hold, answer_hold, (s1, s2) in trials:
-        arrival = sent + hold
-        if ex.provokes(code, arrival):
-            codes.append(_decide(RESET_TRIAL, ex.reset(arrival + answer_hold, s1, s2, cond)))
-        else:
-            codes.append(_OWN_FATE[code])
-    return codes
+def _python_duplicate_codes(draws, t, isn, isn_fixed, isn_clock_rate, rules) -> list:
+    """Each trial's :data:`DUPLICATE_CODES` index, one by one (the plain-Python backend)."""
+    sent = t["sent"]
+    if isn != "random":
+        checks = _duplicate_checks(t, *_isns(isn, None, t, isn_fixed, isn_clock_rate, int), *rules)
+        return [_duplicate_code(sent + h, t, checks) for h in draws.hold]
+    return [
+        _duplicate_code(sent + h, t, _duplicate_checks(t, c[0], c[1], s[0], s[1], *rules))
+        for h, c, s in zip(draws.hold, draws.client_isns, draws.server_isns, strict=True)
+    ]
 
 
 def old_duplicate_trials(
@@ -530,53 +375,66 @@ def old_duplicate_trials(
     isn: str = "clock",
     time_wait: float = 60.0,
     reconnect_delay: float = 0.0,
-    *,
+    msl: float = 30.0,
+    delay: float = 0.001,
+    timestamps: bool = False,
+    ack_check: bool = True,
+    request_bytes: int = 100,
+    old_offset: int = 0,
+    rcv_wnd: int = 65535,
+    isn_fixed: int = 1000,
+    isn_clock_rate: float = RFC793_CLOCK_RATE,
+    ts_hz: float = 1000.0,
     rng=None,
     draws: Optional[DuplicateDraws] = None,
     backend: Optional[str] = None,
-    **rules,
 ):
     """Outcome code per trial (index into :data:`DUPLICATE_CODES`; 0 means the old bytes
-    were accepted) and the draws used. Holds are uniform on (0, MSL]. ``rules``: the other
-    fields of :class:`Reincarnation`. With ``backend="python"`` the codes are a list and
-    ``rng`` a ``random.Random``."""
+    were accepted) and the draws used. Holds are uniform on (0, MSL]. With
+    ``backend="python"`` the codes are a list and ``rng`` a ``random.Random``."""
     backend = _backend(backend)
-    ex = Reincarnation(isn, time_wait, reconnect_delay, **rules)
+    if isn not in ISN_POLICIES:
+        raise ValueError(f"isn: must be one of {', '.join(ISN_POLICIES)}, got {isn!r}")
+    for name, v in (("time_wait", time_wait), ("reconnect_delay", reconnect_delay)):
+        if v < 0:
+            raise ValueError(f"{name}: must be >= 0, got {v}")
+    if not (0 < delay <= msl):
+        raise ValueError(f"delay: must be in (0, MSL={msl}], got {delay}")
     rng = rng if rng is not None else _rng(backend, 0)
-    draws = draws or _draw(DuplicateDraws, backend, rng, n, isn, ex.msl)
-    return _duplicate_codes(ex, draws, backend), draws
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    rules = (timestamps, ack_check, request_bytes, old_offset, rcv_wnd, ts_hz)
+    if backend == "python":
+        draws = draws or DuplicateDraws(*_python_draws(n, isn, msl, rng, 1))
+        return _python_duplicate_codes(draws, t, isn, isn_fixed, isn_clock_rate, rules), draws
+    if draws is None:
+        hold = msl * (1.0 - rng.random(n))
+        if isn == "random":
+            c = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+            s = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+        else:
+            c = s = None
+        draws = DuplicateDraws(hold, c, s)
+    hold = np.asarray(draws.hold, dtype=float)
+    sent, old_gone, tw_end = t["sent"], t["old_gone"], t["tw_end"]
+    syn_at_server = t["syn_at_server"]
+    established_at_server = t["established_at_server"]
+    c1, c2, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
+    arrival = sent + hold
+    in_window, syn_rcvd_ack_ok, est_ack_bad, paws_syn_rcvd, paws_est = _duplicate_checks(
+        t, c1, c2, s1, s2, *rules
+    )
 
-
-def provoked_reset_trials(
-    n: int,
-    isn: str = "clock",
-    time_wait: float = 60.0,
-    reconnect_delay: float = 0.0,
-    *,
-    rng=None,
-    draws: Optional[ProvokedDraws] = None,
-    backend: Optional[str] = None,
-    **rules,
-):
-    """Outcome code per trial (index into :data:`PROVOKED_CODES`) and the draws used
-    (``rules`` and ``backend`` as in old_duplicate_trials).
-
-    The old request is judged as in :func:`old_duplicate_trials`. When it reaches the server
-    with no connection there (or fails the ACK check in SYN-RECEIVED), the server answers
-    with a reset whose sequence number is the request's ACK number; the network keeps that
-    reset ``answer_hold`` seconds. It reaches the client in TIME_WAIT (behind the window:
-    dropped), with no connection, in SYN-SENT (a reset without ACK: ignored) or in the idle
-    new incarnation, where RFC 5961 lets only the exact next sequence number reset it.
-    Both holds are uniform on (0, MSL]."""
-    msl = rules.get("msl", Reincarnation.msl)
-    if not (msl > 0):
-        raise ValueError(f"msl: must be > 0 seconds, got {msl}")
-    _trials(n)
-    backend = _backend(backend)
-    ex = Reincarnation(isn, time_wait, reconnect_delay, **rules)
-    rng = rng if rng is not None else _rng(backend, 0)
-    draws = draws or _draw(ProvokedDraws, backend, rng, n, isn, msl)
-    return _provoked_codes(ex, draws, backend), draws
+    codes = np.full(hold.shape, 0, dtype=np.int8)
+    in_syn_rcvd = (arrival >= syn_at_server) & (arrival < established_at_server)
+    in_est = arrival >= established_at_server
+    ok = np.ones(hold.shape, dtype=bool) & in_window  # broadcast scalars to arrays
+    codes = np.where(
+        in_syn_rcvd, np.where(paws_syn_rcvd, 4, np.where(~ok, 5, np.where(syn_rcvd_ack_ok, 0, 6))), codes
+    )
+    codes = np.where(in_est, np.where(paws_est, 4, np.where(~ok, 5, np.where(est_ack_bad, 6, 0))), codes)
+    before = arrival < syn_at_server
+    codes = np.where(before, np.where(arrival < old_gone, 3, np.where(arrival < tw_end, 1, 2)), codes)
+    return codes.astype(np.int8), draws
 
 
 def _grid_sweep(
@@ -595,22 +453,18 @@ def _grid_sweep(
     """One row per (ISN policy, TIME_WAIT length in MSLs, reconnect delay): the trials'
     outcome codes counted, the first ``n_hit_codes`` of ``codes`` being failures (``hits``,
     with a Wilson interval), ``parts(counts)`` adding columns, and each remaining code's
-    count as ``by_<code>``. ``run_trials`` (old_duplicate_trials or provoked_reset_trials)
-    gives the codes with the rules in ``fixed``; one generator, seeded from
-    ``fixed["seed"]``, serves every row in turn."""
+    count as ``by_<code>``. ``run_trials(policy, time_wait_s, delay_s, rng)`` gives the
+    codes; one generator, seeded from ``fixed["seed"]``, serves every row in turn."""
     import time as _time
 
     _trials(trials)
     rng = _rng(backend, fixed["seed"])
     result = SweepResult(name, fixed=fixed)
-    rules = {k: v for k, v in fixed.items() if k != "seed"}
     started = _time.perf_counter()
     for policy, tw, r in product(_as_tuple(isn), _as_tuple(time_wait_msl), _as_tuple(reconnect_delay)):
         if tw < 0:
             raise ValueError(f"time_wait_msl: must be >= 0, got {tw}")
-        outcome, _ = run_trials(
-            trials, policy, tw * fixed["msl"], float(r), rng=rng, backend=backend, **rules
-        )
+        outcome = run_trials(policy, tw * fixed["msl"], float(r), rng)
         if backend == "numpy":
             counts = [int(c) for c in np.bincount(outcome, minlength=len(codes))]
         else:
@@ -678,9 +532,206 @@ def old_duplicate_sweep(
         time_wait_msl,
         reconnect_delay,
         trials,
-        old_duplicate_trials,
+        lambda policy, tw, r, rng: old_duplicate_trials(
+            trials,
+            policy,
+            tw,
+            r,
+            msl,
+            delay,
+            timestamps,
+            ack_check,
+            request_bytes,
+            old_offset,
+            rng=rng,
+            backend=backend,
+        )[0],
         backend=backend,
     )
+
+
+# ---- P(the old duplicate, or the reset it provokes, disturbs a new incarnation) ---------
+@dataclass
+class ProvokedDraws:
+    """The random inputs of provoked-reset trials (one entry per trial): numpy arrays, or
+    lists (of ISN pairs) for the plain-Python backend."""
+
+    hold: np.ndarray  # the old request's time in the network
+    answer_hold: np.ndarray  # the time in the network of the reset it provokes
+    client_isns: np.ndarray  # shape (n, 2): incarnation 1, 2 (random ISNs only)
+    server_isns: np.ndarray
+
+
+def provoked_reset_trials(
+    n: int,
+    isn: str = "clock",
+    time_wait: float = 60.0,
+    reconnect_delay: float = 0.0,
+    msl: float = 30.0,
+    delay: float = 0.001,
+    timestamps: bool = False,
+    ack_check: bool = True,
+    request_bytes: int = 100,
+    old_offset: int = 0,
+    rcv_wnd: int = 65535,
+    isn_fixed: int = 1000,
+    isn_clock_rate: float = RFC793_CLOCK_RATE,
+    ts_hz: float = 1000.0,
+    rng=None,
+    draws: Optional[ProvokedDraws] = None,
+    backend: Optional[str] = None,
+):
+    """Outcome code per trial (index into :data:`PROVOKED_CODES`) and the draws used (with
+    ``backend="python"``, a list and a ``random.Random``, as in old_duplicate_trials).
+
+    The old request is judged as in :func:`old_duplicate_trials`. When it reaches the server
+    with no connection there (or fails the ACK check in SYN-RECEIVED), the server answers
+    with a reset whose sequence number is the request's ACK number; the network keeps that
+    reset ``answer_hold`` seconds. It reaches the client in TIME_WAIT (behind the window:
+    dropped), with no connection, in SYN-SENT (a reset without ACK: ignored) or in the idle
+    new incarnation, where RFC 5961 lets only the exact next sequence number reset it.
+    Both holds are uniform on (0, MSL]."""
+    if not (msl > 0):
+        raise ValueError(f"msl: must be > 0 seconds, got {msl}")
+    _trials(n)
+    backend = _backend(backend)
+    rng = rng if rng is not None else _rng(backend, 0)
+    if backend == "python":
+        draws = draws or ProvokedDraws(*_python_draws(n, isn, msl, rng, 2))
+        return _python_provoked_codes(
+            n,
+            isn,
+            time_wait,
+            reconnect_delay,
+            msl,
+            delay,
+            timestamps,
+            ack_check,
+            request_bytes,
+            old_offset,
+            rcv_wnd,
+            isn_fixed,
+            isn_clock_rate,
+            ts_hz,
+            draws,
+        ), draws
+    if draws is None:
+        hold = msl * (1.0 - rng.random(n))
+        answer_hold = msl * (1.0 - rng.random(n))
+        if isn == "random":
+            c = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+            s = rng.integers(0, MOD, size=(n, 2), dtype=np.int64)
+        else:
+            c = s = None
+        draws = ProvokedDraws(hold, answer_hold, c, s)
+    data, _ = old_duplicate_trials(
+        len(draws.hold),
+        isn,
+        time_wait,
+        reconnect_delay,
+        msl,
+        delay,
+        timestamps,
+        ack_check,
+        request_bytes,
+        old_offset,
+        rcv_wnd,
+        isn_fixed,
+        isn_clock_rate,
+        ts_hz,
+        draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns),
+    )
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    _, _, s1, s2 = _isns(isn, draws, t, isn_fixed, isn_clock_rate)
+    arrival = t["sent"] + np.asarray(draws.hold, dtype=float)
+    in_syn_rcvd = (arrival >= t["syn_at_server"]) & (arrival < t["established_at_server"])
+    provoked = (data == 1) | (data == 2) | ((data == 6) & in_syn_rcvd)
+    answer_arrival = arrival + np.asarray(draws.answer_hold, dtype=float)
+    rst_seq = (s1 + 1) % MOD  # the request's ACK number
+    off = (rst_seq - (s2 + 1)) % MOD  # against the new incarnation's rcv_nxt
+    off = off * np.ones(answer_arrival.shape, dtype=np.int64)
+    established = np.where(off == 0, 1, np.where(off < rcv_wnd, 9, 10))
+    answer = np.where(
+        answer_arrival < t["tw_end"],
+        6,
+        np.where(
+            answer_arrival < t["t2"], 7, np.where(answer_arrival < t["established_at_client"], 8, established)
+        ),
+    )
+    # the old request's own fate, when it provoked nothing
+    own = np.array(_OWN_FATE, dtype=np.int8)[data]
+    return np.where(provoked, answer, own).astype(np.int8), draws
+
+
+# A DUPLICATE_CODES index as a PROVOKED_CODES index, when the request provoked no reset.
+_OWN_FATE = (0, -1, -1, 2, 3, 4, 5)
+
+
+def _python_provoked_codes(
+    n,
+    isn,
+    time_wait,
+    reconnect_delay,
+    msl,
+    delay,
+    timestamps,
+    ack_check,
+    request_bytes,
+    old_offset,
+    rcv_wnd,
+    isn_fixed,
+    isn_clock_rate,
+    ts_hz,
+    draws,
+) -> list:
+    """provoked_reset_trials' codes, trial by trial (the plain-Python backend)."""
+    data, _ = old_duplicate_trials(
+        n,
+        isn,
+        time_wait,
+        reconnect_delay,
+        msl,
+        delay,
+        timestamps,
+        ack_check,
+        request_bytes,
+        old_offset,
+        rcv_wnd,
+        isn_fixed,
+        isn_clock_rate,
+        ts_hz,
+        draws=DuplicateDraws(draws.hold, draws.client_isns, draws.server_isns),
+        backend="python",
+    )
+    t = _duplicate_times(time_wait, reconnect_delay, delay)
+    sent, syn_at_server, est_server = t["sent"], t["syn_at_server"], t["established_at_server"]
+    tw_end, t2, est_client = t["tw_end"], t["t2"], t["established_at_client"]
+
+    def in_new_incarnation(s1, s2):
+        off = ((s1 + 1) % MOD - (s2 + 1)) % MOD  # the reset's sequence number against rcv_nxt
+        return 1 if off == 0 else 9 if off < rcv_wnd else 10
+
+    if isn != "random":
+        _, _, s1, s2 = _isns(isn, None, t, isn_fixed, isn_clock_rate, int)
+        fixed_answer = in_new_incarnation(s1, s2)
+    codes = []
+    for i, code in enumerate(data):
+        arrival = sent + draws.hold[i]
+        if not (code in (1, 2) or (code == 6 and syn_at_server <= arrival < est_server)):
+            codes.append(_OWN_FATE[code])
+            continue
+        answer_arrival = arrival + draws.answer_hold[i]
+        if answer_arrival < tw_end:
+            codes.append(6)
+        elif answer_arrival < t2:
+            codes.append(7)
+        elif answer_arrival < est_client:
+            codes.append(8)
+        elif isn == "random":
+            codes.append(in_new_incarnation(draws.server_isns[i][0], draws.server_isns[i][1]))
+        else:
+            codes.append(fixed_answer)
+    return codes
 
 
 def provoked_reset_expected(time_wait_msl) -> dict:
@@ -745,7 +796,20 @@ def provoked_reset_sweep(
         time_wait_msl,
         reconnect_delay,
         trials,
-        provoked_reset_trials,
+        lambda policy, tw, r, rng: provoked_reset_trials(
+            trials,
+            policy,
+            tw,
+            r,
+            msl,
+            delay,
+            timestamps,
+            ack_check,
+            request_bytes,
+            old_offset,
+            rng=rng,
+            backend=backend,
+        )[0],
         parts=lambda counts: dict(accepted=int(counts[0]), reset=int(counts[1])),
         backend=backend,
     )
