@@ -99,10 +99,18 @@ def test_socket_table_address_lookup_table_fails_hidden_checks():
             """
         def parse_address(field):
             return {"0100007F:9C40": ("127.0.0.1", 40000),
-                    "00000000000000000000000001000000:1389": ("::1", 5001)}.get(field)
+                    "00000000000000000000000001000000:1389": ("::1", 5001),
+                    "0000000000000000FFFF00000100007F:9C43": ("127.0.0.1", 40003)}.get(field)
     """,
         )
     )
+
+
+def test_an_ipv4_mapped_address_left_as_ipv6_fails_a_visible_check():
+    wrong = LABS / "01-socket-table" / "wrong" / "q1_mapped_left_as_ipv6.py"
+    result = outcome("socket_table.ipynb", "q1", wrong.read_text())
+    assert not all(result["visible"]) and not all(result["hidden"]), result
+    assert any("::ffff:127.0.0.1" in e and "IPv4-mapped" in e for e in result["errors"]), result["errors"]
 
 
 def test_socket_table_parser_that_calls_the_course_fails_hidden_checks():
