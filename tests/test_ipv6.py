@@ -1,13 +1,21 @@
 """IPv6 on the namespace's loopback: the experiments that take ``family=6`` run on ::1 and
-show the same close, TIME_WAIT, lost final ACK and port exhaustion as over IPv4."""
+show the same close, TIME_WAIT, lost final ACK, port exhaustion, resets and timeouts as over
+IPv4."""
 
 import pytest
 
 from timewait.experiments import get, run
+from timewait.experiments.held_last_ack import predict as predict_held
 from timewait.lab import Lab, check_family
 
 live = pytest.mark.live
-FAMILY_EXPERIMENTS = ("four-way-close", "lost-final-ack", "port-exhaustion", "abortive-close")
+FAMILY_EXPERIMENTS = (
+    "four-way-close",
+    "lost-final-ack",
+    "port-exhaustion",
+    "abortive-close",
+    "held-last-ack",
+)
 
 
 @live
@@ -62,6 +70,35 @@ def test_an_abortive_close_over_ipv6_sends_a_reset_and_leaves_no_time_wait(full_
     assert r.peer_error == "ECONNRESET" and r.counters.get("TCPChallengeACK") == 1
     assert [s.flags for s in r.trace][-3:] == ["RST|ACK", "ACK", "RST"]
     assert {s.saddr for s in r.trace} == {"::1"}
+
+
+@live
+def test_a_held_last_ack_socket_over_ipv6_gives_up_after_tcp_retries2_as_over_ipv4(full_tier):
+    v6 = run("held-last-ack", retries2=2, family=6)
+    v4 = run("held-last-ack", retries2=2)
+    fins, lifetime = predict_held(2, v6.first_rto_s)
+
+    def outcome(r):
+        return (
+            r.last_ack_state,
+            r.last_ack_timer,
+            r.fin_transmissions,
+            r.predicted_fins,
+            r.backoff,
+            r.end_state,
+            r.socket_error,
+            r.rst_sent,
+            r.counters.get("TCPAbortOnTimeout"),
+        )
+
+    assert (
+        outcome(v6)
+        == outcome(v4)
+        == ("LAST_ACK", "retransmit", 5, 5, [1, 1, 2, 4], "CLOSED", "ETIMEDOUT", False, 1)
+    )
+    assert v6.fin_transmissions == fins
+    assert lifetime * 0.95 <= v6.lifetime_s < lifetime * 1.2 + 0.3
+    assert {s.saddr for s in v6.trace} == {"::1"}
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
