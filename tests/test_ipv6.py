@@ -6,6 +6,7 @@ import pytest
 
 from timewait.experiments import get, run
 from timewait.experiments.held_last_ack import predict as predict_held
+from timewait.experiments.orphan_retries import predict as predict_orphan
 from timewait.lab import Lab, check_family
 
 live = pytest.mark.live
@@ -15,6 +16,7 @@ FAMILY_EXPERIMENTS = (
     "port-exhaustion",
     "abortive-close",
     "held-last-ack",
+    "orphan-retries",
 )
 
 
@@ -99,6 +101,41 @@ def test_a_held_last_ack_socket_over_ipv6_gives_up_after_tcp_retries2_as_over_ip
     assert v6.fin_transmissions == fins
     assert lifetime * 0.95 <= v6.lifetime_s < lifetime * 1.2 + 0.3
     assert {s.saddr for s in v6.trace} == {"::1"}
+
+
+@live
+def test_an_orphan_over_ipv6_retries_its_fin_as_often_as_over_ipv4_then_dies_silently(full_tier):
+    v6 = run("orphan-retries", retries=2, family=6)
+    v4 = run("orphan-retries", retries=2)
+    fins, lifetime = predict_orphan(2, v6.first_rto_s)
+
+    def outcome(r):
+        return (
+            r.namespace_default,
+            r.last_ack_state,
+            r.last_ack_timer,
+            r.fins_before_last_ack,
+            r.last_ack_retransmits,
+            r.fin_transmissions,
+            r.loss_probes,
+            r.backoff,
+            r.end_state,
+            r.lifetime_rtos,
+            r.rst_sent,
+            r.counters.get("TCPAbortOnTimeout"),
+        )
+
+    assert (
+        outcome(v6)
+        == outcome(v4)
+        == (0, "LAST_ACK", "retransmit", 3, 1, 5, 1, [1, 1, 2, 4], "CLOSED", 16, False, 1)
+    )
+    assert v6.fin_transmissions == fins
+    assert lifetime * 0.95 <= v6.lifetime_s < lifetime * 1.2 + 0.3
+    assert {s.saddr for s in v6.trace} == {"::1"}
+    if v6.ss_source == "ss":
+        as_v6 = {k: [row.replace("127.0.0.1", "[::1]") for row in rows] for k, rows in v4.ss_rows.items()}
+        assert v6.ss_rows == as_v6 and "[::1]:5000 [::1]:40000" in v6.ss_rows["last-ack"][0]
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
