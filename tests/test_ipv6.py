@@ -17,6 +17,7 @@ FAMILY_EXPERIMENTS = (
     "abortive-close",
     "held-last-ack",
     "orphan-retries",
+    "timeout-close",
 )
 
 
@@ -136,6 +137,37 @@ def test_an_orphan_over_ipv6_retries_its_fin_as_often_as_over_ipv4_then_dies_sil
     if v6.ss_source == "ss":
         as_v6 = {k: [row.replace("127.0.0.1", "[::1]") for row in rows] for k, rows in v4.ss_rows.items()}
         assert v6.ss_rows == as_v6 and "[::1]:5000 [::1]:40000" in v6.ss_rows["last-ack"][0]
+
+
+TIMEOUT_OUTCOME = (
+    "timer",
+    "application_saw",
+    "wire_while_waiting",
+    "gave_up",
+    "state_after_timeout",
+    "peer_state_after_timeout",
+    "kernel_counters",
+    "afterwards",
+    "end_states",
+    "time_wait",
+    "error",
+    "client_rsts",
+)
+
+
+@live
+@pytest.mark.parametrize("kind", ["recv-timeout", "user-timeout", "close-timeout"])
+def test_a_timeout_over_ipv6_ends_the_connection_as_over_ipv4(full_tier, kind):
+    v6 = run("timeout-close", kind=kind, family=6)
+    v4 = run("timeout-close", kind=kind)
+    assert {f: getattr(v6, f) for f in TIMEOUT_OUTCOME} == {f: getattr(v4, f) for f in TIMEOUT_OUTCOME}
+    assert {s.saddr for s in v6.trace} == {"::1"}
+    if kind == "recv-timeout":
+        assert (v6.end_states["client"], v6.time_wait) == ("TIME_WAIT", "client, 60 s timer")
+    else:
+        assert v6.state_after_timeout.endswith("CLOSED") and v6.time_wait == "none"
+        assert v6.kernel_counters == {"TCPAbortOnTimeout": 1, "TCPLossProbes": 1, "TW": 0}
+        assert 0.95 <= v6.after_first_timeout_retransmission_s < 1.3
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
