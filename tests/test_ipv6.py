@@ -18,6 +18,7 @@ FAMILY_EXPERIMENTS = (
     "held-last-ack",
     "orphan-retries",
     "timeout-close",
+    "close-wait-leak",
 )
 
 
@@ -168,6 +169,36 @@ def test_a_timeout_over_ipv6_ends_the_connection_as_over_ipv4(full_tier, kind):
         assert v6.state_after_timeout.endswith("CLOSED") and v6.time_wait == "none"
         assert v6.kernel_counters == {"TCPAbortOnTimeout": 1, "TCPLossProbes": 1, "TW": 0}
         assert 0.95 <= v6.after_first_timeout_retransmission_s < 1.3
+
+
+CLOSE_WAIT_OUTCOME = (
+    "close_wait_at_start",
+    "close_wait_after_hold",
+    "close_wait_timer",
+    "client_states_after_hold",
+    "reads_after_fin",
+    "write_into_leak",
+    "server_descriptors",
+    "accepted",
+    "accept_errors",
+    "client_connects",
+    "reply_to_queued_request",
+    "listen_queue",
+)
+
+
+@live
+@pytest.mark.parametrize("options", [{}, {"fd_limit": 8, "connections": 5}], ids=["no-limit", "fd-limit"])
+def test_close_wait_over_ipv6_leaks_as_over_ipv4(full_tier, options):
+    v6 = run("close-wait-leak", hold=1, family=6, **options)
+    v4 = run("close-wait-leak", hold=1, **options)
+    assert {f: getattr(v6, f) for f in CLOSE_WAIT_OUTCOME} == {f: getattr(v4, f) for f in CLOSE_WAIT_OUTCOME}
+    if options:
+        assert (v6.accepted, v6.accept_errors, v6.listen_queue) == (3, {"EMFILE": 2}, 2)
+    else:
+        assert v6.close_wait_after_hold == 3 and v6.close_wait_timer == "off"
+        assert v6.write_into_leak == "sent, then EPIPE"
+    assert "::1:5000" in v6.socket_table_after_hold and "127.0.0.1" not in v6.socket_table_after_hold
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
