@@ -1,13 +1,25 @@
 """IPv6 on the namespace's loopback: the experiments that take ``family=6`` run on ::1 and
-show the same close, TIME_WAIT, lost final ACK and port exhaustion as over IPv4."""
+show the same close, TIME_WAIT, lost final ACK, port exhaustion, resets and timeouts as over
+IPv4."""
 
 import pytest
 
 from timewait.experiments import get, run
+from timewait.experiments.held_last_ack import predict as predict_held
+from timewait.experiments.orphan_retries import predict as predict_orphan
 from timewait.lab import Lab, check_family
 
 live = pytest.mark.live
-FAMILY_EXPERIMENTS = ("four-way-close", "lost-final-ack", "port-exhaustion", "abortive-close")
+FAMILY_EXPERIMENTS = (
+    "four-way-close",
+    "lost-final-ack",
+    "port-exhaustion",
+    "abortive-close",
+    "held-last-ack",
+    "orphan-retries",
+    "timeout-close",
+    "close-wait-leak",
+)
 
 
 @live
@@ -62,6 +74,131 @@ def test_an_abortive_close_over_ipv6_sends_a_reset_and_leaves_no_time_wait(full_
     assert r.peer_error == "ECONNRESET" and r.counters.get("TCPChallengeACK") == 1
     assert [s.flags for s in r.trace][-3:] == ["RST|ACK", "ACK", "RST"]
     assert {s.saddr for s in r.trace} == {"::1"}
+
+
+@live
+def test_a_held_last_ack_socket_over_ipv6_gives_up_after_tcp_retries2_as_over_ipv4(full_tier):
+    v6 = run("held-last-ack", retries2=2, family=6)
+    v4 = run("held-last-ack", retries2=2)
+    fins, lifetime = predict_held(2, v6.first_rto_s)
+
+    def outcome(r):
+        return (
+            r.last_ack_state,
+            r.last_ack_timer,
+            r.fin_transmissions,
+            r.predicted_fins,
+            r.backoff,
+            r.end_state,
+            r.socket_error,
+            r.rst_sent,
+            r.counters.get("TCPAbortOnTimeout"),
+        )
+
+    assert (
+        outcome(v6)
+        == outcome(v4)
+        == ("LAST_ACK", "retransmit", 5, 5, [1, 1, 2, 4], "CLOSED", "ETIMEDOUT", False, 1)
+    )
+    assert v6.fin_transmissions == fins
+    assert lifetime * 0.95 <= v6.lifetime_s < lifetime * 1.2 + 0.3
+    assert {s.saddr for s in v6.trace} == {"::1"}
+
+
+@live
+def test_an_orphan_over_ipv6_retries_its_fin_as_often_as_over_ipv4_then_dies_silently(full_tier):
+    v6 = run("orphan-retries", retries=2, family=6)
+    v4 = run("orphan-retries", retries=2)
+    fins, lifetime = predict_orphan(2, v6.first_rto_s)
+
+    def outcome(r):
+        return (
+            r.namespace_default,
+            r.last_ack_state,
+            r.last_ack_timer,
+            r.fins_before_last_ack,
+            r.last_ack_retransmits,
+            r.fin_transmissions,
+            r.loss_probes,
+            r.backoff,
+            r.end_state,
+            r.lifetime_rtos,
+            r.rst_sent,
+            r.counters.get("TCPAbortOnTimeout"),
+        )
+
+    assert (
+        outcome(v6)
+        == outcome(v4)
+        == (0, "LAST_ACK", "retransmit", 3, 1, 5, 1, [1, 1, 2, 4], "CLOSED", 16, False, 1)
+    )
+    assert v6.fin_transmissions == fins
+    assert lifetime * 0.95 <= v6.lifetime_s < lifetime * 1.2 + 0.3
+    assert {s.saddr for s in v6.trace} == {"::1"}
+    if v6.ss_source == "ss":
+        as_v6 = {k: [row.replace("127.0.0.1", "[::1]") for row in rows] for k, rows in v4.ss_rows.items()}
+        assert v6.ss_rows == as_v6 and "[::1]:5000 [::1]:40000" in v6.ss_rows["last-ack"][0]
+
+
+TIMEOUT_OUTCOME = (
+    "timer",
+    "application_saw",
+    "wire_while_waiting",
+    "gave_up",
+    "state_after_timeout",
+    "peer_state_after_timeout",
+    "kernel_counters",
+    "afterwards",
+    "end_states",
+    "time_wait",
+    "error",
+    "client_rsts",
+)
+
+
+@live
+@pytest.mark.parametrize("kind", ["recv-timeout", "user-timeout", "close-timeout"])
+def test_a_timeout_over_ipv6_ends_the_connection_as_over_ipv4(full_tier, kind):
+    v6 = run("timeout-close", kind=kind, family=6)
+    v4 = run("timeout-close", kind=kind)
+    assert {f: getattr(v6, f) for f in TIMEOUT_OUTCOME} == {f: getattr(v4, f) for f in TIMEOUT_OUTCOME}
+    assert {s.saddr for s in v6.trace} == {"::1"}
+    if kind == "recv-timeout":
+        assert (v6.end_states["client"], v6.time_wait) == ("TIME_WAIT", "client, 60 s timer")
+    else:
+        assert v6.state_after_timeout.endswith("CLOSED") and v6.time_wait == "none"
+        assert v6.kernel_counters == {"TCPAbortOnTimeout": 1, "TCPLossProbes": 1, "TW": 0}
+        assert 0.95 <= v6.after_first_timeout_retransmission_s < 1.3
+
+
+CLOSE_WAIT_OUTCOME = (
+    "close_wait_at_start",
+    "close_wait_after_hold",
+    "close_wait_timer",
+    "client_states_after_hold",
+    "reads_after_fin",
+    "write_into_leak",
+    "server_descriptors",
+    "accepted",
+    "accept_errors",
+    "client_connects",
+    "reply_to_queued_request",
+    "listen_queue",
+)
+
+
+@live
+@pytest.mark.parametrize("options", [{}, {"fd_limit": 8, "connections": 5}], ids=["no-limit", "fd-limit"])
+def test_close_wait_over_ipv6_leaks_as_over_ipv4(full_tier, options):
+    v6 = run("close-wait-leak", hold=1, family=6, **options)
+    v4 = run("close-wait-leak", hold=1, **options)
+    assert {f: getattr(v6, f) for f in CLOSE_WAIT_OUTCOME} == {f: getattr(v4, f) for f in CLOSE_WAIT_OUTCOME}
+    if options:
+        assert (v6.accepted, v6.accept_errors, v6.listen_queue) == (3, {"EMFILE": 2}, 2)
+    else:
+        assert v6.close_wait_after_hold == 3 and v6.close_wait_timer == "off"
+        assert v6.write_into_leak == "sent, then EPIPE"
+    assert "::1:5000" in v6.socket_table_after_hold and "127.0.0.1" not in v6.socket_table_after_hold
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)

@@ -16,6 +16,8 @@ not limited: they go on connecting, and the body records what they see (connect(
 request that waits ``hold`` seconds for a reply), the listener's accept queue (its Recv-Q)
 and the socket table. The limit is set in that forked process only: it ends with it, and the
 caller's process (a notebook kernel, a test) never has its limit changed.
+
+``family=6`` runs it over IPv6, on ``::1``.
 """
 
 from __future__ import annotations
@@ -65,15 +67,24 @@ class CloseWaitLeakResult(ExperimentResult):
     socket_table: Optional[str] = None  # no limit: just after the clients closed
     socket_table_after_hold: str = shown()
 
-    # Runs without a limit read as they did before the option existed.
-    QUIET_OPTIONS = {"fd_limit": 0}
+    # Runs without a limit, or over IPv4, read as they did before the options existed.
+    QUIET_OPTIONS = {"fd_limit": 0, "family": 4}
 
 
 def _count(sockets, state, local_port=None) -> int:
     return sum(1 for s in sockets if s.state == state and (local_port is None or s.local[1] == local_port))
 
 
-def body(lab, connections: int, hold: int, fin_timeout: int, server_closes: bool, fd_limit: int = 0) -> dict:
+def body(
+    lab,
+    connections: int,
+    hold: int,
+    fin_timeout: int,
+    server_closes: bool,
+    fd_limit: int = 0,
+    family: int = 4,
+) -> dict:
+    lab.use_family(family)
     if fd_limit:
         return _limited_server(lab, connections, hold, fin_timeout, server_closes, fd_limit)
     listener = lab.listener(SERVER_PORT)
@@ -290,12 +301,19 @@ register(
                 minimum=0,
                 maximum=1024,
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=CloseWaitLeakResult,
         sysctls=lambda p: {"net.ipv4.tcp_fin_timeout": p["fin_timeout"]},
         # with fd_limit: the clients' orphans to end, and one connect() timing out on a full queue
         timeout=lambda p: 20.0 + p["hold"] + (p["fin_timeout"] + 2 if p["fd_limit"] else 0),
-        variants=({}, {"server_closes": True}, {"connections": 5, "hold": 2, "fd_limit": 8}),
+        variants=(
+            {},
+            {"server_closes": True},
+            {"connections": 5, "hold": 2, "fd_limit": 8},
+            {"family": 6},
+            {"connections": 5, "hold": 2, "fd_limit": 8, "family": 6},
+        ),
     )
 )

@@ -15,7 +15,7 @@ first timeout retransmission with ``tcp_model_timeout()``, which is
 into FIN transmissions and a lifetime for a given RTO. The experiment sets a small
 ``tcp_retries2`` inside its namespace so that the run is short, and reads the namespace's
 own default first; :func:`limit_s` of that default (15) is the 924.6 s the kernel's
-documentation quotes.
+documentation quotes. ``family=6`` runs it over IPv6, on ``::1``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def predict(retries2: int, rto_s: float = 0.204) -> tuple:
 
 @dataclass(kw_only=True)
 class HeldLastAckResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     namespace_default: Optional[int] = shown()  # tcp_retries2 as a fresh namespace has it
     last_ack_state: str = shown()  # the server's socket after its first timeout retransmission
     last_ack_timer: str
@@ -81,7 +83,8 @@ class HeldLastAckResult(ExperimentResult):
     counters: dict
 
 
-def body(lab, retries2: int) -> dict:
+def body(lab, retries2: int, family: int = 4) -> dict:
+    lab.use_family(family)
     default = int(lab.sysctl(SYSCTL))  # read before this experiment changes it
     lab.sysctl(SYSCTL, retries2)
     lab.start_capture()
@@ -144,10 +147,11 @@ register(
         summary="A LAST_ACK socket its application still holds: tcp_retries2 bounds its FIN's retries.",
         params=(
             Param("retries2", int, 2, "net.ipv4.tcp_retries2 set in the namespace", minimum=1, maximum=6),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=HeldLastAckResult,
         timeout=lambda p: predict(p["retries2"])[1] * 1.5 + 20,
-        variants=({"retries2": 1}, {"retries2": 2}, {"retries2": 3}),
+        variants=({"retries2": 1}, {"retries2": 2}, {"retries2": 3}, {"retries2": 2, "family": 6}),
     )
 )

@@ -22,7 +22,7 @@ CLOSED". Two different timers hide behind "timeout", and ``kind`` runs each:
   CLOSE_WAIT, and its own FIN is later answered with a RST.
 
 The timings (the kernel's clock, loopback RTO about 200 ms) are kept in non-shown fields
-and shown rounded.
+and shown rounded. ``family=6`` runs it over IPv6, on ``::1``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ KINDS = ("recv-timeout", "user-timeout", "close-timeout")
 
 @dataclass(kw_only=True)
 class TimeoutCloseResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     timer: str = shown()  # which timer ran out, and its value
     application_saw: str = shown()  # what the client's call returned
     wire_while_waiting: str = shown()  # what the client sent while its timer ran (from the capture)
@@ -253,7 +255,8 @@ def _close_timeout(lab, client, server) -> dict:
     }
 
 
-def body(lab, kind: str) -> dict:
+def body(lab, kind: str, family: int = 4) -> dict:
+    lab.use_family(family)
     lab.start_capture()
     client, server = lab.connection(SERVER_PORT, CLIENT_PORT)
     lab.segments()  # load the packet parser now, not while the timer runs
@@ -288,10 +291,13 @@ register(
         captures=True,
         summary="A receive timeout leaves the connection open; a TCP timeout aborts it to CLOSED, "
         "with no TIME_WAIT.",
-        params=(Param("kind", str, "recv-timeout", "which timeout runs out", choices=KINDS),),
+        params=(
+            Param("kind", str, "recv-timeout", "which timeout runs out", choices=KINDS),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
+        ),
         body=f"{__name__}:body",
         result=TimeoutCloseResult,
         timeout=lambda p: 20.0,
-        variants=tuple({"kind": k} for k in KINDS),
+        variants=(*({"kind": k} for k in KINDS), {"kind": "user-timeout", "family": 6}),
     )
 )
