@@ -18,13 +18,15 @@ def _serve(listener, stop):
 
 
 def _clients(port, rate, stop, opened):
+    """At most ``rate`` connections/s; after a stall (a busy machine) it goes on at the same
+    pace rather than catching up in a burst, which would look like a load that has just grown."""
     period = 1.0 / rate
     next_at = time.monotonic()
     while not stop.is_set():
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.recv(1)  # the server's FIN
-        opened.append(1)
-        next_at += period
+        opened.append(time.monotonic())
+        next_at = max(next_at + period, time.monotonic())
         time.sleep(max(next_at - time.monotonic(), 0))
 
 
@@ -43,7 +45,9 @@ def load_then_doctor(lab, rate, start_after, interval):
         t.start()
     time.sleep(start_after)
     lab.step("doctor --interval")
+    examined_from = time.monotonic()
     report = doctor.examine("/proc", interval=interval)
+    examined_to = time.monotonic()
     stop.set()
     for t in threads:
         t.join(timeout=10)
@@ -52,6 +56,10 @@ def load_then_doctor(lab, rate, start_after, interval):
         "report": report.to_json(),
         "text": report.text(),
         "opened": len(opened),
+        # connections in the minute before the report, and while it measured its rates
+        "opened_last_minute": sum(1 for t in opened if examined_to - 60 <= t <= examined_to),
+        "opened_while_measured": sum(1 for t in opened if examined_from <= t <= examined_to),
+        "measured_s": examined_to - examined_from,
         "counters_before": before,
         "counters_after": after,
     }

@@ -7,7 +7,7 @@ import pytest
 
 from tests import test_doctor as td
 from timewait import sandbox
-from timewait.doctor import examine, measure_rates, render_text
+from timewait.doctor import YOUNG_LOAD, examine, measure_rates, render_text
 
 
 def replay(first, second, seconds):
@@ -161,7 +161,18 @@ def test_live_load_one_second_old(full_tier):
 @pytest.mark.timeout(200)
 def test_live_load_older_than_time_wait(full_tier):
     out, report, rate = live_load(65)
-    assert all("younger than TIME_WAIT" not in a["text"] for a in rate)
+    # The load is older than TIME_WAIT; the report calls it young only if, on a busy
+    # machine, the generator ran below its pace for part of the minute, so that the rate
+    # it measured is well above the minute's average: then it must say the load has grown.
+    minute_rate = out["opened_last_minute"] / 60
+    measured_rate = out["opened_while_measured"] / out["measured_s"]
+    said_young = any("younger than TIME_WAIT" in a["text"] for a in rate)
+    if measured_rate * 60 * YOUNG_LOAD <= minute_rate * 60 * 0.95:
+        assert not said_young
+    else:  # the generator stalled for part of the minute: the report reasons from its counts
+        per_s = report["rates"]["measured"]["per_s"]
+        steady = (per_s["TW"] - per_s.get("TWRecycled", 0) - per_s.get("TWKilled", 0)) * 60
+        assert said_young == (report["state_totals"].get("TIME_WAIT", 0) < YOUNG_LOAD * steady)
     (port,) = report["server_ports"]
     tw_rate = report["rates"]["measured"]["per_s"]["TW"]
     # A minute of closes by this server is held, within what the rate's wobble allows.
