@@ -332,9 +332,12 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     request_and_reply(lab, client, server)
     timers = TimerWatch(lab)
     closing = close_losing_final_ack(lab, client, server, fin_losses, timers)
+    # Read at once, before the server's FIN is retransmitted (200 ms on), while it is in
+    # LAST_ACK; closing the client's descriptor changes nothing in the table.
+    table = socket_table(lab, new_connection) if new_connection == "none" else ""
     client.close()
     new = connect_again(lab, new_connection)
-    table = socket_table(lab, new_connection)
+    table = table or socket_table(lab, new_connection)
     done_at = wait_for_the_end(lab, server, timers)
     peer = what_the_peer_sees(server)
     time.sleep(0.05)
