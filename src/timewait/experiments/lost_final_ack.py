@@ -31,7 +31,6 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import NamedTuple, Optional
@@ -340,7 +339,7 @@ def body(lab, time_wait: bool, fin_losses: int = 0, new_connection: str = "none"
     table = table or socket_table(lab, new_connection)
     done_at = wait_for_the_end(lab, server, timers)
     peer = what_the_peer_sees(server)
-    time.sleep(0.05)
+    lab.settle()  # the capture, a thread of its own, has taken in the last FIN and its answer
     new_state, new_error = new_connection_end(new, new_connection)
     trace = lab.trace(CLIENT_PORT, SERVER_PORT)
     fins = read_fins(lab, trace, closing.started)
