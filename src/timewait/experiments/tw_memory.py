@@ -7,7 +7,10 @@ slab totals from ``/proc/meminfo`` before and after each of ``STEPS`` equal step
 phase, divides each step's growth by its sockets, and keeps the median step. ``/proc/meminfo``
 is world-readable but counts the whole machine, so anything else allocating or freeing at the
 same moment adds noise; many sockets per step make it small per socket, and the median leaves
-out a step that another process's burst landed in.
+out a step that another process's burst landed in. When other work moves most steps (a machine
+making and removing namespaces by the dozen frees megabytes at a time), the steps disagree and
+the result says so: ``steady`` is true only when four of the five steps of each phase lie
+within half of that phase's median, as they do on a machine doing nothing else.
 The exact object sizes (``/sys/kernel/slab/*/object_size``) are shown only when the reader may
 open them: the kernel makes them readable by root alone.
 
@@ -31,6 +34,8 @@ TIME_WAIT_PORT = 5000
 OPEN_PORT = 5001
 SLAB_CACHES = ("tw_sock_TCP", "TCP", "tcp_bind_bucket", "tcp_bind2_bucket")
 STEPS = 5  # steps per phase; the median step's growth per socket is the result
+STEADY_STEPS = 4  # steps that must lie within STEADY_SPREAD of the median for a steady phase
+STEADY_SPREAD = 0.5
 
 
 @dataclass(kw_only=True)
@@ -42,6 +47,9 @@ class TimeWaitMemoryResult(ExperimentResult):
     unreclaimable_per_time_wait: float  # of which SUnreclaim
     unreclaimable_per_open_socket: float
     ratio: float = shown()  # bytes_per_open_socket / bytes_per_time_wait
+    steady: bool = shown()  # the steps of both phases agreed: no other work moved the figures
+    time_wait_steps: list  # each step's slab growth per TIME_WAIT socket, bytes
+    open_steps: list  # each step's slab growth per open socket, bytes
     slab_readable: bool = shown()
     slab_object_sizes: dict = shown()  # cache -> bytes; empty unless root
     sockstat_time_wait: str  # the TCP line of /proc/net/sockstat after phase one
@@ -79,6 +87,16 @@ def _median_per_socket(steps: list) -> tuple:
     """The median step's (slab bytes, unreclaimable bytes) per socket."""
     per = sorted((slab / n, unreclaimable / n) for slab, unreclaimable, n in steps if n)
     return per[len(per) // 2]
+
+
+def _per_step(steps: list) -> list:
+    return [round(slab / n) for slab, _, n in steps if n]
+
+
+def _steady(per_step: list, median: float) -> bool:
+    """Whether STEADY_STEPS of the steps lie within STEADY_SPREAD of the median."""
+    near = [v for v in per_step if abs(v - median) <= STEADY_SPREAD * abs(median)]
+    return median > 0 and len(near) >= STEADY_STEPS
 
 
 def body(lab, connections: int) -> dict:
@@ -136,6 +154,7 @@ def body(lab, connections: int) -> dict:
     per_tw, unreclaimable_tw = _median_per_socket(tw_steps)
     per_open, unreclaimable_open = _median_per_socket(open_steps)
     sizes = _object_sizes()
+    time_wait_steps, open_steps_ = _per_step(tw_steps), _per_step(open_steps)
     return {
         "time_wait_sockets": time_wait,
         "open_sockets": len(held),
@@ -144,6 +163,9 @@ def body(lab, connections: int) -> dict:
         "unreclaimable_per_time_wait": round(unreclaimable_tw),
         "unreclaimable_per_open_socket": round(unreclaimable_open),
         "ratio": round(per_open / per_tw, 1) if per_tw > 0 else 0.0,
+        "steady": _steady(time_wait_steps, per_tw) and _steady(open_steps_, per_open),
+        "time_wait_steps": time_wait_steps,
+        "open_steps": open_steps_,
         "slab_object_sizes": sizes or {},
         "slab_readable": sizes is not None,
         "sockstat_time_wait": "TCP: " + " ".join(f"{k} {v}" for k, v in tcp.items()),
