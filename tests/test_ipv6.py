@@ -2,24 +2,23 @@
 show the same close, TIME_WAIT, lost final ACK, port exhaustion, resets and timeouts as over
 IPv4."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from timewait.experiments import get, run
+from timewait.experiments.base import REGISTRY
 from timewait.experiments.held_last_ack import predict as predict_held
 from timewait.experiments.orphan_retries import predict as predict_orphan
 from timewait.lab import Lab, check_family
 
 live = pytest.mark.live
-FAMILY_EXPERIMENTS = (
-    "four-way-close",
-    "lost-final-ack",
-    "port-exhaustion",
-    "abortive-close",
-    "held-last-ack",
-    "orphan-retries",
-    "timeout-close",
-    "close-wait-leak",
+# every registered experiment that takes ``family``
+FAMILY_EXPERIMENTS = tuple(
+    sorted(name for name, e in REGISTRY.items() if any(p.name == "family" for p in e.params))
 )
+CHAPTER = Path(__file__).resolve().parents[1] / "book" / "ipv6.md"
 
 
 @live
@@ -206,6 +205,12 @@ def test_close_wait_over_ipv6_leaks_as_over_ipv4(full_tier, options):
 def test_family_must_be_4_or_6(name, bad):
     with pytest.raises(ValueError, match=r"family: must be one of 4, 6"):
         get(name).check({"family": bad})
+
+
+def test_the_ipv6_chapter_names_every_experiment_that_takes_family():
+    named = set(re.findall(r"`([a-z0-9-]+)`", CHAPTER.read_text()))
+    assert len(FAMILY_EXPERIMENTS) >= 9
+    assert not set(FAMILY_EXPERIMENTS) - named, sorted(set(FAMILY_EXPERIMENTS) - named)
 
 
 @pytest.mark.parametrize("name", FAMILY_EXPERIMENTS)
