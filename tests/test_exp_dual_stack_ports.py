@@ -59,6 +59,21 @@ def test_a_wider_range_is_the_same_per_family(full_tier):
 
 
 @live
+@pytest.mark.parametrize("first, rows", [(4, 0), (6, 4)])
+def test_an_ipv4_mapped_address_shares_the_ipv4_budget(full_tier, first, rows):
+    # An AF_INET6 socket connecting to ::ffff:127.0.0.1 makes an IPv4 connection: the
+    # family that comes second gets no port at all.
+    r = run("dual-stack-ports", mapped=True, first=first)
+    assert (r.first_connections, r.second_connections, r.first_again_connections) == (4, 0, 0)
+    assert r.first_error == r.second_error == r.first_again_error == "EADDRNOTAVAIL"
+    assert r.client_states == {"4": {"TIME_WAIT": 4}, "6": {}}
+    assert r.shared_ports == []
+    # the kernel lists the mapped client's TIME_WAIT sockets in /proc/net/tcp6
+    assert r.mapped_rows == rows
+    assert "mapped=True" in r.summary().splitlines()[0] and "mapped_rows" in r.summary()
+
+
+@live
 def test_the_run_leaves_the_host_untouched(full_tier):
     before = _host()
     r = run("dual-stack-ports", hold="established")
@@ -75,6 +90,7 @@ def test_the_run_leaves_the_host_untouched(full_tier):
         {"first": "6"},
         {"hold": "open"},
         {"bind_first": 1},
+        {"mapped": 1},
         {"x": 1},
     ],
 )

@@ -7,10 +7,15 @@ connects over IPv4 (``first=4``) or IPv6 (``first=6``) until connect() fails, th
 other family until that fails too, then once more over the first. ``hold`` keeps every
 connection open (``established``) or closes each one client first, leaving its port in
 TIME_WAIT (``time-wait``). ``bind_first`` makes the client call ``bind((address, 0))`` before
-connect(), so the kernel picks the port at bind() instead.
+connect(), so the kernel picks the port at bind() instead. ``mapped`` makes the IPv6 socket
+connect to ``::ffff:127.0.0.1``, the IPv4 address written as an IPv4-mapped IPv6 address: the
+socket is AF_INET6, the connection is IPv4 (to the 127.0.0.1 listener).
 
 ``shared_ports`` lists the local port numbers that an IPv4 and an IPv6 socket of the client
-held at the same time, read from the namespace's socket table at the end.
+held at the same time, read from the namespace's socket table at the end. The lab's socket
+table writes an IPv4-mapped address in its IPv4 form, so a mapped client's sockets count
+under "4" there; ``mapped_rows`` counts the client's rows that the kernel lists in
+``/proc/net/tcp6`` with an IPv4-mapped address, that is, sockets the kernel keeps as AF_INET6.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..lab import LOOPBACK
-from ..observe import ss_text
+from ..observe import read_proc_text, ss_text
 from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
 SERVER_PORT = 5000
 FIRST_PORT = 40000
 HOLD = ("time-wait", "established")
+MAPPED = "::ffff:" + LOOPBACK[4]  # 127.0.0.1 as an IPv4-mapped IPv6 address
 
 
 @dataclass(kw_only=True)
@@ -43,6 +49,9 @@ class DualStackPortsResult(ExperimentResult):
     client_states: dict = shown()  # "4"/"6" -> {state: count} at the end
     ports_by_family: dict  # "4"/"6" -> sorted local ports
     socket_table: str = shown()  # the client's sockets at the end, ss-like, without timers
+    mapped_rows: Optional[int] = shown(default=None, when="mapped")  # see the module's docstring
+
+    QUIET_OPTIONS = {"mapped": False}  # a run without mapped reads as before the option
 
 
 class _CallFailed(Exception):
@@ -52,9 +61,9 @@ class _CallFailed(Exception):
         self.errno_name = errno_name(exc)
 
 
-def _connect(lab, listener, family: int, hold: str, bind_first: bool) -> None:
-    """One connection over ``family``; with ``hold="time-wait"`` closed client first."""
-    address = LOOPBACK[family]
+def _connect(lab, listener, family: int, hold: str, bind_first: bool, address: str) -> None:
+    """One connection over a ``family`` socket to ``address``; with ``hold="time-wait"``
+    closed client first."""
     client = lab.track(socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_STREAM))
     client.settimeout(5)
     call = "bind"
@@ -75,30 +84,48 @@ def _connect(lab, listener, family: int, hold: str, bind_first: bool) -> None:
         server.close()
 
 
-def _until_failure(lab, listener, family: int, hold: str, bind_first: bool, limit: int) -> tuple:
-    """Connect over ``family`` until a call fails (at most ``limit`` times):
-    ``(connections made, the failure or None)``."""
+def _until_failure(
+    lab, listener, family: int, hold: str, bind_first: bool, limit: int, address: str
+) -> tuple:
+    """Connect a ``family`` socket to ``address`` until a call fails (at most ``limit``
+    times): ``(connections made, the failure or None)``."""
     made = 0
-    lab.step(f"connecting over IPv{family} until a call fails")
+    lab.step(f"connecting over IPv{family} to {address} until a call fails")
     while made < limit:
         try:
-            _connect(lab, listener, family, hold, bind_first)
+            _connect(lab, listener, family, hold, bind_first, address)
         except _CallFailed as exc:
             return made, exc
         made += 1
     return made, None
 
 
-def body(lab, ports: int, first: int, hold: str, bind_first: bool) -> dict:
+def _mapped_rows() -> int:
+    """Rows of /proc/net/tcp6 from an IPv4-mapped local address to the server port."""
+    text = read_proc_text("/proc/net/tcp6") or ""
+    return sum(
+        1
+        for row in text.splitlines()[1:]
+        if row.split()[1].startswith("0000000000000000FFFF0000")
+        and row.split()[2].endswith(f":{SERVER_PORT:04X}")
+    )
+
+
+def body(lab, ports: int, first: int, hold: str, bind_first: bool, mapped: bool = False) -> dict:
     listeners = {}
     for family in (4, 6):
         lab.use_family(family)
         listeners[family] = lab.listener(SERVER_PORT, backlog=64)
+    # where each family's sockets connect, and the listener that accepts them
+    to = {
+        4: (LOOPBACK[4], listeners[4]),
+        6: (MAPPED, listeners[4]) if mapped else (LOOPBACK[6], listeners[6]),
+    }
     second = 6 if first == 4 else 4
     limit = 2 * ports + 2  # more than both families together could ever take
-    made1, fail1 = _until_failure(lab, listeners[first], first, hold, bind_first, limit)
-    made2, fail2 = _until_failure(lab, listeners[second], second, hold, bind_first, limit)
-    made3, fail3 = _until_failure(lab, listeners[first], first, hold, bind_first, 1)
+    made1, fail1 = _until_failure(lab, to[first][1], first, hold, bind_first, limit, to[first][0])
+    made2, fail2 = _until_failure(lab, to[second][1], second, hold, bind_first, limit, to[second][0])
+    made3, fail3 = _until_failure(lab, to[first][1], first, hold, bind_first, 1, to[first][0])
 
     mine = [s for s in lab.sockets([SERVER_PORT]) if s.remote[1] == SERVER_PORT]
     by_family: dict = {"4": set(), "6": set()}
@@ -122,6 +149,7 @@ def body(lab, ports: int, first: int, hold: str, bind_first: bool) -> dict:
         "client_states": states,
         "ports_by_family": {k: sorted(v) for k, v in by_family.items()},
         "socket_table": ss_text(mine, timers=False),
+        "mapped_rows": _mapped_rows() if mapped else None,
     }
 
 
@@ -140,6 +168,7 @@ register(
                 choices=HOLD,
             ),
             Param("bind_first", bool, False, "bind((address, 0)) before connect()"),
+            Param("mapped", bool, False, f"the IPv6 socket connects to {MAPPED} (an IPv4 connection)"),
         ),
         body=f"{__name__}:body",
         result=DualStackPortsResult,
@@ -150,6 +179,8 @@ register(
             {"first": 6},
             {"hold": "established"},
             {"bind_first": True},
+            {"mapped": True},
+            {"mapped": True, "first": 6},
         ),
     )
 )
