@@ -31,8 +31,6 @@ from sphinx.util.osutil import relative_uri
 
 logger = logging.getLogger(__name__)
 
-PYODIDE_CDN = "cdn.jsdelivr.net"
-
 # @jupyter-widgets/html-manager's embed.js typesets widget text with MathJax 2's API,
 # ``MathJax.Hub.Queue(["Typeset", MathJax.Hub, element])``, whenever ``window.MathJax``
 # exists; the site serves MathJax 3, which has no ``Hub``. On a page that loads both, this
@@ -91,9 +89,9 @@ def add_sections(app, doctree) -> None:
         para += nodes.Text("Run this notebook in your browser, with no server: ")
         para += _link(url, "open it in JupyterLite")
         para += nodes.Text(
-            ". Python runs in the page (Pyodide). On first use the Pyodide runtime and the "
-            "packages it runs (IPython, numpy, matplotlib and their dependencies) are downloaded "
-            f"from {PYODIDE_CDN}; the course library and the notebook come from this site."
+            ". Python runs in the page (Pyodide). The Pyodide runtime, the packages it runs, "
+            "the course library and the notebook all come from this site (about 21 MB on "
+            "first use)."
         )
         sockets = nodes.paragraph(
             text=(

@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import pytest
 import yaml
@@ -561,18 +561,10 @@ def test_jupyterlite_links_are_well_formed(site):
     _fail_if(problems, "JupyterLite links")
 
 
-def _pyodide_source(root: Path) -> str:
-    """Where the JupyterLite build loads Pyodide from: the pyodideUrl its jupyter-lite.json
-    sets, else the default built into the Pyodide kernel extension."""
-    for config in sorted(root.rglob("jupyter-lite.json")):
-        m = re.search(r'"pyodideUrl"\s*:\s*"([^"]+)"', config.read_text())
-        if m:
-            return m.group(1)
-    for script in sorted(root.glob("extensions/@jupyterlite/pyodide-kernel-extension/**/*.js")):
-        m = re.search(r'https?://[^"\'\s]+/pyodide\.m?js', script.read_text(errors="replace"))
-        if m:
-            return m.group(0)
-    return "an unknown address"
+def _kernel_settings(root: Path) -> dict:
+    """The Pyodide kernel's settings in the JupyterLite build's jupyter-lite.json."""
+    config = json.loads((root / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    return config.get("litePluginSettings", {}).get("@jupyterlite/pyodide-kernel-extension:kernel", {})
 
 
 def _first_lite_link(site) -> tuple:
@@ -627,50 +619,155 @@ def test_jupyterlite_opens_the_simulation_notebook_from_the_site(site):
         context.close()
     assert shown >= 1, f"{href}: no cell shown"
     assert title in shown_title, f"{href}: the first heading is {shown_title!r}, not {title!r}"
-    # Only the Python runtime may be missing: it is fetched from its CDN (refused here).
-    elsewhere = {urlsplit(u).netloc for u in refused}
-    assert elsewhere <= {urlsplit(_pyodide_source(HTML / _lite_root(urlsplit(href).path))).netloc}, (
-        f"JupyterLite asked other hosts for: {sorted(refused)[:5]}"
-    )
-    unrelated = [e for e in uncaught if "pyodide" not in e.lower()]
-    assert not unrelated, f"{href}: uncaught errors: {unrelated[:3]}"
+    assert not refused, f"JupyterLite asked other hosts for: {sorted(refused)[:5]}"
+    assert not uncaught, f"{href}: uncaught errors: {uncaught[:3]}"
 
 
-def test_a_jupyterlite_simulation_notebook_starts(site):
+# Test-only: the app object on window (JupyterLite's exposeAppInBrowser option), to run the
+# notebook and read its outputs through JupyterLab's own commands and model.
+def _expose_app(route):
+    response = route.fetch()
+    config = response.json()
+    config.setdefault("jupyter-config-data", {})["exposeAppInBrowser"] = True
+    route.fulfill(response=response, body=json.dumps(config))
+
+
+KERNEL_STARTED_JS = """async (ms) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.sessionContext.ready;
+  const kernel = panel.sessionContext.session.kernel;
+  const late = new Promise((_, no) => setTimeout(() => no(new Error('no kernel_info reply')), ms));
+  await Promise.race([kernel.info, late]);
+  return kernel.name;
+}"""
+ALL_RUN_JS = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = panel.content.model.toJSON().cells.filter(c => c.cell_type === 'code');
+  return cells.every(c => c.execution_count) && panel.sessionContext.session.kernel.status === 'idle';
+}"""
+# Run in the notebook's kernel once its cells have run: every sweep result it holds.
+SWEEPS_PY = """import json
+from timewait.model.sweeps import SweepResult
+print(json.dumps({k: [v.name, v.fixed, v.rows] for k, v in globals().items() if isinstance(v, SweepResult)}))
+"""
+EXECUTE_JS = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  let out = '';
+  const future = kernel.requestExecute({code});
+  future.onIOPub = m => {
+    if (m.header.msg_type === 'stream') out += m.content.text;
+    if (m.header.msg_type === 'error') out += `error: ${m.content.ename}: ${m.content.evalue}`;
+  };
+  await future.done;
+  return out;
+}"""
+
+
+def _texts(cell: dict) -> list:
+    """A code cell's outputs as (type, stream text or HTML) pairs."""
+    out = []
+    for o in cell.get("outputs", []):
+        text = o.get("text") or o.get("data", {}).get("text/html", "")
+        out.append((o["output_type"], "".join(text) if isinstance(text, list) else text))
+    return out
+
+
+def _recomputed(name: str, fixed: dict, rows: list) -> list:
+    """The rows of the sweep ``name`` computed here, in plain Python (as Pyodide, without
+    numpy, runs it), over the grid and with the settings of ``rows`` and ``fixed``."""
+    from timewait.model import sweeps
+
+    def grid(key):
+        return tuple(dict.fromkeys(r[key] for r in rows))
+
+    common = dict(trials=rows[0]["trials"], backend="python", **fixed)
+    if name == "reset":
+        return sweeps.reset_sweep(grid("final_ack_loss"), time_wait_msl=grid("time_wait_msl"), **common).rows
+    if name == "old-duplicate":
+        return sweeps.old_duplicate_sweep(
+            grid("time_wait_msl"), reconnect_delay=grid("reconnect_delay"), isn=grid("isn"), **common
+        ).rows
+    pytest.fail(f"the notebook holds a {name} sweep, which this test does not recompute", pytrace=False)
+
+
+def test_a_jupyterlite_simulation_notebook_runs_offline(site):
+    """With every other host refused, the simulation notebook's kernel starts on the Pyodide
+    runtime and packages the site serves, runs every cell without an error, prints what the
+    stored (CPython) run printed, and holds sweep results equal to the model's here."""
     base = site["base"]
     page, href = _first_lite_link(site)
-    root = HTML / _lite_root(urlsplit(href).path)
-    pyodide = _pyodide_source(root)
-    if urlsplit(pyodide).netloc not in ("", urlsplit(base).netloc):
-        pytest.skip(
-            f"JupyterLite loads its Python runtime, Pyodide, from {pyodide} when the "
-            "notebook starts, and that host is out of reach offline; the simulation "
-            "notebook cannot start without internet"
-        )
+    lite_root = _lite_root(urlsplit(href).path)
+    stored = json.loads((ROOT / "notebooks" / Path(page).with_suffix(".ipynb").name).read_text())
+    settings = _kernel_settings(HTML / lite_root)
+    # The runtime and the lock file the kernel is configured with, as the browser asks for them.
+    pyodide_url = settings.get("pyodideUrl")
+    lock_url = settings.get("loadPyodideOptions", {}).get("lockFileURL")
+    assert pyodide_url and lock_url, (
+        "JupyterLite's kernel has no runtime or lock file of its own (pyodideUrl, "
+        f"loadPyodideOptions.lockFileURL: {settings}), so it loads Pyodide from its CDN"
+    )
+    runtime = urljoin(base + lite_root + "/", pyodide_url)
+    lock = urljoin(base + lite_root + "/", lock_url)
+    assert runtime.startswith(base) and lock.startswith(base), (
+        f"JupyterLite's kernel loads Pyodide from {runtime} and its packages by {lock}, not from the site"
+    )
     context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
-    errors = []
+    refused, uncaught, fetched = [], [], []
     context.route(
         re.compile(r"^(?!" + re.escape(base) + ").*"),
-        lambda route: (errors.append(f"refused {route.request.url}"), route.abort()),
+        lambda route: (refused.append(route.request.url), route.abort()),
     )
+    context.route(re.compile(re.escape(base) + r".*/jupyter-lite\.json(\?.*)?$"), _expose_app)
+    context.on("request", lambda r: fetched.append(r.url.split("?")[0]))
     lite = context.new_page()
-    lite.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    lite.on("pageerror", lambda e: uncaught.append(str(e)))
+    step = "open the app"
     try:
         lite.goto(href, wait_until="load", timeout=60_000)
-        lite.wait_for_selector(".jp-Notebook", timeout=LITE_START_TIMEOUT_MS)
         lite.wait_for_function(
-            """() => /\\| Idle\\b/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')
-               || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')""",
-            timeout=LITE_START_TIMEOUT_MS,
+            "() => window.jupyterapp?.shell.currentWidget?.sessionContext", timeout=LITE_START_TIMEOUT_MS
         )
+        step = "start the kernel"
+        lite.evaluate(KERNEL_STARTED_JS, LITE_START_TIMEOUT_MS)
+        step = "run every cell"
+        lite.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        lite.wait_for_function(ALL_RUN_JS, timeout=LITE_START_TIMEOUT_MS, polling=500)
+        ran = lite.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")
+        step = "read the sweeps"
+        held = lite.evaluate(EXECUTE_JS, SWEEPS_PY)
         lite.screenshot(path=str(ARTIFACTS / "jupyterlite.png"))
     except Exception as exc:
         lite.screenshot(path=str(ARTIFACTS / "jupyterlite-failed.png"))
         pytest.fail(
-            f"{href}: the notebook's kernel did not start: {exc}; " + "; ".join(errors[:5]), pytrace=False
+            f"{href}: could not {step}: {str(exc).splitlines()[0]}; "
+            f"refused: {refused[:5]}; uncaught: {uncaught[:3]}",
+            pytrace=False,
         )
     finally:
         context.close()
+    assert not refused, f"JupyterLite asked other hosts for: {sorted(set(refused))[:5]}"
+    assert not uncaught, f"{href}: uncaught errors: {uncaught[:3]}"
+    runtime_dir = runtime.rsplit("/", 1)[0] + "/"
+    for wanted in (runtime_dir + "pyodide.asm.wasm", runtime_dir + "python_stdlib.zip", lock):
+        assert wanted in fetched, f"the kernel did not load {wanted} from the site"
+    problems = []
+    code = [c for c in ran["cells"] if c["cell_type"] == "code"]
+    old = [c for c in stored["cells"] if c["cell_type"] == "code"]
+    if len(code) != len(old):
+        problems.append(f"JupyterLite shows {len(code)} code cells, the notebook has {len(old)}")
+    for n, (cell, was) in enumerate(zip(code, old, strict=False), 1):
+        errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
+        if errors:
+            problems.append(f"code cell {n}: {errors[0]['ename']}: {errors[0]['evalue']}")
+        elif "nbval-ignore-output" not in was["metadata"].get("tags", []) and _texts(cell) != _texts(was):
+            problems.append(f"code cell {n}: output differs from the stored run: {_texts(cell)!r:.300}")
+    _fail_if(problems, "the simulation notebook in JupyterLite")
+    sweeps = json.loads(held)
+    assert sweeps, f"no sweep result in the notebook's kernel: {held[:300]}"
+    for var, (name, fixed, rows) in sweeps.items():
+        assert rows == _recomputed(name, fixed, rows), (
+            f"{var}: the {name} sweep differs from the model's here"
+        )
 
 
 def test_page_weight_within_budget(site):
