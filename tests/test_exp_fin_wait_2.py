@@ -43,6 +43,20 @@ def test_up_to_60_s_the_orphan_is_a_timewait_socket_from_the_start(full_tier):
     assert run("fin-wait-2", fin_timeout=2).orphan_timers == ["timewait"]
 
 
+@pytest.mark.live
+def test_over_ipv6_the_orphan_on_1_lasts_fin_timeout_and_holds_its_port(full_tier):
+    r = run("fin-wait-2", fin_timeout=2, family=6)
+    assert r.lifetime_whole_s == 2 and 1.9 < r.fin_wait_2_lifetime_s < 2.5
+    assert r.orphan_timers == ["timewait"]
+    assert (r.peer_state, r.held_state, r.answer_to_late_fin) == ("CLOSE_WAIT", "FIN_WAIT_2", "RST")
+    assert (r.bind_while_orphaned, r.bind_after) == ("EADDRINUSE", "ok")  # bind() to [::1]:40000
+    # the run really was on ::1: every captured segment and every row of the socket table
+    assert {(s.saddr, s.daddr) for s in r.trace} == {("::1", "::1")}
+    rows = r.socket_table.splitlines()[1:]
+    assert len(rows) == 4 and all(row.split()[3].startswith("::1:") for row in rows)
+    assert "::1:40000" in r.socket_table and "127.0.0.1" not in r.socket_table
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -53,6 +67,8 @@ def test_up_to_60_s_the_orphan_is_a_timewait_socket_from_the_start(full_tier):
         {"linger2": -1},
         {"linger2": 61},
         {"linger2": True},
+        {"family": 5},
+        {"family": True},
     ],
 )
 def test_bad_options_are_rejected(bad):

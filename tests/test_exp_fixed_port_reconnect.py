@@ -4,6 +4,7 @@ tcp_tw_reuse has no say for a port the client bound itself."""
 import pytest
 
 from timewait.experiments import run
+from timewait.experiments.fixed_port_reconnect import host_has_ipv6_loopback
 from timewait.lab import Lab
 from timewait.tiers import detect_tier
 
@@ -21,7 +22,7 @@ EXPECTED = {
 @pytest.mark.parametrize("timestamps,reuseaddr", list(EXPECTED))
 def test_reconnect_from_the_same_port(full_tier, timestamps, reuseaddr):
     r = run("fixed-port-reconnect", timestamps=timestamps, reuseaddr=reuseaddr)
-    assert r.old_state == "TIME_WAIT"
+    assert r.old_state == "TIME_WAIT" and r.time_wait_tuple == ["127.0.0.1", 40000, "127.0.0.1", 5000]
     assert (r.reconnect_error, r.failed_at) == EXPECTED[(timestamps, reuseaddr)]
     # tcp_tw_recycle was removed in Linux 4.12; tcp_tw_reuse shows that the probe works
     assert r.tw_sysctls == {"net.ipv4.tcp_tw_recycle": "absent", "net.ipv4.tcp_tw_reuse": "present"}
@@ -29,6 +30,18 @@ def test_reconnect_from_the_same_port(full_tier, timestamps, reuseaddr):
         assert r.counters.get("TWRecycled") == 1 and r.old_state_after == "gone (recycled)"
     else:
         assert "TWRecycled" not in r.counters and r.old_state_after == "TIME_WAIT"
+
+
+@pytest.mark.parametrize("timestamps,reuseaddr", list(EXPECTED))
+def test_over_ipv6_the_same_4_tuple_on_1_meets_the_same_rules(full_tier, timestamps, reuseaddr):
+    r = run("fixed-port-reconnect", timestamps=timestamps, reuseaddr=reuseaddr, family=6)
+    assert r.time_wait_tuple == ["::1", 40000, "::1", 5000]  # the socket table's TIME_WAIT row
+    assert r.old_state == "TIME_WAIT"
+    assert (r.reconnect_error, r.failed_at) == EXPECTED[(timestamps, reuseaddr)]
+    if r.reconnect_error is None:
+        assert r.counters == {"TW": 1, "TWRecycled": 1} and r.old_state_after == "gone (recycled)"
+    else:
+        assert r.counters == {"TW": 1} and r.old_state_after == "TIME_WAIT"
 
 
 @pytest.mark.parametrize("timestamps", [True, False])
@@ -74,6 +87,18 @@ def test_the_host_tier_runs_on_free_host_ports(monkeypatch, reuseaddr):
         assert r.tw_reuse_value == int(fh.read())
 
 
+@pytest.mark.parametrize("reuseaddr", [True, False])
+def test_over_ipv6_the_host_tier_runs_on_1(monkeypatch, reuseaddr):
+    if not detect_tier().at_least("host") or not host_has_ipv6_loopback():
+        pytest.skip("needs Linux sockets and ::1 on the host's lo")
+    monkeypatch.setenv("TIMEWAIT_TIER", "host")
+    r = run("fixed-port-reconnect", timestamps=True, reuseaddr=reuseaddr, family=6)
+    if r.recorded:
+        pytest.skip("this host has tcp_timestamps=0: the host run is not allowed")
+    assert r.tier == "host" and r.time_wait_tuple[::2] == ["::1", "::1"]
+    assert (r.reconnect_error, r.failed_at) == EXPECTED[(True, reuseaddr)]
+
+
 def test_the_sysctl_probe_sees_sysctls_that_exist():
     # Guards the "absent" above: the probe finds a sysctl every modern kernel has.
     if not detect_tier().at_least("host"):
@@ -82,7 +107,9 @@ def test_the_sysctl_probe_sees_sysctls_that_exist():
     assert not Lab.sysctl_exists("net.ipv4.tcp_no_such_option")
 
 
-@pytest.mark.parametrize("bad", [{"timestamps": 0}, {"reuseaddr": "on"}, {"port": 40000}])
+@pytest.mark.parametrize(
+    "bad", [{"timestamps": 0}, {"reuseaddr": "on"}, {"port": 40000}, {"family": 5}, {"family": "6"}]
+)
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("fixed-port-reconnect", **bad)

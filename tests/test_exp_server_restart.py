@@ -8,7 +8,13 @@ not listening, or both set SO_REUSEPORT (same user, or the old one in TIME_WAIT)
 import pytest
 
 from timewait.experiments import get, run
-from timewait.experiments.server_restart import HOLDERS, MATRIX, matrix_figure, matrix_table
+from timewait.experiments.fixed_port_reconnect import host_has_ipv6_loopback
+from timewait.experiments.server_restart import (
+    HOLDERS,
+    MATRIX,
+    matrix_figure,
+    matrix_table,
+)
 from timewait.tiers import detect_tier
 
 pytestmark = pytest.mark.live
@@ -16,7 +22,7 @@ pytestmark = pytest.mark.live
 ON_PORT = {"time-wait": ["TIME_WAIT"], "established": ["ESTABLISHED"], "listener": ["LISTEN"], "nothing": []}
 
 
-def expected_to_listen(held_by, old_reuseaddr, new_reuseaddr, reuseport):
+def expected_to_listen(held_by, old_reuseaddr, new_reuseaddr, reuseport, family=4):
     if held_by == "nothing" or reuseport:
         return True
     return held_by != "listener" and old_reuseaddr and new_reuseaddr
@@ -42,7 +48,16 @@ def label(p):
 
 @pytest.mark.parametrize("params", MATRIX, ids=label)
 def test_in_a_private_namespace(full_tier, params):
-    check(run("server-restart", **params))
+    r = run("server-restart", **params)
+    check(r)
+    assert r.addresses_on_port == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("params", MATRIX, ids=label)
+def test_over_ipv6_the_rule_is_the_same_on_1(full_tier, params):
+    r = run("server-restart", family=6, **params)
+    check(r)
+    assert r.addresses_on_port == ["::1"]  # every socket on the server's port, old and new
 
 
 HOST_CASES = [
@@ -65,8 +80,38 @@ def test_on_the_host_loopback(monkeypatch, params):
     check(r)
 
 
-def test_the_recorded_matrix_is_the_whole_matrix():
-    assert get("server-restart").variants == MATRIX
+@pytest.mark.parametrize("params", HOST_CASES[1:4:2], ids=label)
+def test_over_ipv6_on_the_host_loopback(monkeypatch, params):
+    if not detect_tier().at_least("host") or not host_has_ipv6_loopback():
+        pytest.skip("needs Linux sockets and ::1 on the host's lo")
+    monkeypatch.setenv("TIMEWAIT_TIER", "host")
+    r = run("server-restart", family=6, **params)
+    assert r.tier == "host" and not r.recorded
+    check(r)
+    assert r.addresses_on_port == ["::1"]
+
+
+def test_the_recorded_ipv6_run_shows_time_wait_on_1_given_way(monkeypatch):
+    monkeypatch.setenv("TIMEWAIT_TIER", "none")
+    r = run("server-restart", held_by="time-wait", old_reuseaddr=True, new_reuseaddr=True, family=6)
+    assert r.recorded and r.addresses_on_port == ["::1"]
+    check(r)
+    assert r.summary().splitlines()[1].endswith("reuseport=False, family=6)")
+
+
+def test_the_recorded_matrix_is_the_whole_matrix_and_one_ipv6_run():
+    variants = get("server-restart").variants
+    assert variants[: len(MATRIX)] == MATRIX
+    assert [{**v, "family": 4} for v in variants[len(MATRIX) :]] == [
+        {
+            "held_by": "time-wait",
+            "old_reuseaddr": True,
+            "new_reuseaddr": True,
+            "reuseport": False,
+            "family": 4,
+        }
+    ]
+    assert variants[-1]["family"] == 6
     assert len(MATRIX) == len(set(map(label, MATRIX))) == 4 * 4 + 4
     assert {p["held_by"] for p in MATRIX} == set(HOLDERS)
 
@@ -96,6 +141,7 @@ def test_recorded_outcomes_follow_the_rule(monkeypatch):
         {"held_by": "close-wait"},
         {"held_by": ""},
         {"reuseport": 1},
+        {"family": 5},
     ],
 )
 def test_bad_options_are_rejected(bad):

@@ -51,16 +51,19 @@ def tcp_state(sock: socket.socket) -> str:
     return rfc_state(STATES.get(struct.unpack("B", info[:1])[0], "?"))
 
 
-def try_port(port: int, connect_to: Optional[int] = None, timeout: float = 5.0) -> Optional[str]:
-    """Bind a fresh socket to 127.0.0.1:``port`` and, with ``connect_to``, connect it to that
-    port: ``None`` if that worked, else the errno name of the call that failed. The socket is
-    closed again either way."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def try_port(
+    port: int, connect_to: Optional[int] = None, timeout: float = 5.0, address: str = "127.0.0.1"
+) -> Optional[str]:
+    """Bind a fresh socket to ``address``:``port`` (IPv4 or IPv6, as the address is) and, with
+    ``connect_to``, connect it to that port on the same address: ``None`` if that worked, else
+    the errno name of the call that failed. The socket is closed again either way."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((address, port))
             if connect_to is not None:
-                s.connect(("127.0.0.1", connect_to))
+                s.connect((address, connect_to))
         except OSError as exc:
             return errno_name(exc)
     return None

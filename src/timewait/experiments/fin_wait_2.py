@@ -17,6 +17,8 @@ the same bind() succeeds.
 Above 60 s (TCP_TIMEWAIT_LEN) the orphan is not made a timewait socket at once: the full
 socket waits first on its keepalive timer, and becomes a timewait socket when that fires
 (``orphan_timers`` lists the timer kinds seen, in order).
+
+``family=6`` runs both connections over IPv6, on ``::1``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ HELD_PORT = 40001  # client shuts down sending, keeps the descriptor
 
 @dataclass(kw_only=True)
 class FinWait2Result(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     fin_wait_2_lifetime_s: float  # orphan: from reaching FIN_WAIT_2 until gone
     lifetime_whole_s: int = shown()  # the same, to the nearest second
     orphan_timer: str = shown()  # kernel timer on the orphan: "timewait", it is a timewait socket
@@ -56,7 +60,8 @@ def _connect_pair(lab, listener, client_port):
     return client, server
 
 
-def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
+def body(lab, fin_timeout: int, linger2: int = 0, family: int = 4) -> dict:
+    address = lab.use_family(family)
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     orphan, orphan_peer = _connect_pair(lab, listener, ORPHAN_PORT)
@@ -88,7 +93,7 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
     sockets = lab.sockets([SERVER_PORT])
     table = ss_text(sockets, timers=False)
     orphan_timer = next(s.timer for s in sockets if s.local[1] == ORPHAN_PORT)
-    bind_while_orphaned = try_port(ORPHAN_PORT) or "ok"
+    bind_while_orphaned = try_port(ORPHAN_PORT, address=address) or "ok"
 
     timers = [orphan_timer]
 
@@ -112,7 +117,7 @@ def body(lab, fin_timeout: int, linger2: int = 0) -> dict:
         interval=0.01,
     )
     lifetime = lab.now() - reached
-    bind_after = try_port(ORPHAN_PORT) or "ok"
+    bind_after = try_port(ORPHAN_PORT, address=address) or "ok"
     peer_state = lab.state_of(SERVER_PORT, ORPHAN_PORT)
     held_state = lab.state_of(HELD_PORT, SERVER_PORT)
 
@@ -155,6 +160,7 @@ register(
                 minimum=0,
                 maximum=60,
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=FinWait2Result,
@@ -167,6 +173,7 @@ register(
             {"fin_timeout": 5, "linger2": 1},
             {"fin_timeout": 1, "linger2": 2},
             {"fin_timeout": 62},
+            {"fin_timeout": 2, "family": 6},
         ),
     )
 )

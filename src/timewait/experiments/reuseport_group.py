@@ -17,6 +17,8 @@ Not shown here: a socket joins a group only when it belongs to the same user (th
 effective UID) as the group's sockets (``inet_csk_bind_conflict()`` and
 ``inet_reuseport_add_sock()``). Inside an unprivileged namespace only one user is mapped, so a
 second owner cannot be made; the chapter cites the source.
+
+``family=6`` makes the group and its clients over IPv6, on ``[::1]:5000``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from ..lab import ADDR
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register, shown
 
@@ -36,6 +37,8 @@ FIXED_PORTS = (40001, 40002, 40003)
 
 @dataclass(kw_only=True)
 class ReuseportGroupResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     listeners: int = shown()  # members of the group that listen
     connections: int = shown()
     accepted: list  # connections each listener accepted
@@ -44,19 +47,20 @@ class ReuseportGroupResult(ExperimentResult):
     fixed_port_listeners: dict  # client port -> listener indexes
     same_tuple_same_listener: bool = shown()  # every fixed port's connections met one listener
     opens: dict  # Tcp:ActiveOpens and Tcp:PassiveOpens, increase
+    listening_on: list  # "address:port" of each listening socket, from the socket table
 
 
 def _member(lab) -> socket.socket:
-    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    s = lab.new_socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    s.bind((ADDR, SERVER_PORT))
+    s.bind((lab.address, SERVER_PORT))
     return s
 
 
 def _bind_plain(lab) -> str:
-    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    s = lab.new_socket()
     try:
-        s.bind((ADDR, SERVER_PORT))
+        s.bind((lab.address, SERVER_PORT))
         return "ok"
     except OSError as exc:
         return errno.errorcode.get(exc.errno, str(exc.errno))
@@ -92,7 +96,8 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def body(lab, listeners: int, connections: int, repeats: int) -> dict:
+def body(lab, listeners: int, connections: int, repeats: int, family: int = 4) -> dict:
+    lab.use_family(family)
     lab.step(f"{listeners} sockets with SO_REUSEPORT listen on port {SERVER_PORT}")
     group = [_member(lab) for _ in range(listeners)]
     for s in group:
@@ -100,6 +105,9 @@ def body(lab, listeners: int, connections: int, repeats: int) -> dict:
         s.setblocking(False)
     lab.step("a socket without SO_REUSEPORT binds the same port")
     plain = _bind_plain(lab)
+    listening = sorted(
+        f"{s.local[0]}:{s.local[1]}" for s in lab.sockets([SERVER_PORT]) if s.state == "LISTEN"
+    )
     before = lab.counters()
 
     lab.step(f"{connections} clients connect")
@@ -142,6 +150,7 @@ def body(lab, listeners: int, connections: int, repeats: int) -> dict:
         "bind_without_reuseport": plain,
         "fixed_port_listeners": chosen,
         "same_tuple_same_listener": all(len(set(v)) == 1 for v in chosen.values()),
+        "listening_on": listening,
         "opens": counter_delta(before, lab.counters(), ("Tcp:ActiveOpens", "Tcp:PassiveOpens")),
     }
 
@@ -157,10 +166,11 @@ register(
                 "connections", int, 200, "connections from ports the kernel picks", minimum=8, maximum=1000
             ),
             Param("repeats", int, 5, "connections from each fixed client port", minimum=2, maximum=20),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=ReuseportGroupResult,
         timeout=lambda p: 20 + p["connections"] * 0.05,
-        variants=({}, {"listeners": 2, "connections": 50}),
+        variants=({}, {"listeners": 2, "connections": 50}, {"family": 6}),
     )
 )

@@ -19,6 +19,9 @@ old listener's flags matter. When the new server listens, it is asked to accept 
 (with ``held_by="listener"``, after the old listener has closed, as a hand-over would).
 
 On the host tier the port is a free one the kernel picks on the host loopback.
+
+``family=6`` runs old server, new server and clients over IPv6, on ``::1`` (on the host tier
+only where the host's ``lo`` has ``::1``).
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from ..lab import ADDR
 from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
+from .fixed_port_reconnect import host_has_ipv6_loopback
 
 SERVER_PORT = 5000
 HOLDERS = ("time-wait", "established", "listener", "nothing")
@@ -38,12 +41,15 @@ HOLDERS = ("time-wait", "established", "listener", "nothing")
 
 @dataclass(kw_only=True)
 class ServerRestartResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     sockets_on_port: list = shown()  # states on the server's port, sorted
     time_wait_on_server_port: bool = shown()  # just before the new bind
     error: Optional[str] = shown()  # errno name, None if the new server listens
     failed_at: Optional[str] = shown()  # "bind" or "listen"
     new_server_accepts: Optional[bool] = shown()  # a new client could connect to it
     sockets_after_listen: list = shown()  # states once the new one listens
+    addresses_on_port: list  # local addresses of the sockets on the server's port, old and new
 
     @property
     def outcome(self) -> str:
@@ -52,7 +58,7 @@ class ServerRestartResult(ExperimentResult):
 
 
 def _socket(lab, reuseaddr: bool, reuseport: bool) -> socket.socket:
-    s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    s = lab.new_socket()
     if reuseaddr:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuseport:
@@ -70,10 +76,13 @@ def _close_with_reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport: bool) -> dict:
+def body(
+    lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport: bool, family: int = 4
+) -> dict:
+    address = lab.use_family(family)
     lab.step("the old server listens")
     old = _socket(lab, old_reuseaddr, reuseport)
-    old.bind((ADDR, SERVER_PORT if lab.isolated else 0))
+    old.bind((address, SERVER_PORT if lab.isolated else 0))
     old.listen(8)
     port = old.getsockname()[1]
 
@@ -113,11 +122,12 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
                 "only the open connection on the server's port",
             )
     held = _on_port(lab, port)
+    addresses = {s.local[0] for s in lab.sockets([port]) if s.local[1] == port}
 
     lab.step("a new server binds and listens on the same port")
     new = _socket(lab, new_reuseaddr, reuseport)
     error = failed_at = None
-    for call, name in ((lambda: new.bind((ADDR, port)), "bind"), (lambda: new.listen(8), "listen")):
+    for call, name in ((lambda: new.bind((address, port)), "bind"), (lambda: new.listen(8), "listen")):
         try:
             call()
         except OSError as exc:
@@ -126,6 +136,7 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
     accepts, after = None, []
     if error is None:
         after = _on_port(lab, port)
+        addresses |= {s.local[0] for s in lab.sockets([port]) if s.local[1] == port}
         if held_by == "listener":
             lab.step("the old listener hands over: it closes")
             old.close()
@@ -140,6 +151,7 @@ def body(lab, old_reuseaddr: bool, new_reuseaddr: bool, held_by: str, reuseport:
         "failed_at": failed_at,
         "new_server_accepts": accepts,
         "sockets_after_listen": after,
+        "addresses_on_port": sorted(addresses),
     }
 
 
@@ -265,11 +277,21 @@ register(
                 "held_by", str, "time-wait", "what of the old server still holds the port", choices=HOLDERS
             ),
             Param("reuseport", bool, False, "SO_REUSEPORT on both listeners"),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=ServerRestartResult,
         timeout=lambda p: 20.0,
-        host_ok=lambda p: True,
-        variants=MATRIX,
+        host_ok=lambda p: p["family"] == 4 or host_has_ipv6_loopback(),
+        variants=MATRIX
+        + (
+            {
+                "held_by": "time-wait",
+                "old_reuseaddr": True,
+                "new_reuseaddr": True,
+                "reuseport": False,
+                "family": 6,
+            },
+        ),
     )
 )
