@@ -17,6 +17,17 @@ def test_closes_beyond_the_limit_skip_time_wait(full_tier, buckets, extra):
     assert r.reconnect_skipped_port == "connected"
 
 
+@pytest.mark.live
+def test_over_ipv6_closes_beyond_the_limit_skip_time_wait_too(full_tier):
+    r = run("tw-bucket-overflow", max_tw_buckets=5, extra=3, family=6)
+    assert (r.connections, r.time_wait, r.skipped) == (8, 5, 3)
+    assert r.counters == {"TW": 5, "TCPTimeWaitOverflow": 3}
+    assert (r.reconnect_waiting_port, r.reconnect_skipped_port) == ("EADDRINUSE", "connected")
+    rows = r.socket_table.splitlines()[1:]
+    assert [row.split()[3:5] for row in rows] == [[f"::1:{40000 + i}", "::1:5000"] for i in range(5)]
+    assert all(row.split()[0] == "TIME_WAIT" for row in rows)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -26,6 +37,7 @@ def test_closes_beyond_the_limit_skip_time_wait(full_tier, buckets, extra):
         {"extra": 2.5},
         {"extra": True},
         {"buckets": 5},
+        {"family": 5},
     ],
 )
 def test_bad_options_are_rejected(bad):

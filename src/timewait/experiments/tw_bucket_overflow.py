@@ -5,17 +5,17 @@ opens and closes ``max_tw_buckets + extra`` connections, closing first each time
 40000, 40001, ... When the table is full, ``tcp_time_wait()`` cannot allocate a timewait
 socket: it counts TCPTimeWaitOverflow and closes the connection outright, so it skips
 TIME_WAIT (net/ipv4/tcp_minisocks.c). The body then tries to bind and connect again from the
-first port (still in TIME_WAIT) and from the first port that skipped it.
+first port (still in TIME_WAIT) and from the first port that skipped it. ``family=6`` runs it
+on ``::1``: IPv6's TIME_WAIT sockets come from the same ``tcp_time_wait()`` and count against the
+same ``tcp_max_tw_buckets``.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from typing import Optional
 
-from ..lab import ADDR
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
@@ -27,6 +27,8 @@ COUNTERS = ("TW", "TCPTimeWaitOverflow")
 
 @dataclass(kw_only=True)
 class TimeWaitOverflowResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     connections: int = shown()  # closed by the client first
     time_wait: int = shown()  # client sockets in TIME_WAIT afterwards
     skipped: int = shown()  # client sockets that closed without TIME_WAIT
@@ -37,12 +39,12 @@ class TimeWaitOverflowResult(ExperimentResult):
     socket_table: str = shown()
 
 
-def _reconnect(port: int, listener) -> str:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _reconnect(lab, port: int, listener) -> str:
+    s = lab.new_socket()
     try:
         s.settimeout(5)
-        s.bind((ADDR, port))
-        s.connect((ADDR, SERVER_PORT))
+        s.bind((lab.address, port))
+        s.connect((lab.address, SERVER_PORT))
         listener.accept()[0].close()
         return "connected"
     except OSError as exc:
@@ -51,7 +53,8 @@ def _reconnect(port: int, listener) -> str:
         s.close()
 
 
-def body(lab, max_tw_buckets: int, extra: int) -> dict:
+def body(lab, max_tw_buckets: int, extra: int, family: int = 4) -> dict:
+    lab.use_family(family)
     listener = lab.listener(SERVER_PORT, backlog=64)
     total = max_tw_buckets + extra
     before = lab.counters()
@@ -80,8 +83,8 @@ def body(lab, max_tw_buckets: int, extra: int) -> dict:
     first_skipped = next(
         (FIRST_PORT + i for i in range(total) if lab.state_of(FIRST_PORT + i, SERVER_PORT) == "CLOSED"), None
     )
-    waiting = _reconnect(FIRST_PORT, listener)
-    skipped = _reconnect(first_skipped, listener) if first_skipped else None
+    waiting = _reconnect(lab, FIRST_PORT, listener)
+    skipped = _reconnect(lab, first_skipped, listener) if first_skipped else None
     return {
         "connections": total,
         "time_wait": states.get("TIME_WAIT", 0),
@@ -108,11 +111,12 @@ register(
                 maximum=1000,
             ),
             Param("extra", int, 3, "connections closed after the table is full", minimum=1, maximum=1000),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=TimeWaitOverflowResult,
         sysctls=lambda p: {"net.ipv4.tcp_max_tw_buckets": p["max_tw_buckets"]},
         timeout=lambda p: 20.0 + (p["max_tw_buckets"] + p["extra"]) * 0.05,
-        variants=({"max_tw_buckets": 5, "extra": 3},),
+        variants=({"max_tw_buckets": 5, "extra": 3}, {"max_tw_buckets": 5, "extra": 3, "family": 6}),
     )
 )
