@@ -36,6 +36,22 @@ def test_a_pool_larger_than_the_range_fails_to_open(full_tier):
     assert r.connections_opened == 2
 
 
+@live
+@pytest.mark.parametrize(
+    "mode, requests, served, error, opened",
+    [
+        ("new-connection", 100, 8, "EADDRNOTAVAIL", 8),
+        ("keep-alive", 100, 100, None, 1),
+        ("pool", 90, 90, None, 3),
+    ],
+)
+def test_over_ipv6_reuse_spares_ports_as_over_ipv4(full_tier, mode, requests, served, error, opened):
+    r = run("connection-reuse", mode=mode, pool_size=3, requests=requests, ports=8, family=6)
+    assert (r.requests_served, r.first_error) == (served, error)
+    assert r.connections_opened == r.local_ports_used == r.time_wait_left == opened
+    assert r.client_addresses == ["::1"]  # the TIME_WAIT sockets left are IPv6 ones
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -46,6 +62,7 @@ def test_a_pool_larger_than_the_range_fails_to_open(full_tier):
         {"pool_size": 17},
         {"ports": 0},
         {"ports": 1.5},
+        {"family": 5},
     ],
 )
 def test_bad_options_are_rejected(bad):

@@ -50,9 +50,39 @@ def test_bind_also_misses_the_third_port_of_three(full_tier):
     assert r.connections == r.local_ports_used == 2
 
 
+@live
+@pytest.mark.parametrize(
+    "how, call, error, per_destination",
+    [
+        ("connect", "connect", "EADDRNOTAVAIL", [4, 4, 4]),
+        ("bind-no-port", "connect", "EADDRNOTAVAIL", [4, 4, 4]),
+        ("bind", "bind", "EADDRINUSE", None),
+        ("bind-reuseaddr", "bind", "EADDRINUSE", None),
+    ],
+)
+def test_over_ipv6_the_same_call_fails_and_ports_stretch_as_far(full_tier, how, call, error, per_destination):
+    r = run("ephemeral-ports", ports=4, how=how, destinations=3, vary="port", family=6)
+    assert r.destinations == ["[::1]:5000", "[::1]:5001", "[::1]:5002"]
+    assert r.source_addresses == ["::1"]  # the client's own sockets were IPv6 ones
+    assert (r.failed_call, r.first_error) == (call, error)
+    assert r.local_ports_used == 4
+    if per_destination:  # connect() picks the port for the whole 4-tuple
+        assert r.per_destination == per_destination and r.connections == r.time_wait == 12
+        assert r.connections_per_port == [3, 3, 3, 3]
+    else:  # bind() picks a port that then serves one connection
+        assert r.connections == r.time_wait == 4 and r.connections_per_port == [1, 1, 1, 1]
+
+
 def test_destinations_differ_by_address_or_by_port():
     assert destinations_for(2, "address") == [("127.0.0.1", 5000), ("127.0.0.2", 5000)]
     assert destinations_for(2, "port") == [("127.0.0.1", 5000), ("127.0.0.1", 5001)]
+    assert destinations_for(2, "port", family=6) == [("::1", 5000), ("::1", 5001)]
+    assert destinations_for(1, "address", family=6) == [("::1", 5000)]
+
+
+def test_ipv6_destinations_differ_by_port_only():
+    with pytest.raises(ValueError, match=r"vary: IPv6 has one loopback address"):
+        destinations_for(2, "address", family=6)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +95,7 @@ def test_destinations_differ_by_address_or_by_port():
         {"destinations": 5},
         {"destinations": True},
         {"vary": "host"},
+        {"family": 5},
     ],
 )
 def test_bad_options_are_rejected(bad):

@@ -12,18 +12,19 @@ waits for the next request and the client decides when a connection ends. ``mode
 - ``pool``: ``pool_size`` connections, taken in turn.
 
 The client stops at the first request that fails. At the end it closes what it still has
-open, and the result counts the client's TIME_WAIT sockets left behind.
+open, and the result counts the client's TIME_WAIT sockets left behind. ``family=6`` runs
+server and client on ``::1``.
 """
 
 from __future__ import annotations
 
 import http.client
 import http.server
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from ..lab import ADDR
 from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
@@ -34,11 +35,14 @@ MODES = ("new-connection", "keep-alive", "pool")
 
 @dataclass(kw_only=True)
 class ConnectionReuseResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     requests_served: int = shown()
     first_error: Optional[str] = shown()  # errno name of the first failed request
     connections_opened: int = shown()
     local_ports_used: int = shown()
     time_wait_left: int = shown()  # the client's TIME_WAIT sockets once it has closed everything
+    client_addresses: list  # the local addresses of the client's sockets left in TIME_WAIT
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -64,6 +68,10 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def _client_sockets(lab, ports: int, states=None) -> list:
     return [
         s
@@ -74,19 +82,20 @@ def _client_sockets(lab, ports: int, states=None) -> list:
     ]
 
 
-def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
-    lab.step(f"starting an HTTP/1.1 server on {ADDR}:{SERVER_PORT}")
-    server = _Server((ADDR, SERVER_PORT), _Handler)
+def body(lab, requests: int, mode: str, pool_size: int, ports: int, family: int = 4) -> dict:
+    address = lab.use_family(family)
+    lab.step(f"starting an HTTP/1.1 server on {address} port {SERVER_PORT}")
+    server = (_Server6 if family == 6 else _Server)((address, SERVER_PORT), _Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     size = {"new-connection": 0, "keep-alive": 1, "pool": pool_size}[mode]
-    pool = [http.client.HTTPConnection(ADDR, SERVER_PORT, timeout=5) for _ in range(size)]
+    pool = [http.client.HTTPConnection(address, SERVER_PORT, timeout=5) for _ in range(size)]
     served, opened, first_error = 0, 0, None
     local_ports = set()
     lab.step(f"sending {requests} requests ({mode})")
     try:
         for n in range(requests):
-            conn = pool[n % size] if size else http.client.HTTPConnection(ADDR, SERVER_PORT, timeout=5)
+            conn = pool[n % size] if size else http.client.HTTPConnection(address, SERVER_PORT, timeout=5)
             try:
                 if conn.sock is None:
                     conn.connect()
@@ -113,12 +122,14 @@ def body(lab, requests: int, mode: str, pool_size: int, ports: int) -> dict:
         )
         server.shutdown()
         server.server_close()
+    time_wait = _client_sockets(lab, ports, {"TIME_WAIT"})
     return {
         "requests_served": served,
         "first_error": first_error,
         "connections_opened": opened,
         "local_ports_used": len(local_ports),
-        "time_wait_left": len(_client_sockets(lab, ports, {"TIME_WAIT"})),
+        "time_wait_left": len(time_wait),
+        "client_addresses": sorted({s.local[0] for s in time_wait}),
     }
 
 
@@ -131,6 +142,7 @@ register(
             Param("mode", str, "new-connection", "how the client uses connections", choices=MODES),
             Param("pool_size", int, 4, "connections in the pool (mode=pool)", minimum=1, maximum=16),
             Param("ports", int, 8, "size of net.ipv4.ip_local_port_range", minimum=1, maximum=1000),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=ConnectionReuseResult,
@@ -139,6 +151,6 @@ register(
             "net.ipv4.tcp_tw_reuse": 0,
         },
         timeout=lambda p: 30.0 + p["requests"] * 0.02,
-        variants=tuple({"mode": m} for m in MODES),
+        variants=tuple({"mode": m} for m in MODES) + ({"mode": "new-connection", "family": 6},),
     )
 )

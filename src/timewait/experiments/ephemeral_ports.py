@@ -14,6 +14,9 @@ client gets its port is ``how``:
 - ``bind-reuseaddr``: the same, with SO_REUSEADDR set before bind().
 - ``bind-no-port``: bind((127.0.0.1, 0)) with IP_BIND_ADDRESS_NO_PORT set: bind() takes the
   address only and connect() picks the port, as with connect() alone.
+
+``family=6`` runs client and servers on ``::1``. IPv6 has one loopback address, so several
+destinations over IPv6 are told apart by port (``vary="port"``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
-from ..lab import ADDR
+from ..lab import ADDR, LOOPBACK
 from .base import Experiment, ExperimentResult, Param, register, shown
 from .common import errno_name
 
@@ -34,15 +37,29 @@ HOW = ("connect", "bind", "bind-reuseaddr", "bind-no-port")
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
-def destinations_for(count: int, vary: str) -> list:
+def destinations_for(count: int, vary: str, family: int = 4) -> list:
     """The servers a client connects to: other loopback addresses, or other ports."""
+    if family == 6:
+        if vary == "address" and count > 1:
+            raise ValueError(
+                "vary: IPv6 has one loopback address (::1), so family=6 tells "
+                f"{count} destinations apart by port: vary must be 'port'"
+            )
+        return [(LOOPBACK[6], SERVER_PORT + i) for i in range(count)]
     if vary == "address":
         return [(f"127.0.0.{1 + i}", SERVER_PORT) for i in range(count)]
     return [(ADDR, SERVER_PORT + i) for i in range(count)]
 
 
+def endpoint(address: str, port: int) -> str:
+    """``127.0.0.1:5000``, or ``[::1]:5000`` for an IPv6 address."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 @dataclass(kw_only=True)
 class EphemeralPortsResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     destinations: list = shown()  # "address:port" of each server
     connections: int = shown()  # connections made before the first failure
     per_destination: list = shown()
@@ -54,22 +71,23 @@ class EphemeralPortsResult(ExperimentResult):
     time_wait: int = shown()  # client TIME_WAIT sockets when the first call failed
 
 
-def _client(how: str) -> socket.socket:
-    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _client(how: str, family: int) -> socket.socket:
+    client = socket.socket(socket.AF_INET6 if family == 6 else socket.AF_INET, socket.SOCK_STREAM)
     client.settimeout(5)
     if how == "bind-reuseaddr":
         client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if how == "bind-no-port":
+    if how == "bind-no-port":  # an IP-level option that IPv6 sockets honour too
         client.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
     return client
 
 
-def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
-    servers = destinations_for(destinations, vary)
+def body(lab, ports: int, how: str, destinations: int, vary: str, family: int = 4) -> dict:
+    servers = destinations_for(destinations, vary, family)
+    local = lab.use_family(family)
     listeners = {}
     for address, port in servers:
-        lab.step(f"listening on {address}:{port}")
-        s = lab.track(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        lab.step(f"listening on {endpoint(address, port)}")
+        s = lab.new_socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((address, port))
         s.listen(64)
@@ -82,17 +100,17 @@ def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
     for _ in range(ports + 1):  # one round more than a single destination could take
         for i, server in enumerate(servers):
             call = "connect"
-            with _client(how) as client:
+            with _client(how, family) as client:
                 try:
                     if how != "connect":
                         call = "bind"
-                        client.bind((ADDR, 0))
+                        client.bind((local, 0))
                         call = "connect"
                     client.connect(server)
                 except OSError as exc:
                     failed_call, first_error = call, errno_name(exc)
                     break
-                source, port = client.getsockname()
+                source, port = client.getsockname()[:2]
                 accepted, _ = listeners[server].accept()
                 client.close()  # the client closes first: its side keeps TIME_WAIT
                 with accepted:
@@ -112,7 +130,7 @@ def body(lab, ports: int, how: str, destinations: int, vary: str) -> dict:
         and FIRST_PORT <= s.local[1] < FIRST_PORT + ports
     )
     return {
-        "destinations": [f"{a}:{p}" for a, p in servers],
+        "destinations": [endpoint(a, p) for a, p in servers],
         "connections": sum(per_destination),
         "per_destination": per_destination,
         "failed_call": failed_call,
@@ -139,6 +157,7 @@ register(
                 "what tells the servers apart: their address or port",
                 choices=("address", "port"),
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=EphemeralPortsResult,
@@ -151,6 +170,8 @@ register(
         + (
             {"ports": 4, "how": "connect", "destinations": 3, "vary": "port"},
             {"ports": 3, "how": "bind", "destinations": 1},
+            {"ports": 4, "how": "connect", "destinations": 3, "vary": "port", "family": 6},
+            {"ports": 4, "how": "bind", "destinations": 3, "vary": "port", "family": 6},
         ),
     )
 )
