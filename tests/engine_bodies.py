@@ -20,7 +20,8 @@ def read_sysctl(lab, name):
     return {"value": lab.sysctl(name)}
 
 
-def _pair(lab):
+def _pair(lab, family=4):
+    lab.use_family(family)
     lab.start_capture()
     listener = lab.listener(5000)
     client = lab.connect(5000, src_port=40000)
@@ -43,10 +44,10 @@ def drop_first_data(lab):
     }
 
 
-def hold_and_deliver(lab):
+def hold_and_deliver(lab, family=4):
     """Hold the first data segment, then deliver it well before the sender's retransmission
     timer (at least 200 ms) fires: the receiver's application reads it from our copy."""
-    client, server = _pair(lab)
+    client, server = _pair(lab, family)
     rule = lab.hold(Match(src_port=40000, flags="PSH|ACK"), count=1)
     client.sendall(b"hello")
     view = lab.wait_for_segment(Match(src_port=40000, flags="PSH|ACK"), "the held segment")
@@ -57,7 +58,23 @@ def hold_and_deliver(lab):
     lab.wait_for_segment(Match(src_port=5000, flags="ACK"), "the ACK of the delivered copy", after=view.t)
     trace = lab.trace(40000, 5000)
     data = [(s.flags, s.note) for s in trace if s.length]
-    return {"held": rule.dropped, "received": received.decode(), "data_segments": data}
+    copy = next(v for v in lab.segments(start=view.t) if v.t > view.t and v.src[1] == 40000 and v.length)
+    # The IP header as captured: Ethernet type and the header up to the TCP header.
+    header = len(view.frame.data) - len(_tcp(view.frame.data))
+    return {
+        "held": rule.dropped,
+        "received": received.decode(),
+        "data_segments": data,
+        "addresses": sorted({s.saddr for s in trace} | {s.daddr for s in trace}),
+        "ethertypes": sorted({v.frame.data[12:14].hex() for v in lab.segments()}),
+        "same_ip_header": copy.frame.data[12:header] == view.frame.data[12:header],
+    }
+
+
+def _tcp(frame):
+    from timewait.lab import _tcp_bytes
+
+    return _tcp_bytes(frame)
 
 
 def orphan_left_behind(lab):

@@ -92,15 +92,23 @@ def test_drop_counts_exactly_and_the_trace_marks_the_dropped_segment(full_tier):
     assert out["received"] == "hello"
 
 
-def test_held_segment_is_delivered_later_with_a_valid_checksum(full_tier):
+@pytest.mark.parametrize("family, address, ethertype", [(4, "127.0.0.1", "0800"), (6, "::1", "86dd")])
+def test_held_segment_is_delivered_later_with_a_valid_checksum(full_tier, family, address, ethertype):
     # No tail loss probe, so the sender's first retransmission waits at least 200 ms.
     out = sandbox.run_body(
-        "tests.engine_bodies:hold_and_deliver", {}, timeout=20, sysctls={"net.ipv4.tcp_early_retrans": 0}
+        "tests.engine_bodies:hold_and_deliver",
+        {"family": family},
+        timeout=20,
+        sysctls={"net.ipv4.tcp_early_retrans": 0},
     )
     assert out["held"] == 1
     assert out["received"] == "hello"
     # the held original and our late copy; no retransmission was needed
     assert out["data_segments"] == [["PSH|ACK", "held"], ["PSH|ACK", "delivered late"]]
+    # over the family asked for: every frame and both ends of the trace
+    assert out["addresses"] == [address] and out["ethertypes"] == [ethertype]
+    # the raw socket sent the IP header as captured (addresses, hop limit, flow label...)
+    assert out["same_ip_header"]
 
 
 def test_invalid_options_name_the_option_and_its_range():

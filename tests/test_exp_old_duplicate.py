@@ -1,4 +1,5 @@
-"""old-duplicate: which defence stops a segment of incarnation A from entering incarnation B."""
+"""old-duplicate: which defence stops a segment of incarnation A from entering incarnation B,
+over IPv4 and (for one variant of each defence) over IPv6."""
 
 import pytest
 
@@ -22,33 +23,57 @@ EXPECTED = {
     (False, False, "current", False, False): (0, "sequence window"),
 }
 KEYS = ("time_wait", "timestamps", "old_ack", "overlap", "reply_overlap")
+# Run over IPv6 too: one variant of each outcome.
+IPV6_KEYS = [
+    (False, False, "original", True, True),  # delivered
+    (False, True, "original", True, True),  # PAWS
+    (True, True, "original", True, False),  # TIME_WAIT hands the 4-tuple over, then PAWS
+    (True, False, "original", True, False),  # TIME_WAIT
+    (False, False, "original", True, False),  # RFC 5961 ACK check
+    (False, False, "original", False, False),  # sequence window
+]
+ADDRESS = {4: "127.0.0.1", 6: "::1"}
 
 
 def test_every_recorded_variant_has_an_expected_outcome():
     exp = get("old-duplicate")
     assert {tuple(exp.check(v)[k] for k in KEYS) for v in exp.variants} == set(EXPECTED)
+    assert set(IPV6_KEYS) <= set(EXPECTED)
 
 
 def variant_id(key) -> str:
     return "-".join(map(str, key))
 
 
+def run_id(key_family) -> str:
+    key, family = key_family
+    return f"{variant_id(key)}-ipv{family}"
+
+
 @pytest.fixture(scope="module")
 def runs(full_tier):
-    """``runs(key)``: the run of one variant, made once for the whole module."""
+    """``runs(key, family)``: the run of one variant, made once for the whole module."""
     done = {}
 
-    def get_run(key):
-        if key not in done:
-            done[key] = run("old-duplicate", **dict(zip(KEYS, key, strict=True)))
-        return done[key]
+    def get_run(key, family=4):
+        if (key, family) not in done:
+            done[key, family] = run("old-duplicate", family=family, **dict(zip(KEYS, key, strict=True)))
+        return done[key, family]
 
     return get_run
 
 
-@pytest.fixture(scope="module", params=list(EXPECTED), ids=variant_id)
+@pytest.fixture(scope="module", params=[(k, 4) for k in EXPECTED] + [(k, 6) for k in IPV6_KEYS], ids=run_id)
 def result(request, runs):
-    return runs(request.param)
+    return runs(*request.param)
+
+
+def test_the_run_stays_on_its_family(result):
+    address = ADDRESS[result.params["family"]]
+    assert {s.saddr for s in result.trace} | {s.daddr for s in result.trace} == {address}
+    # the held segment and its late copy are in the trace of that family
+    notes = [s.note for s in result.trace]
+    assert notes.count("held") == 1 and notes.count("delivered late") == 1
 
 
 def expected(result):
@@ -192,6 +217,7 @@ def test_summary_is_deterministic(result):
         {"overlap": None},
         {"reply_overlap": "yes"},
         {"held": True},
+        {"family": 5},
     ],
 )
 def test_bad_options_are_rejected(bad):

@@ -1,5 +1,5 @@
 """time-wait-reopen: a SYN that meets the server's TIME_WAIT reopens the 4-tuple when its
-sequence number is beyond the old connection's or its timestamp is newer."""
+sequence number is beyond the old connection's or its timestamp is newer, over IPv4 and IPv6."""
 
 import pytest
 
@@ -15,6 +15,8 @@ EXPECTED = {
     (False, False): (True, None, "SYN|ACK", 1),  # the ISN clock alone admits it
 }
 KEYS = ("timestamps", "outrun")
+FAMILIES = (4, 6)
+ADDRESS = {4: "127.0.0.1", 6: "::1"}
 
 
 def test_every_recorded_variant_has_an_expected_outcome():
@@ -31,14 +33,29 @@ def _id(variant) -> str:
     return f"ts-{timestamps}-outrun-{outrun}"
 
 
+def _run_id(key) -> str:
+    variant, family = key
+    return f"{_id(variant)}-ipv{family}"
+
+
 @pytest.fixture(scope="module")
 def runs(full_tier):
-    return {variant: run("time-wait-reopen", **dict(zip(KEYS, variant, strict=True))) for variant in EXPECTED}
+    return {
+        (variant, family): run("time-wait-reopen", family=family, **dict(zip(KEYS, variant, strict=True)))
+        for variant in EXPECTED
+        for family in FAMILIES
+    }
 
 
-@pytest.fixture(params=list(EXPECTED), ids=_id)
+@pytest.fixture(params=[(v, f) for v in EXPECTED for f in FAMILIES], ids=_run_id)
 def result(request, runs):
     return runs[request.param]
+
+
+@pytest.mark.live
+def test_the_run_stays_on_its_family(result):
+    address = ADDRESS[result.params["family"]]
+    assert {s.saddr for s in result.trace} | {s.daddr for s in result.trace} == {address}
 
 
 @pytest.mark.live
@@ -60,9 +77,10 @@ def test_the_syn_is_admitted_by_its_sequence_number_or_its_timestamp(result):
 
 
 @pytest.mark.live
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("variant", ADMITTED, ids=_id)
-def test_an_admitted_syn_gets_the_isn_time_wait_chose_at_once(runs, variant):
-    result = runs[variant]
+def test_an_admitted_syn_gets_the_isn_time_wait_chose_at_once(runs, variant, family):
+    result = runs[variant, family]
     assert result.first_syn_answer == "SYN|ACK"
     assert result.connected_after == "at once" and result.client_reply == "ACK"
     assert result.server_isn_from == TW_ISN
@@ -70,9 +88,10 @@ def test_an_admitted_syn_gets_the_isn_time_wait_chose_at_once(runs, variant):
 
 
 @pytest.mark.live
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("variant", REFUSED, ids=_id)
-def test_a_refused_syn_draws_a_reset_and_a_quick_retransmission(runs, variant):
-    result = runs[variant]
+def test_a_refused_syn_draws_a_reset_and_a_quick_retransmission(runs, variant, family):
+    result = runs[variant, family]
     assert result.first_syn_answer == TW_ACK
     assert result.client_reply == "RST"
     # the TIME_WAIT socket is gone, so the listener answers with a clock ISN
@@ -101,7 +120,13 @@ def test_connect_times_are_put_in_stable_words():
 
 
 @pytest.mark.parametrize(
-    "bad,name", [({"timestamps": 1}, "timestamps"), ({"outrun": "yes"}, "outrun"), ({"port": 40000}, "port")]
+    "bad,name",
+    [
+        ({"timestamps": 1}, "timestamps"),
+        ({"outrun": "yes"}, "outrun"),
+        ({"port": 40000}, "port"),
+        ({"family": 5}, "family"),
+    ],
 )
 def test_bad_options_are_rejected_by_name(bad, name):
     with pytest.raises(ValueError, match=f"^{name}: "):

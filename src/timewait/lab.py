@@ -74,7 +74,10 @@ def check_family(family) -> int:
 
 
 def _tcp_bytes(frame: bytes) -> bytes:
-    """The TCP header and payload of an Ethernet+IPv4 frame (to recognise a delivered copy)."""
+    """The TCP header and payload of an Ethernet+IPv4 or Ethernet+IPv6 frame (to recognise a
+    delivered copy). The course's IPv6 segments carry no extension headers."""
+    if frame[12:14] == b"\x86\xdd":
+        return frame[14 + 40 :]
     ihl = (frame[14] & 0x0F) * 4
     return frame[14 + ihl :]
 
@@ -405,29 +408,39 @@ class Lab:
 
     def deliver(self, view: TcpView, **changes) -> None:
         """Deliver a captured segment now, optionally with TCP fields changed (``seq=``,
-        ``ack=``, ``flags=``, ``window=``...).
+        ``ack=``, ``flags=``, ``window=``...). IPv4 and IPv6 segments alike.
 
-        It is sent through a raw IP socket, so it takes the output path like any local
-        segment: a frame written straight to ``lo``'s packet socket would carry no route and
-        be dropped as a martian. Checksums are recomputed: on loopback the captured TCP
-        checksum is only partial.
+        It is sent through a raw IP socket of the segment's family, so it takes the output
+        path like any local segment: a frame written straight to ``lo``'s packet socket would
+        carry no route and be dropped as a martian. With ``IPPROTO_RAW`` the socket takes the
+        whole IP header as given (``IP_HDRINCL`` over IPv4; over IPv6 Linux sets the same for
+        ``IPPROTO_RAW``), addresses and hop limit included. Checksums are recomputed (the TCP
+        one over the family's pseudo-header): on loopback the captured TCP checksum is only
+        partial.
         """
         from scapy.layers.inet import IP, TCP
+        from scapy.layers.inet6 import IPv6
         from scapy.layers.l2 import Ether
 
-        if Ether(view.frame.data).type != 0x0800:
-            raise ValueError("view: only IPv4 segments can be delivered late")
+        frame = Ether(view.frame.data)
+        if frame.type not in (0x0800, 0x86DD) or TCP not in frame:
+            raise ValueError("view: only TCP segments over IPv4 or IPv6 can be delivered late")
         if self.capture is not None:  # so that the answer to this segment finds room
             self.capture.drain(settle=0)
-        pkt = Ether(view.frame.data)[IP]
+        pkt = frame[IP] if frame.type == 0x0800 else frame[IPv6]
         for key, value in changes.items():
             setattr(pkt[TCP], key, value)
-        del pkt.chksum
+        if frame.type == 0x0800:
+            del pkt.chksum  # IPv6 has no header checksum
+            family = socket.AF_INET
+        else:
+            del pkt.plen
+            family = socket.AF_INET6
         del pkt[TCP].chksum
         data = bytes(pkt)
         self.step(f"delivering a {view.flags} segment late")
         self.injected.append((time.time(), bytes(pkt[TCP])))
-        with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        with socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
             s.sendto(data, (pkt.dst, 0))
 
     @staticmethod

@@ -17,7 +17,8 @@ expects. The reset is then the one that decides, as above.
 Then the client connects again from the same port, as a client with a fixed source port
 would. Neither socket sets SO_REUSEADDR, so bind() fails while the TIME_WAIT socket lives.
 (With SO_REUSEADDR and timestamps on, Linux lets an explicitly bound connect() take over a
-TIME_WAIT 4-tuple whatever tcp_tw_reuse says.)
+TIME_WAIT 4-tuple whatever tcp_tw_reuse says.) ``family=6`` runs it over IPv6, on ``::1``; the
+crafted segments go out through :meth:`timewait.lab.Lab.deliver`, over either family.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register, shown
-from .common import try_port
+from .common import errno_name
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -39,6 +40,8 @@ CLIENT_PORT = 40000
 
 @dataclass(kw_only=True)
 class TimeWaitAssassinationResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     time_wait_survived: bool = shown()
     reply_to_rst: Optional[str] = shown()  # what the TIME_WAIT socket sent back, if anything
     reply_to_fin: Optional[str] = shown()  # trigger="retransmitted-fin": TIME_WAIT's answer
@@ -50,20 +53,19 @@ class TimeWaitAssassinationResult(ExperimentResult):
     socket_table: str = shown()  # after the RST
 
 
-def _inject(view, **changes) -> None:
-    """Send a captured segment again with fields changed, through an IPPROTO_RAW socket: the
-    output path gives it a route, whereas a frame written to lo's packet socket carries
-    none and is dropped as a martian (a 127.0.0.1 destination arriving from outside)."""
-    from scapy.layers.inet import IP, TCP
-    from scapy.layers.l2 import Ether
-
-    pkt = Ether(view.frame.data)[IP]
-    for key, value in changes.items():
-        setattr(pkt[TCP], key, value)
-    del pkt.chksum
-    del pkt[TCP].chksum
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
-        s.sendto(bytes(pkt), (pkt.dst, 0))
+def _reconnect(lab, timeout: float) -> Optional[str]:
+    """Bind a fresh socket of the lab's family to the client's port and connect it to the
+    server's, without SO_REUSEADDR: ``None`` if that worked, else the errno name of the call
+    that failed. The socket is closed again either way."""
+    family = socket.AF_INET6 if lab.family == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.bind((lab.address, CLIENT_PORT))
+            s.connect((lab.address, SERVER_PORT))
+        except OSError as exc:
+            return errno_name(exc)
+    return None
 
 
 def _flags_after(lab, sent_at: float, src_port: int) -> Optional[str]:
@@ -71,7 +73,8 @@ def _flags_after(lab, sent_at: float, src_port: int) -> Optional[str]:
     return replies[0].flags if replies else None
 
 
-def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
+def body(lab, rfc1337: int, trigger: str = "rst", family: int = 4) -> dict:
+    lab.use_family(family)
     lab.start_capture()
     listener = lab.listener(SERVER_PORT)
     client, server = lab.accepted(listener, CLIENT_PORT)
@@ -94,12 +97,12 @@ def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
     sent_at = lab.now()
     if trigger == "rst":
         lab.step("a RST with the expected sequence number reaches TIME_WAIT")
-        _inject(fin, flags="R", seq=(fin.seq + 1) % 2**32, ack=0)
+        lab.deliver(fin, flags="R", seq=(fin.seq + 1) % 2**32, ack=0)
         time.sleep(0.1)
         reply_to_rst, reply_to_fin, peer_reply = _flags_after(lab, sent_at, CLIENT_PORT), None, None
     else:
         lab.step("the server's FIN arrives again, as a retransmission would")
-        _inject(fin)
+        lab.deliver(fin)
         lab.wait_for_segment(Match(src_port=CLIENT_PORT), "TIME_WAIT's answer to the FIN", after=sent_at)
         # The server's kernel answers at once if it answers at all; 0.3 s is ample.
         time.sleep(0.3)
@@ -113,7 +116,7 @@ def body(lab, rfc1337: int, trigger: str = "rst") -> dict:
     tw = [s for s in table if s.state == "TIME_WAIT"]
     counters = counter_delta(before, lab.counters())
     checked_at = lab.now()
-    reconnect = try_port(CLIENT_PORT, connect_to=SERVER_PORT, timeout=2) or "ok"
+    reconnect = _reconnect(lab, timeout=2) or "ok"
     time.sleep(0.05)
     trace = lab.trace(CLIENT_PORT, SERVER_PORT, end=checked_at).to_dicts()
     if trigger == "rst":
@@ -155,6 +158,7 @@ register(
                 "server's FIN after the server forgot the connection (its RST answers the ACK)",
                 choices=("rst", "retransmitted-fin"),
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=TimeWaitAssassinationResult,
@@ -165,6 +169,7 @@ register(
             {"rfc1337": 1},
             {"rfc1337": 0, "trigger": "retransmitted-fin"},
             {"rfc1337": 1, "trigger": "retransmitted-fin"},
+            {"rfc1337": 0, "family": 6},
         ),
     )
 )
