@@ -4,7 +4,7 @@ tcp_tw_reuse has no say for a port the client bound itself."""
 import pytest
 
 from timewait.experiments import run
-from timewait.experiments.fixed_port_reconnect import host_has_ipv6_loopback
+from timewait.experiments.common import host_has_ipv6_loopback
 from timewait.lab import Lab
 from timewait.tiers import detect_tier
 

@@ -8,7 +8,7 @@ not listening, or both set SO_REUSEPORT (same user, or the old one in TIME_WAIT)
 import pytest
 
 from timewait.experiments import get, run
-from timewait.experiments.fixed_port_reconnect import host_has_ipv6_loopback
+from timewait.experiments.common import host_has_ipv6_loopback
 from timewait.experiments.server_restart import (
     HOLDERS,
     MATRIX,

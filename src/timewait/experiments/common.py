@@ -137,14 +137,30 @@ def read_defaults(lab, names) -> dict:
 
 def views_outside(lab, bulks: list) -> list:
     """Captured segments without those sent during the ``(start, end)`` spans of ``bulks``
-    (SYNs, FINs and RSTs always kept). Filtering on raw bytes avoids parsing thousands of
-    frames."""
+    (SYNs, FINs and RSTs always kept), over IPv4 or IPv6. Filtering on raw bytes avoids
+    parsing thousands of frames; an IPv6 segment's TCP header follows the 40-byte IPv6 header
+    (no extension headers on loopback)."""
     views = []
     for f in lab.capture.snapshot():
         d = f.data
-        if len(d) < 54 or d[12:14] != b"\x08\x00" or d[23] != 6:
+        if len(d) >= 54 and d[12:14] == b"\x08\x00" and d[23] == 6:  # IPv4, protocol TCP
+            tcp = 14 + (d[14] & 0x0F) * 4
+        elif len(d) >= 74 and d[12:14] == b"\x86\xdd" and d[20] == 6:  # IPv6, next header TCP
+            tcp = 14 + 40
+        else:
             continue
-        control = d[14 + (d[14] & 0x0F) * 4 + 13] & 0x07  # FIN, SYN, RST
+        control = d[tcp + 13] & 0x07  # FIN, SYN, RST
         if control or not any(start <= f.t <= end for start, end in bulks):
             views.append(TcpView.parse(f))
     return views
+
+
+def host_has_ipv6_loopback() -> bool:
+    """Does the host's ``lo`` have ``::1`` (read from /proc/net/if_inet6, nothing changed)?"""
+    try:
+        with open("/proc/net/if_inet6") as fh:
+            return any(
+                line.split()[0] == "0" * 31 + "1" and line.split()[-1] == "lo" for line in fh if line.strip()
+            )
+    except OSError:
+        return False

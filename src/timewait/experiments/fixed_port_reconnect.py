@@ -31,7 +31,7 @@ from typing import Optional
 
 from ..observe import counter_delta
 from .base import Experiment, ExperimentResult, Param, register, shown
-from .common import errno_name
+from .common import errno_name, host_has_ipv6_loopback
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -57,17 +57,6 @@ def _host_timestamps_on() -> bool:
     try:
         with open("/proc/sys/net/ipv4/tcp_timestamps") as fh:
             return fh.read().strip() != "0"
-    except OSError:
-        return False
-
-
-def host_has_ipv6_loopback() -> bool:
-    """Does the host's ``lo`` have ``::1`` (read from /proc/net/if_inet6, nothing changed)?"""
-    try:
-        with open("/proc/net/if_inet6") as fh:
-            return any(
-                line.split()[0] == "0" * 31 + "1" and line.split()[-1] == "lo" for line in fh if line.strip()
-            )
     except OSError:
         return False
 

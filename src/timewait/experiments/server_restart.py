@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .base import Experiment, ExperimentResult, Param, register, shown
-from .common import errno_name
-from .fixed_port_reconnect import host_has_ipv6_loopback
+from .common import errno_name, host_has_ipv6_loopback
 
 SERVER_PORT = 5000
 HOLDERS = ("time-wait", "established", "listener", "nothing")

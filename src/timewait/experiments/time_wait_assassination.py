@@ -24,7 +24,6 @@ crafted segments go out through :meth:`timewait.lab.Lab.deliver`, over either fa
 from __future__ import annotations
 
 import math
-import socket
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -32,7 +31,7 @@ from typing import Optional
 from ..faults import Match
 from ..observe import counter_delta, ss_text
 from .base import Experiment, ExperimentResult, Param, register, shown
-from .common import errno_name
+from .common import try_port
 
 SERVER_PORT = 5000
 CLIENT_PORT = 40000
@@ -51,21 +50,6 @@ class TimeWaitAssassinationResult(ExperimentResult):
     time_wait_timer_s: Optional[int]  # remaining, whole seconds rounded up
     counters: dict
     socket_table: str = shown()  # after the RST
-
-
-def _reconnect(lab, timeout: float) -> Optional[str]:
-    """Bind a fresh socket of the lab's family to the client's port and connect it to the
-    server's, without SO_REUSEADDR: ``None`` if that worked, else the errno name of the call
-    that failed. The socket is closed again either way."""
-    family = socket.AF_INET6 if lab.family == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.bind((lab.address, CLIENT_PORT))
-            s.connect((lab.address, SERVER_PORT))
-        except OSError as exc:
-            return errno_name(exc)
-    return None
 
 
 def _flags_after(lab, sent_at: float, src_port: int) -> Optional[str]:
@@ -116,7 +100,7 @@ def body(lab, rfc1337: int, trigger: str = "rst", family: int = 4) -> dict:
     tw = [s for s in table if s.state == "TIME_WAIT"]
     counters = counter_delta(before, lab.counters())
     checked_at = lab.now()
-    reconnect = _reconnect(lab, timeout=2) or "ok"
+    reconnect = try_port(CLIENT_PORT, SERVER_PORT, timeout=2, address=lab.address) or "ok"
     time.sleep(0.05)
     trace = lab.trace(CLIENT_PORT, SERVER_PORT, end=checked_at).to_dicts()
     if trigger == "rst":
