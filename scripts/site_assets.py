@@ -321,8 +321,16 @@ def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
 
 # ---------------------------------------------------------------- captures of recorded runs
 def pcap_name(experiment: str, params: dict) -> str:
-    """``lost-final-ack__family-4__fin_losses-0__new_connection-none__time_wait-True.pcapng``"""
-    parts = [experiment] + [f"{k}-{v}" for k, v in sorted(params.items())]
+    """``lost-final-ack__fin_losses-0__new_connection-none__time_wait-True.pcapng``: the
+    options, leaving out those at the value the result's summary also leaves out
+    (``QUIET_OPTIONS``, such as ``family=4``), so that a capture keeps its name when an
+    experiment gains an option."""
+    from timewait.experiments import get
+
+    quiet = get(experiment).result.QUIET_OPTIONS
+    parts = [experiment] + [
+        f"{k}-{v}" for k, v in sorted(params.items()) if not (k in quiet and quiet[k] == v)
+    ]
     return "__".join(parts) + ".pcapng"
 
 

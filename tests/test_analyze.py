@@ -205,7 +205,7 @@ def test_report_as_json_and_text(site_pcaps, capsys):
     path = next(
         p
         for p in site_pcaps
-        if p.name.startswith("lost-final-ack__family-4__fin_losses-0__new_connection-none__time_wait-False")
+        if p.name.startswith("lost-final-ack__fin_losses-0__new_connection-none__time_wait-False")
     )
     assert main(["analyze", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

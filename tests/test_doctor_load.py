@@ -130,11 +130,13 @@ def live_load(start_after):
 def assert_client_side_holds_no_time_wait(report):
     """The server closes first, so the client side never holds TIME_WAIT. The one client
     thread can be caught mid-connection (ESTABLISHED, or CLOSE_WAIT between the server's FIN
-    and its own close): at most one of this host's outgoing connections is in flight."""
+    and its own close), and on a busy machine the connection before it can still be in
+    LAST_ACK, its close sent and the server's ACK not yet processed (seen in a run under
+    load: CLOSE_WAIT and LAST_ACK at once): at most two outgoing connections in flight."""
     assert all(e["time_wait"] == 0 and e["fin_wait_2"] == 0 for e in report["endpoints"])
-    assert sum(e["total"] for e in report["endpoints"]) <= 1
+    assert sum(e["total"] for e in report["endpoints"]) <= 2
     assert all(b["time_wait"] == 0 for b in report["budgets"])
-    assert sum(b["other_states"] for b in report["budgets"]) <= 1
+    assert sum(b["other_states"] for b in report["budgets"]) <= 2
 
 
 def _numbers_are_rounded(text):
