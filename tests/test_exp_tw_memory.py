@@ -44,8 +44,21 @@ def test_a_time_wait_socket_is_several_times_cheaper_than_an_open_one(full_tier)
         {"connections": 5000.5},
         {"connections": "many"},
         {"sockets": 5000},
+        {"family": 5},
     ],
 )
 def test_bad_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("tw-memory", **bad)
+
+
+@pytest.mark.live
+def test_over_ipv6_the_time_wait_sockets_are_counted_and_the_v6_caches_read(full_tier):
+    r = run("tw-memory", connections=1000, family=6)
+    assert r.time_wait_sockets == 1000, (r.sockstat_time_wait, r.closes_counted)
+    assert r.closes_counted.get("TW") == 1000
+    assert "family=6" in r.summary().splitlines()[0]
+    if r.slab_readable:
+        sizes = r.slab_object_sizes
+        assert set(sizes) >= {"tw_sock_TCPv6", "TCPv6"}, sizes
+        assert sizes["tw_sock_TCPv6"] < sizes["TCPv6"] / 4

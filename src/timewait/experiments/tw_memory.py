@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import observe
-from ..lab import ADDR
 from .base import Experiment, ExperimentResult, Param, register, shown
 
 TIME_WAIT_PORT = 5000
 OPEN_PORT = 5001
 SLAB_CACHES = ("tw_sock_TCP", "TCP", "tcp_bind_bucket", "tcp_bind2_bucket")
+SLAB_CACHES_V6 = ("tw_sock_TCPv6", "TCPv6", "tcp_bind_bucket", "tcp_bind2_bucket")
 STEPS = 5  # steps per phase; the median step's growth per socket is the result
 STEADY_STEPS = 4  # steps that must lie within STEADY_SPREAD of the median for a steady phase
 STEADY_SPREAD = 0.5
@@ -40,6 +40,8 @@ STEADY_SPREAD = 0.5
 
 @dataclass(kw_only=True)
 class TimeWaitMemoryResult(ExperimentResult):
+    QUIET_OPTIONS = {"family": 4}  # an IPv4 run reads as before IPv6 was an option
+
     time_wait_sockets: int = shown()  # TIME_WAIT count in the namespace (/proc/net/sockstat "tw")
     open_sockets: int = shown()  # full sockets held open in the second phase
     bytes_per_time_wait: float = shown()  # slab growth per TIME_WAIT socket
@@ -70,9 +72,9 @@ def _closing(lab) -> list:
     return [s for s in lab.sockets([TIME_WAIT_PORT]) if s.state not in ("LISTEN", "TIME_WAIT")]
 
 
-def _object_sizes() -> Optional[dict]:
+def _object_sizes(caches: tuple) -> Optional[dict]:
     sizes = {}
-    for cache in SLAB_CACHES:
+    for cache in caches:
         try:
             with open(f"/sys/kernel/slab/{cache}/object_size") as fh:
                 sizes[cache] = int(fh.read())
@@ -99,7 +101,8 @@ def _steady(per_step: list, median: float) -> bool:
     return median > 0 and len(near) >= STEADY_STEPS
 
 
-def body(lab, connections: int) -> dict:
+def body(lab, connections: int, family: int = 4) -> dict:
+    address = lab.use_family(family)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     tw_listener = lab.listener(TIME_WAIT_PORT, backlog=1024)
@@ -112,7 +115,7 @@ def body(lab, connections: int) -> dict:
     for step in range(STEPS):
         start, batch = _meminfo(), connections * (step + 1) // STEPS - made
         for _ in range(batch):
-            client = socket.create_connection((ADDR, TIME_WAIT_PORT), timeout=5)
+            client = socket.create_connection((address, TIME_WAIT_PORT), timeout=5)
             server, _ = tw_listener.accept()
             client.close()  # the client closes first: its side waits
             server.settimeout(5)
@@ -142,7 +145,7 @@ def body(lab, connections: int) -> dict:
     for step in range(STEPS):
         start, before_step = _meminfo(), len(held)
         for _ in range(pairs * (step + 1) // STEPS - before_step // 2):
-            held.append(socket.create_connection((ADDR, OPEN_PORT), timeout=5))
+            held.append(socket.create_connection((address, OPEN_PORT), timeout=5))
             held.append(open_listener.accept()[0])
         time.sleep(0.3)
         end = _meminfo()
@@ -153,7 +156,7 @@ def body(lab, connections: int) -> dict:
 
     per_tw, unreclaimable_tw = _median_per_socket(tw_steps)
     per_open, unreclaimable_open = _median_per_socket(open_steps)
-    sizes = _object_sizes()
+    sizes = _object_sizes(SLAB_CACHES_V6 if family == 6 else SLAB_CACHES)
     time_wait_steps, open_steps_ = _per_step(tw_steps), _per_step(open_steps)
     return {
         "time_wait_sockets": time_wait,
@@ -186,11 +189,12 @@ register(
                 minimum=1000,
                 maximum=20000,
             ),
+            Param("family", int, 4, "IP version: 4 (127.0.0.1) or 6 (::1)", choices=(4, 6)),
         ),
         body=f"{__name__}:body",
         result=TimeWaitMemoryResult,
         sysctls=lambda p: {"net.ipv4.tcp_tw_reuse": 0, "net.ipv4.ip_local_port_range": "10000 65001"},
         timeout=lambda p: 30.0 + p["connections"] / 500,
-        variants=({"connections": 8000},),
+        variants=({"connections": 8000}, {"connections": 8000, "family": 6}),
     )
 )
