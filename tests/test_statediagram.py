@@ -4,7 +4,11 @@ import re
 from html import unescape
 
 from timewait.model import states as S
-from timewait.statediagram import CLOSING_CORNER, state_diagram_svg
+from timewait.statediagram import CLOSING_CORNER, LABEL_POS, QUIET, least_width, state_diagram_svg
+
+# The narrowest column of the desktop theme, measured in Chromium on the built page
+# (book/open-close.html in a 1200 px window; 672 px at 1280 px).
+DESKTOP_COLUMN_PX = 608
 
 
 def _arrows(svg: str) -> list:
@@ -35,3 +39,23 @@ def test_every_state_has_a_box_and_the_picture_a_name():
     assert boxes == set(S.STATES)
     assert set(CLOSING_CORNER) <= boxes
     assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
+
+
+def test_every_labelled_row_has_one_label_and_every_placed_label_a_row():
+    svg = state_diagram_svg()
+    labels = sorted(
+        (unescape(a), unescape(b), unescape(e))
+        for a, b, e in re.findall(
+            r'<g class="tcp-label" data-from="([^"]*)" data-to="([^"]*)" data-event="([^"]*)"', svg
+        )
+    )
+    table = sorted(
+        (state, nxt, event) for (state, event), (nxt, _) in S.TRANSITIONS.items() if event not in QUIET
+    )
+    assert labels == table
+    assert set(LABEL_POS) <= set(S.TRANSITIONS)
+
+
+def test_the_diagram_fits_the_desktop_column_with_10_px_labels():
+    assert least_width() <= DESKTOP_COLUMN_PX
+    assert f"min-width:{least_width()}px" in state_diagram_svg()

@@ -13,8 +13,9 @@ class StateDiagram(Directive):
         from timewait.statediagram import state_diagram_svg
 
         figure = nodes.figure(classes=["course-state-diagram"])
-        # The frame scrolls sideways where the column is narrower than the diagram's least
-        # width (its smallest text 10 px high).
+        # The diagram fills the column down to its least width (620 px, its smallest text
+        # 10 px high), so it fits the desktop theme's column (672 px); on a narrower screen
+        # (a phone) the frame scrolls sideways, with the scroll cue.
         frame = '<div class="timewait-figure-frame" style="overflow-x:auto">'
         figure += nodes.raw("", frame + state_diagram_svg() + "</div>", format="html")
         if self.content:

@@ -4,7 +4,8 @@ and the widget panels' stored snapshots alike.
 
 In each picture no text box overlaps another or leaves the picture, measured by the browser
 on the rendered page; every text is drawn at least MIN_TEXT_PX CSS pixels high (its font
-size times the picture's scale); a figure wider than its column shows the scroll cue. Saves
+size times the picture's scale); a figure wider than its column shows the scroll cue, and the
+state diagram (book/open-close.html) fits the desktop column without scrolling. Saves
 a screenshot of a figure of three chapters at each width, and what it measured
 (pictures-WIDTH.txt), in _build/site-test/.
 
@@ -26,6 +27,7 @@ in_browser = pytest.mark.skipif(
 )
 
 WIDTHS = (1280, 390)
+DESKTOP = 1280  # the width at which the state diagram must fit its column
 # The smallest text a reader should have to read in a picture, in CSS pixels (the panels'
 # own test holds their pictures to the same).
 MIN_TEXT_PX = 10
@@ -49,6 +51,7 @@ PICTURES_JS = """() => [...document.querySelectorAll('svg')].filter(s =>
   return {
     label: (svg.getAttribute('aria-label') || '').slice(0, 60),
     figure: !!svg.closest('figure.timewait-figure'),
+    state_diagram: !!svg.closest('figure.course-state-diagram'),
     box: [r.left, r.top, r.width, r.height],
     wider_than_column: !!frame && frame.scrollWidth > frame.clientWidth + 1,
     cue: frame ? getComputedStyle(frame).backgroundImage : '',
@@ -91,6 +94,22 @@ def picture_problems(pictures: list, where: str) -> list:
     return problems
 
 
+def state_diagram_problems(pictures: list, where: str) -> list:
+    """The state diagram wider than its column (so scrolling sideways) at the desktop width."""
+    return [
+        f"{where} the state diagram is wider than its column ({pic['box'][2]:.0f} px drawn)"
+        for pic in pictures
+        if pic.get("state_diagram") and pic["wider_than_column"]
+    ]
+
+
+def test_check_finds_a_state_diagram_that_scrolls():
+    pic = {"label": "", "box": [0, 0, 864, 780], "wider_than_column": True, "cue": "linear-gradient"}
+    assert state_diagram_problems([dict(pic, state_diagram=True)], "p") != []
+    assert state_diagram_problems([dict(pic, state_diagram=False)], "p") == []
+    assert state_diagram_problems([dict(pic, state_diagram=True, wider_than_column=False)], "p") == []
+
+
 def test_check_finds_overlaps_clipping_and_small_text():
     """The measuring itself: boxes that cross, leave the picture or are too small are found."""
     pic = {
@@ -125,7 +144,7 @@ def test_every_picture_is_legible_with_no_text_over_text(served_browser, width):
         lambda route: route.abort(),
     )
     page = context.new_page()
-    problems, pictures, figures, smallest = [], 0, 0, float("inf")
+    problems, pictures, figures, smallest, diagrams = [], 0, 0, float("inf"), []
     for name in site_weight.site_pages(HTML):
         page.goto(base + name, wait_until="load", timeout=60_000)
         try:
@@ -138,6 +157,9 @@ def test_every_picture_is_legible_with_no_text_over_text(served_browser, width):
         figures += sum(p["figure"] for p in found)
         smallest = min([smallest] + [t[5] for p in found for t in p["texts"]])
         problems += picture_problems(found, f"{name} at {width} px:")
+        diagrams += [(name, p["box"][2], p["texts"]) for p in found if p.get("state_diagram")]
+        if width == DESKTOP:
+            problems += state_diagram_problems(found, f"{name} at {width} px:")
         if name in SHOTS:
             first = page.locator(SHOTS[name]).first
             first.scroll_into_view_if_needed()
@@ -145,7 +167,13 @@ def test_every_picture_is_legible_with_no_text_over_text(served_browser, width):
             page.screenshot(path=str(ARTIFACTS / f"figure-{stem}-{width}.png"))
     context.close()
     summary = f"{width} px: {pictures} pictures ({figures} figures), smallest text {smallest:.1f} px"
+    for name, drawn, texts in diagrams:
+        summary += (
+            f"; state diagram on {name}: drawn {drawn:.0f} px wide, "
+            f"smallest text {min(t[5] for t in texts):.1f} px"
+        )
     (ARTIFACTS / f"pictures-{width}.txt").write_text("\n".join([summary, *problems]) + "\n")
     print(summary)
     assert figures, "no figure found on the site: the check saw nothing to check"
+    assert diagrams, "no state diagram found on the site: the check saw nothing to check"
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:40])
