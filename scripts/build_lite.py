@@ -13,20 +13,23 @@ panels run, from the site (``../_static/vendor/pyodide/``, npm's ``pyodide`` 314
 13.4 MB, put there by site_assets.py: build the book first). Pyodide loads packages by name
 from a lock file; the one in npm's package names wheels that only Pyodide's CDN serves, so
 the kernel is given its own (``static/pyodide-lock/pyodide-lock.json``, written with the
-``pyodide-lock`` tool) listing only the 19 wheels served beside it (4.6 MB): the kernel's
+``pyodide-lock`` tool) listing only the 19 wheels served beside it (7.3 MB): the kernel's
 own packages (micropip, piplite, the pyodide-kernel and ipykernel wheels
 jupyterlite-pyodide-kernel ships) and the pure-Python packages they import (IPython and its
-dependencies, jedi and parso), from PyPI for Pyodide's Python. The kernel loads them all
-while the runtime starts. piplite, with its fallback to PyPI switched off, serves what a
-notebook installs: the course library (a pure-Python wheel built from this checkout) and
-ipywidgets (0.7 MB together). With the JupyterLite app (2.6 MB), a reader's browser fetches
-about 21 MB on first use. numpy and matplotlib for Pyodide are on no package registry, so
-the notebooks here use neither.
+dependencies, jedi and parso), from PyPI for Pyodide's Python. Each is rebuilt byte-compiled
+in the runtime, as the live panels' packages are (``site_assets.compile_wheels``), so the
+browser imports them without compiling. The kernel loads them all while the runtime starts.
+piplite, with its fallback to PyPI switched off, serves what a notebook installs: the course
+library (a pure-Python wheel built from this checkout) and ipywidgets (0.7 MB together).
+With the JupyterLite app (2.6 MB), a reader's browser fetches about 24 MB on first use.
+numpy and matplotlib for Pyodide are on no package registry, so the notebooks here use
+neither.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import json
 import shutil
@@ -174,8 +177,9 @@ def runtime(site: Path) -> Path:
 
 
 def kernel_lock(pyodide: Path, dest: Path) -> list:
-    """``dest/pyodide-lock.json``, naming only the wheels copied beside it: the kernel's own
-    (:func:`extension_wheels`) and KERNEL_WHEELS, with their sha256 and dependencies as the
+    """``dest/pyodide-lock.json``, naming only the wheels beside it: the kernel's own
+    (:func:`extension_wheels`) and KERNEL_WHEELS, byte-compiled in the runtime
+    (``site_assets.compile_wheels``), with their sha256 and dependencies as the
     ``pyodide-lock`` tool reads them from the wheels. Fails if a dependency is missing or a
     KERNEL_PACKAGES name is not in the lock. Returns the files written."""
     from pyodide_lock import PyodideLockSpec
@@ -195,6 +199,14 @@ def kernel_lock(pyodide: Path, dest: Path) -> list:
     missing = [p for p in KERNEL_PACKAGES if p not in spec.packages]
     if missing:
         raise SystemExit(f"build_lite: no wheel for {', '.join(missing)} in the kernel's lock")
+    # The wheels served are those byte-compiled for Pyodide's Python, as the live panels'
+    # packages are: the kernel then imports IPython and jedi without compiling their sources
+    # in the browser. (pyodide-lock reads a package's import names from its .py files, so
+    # the lock is written from the source wheels, then given the served wheels' sha256.)
+    wheels = site_assets.compile_wheels(sources, pyodide, dest)
+    served = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels}
+    for package in spec.packages.values():
+        package.sha256 = served[package.file_name]
     lock = dest / "pyodide-lock.json"
     spec.to_json(lock, indent=1)
     return [lock, *wheels]

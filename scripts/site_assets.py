@@ -272,50 +272,111 @@ def panel_wheels(dest: Path) -> list:
 
 PANEL_BUNDLE = "panel-packages.zip"
 # Run under Node in the vendored Pyodide: install the wheels, compile every module to bytecode
-# for Pyodide's own Python, and zip site-packages with the bytecode in place of the sources,
-# as Pyodide ships its own packages. A page then imports without compiling: IPython alone
-# is about a hundred modules.
-_BUNDLE_JS = """
+# for Pyodide's own Python, and keep the bytecode in place of the sources, as Pyodide ships
+# its own packages. The browser then imports without compiling: IPython alone is about a
+# hundred modules. The panels get site-packages as one zip; JupyterLite's kernel gets each
+# wheel rebuilt under its own name, the .pyc files in place of the .py ones and its RECORD
+# rewritten to match, for Pyodide's loader to install from the kernel's lock file.
+_PYODIDE_JS = """
 import {{ loadPyodide }} from "{index}pyodide.mjs";
 import {{ readFileSync, writeFileSync }} from "node:fs";
 const py = await loadPyodide({{ indexURL: "{index}" }});
-for (const w of {wheels})
-  py.unpackArchive(new Uint8Array(readFileSync(w)), "wheel", {{ extractDir: "/bundle" }});
+const wheels = {wheels};
+for (const [i, w] of wheels.entries())
+  py.unpackArchive(new Uint8Array(readFileSync(w)), "wheel", {{ extractDir: {folder} }});
 py.runPython(`
 import compileall, os, shutil
-packages = "/bundle"
-assert compileall.compile_dir(packages, quiet=1, legacy=True, optimize=0)
-for root, _, files in os.walk(packages):
+
+def bytecode_only(packages):
+    assert compileall.compile_dir(packages, quiet=1, legacy=True, optimize=0)
+    for root, _, files in os.walk(packages):
+        for f in files:
+            if f.endswith(".py") and os.path.exists(os.path.join(root, f + "c")):
+                os.remove(os.path.join(root, f))
+{python}`);
+{write}
+"""
+_BUNDLE_PY = """
+bytecode_only("/bundle")
+shutil.make_archive("/tmp/bundle", "zip", "/bundle")
+"""
+_WHEELS_PY = """
+import base64, glob, hashlib, zipfile
+
+os.mkdir("/out")
+for i, name in enumerate({names}):
+    root = f"/wheels/{{i}}"
+    bytecode_only(root)
+    (record,) = glob.glob("*.dist-info/RECORD", root_dir=root)
+    files = sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+    )
+    files.remove(record)
+    lines = []
     for f in files:
-        if f.endswith(".py") and os.path.exists(os.path.join(root, f + "c")):
-            os.remove(os.path.join(root, f))
-shutil.make_archive("/tmp/bundle", "zip", packages)
-`);
-writeFileSync("{out}", py.FS.readFile("/tmp/bundle.zip"));
+        data = open(os.path.join(root, f), "rb").read()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{{f}},sha256={{digest}},{{len(data)}}")
+    with open(os.path.join(root, record), "w") as out:
+        for line in [*lines, record + ",,"]:
+            print(line, file=out)
+    with zipfile.ZipFile(f"/out/{{name}}", "w", zipfile.ZIP_DEFLATED) as z:
+        for f in [*files, record]:
+            z.write(os.path.join(root, f), f)
 """
 
 
-def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
-    """The wheels installed and byte-compiled in Pyodide (under Node), as one zip of
-    site-packages."""
+def _in_pyodide(pyodide: Path, wheels: list, folder: str, python: str, write: str, what: str) -> None:
+    """Run _PYODIDE_JS under Node: ``wheels`` unpacked into ``folder`` (a JS expression of
+    the wheel's index ``i``), then ``python``, then the JS ``write``."""
     import subprocess
 
     node = shutil.which("node")
     if node is None:
         raise SystemExit(
-            "site assets: Node.js is needed to byte-compile the live panels' "
-            "packages in Pyodide (scripts/system-deps.sh installs it)"
+            f"site assets: Node.js is needed to byte-compile {what} "
+            "in Pyodide (scripts/system-deps.sh installs it)"
         )
+    script = _PYODIDE_JS.format(
+        index=f"{pyodide.resolve()}/",
+        wheels=json.dumps([str(w) for w in wheels]),
+        folder=folder,
+        python=python,
+        write=write,
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "bundle.mjs"
-        script.write_text(
-            _BUNDLE_JS.format(
-                index=f"{pyodide.resolve()}/", out=out, wheels=json.dumps([str(w) for w in wheels])
-            )
+        (Path(tmp) / "compile.mjs").write_text(script)
+        done = subprocess.run(
+            [node, str(Path(tmp) / "compile.mjs")], capture_output=True, text=True, timeout=600
         )
-        done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=600)
-    if done.returncode or not out.exists():
-        raise SystemExit(f"site assets: byte-compiling the panels' packages failed: {done.stderr[-2000:]}")
+    if done.returncode:
+        raise SystemExit(f"site assets: byte-compiling {what} failed: {done.stderr[-2000:]}")
+
+
+def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
+    """The wheels installed and byte-compiled in Pyodide (under Node), as one zip of
+    site-packages."""
+    write = f'writeFileSync({json.dumps(str(out))}, py.FS.readFile("/tmp/bundle.zip"));'
+    _in_pyodide(pyodide, wheels, '"/bundle"', _BUNDLE_PY, write, "the live panels' packages")
+    if not out.exists():
+        raise SystemExit(f"site assets: byte-compiling the panels' packages wrote no {out}")
+    return out
+
+
+def compile_wheels(wheels: list, pyodide: Path, dest: Path) -> list:
+    """Each wheel rebuilt in ``dest`` under its own name, byte-compiled in Pyodide (under
+    Node): the .pyc files for Pyodide's Python in place of the .py ones, RECORD to match."""
+    names = [w.name for w in wheels]
+    write = (
+        f"for (const n of {json.dumps(names)})\n"
+        f"  writeFileSync({json.dumps(str(dest))} + '/' + n, py.FS.readFile('/out/' + n));"
+    )
+    python = _WHEELS_PY.format(names=names)
+    _in_pyodide(pyodide, wheels, "`/wheels/${i}`", python, write, "the kernel's packages")
+    out = [dest / n for n in names]
+    missing = [p.name for p in out if not p.is_file()]
+    if missing:
+        raise SystemExit(f"site assets: byte-compiling wrote no {', '.join(missing)}")
     return out
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -692,7 +693,8 @@ def _recomputed(name: str, fixed: dict, rows: list) -> list:
 
 def test_a_jupyterlite_simulation_notebook_runs_offline(site):
     """With every other host refused, the simulation notebook's kernel starts on the Pyodide
-    runtime and packages the site serves, runs every cell without an error, prints what the
+    runtime and packages the site serves (byte-compiled for its Python, so that the browser
+    imports IPython without compiling it), runs every cell without an error, prints what the
     stored (CPython) run printed, and holds sweep results equal to the model's here."""
     base = site["base"]
     page, href = _first_lite_link(site)
@@ -711,6 +713,14 @@ def test_a_jupyterlite_simulation_notebook_runs_offline(site):
     assert runtime.startswith(base) and lock.startswith(base), (
         f"JupyterLite's kernel loads Pyodide from {runtime} and its packages by {lock}, not from the site"
     )
+    lock_file = HTML / lite_root / lock_url
+    for package in json.loads(lock_file.read_text())["packages"].values():
+        names = zipfile.ZipFile(lock_file.parent / package["file_name"]).namelist()
+        sources = [n for n in names if n.endswith(".py")]
+        assert any(n.endswith(".pyc") for n in names) and not sources, (
+            f"{package['file_name']} in the kernel's lock is not byte-compiled "
+            f"(sources: {sources[:3]}), so the browser compiles it as the kernel starts"
+        )
     context = site["browser"].new_context(viewport={"width": 1280, "height": 900})
     refused, uncaught, fetched = [], [], []
     context.route(
