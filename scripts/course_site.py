@@ -90,7 +90,7 @@ def add_sections(app, doctree) -> None:
         para += _link(url, "open it in JupyterLite")
         para += nodes.Text(
             ". Python runs in the page (Pyodide). The Pyodide runtime, the packages it runs, "
-            "the course library and the notebook all come from this site (about 21 MB on "
+            "the course library and the notebook all come from this site (about 24 MB on "
             "first use)."
         )
         sockets = nodes.paragraph(
