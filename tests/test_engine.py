@@ -167,3 +167,28 @@ def test_teardown_aborts_the_sockets_a_closed_experiment_leaves_in_its_namespace
     out = sandbox.run_body("tests.engine_bodies:orphan_left_behind", {}, timeout=20)
     assert out["before"] == ["LAST_ACK", "TIME_WAIT"]  # would live on for up to two minutes
     assert out["after"] == []
+
+
+@pytest.mark.parametrize("missing_until, attempts", [(0, 1), (2, 3), (9, 3)])
+def test_a_run_whose_instrument_missed_is_made_again_at_most_twice(
+    full_tier, tmp_path, monkeypatch, missing_until, attempts
+):
+    from dataclasses import dataclass
+
+    @dataclass(kw_only=True)
+    class Attempts(base.ExperimentResult):
+        attempt: int = base.shown()
+
+    path = tmp_path / "attempts"
+    exp = base.Experiment(
+        name="counts-attempts",
+        summary="counts its own runs",
+        params=(base.Param("path", str, str(path), "file to count in"),),
+        body="tests.engine_bodies:counts_attempts",
+        result=Attempts,
+        missed=lambda p, data: "no reading" if data["attempt"] <= missing_until else "",
+    )
+    monkeypatch.setitem(base.REGISTRY, exp.name, exp)
+    r = experiments.run("counts-attempts")
+    assert r.attempt == attempts
+    assert path.read_text().count("run") == attempts
