@@ -41,7 +41,6 @@ from pathlib import Path
 import site_assets
 
 ROOT = site_assets.ROOT
-WHEEL_CACHE = site_assets.CACHE.parent / "wheels"
 # Pure-Python wheels the notebooks' panels need in Pyodide, at the versions installed here,
 # installed by the notebook with piplite. (widgetsnbextension comes with the Pyodide kernel.)
 BROWSER_WHEELS = ("ipywidgets", "jupyterlab_widgets")
@@ -104,41 +103,7 @@ def course_wheel(dest: Path) -> Path:
 
 
 def registry_wheels() -> list:
-    return [pypi_wheel(name, importlib.metadata.version(name)) for name in BROWSER_WHEELS]
-
-
-def pypi_wheel(name: str, version: str) -> Path:
-    """The pure-Python wheel of ``name`` ``version`` from PyPI, for Pyodide's Python
-    (cached)."""
-    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-    pattern = f"{name.replace('-', '_')}-{version}-*-none-any.whl"
-    found = sorted(WHEEL_CACHE.glob(pattern))
-    if not found:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--python-version",
-                site_assets.PYODIDE_PYTHON,
-                "--platform",
-                "any",
-                "--implementation",
-                "py",
-                "-d",
-                str(WHEEL_CACHE),
-                f"{name}=={version}",
-            ],
-            check=True,
-        )
-        found = sorted(WHEEL_CACHE.glob(pattern))
-    if not found:
-        raise SystemExit(f"build_lite: no pure-Python wheel of {name} {version}")
-    return found[0]
+    return [site_assets.pypi_wheel(name, importlib.metadata.version(name)) for name in BROWSER_WHEELS]
 
 
 def extension_wheels() -> list:
@@ -187,7 +152,7 @@ def kernel_lock(pyodide: Path, dest: Path) -> list:
     from pyodide_lock.utils import add_wheels_to_spec
 
     dest.mkdir(parents=True)
-    sources = [*extension_wheels(), *(pypi_wheel(n, v) for n, v in KERNEL_WHEELS.items())]
+    sources = [*extension_wheels(), *(site_assets.pypi_wheel(n, v) for n, v in KERNEL_WHEELS.items())]
     wheels = [Path(shutil.copyfile(w, dest / w.name)) for w in sources]
     # The runtime's platform and ABI, which Pyodide checks the lock against.
     info = json.loads((pyodide / "pyodide-lock.json").read_text())["info"]

@@ -218,42 +218,50 @@ def expose_widget_manager(embed: Path) -> None:
     embed.write_text(text.replace(EMBED_ANCHOR, EMBED_EXPOSE + EMBED_ANCHOR))
 
 
+def pypi_wheel(name: str, version: str) -> Path:
+    """The pure-Python wheel of ``name`` ``version`` from PyPI, for Pyodide's Python
+    (cached)."""
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    pattern = f"{name.replace('-', '_')}-{version}-*-none-any.whl"
+    found = sorted(WHEEL_CACHE.glob(pattern))
+    if not found:
+        import subprocess
+
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                PYODIDE_PYTHON,
+                "--platform",
+                "any",
+                "--implementation",
+                "py",
+                "-d",
+                str(WHEEL_CACHE),
+                f"{name}=={version}",
+            ],
+            check=True,
+        )
+        found = sorted(WHEEL_CACHE.glob(pattern))
+    if not found:
+        raise SystemExit(f"site assets: no pure-Python wheel of {name} {version}")
+    return found[0]
+
+
 def panel_wheels(dest: Path) -> list:
     """The wheels a live panel loads (PANEL_WHEELS and timewait), and ``panels.json`` listing
     them with the runtime's files and their sizes, for the page to fetch and announce."""
-    import subprocess
-
-    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
     dest.mkdir(parents=True, exist_ok=True)
     wheels = []
     for name, version in PANEL_WHEELS.items():
-        found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*-none-any.whl"))
-        if not found:
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--only-binary=:all:",
-                    "--python-version",
-                    PYODIDE_PYTHON,
-                    "--platform",
-                    "any",
-                    "--implementation",
-                    "py",
-                    "-d",
-                    str(WHEEL_CACHE),
-                    f"{name}=={version}",
-                ],
-                check=True,
-            )
-            found = sorted(WHEEL_CACHE.glob(f"{name}-{version}-*-none-any.whl"))
-        if not found:
-            raise SystemExit(f"site assets: no pure-Python wheel of {name} {version}")
-        wheels.append(Path(shutil.copyfile(found[0], dest / found[0].name)))
+        found = pypi_wheel(name, version)
+        wheels.append(Path(shutil.copyfile(found, dest / found.name)))
     import build_lite
 
     wheels.append(build_lite.course_wheel(dest))
