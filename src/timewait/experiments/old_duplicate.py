@@ -284,6 +284,16 @@ def open_incarnation_b(
     return Reopening(handshake, None, moved)
 
 
+def _send_all_acknowledged(lab, sender, peer_reads, data: bytes, what: str) -> tuple:
+    """Send ``data`` and wait until the peer has read it all and acknowledged it; return the
+    ``(start, end)`` span of the transfer."""
+    start = lab.now()
+    sender.sendall(data)
+    lab.wait_for(lambda: len(peer_reads.got) >= len(data), f"{what} to arrive", timeout=20)
+    lab.wait_for(lambda: unacked(sender) == 0, f"{what} to be acknowledged")
+    return start, lab.now()
+
+
 def line_up(lab, b: Handshake, held: TcpView, overlap: bool, reply_overlap: bool) -> LinedUp:
     """B's client sends up to the held segment's sequence number (``overlap``), B's server
     up to its ACK number (``reply_overlap``)."""
@@ -297,11 +307,7 @@ def line_up(lab, b: Handshake, held: TcpView, overlap: bool, reply_overlap: bool
     client_bytes = 0
     if overlap and gap > 0:
         lab.step(f"B's client sends {gap} bytes, up to the held segment")
-        start = lab.now()
-        b.client.sendall(b"b" * gap)
-        lab.wait_for(lambda: len(server_reads.got) >= gap, "B's bytes to arrive", timeout=20)
-        lab.wait_for(lambda: unacked(b.client) == 0, "B's bytes to be acknowledged")
-        bulks.append((start, lab.now()))
+        bulks.append(_send_all_acknowledged(lab, b.client, server_reads, b"b" * gap, "B's bytes"))
         client_bytes = gap
     reply_gap = seq_diff(held.ack, b.synack.seq + 1)
     if reply_overlap and reply_gap <= 0:
@@ -313,11 +319,9 @@ def line_up(lab, b: Handshake, held: TcpView, overlap: bool, reply_overlap: bool
     server_bytes = 0
     if reply_overlap:
         lab.step(f"B's server sends {reply_gap} bytes, up to the held segment's ACK number")
-        start = lab.now()
-        b.server.sendall(b"t" * reply_gap)
-        lab.wait_for(lambda: len(client_reads.got) >= reply_gap, "B's server's bytes to arrive", timeout=20)
-        lab.wait_for(lambda: unacked(b.server) == 0, "B's client to acknowledge all of B's server's bytes")
-        bulks.append((start, lab.now()))
+        bulks.append(
+            _send_all_acknowledged(lab, b.server, client_reads, b"t" * reply_gap, "B's server's bytes")
+        )
         server_bytes = reply_gap
     time.sleep(0.01)  # timestamps move on by more than PAWS's 1 ms tolerance
     return LinedUp(
