@@ -19,9 +19,9 @@ a RST (``peer_recv`` shows it; ``peer_poll`` shows that ``poll()`` does report t
 capture shows the backoff and the TIME_WAIT timer runs down before a FIN gets through:
 ``timer_before_s``/``timer_after_s`` are the closer's TIME_WAIT timer read just before and
 just after it answers (tcp_timewait_state_process() re-arms it with TCP_TIMEWAIT_LEN).
-They come from a thread polling the socket table; on a machine so busy that the thread took
-no reading between the client's entry into TIME_WAIT and the retransmitted FIN (at least
-200 ms), the run is made again (``missed``, at most twice more).
+They come from a thread polling the socket table every few milliseconds, and count only
+within 50 ms before the retransmitted FIN and 100 ms after it; on a machine so busy that the
+thread took no reading that close, the run is made again (``missed``, at most twice more).
 
 ``new_connection`` makes the client, right after its close, open a new connection from the
 same port 40000: to server port 5001 (``other-port``; the stray FIN then meets no socket, as
@@ -141,6 +141,9 @@ class Timers(NamedTuple):
     after: Optional[float]
 
 
+FRESH_S = 0.05  # how close to the retransmitted FIN a timer reading must be to count
+
+
 class TimerWatch:
     """A thread reading the closer's TIME_WAIT timer every few milliseconds, so that a
     reading precedes the retransmitted FIN even when the steps around it are slow on a
@@ -172,11 +175,20 @@ class TimerWatch:
 
     def around(self, arrived: Optional[float], done_at: float) -> Timers:
         """The last reading that ended before ``arrived`` and the first that started at
-        ``done_at`` or later (none without a retransmitted FIN that ``arrived``)."""
+        ``done_at`` or later, each within FRESH_S of ``arrived`` (none without a retransmitted
+        FIN that ``arrived``, or when the thread took no reading that close: a reading made
+        long before the FIN shows a timer that has barely run down, one made long after shows
+        a re-armed timer that has, and the two would not tell a re-arm apart)."""
         if arrived is None:
             return Timers(None, None)
-        earlier = [v for _, ended, v in self.readings if ended < arrived and v is not None]
-        later = [v for started, _, v in self.readings if started >= done_at and v is not None]
+        earlier = [
+            v for _, ended, v in self.readings if arrived - FRESH_S <= ended < arrived and v is not None
+        ]
+        later = [
+            v
+            for started, _, v in self.readings
+            if started >= done_at and started <= arrived + 2 * FRESH_S and v is not None
+        ]
         return Timers(earlier[-1], later[0]) if earlier and later else Timers(None, None)
 
 
