@@ -255,30 +255,42 @@ def pypi_wheel(name: str, version: str) -> Path:
 
 
 def panel_wheels(dest: Path) -> list:
-    """The wheels a live panel loads (PANEL_WHEELS and timewait), and ``panels.json`` listing
-    them with the runtime's files and their sizes, for the page to fetch and announce."""
+    """What a live panel loads besides the runtime, and ``panels.json`` listing it with the
+    runtime's files and their sizes, for the page to fetch and announce: a memory snapshot of
+    Pyodide's Python with the panels' packages (PANEL_WHEELS and timewait) imported, and the
+    package files that Python did not import (make_snapshot)."""
     dest.mkdir(parents=True, exist_ok=True)
-    wheels = []
-    for name, version in PANEL_WHEELS.items():
-        found = pypi_wheel(name, version)
-        wheels.append(Path(shutil.copyfile(found, dest / found.name)))
-    import build_lite
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels = []
+        for name, version in PANEL_WHEELS.items():
+            found = pypi_wheel(name, version)
+            wheels.append(Path(shutil.copyfile(found, Path(tmp) / found.name)))
+        import build_lite
 
-    wheels.append(build_lite.course_wheel(dest))
-    bundle = compile_bundle(wheels, dest.parent / "pyodide", dest / PANEL_BUNDLE)
-    for w in wheels:  # served inside the bundle
-        w.unlink()
+        wheels.append(build_lite.course_wheel(Path(tmp)))
+        bundle = compile_bundle(wheels, dest.parent / "pyodide", Path(tmp) / "bundle.zip")
+        snapshot, rest = make_snapshot(bundle, dest.parent / "pyodide", dest)
     runtime = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs", "pyodide-lock.json"]
     sizes = {f: (dest.parent / "pyodide" / f).stat().st_size for f in runtime}
-    sizes[bundle.name] = bundle.stat().st_size
+    sizes[snapshot.name] = snapshot.stat().st_size
+    sizes[rest.name] = rest.stat().st_size
     (dest / "panels.json").write_text(
-        json.dumps({"bundle": bundle.name, "packages": [w.name for w in wheels], "bytes": sizes}, indent=1)
+        json.dumps(
+            {
+                "snapshot": snapshot.name,
+                "bundle": rest.name,
+                "packages": [w.name for w in wheels],
+                "bytes": sizes,
+            },
+            indent=1,
+        )
         + "\n"
     )
-    return [bundle, dest / "panels.json"]
+    return [snapshot, rest, dest / "panels.json"]
 
 
 PANEL_BUNDLE = "panel-packages.zip"
+PANEL_SNAPSHOT = "panel-python.snapshot.gz"
 # Run under Node in the vendored Pyodide: install the wheels, compile every module to bytecode
 # for Pyodide's own Python, and keep the bytecode in place of the sources, as Pyodide ships
 # its own packages. The browser then imports without compiling: IPython alone is about a
@@ -369,6 +381,71 @@ def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
     if not out.exists():
         raise SystemExit(f"site assets: byte-compiling the panels' packages wrote no {out}")
     return out
+
+
+# Run under Node: Pyodide's Python with the byte-compiled packages imported, saved as a memory
+# snapshot (Pyodide's _makeSnapshot / makeMemorySnapshot). A page restores it in place of
+# starting Python and importing the panels' 600 modules, most of a cold start: on this
+# course's 2-core machine with nothing else running, 3.6 s under Node from loading the runtime
+# to `import timewait.webpage` done, 0.7 s from the snapshot to a panel started. The
+# snapshot holds Python's memory, not its
+# files, so the page still unpacks the package files no imported module came from, for a
+# module imported later. A snapshot works only with the runtime build that made it; Pyodide
+# checks its build id when restoring.
+_SNAPSHOT_JS = """
+import {{ loadPyodide }} from "{index}pyodide.mjs";
+import {{ readFileSync, writeFileSync }} from "node:fs";
+import {{ gzipSync }} from "node:zlib";
+const py = await loadPyodide({{ indexURL: "{index}", _makeSnapshot: true }});
+const site = py.runPython("import site; site.getsitepackages()[0]");
+py.unpackArchive(new Uint8Array(readFileSync({bundle})), "zip", {{ extractDir: site }});
+py.runPython("import gc, timewait.webpage; gc.collect()");
+writeFileSync({snapshot}, gzipSync(py.makeMemorySnapshot(), {{ level: 9 }}));
+py.runPython(`
+import os, sys, zipfile
+files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
+imported = {{os.path.realpath(f) for f in files if f}}
+with zipfile.ZipFile("/tmp/rest.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    for root, dirs, files in os.walk("${{site}}"):
+        dirs.sort()
+        for f in sorted(files):
+            path = os.path.join(root, f)
+            if path not in imported:
+                z.write(path, os.path.relpath(path, "${{site}}"))
+`);
+writeFileSync({rest}, py.FS.readFile("/tmp/rest.zip"));
+"""
+
+
+def make_snapshot(bundle: Path, pyodide: Path, dest: Path) -> tuple:
+    """(snapshot, rest) in ``dest``: the gzip-compressed memory snapshot of Pyodide's Python
+    after ``import timewait.webpage`` from ``bundle``, and the zip of the bundle's files that
+    no module imported by then came from (_SNAPSHOT_JS)."""
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit(
+            "site assets: Node.js is needed to make the live panels' Python snapshot "
+            "in Pyodide (scripts/system-deps.sh installs it)"
+        )
+    snapshot, rest = dest / PANEL_SNAPSHOT, dest / PANEL_BUNDLE
+    for f in (snapshot, rest):
+        f.unlink(missing_ok=True)
+    script = _SNAPSHOT_JS.format(
+        index=f"{pyodide.resolve()}/",
+        bundle=json.dumps(str(bundle)),
+        snapshot=json.dumps(str(snapshot)),
+        rest=json.dumps(str(rest)),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "snapshot.mjs").write_text(script)
+        done = subprocess.run(
+            [node, str(Path(tmp) / "snapshot.mjs")], capture_output=True, text=True, timeout=600
+        )
+    if done.returncode or not (snapshot.exists() and rest.exists()):
+        raise SystemExit(f"site assets: making the panels' Python snapshot failed: {done.stderr[-2000:]}")
+    return snapshot, rest
 
 
 def compile_wheels(wheels: list, pyodide: Path, dest: Path) -> list:

@@ -125,12 +125,12 @@ def test_sweep_explorer_disables_the_controls_its_estimate_does_not_use():
 def test_sweep_explorer_in_plain_python_runs_fewer_trials_and_says_so():
     s = sweep_explorer(trials=20_000, backend="python")
     # 3 ISN policies x 7 TIME_WAIT lengths share the budget
-    assert s.ok and s.trials_per_point == 2800 <= SweepExplorer.PYTHON_TRIALS // 21
-    assert {r["trials"] for r in s.result.rows} == {2800}
+    assert s.ok and s.trials_per_point == 1400 <= SweepExplorer.PYTHON_TRIALS["old-duplicate"] // 21
+    assert {r["trials"] for r in s.result.rows} == {1400}
     status = re.sub(r"<[^>]+>", "", s.status.value)
-    assert status.startswith("2,800 trials per point, 58,800 simulated closes in ")
+    assert status.startswith("1,400 trials per point, 29,400 simulated closes in ")
     assert "20,000 asked" in status and "without numpy" in status
-    # the intervals are those of 2,800 trials: wider than with 20,000
+    # the intervals are those of 1,400 trials: wider than with 20,000
     numpy = sweep_explorer(trials=20_000, backend="numpy")
     half = {(r["isn"], r["time_wait_msl"]): r["high"] - r["low"] for r in numpy.result.rows}
     assert all(
@@ -142,7 +142,7 @@ def test_sweep_explorer_in_plain_python_runs_fewer_trials_and_says_so():
     # a smaller grid leaves more trials for each point
     s.trials.value = 20_000
     s.isn.value = ("fixed",)
-    assert s.trials_per_point == 8500
+    assert s.trials_per_point == 4200
     # the same settings and seed give the same chart
     again = sweep_explorer(trials=20_000, backend="python")
     again.isn.value = ("fixed",)
@@ -158,7 +158,7 @@ def test_sweep_explorer_runs_without_numpy_and_matplotlib():
         "from timewait.widgets import SweepExplorer\n"
         "s = SweepExplorer(sweep='provoked-reset')\n"
         "assert s.ok and s.backend == 'python', s.status.value\n"
-        "assert s.trials_per_point == 2000 and '<svg' in s.chart.value\n"
+        "assert s.trials_per_point == 660 and '<svg' in s.chart.value\n"
         "print('ok')"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

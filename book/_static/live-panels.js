@@ -4,6 +4,9 @@
 // loads Pyodide (Python in WebAssembly) and the course library from this site, runs the
 // panel as the notebook did (timewait.webpage.start), and connects its widgets to a widget
 // manager of the page (@jupyter-widgets/html-manager, the one that draws the snapshots).
+// Python is not started and the library not imported here: Pyodide restores a memory
+// snapshot of a Python that did both when the site was built (scripts/site_assets.py,
+// make_snapshot), and the package files it did not import are unpacked beside it.
 // Nothing is fetched from another host. window.COURSE_PANELS (scripts/course_site.py) says
 // which snapshot is which panel; panels.json (scripts/site_assets.py) says what to fetch.
 (() => {
@@ -44,6 +47,15 @@
     return data;
   }
 
+  // The snapshot, gzip-compressed on the server; a server that sends it with
+  // "Content-Encoding: gzip" has had the browser decompress it already.
+  async function fetchSnapshot(url, progress) {
+    const data = await fetchBytes(url, progress);
+    if (data[0] !== 0x1f || data[1] !== 0x8b) return data;
+    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
   async function startRuntime(report) {
     const phases = { start: performance.now() };
     const manifest = await (await fetch(config.panels + "panels.json")).json();
@@ -52,8 +64,22 @@
     const progress = n => { done += n; report(`loading Python: ${MB(done)} of ${MB(total)}`); };
     report(`loading Python: 0 of ${MB(total)}`);
     const { loadPyodide } = await import(config.pyodide + "pyodide.mjs");
+    const createModule = (await import(config.pyodide + "pyodide.asm.mjs")).default;
+    const snapshot = fetchSnapshot(config.panels + manifest.snapshot, progress);
     const [py, bundle] = await Promise.all([
-      loadPyodide({ indexURL: config.pyodide, stdout: () => {}, stderr: () => {} }).then(p => {
+      loadPyodide({
+        indexURL: config.pyodide, stdout: () => {}, stderr: () => {}, _loadSnapshot: snapshot,
+        // Pyodide 314.0.6 asks for a heap the snapshot's size through INITIAL_MEMORY, which its
+        // WebAssembly module does not read (pyodide/pyodide#6254): the heap stays 30 MB and a
+        // larger snapshot fails to restore. One allocation of the snapshot's size grows it.
+        createPyodideModule: async settings => {
+          const module = await createModule(settings);
+          const bytes = (await snapshot).length;
+          module._free(module._malloc(bytes));
+          if (module.HEAP8.length < bytes) throw new Error("no memory for Python's snapshot");
+          return module;
+        },
+      }).then(p => {
         progress(["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
                   "pyodide-lock.json"].reduce((a, f) => a + manifest.bytes[f], 0));
         return p;
@@ -62,7 +88,9 @@
     ]);
     phases.loaded = performance.now();
     report("starting the course library");
-    // The packages, byte-compiled for this Python at build time (scripts/site_assets.py).
+    // Every page restores the same memory: draw this reader's own random numbers.
+    py.runPython("import random; random.seed()");
+    // The package files no imported module came from, byte-compiled at build time.
     py.unpackArchive(bundle, "zip",
                      { extractDir: py.runPython("import site; site.getsitepackages()[0]") });
     const manager = new window.CourseHTMLManager();
@@ -131,7 +159,7 @@
       // Where the time went, for the site's browser test: seconds from the click.
       const s = t => ((t - t0) / 1000).toFixed(2);
       bar.dataset.phases = JSON.stringify(first ? {
-        downloaded_and_runtime: s(rt.phases.loaded), library_imported: s(rt.phases.imported),
+        downloaded_and_restored: s(rt.phases.loaded), library_ready: s(rt.phases.imported),
         live: s(performance.now()) } : { runtime_already_running: true });
     } catch (err) {
       runtime = null;
@@ -167,7 +195,8 @@
       button.type = "button";
       button.className = "course-panel-button";
       button.textContent = `Make this panel live (${MB(config.bytes)} download, once)`;
-      if (!(typeof WebAssembly === "object" && window.CourseHTMLManager)) {
+      if (!(typeof WebAssembly === "object" && typeof DecompressionStream === "function" &&
+              window.CourseHTMLManager)) {
         bar.dataset.state = "static";
         status.textContent = "Static snapshot: this browser cannot run Python (WebAssembly).";
         status.append(links());

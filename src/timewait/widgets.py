@@ -197,16 +197,18 @@ class SweepExplorer(_Panel):
 
     ``backend`` is the sweeps' (:mod:`timewait.model.sweeps`): numpy where it is installed,
     else plain Python. Plain Python runs at most :attr:`PYTHON_TRIALS` simulated closes a
-    chart (about 0.2 s in a browser), so each point gets fewer trials than asked when the
-    grid is large; the status line says how many each point had, and the intervals widen
-    accordingly."""
+    chart, so each point gets fewer trials than asked when the grid is large; the status
+    line says how many each point had, and the intervals widen accordingly."""
 
     SWEEPS = ("old-duplicate", "provoked-reset", "reset")
     TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     # The late reset matters up to 2 MSL, so this grid runs past it.
     PROVOKED_TW_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
     LOSS_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-    PYTHON_TRIALS = 60_000
+    # Plain Python's simulated closes a chart, by estimate: an old-duplicate close costs about
+    # twice a reset one and a provoked-reset close three times, so that each chart is redrawn
+    # in a comparable time (README, "Live panels", measures it in the browser).
+    PYTHON_TRIALS = {"old-duplicate": 30_000, "provoked-reset": 20_000, "reset": 60_000}
 
     def __init__(self, sweep="old-duplicate", trials=20_000, seed=0, backend=None):
         self.backend = sweeps._backend(backend)
@@ -249,11 +251,11 @@ class SweepExplorer(_Panel):
         return len(grid) * len(self.isn.value)
 
     def _per_point(self, asked: int) -> int:
-        """Trials per point: as asked, or with plain Python at most PYTHON_TRIALS over the
-        grid, rounded down to two significant digits."""
+        """Trials per point: as asked, or with plain Python at most the estimate's
+        PYTHON_TRIALS over the grid, rounded down to two significant digits."""
         if self.backend == "numpy":
             return asked
-        cap = max(1, self.PYTHON_TRIALS // self._grid_size())
+        cap = max(1, self.PYTHON_TRIALS[self.sweep.value] // self._grid_size())
         if cap >= 100:
             unit = 10 ** (len(str(cap)) - 2)
             cap = cap // unit * unit
@@ -313,7 +315,7 @@ class SweepExplorer(_Panel):
         if trials < asked:
             text += (
                 f" ({asked:,} asked: without numpy, as in this web page, the sweeps run "
-                f"in plain Python, at most {self.PYTHON_TRIALS:,} simulated closes a "
+                f"in plain Python, at most {self.PYTHON_TRIALS[self.sweep.value]:,} simulated closes a "
                 "chart, so the 95 % intervals are wider)"
             )
         if r.name == "provoked-reset":

@@ -427,13 +427,18 @@ def test_each_panel_page_says_which_snapshot_is_which_panel_and_serves_the_runti
 
     panels_dir = HTML / "_static" / "vendor" / "panels"
     manifest = json.loads((panels_dir / "panels.json").read_text())
+    # Python's memory with the library imported (restored by the page, see test_live_panels)
+    # and the package files it did not import: those it did are not served again.
+    assert (panels_dir / manifest["snapshot"]).read_bytes()[:2] == b"\x1f\x8b"  # gzip
     bundle = zipfile.ZipFile(panels_dir / manifest["bundle"])
     names = set(bundle.namelist())
-    assert {"timewait/webpage.pyc", "ipywidgets/__init__.pyc", "comm/__init__.pyc"} <= names
+    assert not {"timewait/webpage.pyc", "ipywidgets/__init__.pyc", "comm/__init__.pyc"} & names
+    assert {"timewait/doctor.pyc", "ipywidgets-8.1.9.dist-info/METADATA"} <= names
     assert not any(n.endswith(".py") for n in names)  # compiled, as Pyodide ships packages
     for f, size in manifest["bytes"].items():
-        path = panels_dir / f if f == manifest["bundle"] else HTML / "_static/vendor/pyodide" / f
-        assert path.stat().st_size == size, f
+        ours = f in (manifest["bundle"], manifest["snapshot"])
+        served = panels_dir if ours else HTML / "_static" / "vendor" / "pyodide"
+        assert (served / f).stat().st_size == size, f
     seen = set()
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         expected = site_assets.notebook_panels(nb)
