@@ -258,7 +258,8 @@ def panel_wheels(dest: Path) -> list:
     """What a live panel loads besides the runtime, and ``panels.json`` listing it with the
     runtime's files and their sizes, for the page to fetch and announce: a memory snapshot of
     Pyodide's Python with the panels' packages (PANEL_WHEELS and timewait) imported, and the
-    package files that Python did not import (make_snapshot)."""
+    package files that Python did not import (make_snapshot). Also every package file, byte-
+    compiled, for a browser that cannot restore the snapshot (``fallback``: fetched only then)."""
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         wheels = []
@@ -268,7 +269,7 @@ def panel_wheels(dest: Path) -> list:
         import build_lite
 
         wheels.append(build_lite.course_wheel(Path(tmp)))
-        bundle = compile_bundle(wheels, dest.parent / "pyodide", Path(tmp) / "bundle.zip")
+        bundle = compile_bundle(wheels, dest.parent / "pyodide", dest / PANEL_BUNDLE)
         snapshot, rest = make_snapshot(bundle, dest.parent / "pyodide", dest)
     runtime = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs", "pyodide-lock.json"]
     sizes = {f: (dest.parent / "pyodide" / f).stat().st_size for f in runtime}
@@ -278,7 +279,8 @@ def panel_wheels(dest: Path) -> list:
         json.dumps(
             {
                 "snapshot": snapshot.name,
-                "bundle": rest.name,
+                "rest": rest.name,
+                "fallback": {"bundle": bundle.name, "bytes": bundle.stat().st_size},
                 "packages": [w.name for w in wheels],
                 "bytes": sizes,
             },
@@ -286,11 +288,12 @@ def panel_wheels(dest: Path) -> list:
         )
         + "\n"
     )
-    return [snapshot, rest, dest / "panels.json"]
+    return [snapshot, rest, bundle, dest / "panels.json"]
 
 
 PANEL_BUNDLE = "panel-packages.zip"
 PANEL_SNAPSHOT = "panel-python.snapshot.gz"
+PANEL_REST = "panel-packages-not-imported.zip"
 # Run under Node in the vendored Pyodide: install the wheels, compile every module to bytecode
 # for Pyodide's own Python, and keep the bytecode in place of the sources, as Pyodide ships
 # its own packages. The browser then imports without compiling: IPython alone is about a
@@ -429,7 +432,7 @@ def make_snapshot(bundle: Path, pyodide: Path, dest: Path) -> tuple:
             "site assets: Node.js is needed to make the live panels' Python snapshot "
             "in Pyodide (scripts/system-deps.sh installs it)"
         )
-    snapshot, rest = dest / PANEL_SNAPSHOT, dest / PANEL_BUNDLE
+    snapshot, rest = dest / PANEL_SNAPSHOT, dest / PANEL_REST
     for f in (snapshot, rest):
         f.unlink(missing_ok=True)
     script = _SNAPSHOT_JS.format(

@@ -6,7 +6,8 @@
 // manager of the page (@jupyter-widgets/html-manager, the one that draws the snapshots).
 // Python is not started and the library not imported here: Pyodide restores a memory
 // snapshot of a Python that did both when the site was built (scripts/site_assets.py,
-// make_snapshot), and the package files it did not import are unpacked beside it.
+// make_snapshot), and the package files it did not import are unpacked beside it. A browser
+// that cannot restore it starts Python and imports the library, more slowly.
 // Nothing is fetched from another host. window.COURSE_PANELS (scripts/course_site.py) says
 // which snapshot is which panel; panels.json (scripts/site_assets.py) says what to fetch.
 (() => {
@@ -56,19 +57,22 @@
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
 
-  async function startRuntime(report) {
-    const phases = { start: performance.now() };
-    const manifest = await (await fetch(config.panels + "panels.json")).json();
-    const total = Object.values(manifest.bytes).reduce((a, b) => a + b, 0);
-    let done = 0;
-    const progress = n => { done += n; report(`loading Python: ${MB(done)} of ${MB(total)}`); };
-    report(`loading Python: 0 of ${MB(total)}`);
-    const { loadPyodide } = await import(config.pyodide + "pyodide.mjs");
+  const RUNTIME = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
+                   "pyodide-lock.json"];
+  const QUIET = { stdout: () => {}, stderr: () => {} };
+
+  // Package files, byte-compiled at build time, into Python's site-packages.
+  function unpack(py, zip) {
+    py.unpackArchive(zip, "zip", { extractDir: py.runPython("import site; site.getsitepackages()[0]") });
+  }
+
+  // Python restored from the snapshot, and the package files it did not import.
+  async function restorePython(loadPyodide, manifest, progress) {
     const createModule = (await import(config.pyodide + "pyodide.asm.mjs")).default;
     const snapshot = fetchSnapshot(config.panels + manifest.snapshot, progress);
-    const [py, bundle] = await Promise.all([
+    const [py, rest] = await Promise.all([
       loadPyodide({
-        indexURL: config.pyodide, stdout: () => {}, stderr: () => {}, _loadSnapshot: snapshot,
+        indexURL: config.pyodide, ...QUIET, _loadSnapshot: snapshot,
         // Pyodide 314.0.6 asks for a heap the snapshot's size through INITIAL_MEMORY, which its
         // WebAssembly module does not read (pyodide/pyodide#6254): the heap stays 30 MB and a
         // larger snapshot fails to restore. One allocation of the snapshot's size grows it.
@@ -79,20 +83,46 @@
           if (module.HEAP8.length < bytes) throw new Error("no memory for Python's snapshot");
           return module;
         },
-      }).then(p => {
-        progress(["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
-                  "pyodide-lock.json"].reduce((a, f) => a + manifest.bytes[f], 0));
-        return p;
-      }),
-      fetchBytes(config.panels + manifest.bundle, progress),
+      }).then(p => { progress(RUNTIME.reduce((a, f) => a + manifest.bytes[f], 0)); return p; }),
+      fetchBytes(config.panels + manifest.rest, progress),
     ]);
-    phases.loaded = performance.now();
-    report("starting the course library");
     // Every page restores the same memory: draw this reader's own random numbers.
     py.runPython("import random; random.seed()");
-    // The package files no imported module came from, byte-compiled at build time.
-    py.unpackArchive(bundle, "zip",
-                     { extractDir: py.runPython("import site; site.getsitepackages()[0]") });
+    unpack(py, rest);
+    return py;
+  }
+
+  // Python started as usual, and every package file: for a browser that could not restore
+  // the snapshot (the snapshot options are experimental in Pyodide 314).
+  async function startPython(loadPyodide, manifest, progress) {
+    const [py, bundle] = await Promise.all([
+      loadPyodide({ indexURL: config.pyodide, ...QUIET }),
+      fetchBytes(config.panels + manifest.fallback.bundle, progress),
+    ]);
+    unpack(py, bundle);
+    return py;
+  }
+
+  async function startRuntime(report) {
+    const phases = { start: performance.now() };
+    const manifest = await (await fetch(config.panels + "panels.json")).json();
+    let total = Object.values(manifest.bytes).reduce((a, b) => a + b, 0);
+    let done = 0;
+    const progress = n => { done += n; report(`loading Python: ${MB(done)} of ${MB(total)}`); };
+    report(`loading Python: 0 of ${MB(total)}`);
+    const { loadPyodide } = await import(config.pyodide + "pyodide.mjs");
+    let py;
+    try {
+      py = await restorePython(loadPyodide, manifest, progress);
+      phases.fromSnapshot = true;
+    } catch (err) {
+      console.warn(`Python's snapshot was not restored (${err.message || err}); starting Python`);
+      total = done + manifest.fallback.bytes;
+      py = await startPython(loadPyodide, manifest, progress);
+      phases.fromSnapshot = false;
+    }
+    phases.loaded = performance.now();
+    report("starting the course library");
     const manager = new window.CourseHTMLManager();
     const comms = new Map();
     const opening = [];
@@ -159,7 +189,8 @@
       // Where the time went, for the site's browser test: seconds from the click.
       const s = t => ((t - t0) / 1000).toFixed(2);
       bar.dataset.phases = JSON.stringify(first ? {
-        downloaded_and_restored: s(rt.phases.loaded), library_ready: s(rt.phases.imported),
+        from_snapshot: rt.phases.fromSnapshot, python_ready: s(rt.phases.loaded),
+        library_ready: s(rt.phases.imported),
         live: s(performance.now()) } : { runtime_already_running: true });
     } catch (err) {
       runtime = null;
@@ -195,8 +226,7 @@
       button.type = "button";
       button.className = "course-panel-button";
       button.textContent = `Make this panel live (${MB(config.bytes)} download, once)`;
-      if (!(typeof WebAssembly === "object" && typeof DecompressionStream === "function" &&
-              window.CourseHTMLManager)) {
+      if (!(typeof WebAssembly === "object" && window.CourseHTMLManager)) {
         bar.dataset.state = "static";
         status.textContent = "Static snapshot: this browser cannot run Python (WebAssembly).";
         status.append(links());
