@@ -2,7 +2,7 @@
 
 import pytest
 
-from timewait.experiments import run
+from timewait.experiments import get, run
 
 pytestmark = pytest.mark.live
 
@@ -140,3 +140,14 @@ def test_a_new_syn_on_the_same_4_tuple_meets_last_ack_and_resets_it(full_tier, t
 def test_bad_new_options_are_rejected(bad):
     with pytest.raises(ValueError):
         run("lost-final-ack", **bad)
+
+
+def test_a_run_whose_new_syn_came_after_the_retransmitted_fin_is_made_again():
+    """The same-port scenario is a SYN meeting LAST_ACK before the server retransmits its
+    FIN; a run whose SYN left only later (a busy machine) did not make it (Experiment.missed)."""
+    missed = get("lost-final-ack").missed
+    params = {"time_wait": False, "fin_losses": 0, "new_connection": "same-port", "family": 4}
+    data = {"closer_state": "CLOSED", "fin_retransmissions": 1, "timer_readings_s": []}
+    assert "after the server's FIN was retransmitted" in missed(params, data)
+    assert missed(params, {**data, "fin_retransmissions": 0}) == ""
+    assert missed({**params, "new_connection": "other-port"}, data) == ""  # it retransmits there
