@@ -86,6 +86,10 @@
       }).then(p => { progress(RUNTIME.reduce((a, f) => a + manifest.bytes[f], 0)); return p; }),
       fetchBytes(config.panels + manifest.rest, progress),
     ]);
+    // Pyodide keeps its options, and so the snapshot, for as long as the page is open; the
+    // restored Python needs it no more: detach its memory (45 MB) for the browser to free.
+    const bytes = await snapshot;
+    if (bytes.buffer.transfer) bytes.buffer.transfer(0);
     // Every page restores the same memory: draw this reader's own random numbers.
     py.runPython("import random; random.seed()");
     unpack(py, rest);

@@ -17,6 +17,7 @@ Runs with the browser test (`make test-site`, TIMEWAIT_SITE_BROWSER=1).
 
 from __future__ import annotations
 
+import gzip
 import html
 import json
 import math
@@ -28,7 +29,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import site_assets
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS, HTML, ROOT
 
 from timewait import webpage
 from timewait.widgets import PortBudgetCalculator, SequenceExplorer, SweepExplorer
@@ -270,6 +271,27 @@ def test_a_browser_that_cannot_restore_the_snapshot_starts_python_and_the_panel_
         assert _check_sequence(panel)["scenario"] == "merged-close"
         assert not reader.refused, reader.refused
         assert not reader.errors, reader.errors
+    finally:
+        reader.close()
+
+
+def test_the_page_does_not_keep_the_snapshot_once_python_is_restored(served_browser):
+    """Pyodide keeps the options it was loaded with for the page's lifetime, the snapshot
+    among them; the page detaches the snapshot's memory once Python is restored. Measured
+    by the browser: the memory behind the page's ArrayBuffers (not the WebAssembly heap)."""
+    b, base = served_browser
+    served = HTML / "_static" / "vendor" / "panels"
+    manifest = json.loads((served / "panels.json").read_text())
+    snapshot_bytes = len(gzip.decompress((served / manifest["snapshot"]).read_bytes()))
+    reader = Reader(b, base)
+    try:
+        page = reader.open("notebooks/reliable-termination.html")
+        cdp = reader.context.new_cdp_session(page)
+        facts = reader.make_live(page, "sequence_explorer")
+        assert json.loads(facts["phases"])["from_snapshot"] is True, facts
+        cdp.send("HeapProfiler.collectGarbage")
+        held = cdp.send("Runtime.getHeapUsage")["backingStorageSize"]
+        assert held < snapshot_bytes / 2, (held, snapshot_bytes)
     finally:
         reader.close()
 
