@@ -349,17 +349,26 @@ for i, name in enumerate({names}):
 """
 
 
-def _in_pyodide(pyodide: Path, wheels: list, folder: str, python: str, write: str, what: str) -> None:
-    """Run _PYODIDE_JS under Node: ``wheels`` unpacked into ``folder`` (a JS expression of
-    the wheel's index ``i``), then ``python``, then the JS ``write``."""
+def _node(script: str, what: str) -> None:
+    """Run the ES module ``script`` under Node, for ``what`` (said if it fails)."""
     import subprocess
 
     node = shutil.which("node")
     if node is None:
         raise SystemExit(
-            f"site assets: Node.js is needed to byte-compile {what} "
-            "in Pyodide (scripts/system-deps.sh installs it)"
+            f"site assets: Node.js is needed for {what} in Pyodide (scripts/system-deps.sh installs it)"
         )
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "script.mjs").write_text(script)
+        module = str(Path(tmp) / "script.mjs")
+        done = subprocess.run([node, module], capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise SystemExit(f"site assets: {what} failed: {done.stderr[-2000:]}")
+
+
+def _in_pyodide(pyodide: Path, wheels: list, folder: str, python: str, write: str, what: str) -> None:
+    """Run _PYODIDE_JS under Node: ``wheels`` unpacked into ``folder`` (a JS expression of
+    the wheel's index ``i``), then ``python``, then the JS ``write``."""
     script = _PYODIDE_JS.format(
         index=f"{pyodide.resolve()}/",
         wheels=json.dumps([str(w) for w in wheels]),
@@ -367,13 +376,7 @@ def _in_pyodide(pyodide: Path, wheels: list, folder: str, python: str, write: st
         python=python,
         write=write,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "compile.mjs").write_text(script)
-        done = subprocess.run(
-            [node, str(Path(tmp) / "compile.mjs")], capture_output=True, text=True, timeout=600
-        )
-    if done.returncode:
-        raise SystemExit(f"site assets: byte-compiling {what} failed: {done.stderr[-2000:]}")
+    _node(script, f"byte-compiling {what}")
 
 
 def compile_bundle(wheels: list, pyodide: Path, out: Path) -> Path:
@@ -424,14 +427,6 @@ def make_snapshot(bundle: Path, pyodide: Path, dest: Path) -> tuple:
     """(snapshot, rest) in ``dest``: the gzip-compressed memory snapshot of Pyodide's Python
     after ``import timewait.webpage`` from ``bundle``, and the zip of the bundle's files that
     no module imported by then came from (_SNAPSHOT_JS)."""
-    import subprocess
-
-    node = shutil.which("node")
-    if node is None:
-        raise SystemExit(
-            "site assets: Node.js is needed to make the live panels' Python snapshot "
-            "in Pyodide (scripts/system-deps.sh installs it)"
-        )
     snapshot, rest = dest / PANEL_SNAPSHOT, dest / PANEL_REST
     for f in (snapshot, rest):
         f.unlink(missing_ok=True)
@@ -441,13 +436,9 @@ def make_snapshot(bundle: Path, pyodide: Path, dest: Path) -> tuple:
         snapshot=json.dumps(str(snapshot)),
         rest=json.dumps(str(rest)),
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "snapshot.mjs").write_text(script)
-        done = subprocess.run(
-            [node, str(Path(tmp) / "snapshot.mjs")], capture_output=True, text=True, timeout=600
-        )
-    if done.returncode or not (snapshot.exists() and rest.exists()):
-        raise SystemExit(f"site assets: making the panels' Python snapshot failed: {done.stderr[-2000:]}")
+    _node(script, "making the live panels' Python snapshot")
+    if not (snapshot.exists() and rest.exists()):
+        raise SystemExit(f"site assets: the snapshot run wrote no {snapshot.name} or {rest.name}")
     return snapshot, rest
 
 
