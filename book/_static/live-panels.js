@@ -60,6 +60,7 @@
   const RUNTIME = ["pyodide.asm.wasm", "pyodide.asm.mjs", "python_stdlib.zip", "pyodide.mjs",
                    "pyodide-lock.json"];
   const QUIET = { stdout: () => {}, stderr: () => {} };
+  const runtimeBytes = manifest => RUNTIME.reduce((a, f) => a + manifest.bytes[f], 0);
 
   // Package files, byte-compiled at build time, into Python's site-packages.
   function unpack(py, zip) {
@@ -83,7 +84,7 @@
           if (module.HEAP8.length < bytes) throw new Error("no memory for Python's snapshot");
           return module;
         },
-      }).then(p => { progress(RUNTIME.reduce((a, f) => a + manifest.bytes[f], 0)); return p; }),
+      }).then(p => { progress(runtimeBytes(manifest)); return p; }),
       fetchBytes(config.panels + manifest.rest, progress),
     ]);
     // Pyodide keeps its options, and so the snapshot, for as long as the page is open; the
@@ -100,7 +101,10 @@
   // the snapshot (the snapshot options are experimental in Pyodide 314).
   async function startPython(loadPyodide, manifest, progress) {
     const [py, bundle] = await Promise.all([
-      loadPyodide({ indexURL: config.pyodide, ...QUIET }),
+      loadPyodide({ indexURL: config.pyodide, ...QUIET }).then(p => {
+        progress(runtimeBytes(manifest));
+        return p;
+      }),
       fetchBytes(config.panels + manifest.fallback.bundle, progress),
     ]);
     unpack(py, bundle);
@@ -110,19 +114,29 @@
   async function startRuntime(report) {
     const phases = { start: performance.now() };
     const manifest = await (await fetch(config.panels + "panels.json")).json();
-    let total = Object.values(manifest.bytes).reduce((a, b) => a + b, 0);
-    let done = 0;
-    const progress = n => { done += n; report(`loading Python: ${MB(done)} of ${MB(total)}`); };
-    report(`loading Python: 0 of ${MB(total)}`);
+    // The progress line of one way of starting Python: downloads of a way given up on (their
+    // fetches may still finish) no longer count.
+    let way = null;
+    const counting = total => {
+      const mine = way = {};
+      let done = 0;
+      report(`loading Python: 0 of ${MB(total)}`);
+      return n => {
+        if (way !== mine) return;
+        done += n;
+        report(`loading Python: ${MB(done)} of ${MB(total)}`);
+      };
+    };
     const { loadPyodide } = await import(config.pyodide + "pyodide.mjs");
+    let bytes = Object.values(manifest.bytes).reduce((a, b) => a + b, 0);
     let py;
     try {
-      py = await restorePython(loadPyodide, manifest, progress);
+      py = await restorePython(loadPyodide, manifest, counting(bytes));
       phases.fromSnapshot = true;
     } catch (err) {
       console.warn(`Python's snapshot was not restored (${err.message || err}); starting Python`);
-      total = done + manifest.fallback.bytes;
-      py = await startPython(loadPyodide, manifest, progress);
+      bytes = runtimeBytes(manifest) + manifest.fallback.bytes;
+      py = await startPython(loadPyodide, manifest, counting(bytes));
       phases.fromSnapshot = false;
     }
     phases.loaded = performance.now();
@@ -165,7 +179,7 @@
         comms.get(id).closed(msg);
       }
     });
-    return { py, webpage, manager, opening, bytes: total, phases };
+    return { py, webpage, manager, opening, bytes, phases };
   }
 
   async function makeLive(spec, subarea, bar, button) {

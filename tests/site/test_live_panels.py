@@ -261,6 +261,11 @@ def test_a_browser_that_cannot_restore_the_snapshot_starts_python_and_the_panel_
         page = reader.open("notebooks/reliable-termination.html")
         facts = reader.make_live(page, "sequence_explorer")
         assert json.loads(facts["phases"])["from_snapshot"] is False, facts
+        # what this way downloads: the runtime and every package file
+        manifest = json.loads((HTML / "_static" / "vendor" / "panels" / "panels.json").read_text())
+        ours = (manifest["rest"], manifest["snapshot"])
+        runtime = sum(n for f, n in manifest["bytes"].items() if f not in ours)
+        assert facts["bytes"] == runtime + manifest["fallback"]["bytes"], facts
         assert "Live:" in facts["text"]
         panel = _live(page, "sequence_explorer")
         _check_sequence(panel)
